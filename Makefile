@@ -1,0 +1,64 @@
+# labkit's commands. `make app` on a fresh machine creates .venv, installs labkit and starts the web app;
+# `make test` also installs Debian's chromium for the browser tests and runs pytest (tests/ and every notebook).
+
+PYTHON ?= python3
+VENV := .venv
+VENV_PYTHON := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PORT ?= 8866
+PYTEST_ARGS ?=
+VOILA_ARGS ?=
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: venv samples chromium test app bench clean
+
+venv: $(STAMP) samples
+
+# The gallery's photos are ImageNet images whose licence keeps them out of git: copy the ones listed in
+# data/samples/labels.csv from the course's shared folder beside the checkout (skipped when it isn't there).
+SHARED_SAMPLES ?= ../shared/samples
+samples:
+	@if [ -d $(SHARED_SAMPLES) ]; then \
+		tail -n +2 data/samples/labels.csv | cut -d, -f1 | while read -r photo; do \
+			[ -f data/samples/$$photo ] || cp $(SHARED_SAMPLES)/$$photo data/samples/; \
+		done; \
+	else echo "note: $(SHARED_SAMPLES) not found; the app's gallery and the lessons need data/samples/ photos" >&2; fi
+
+$(VENV_PYTHON):
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "labkit needs Python 3.11 or newer; $(PYTHON) is $$($(PYTHON) --version 2>&1). Run: make PYTHON=python3.11 ..." >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(VENV_PYTHON) -m pip install --upgrade pip
+
+# Reinstall only when pyproject.toml (the dependency list) is newer than the last install.
+$(STAMP): pyproject.toml | $(VENV_PYTHON)
+	$(VENV_PYTHON) -m pip install -e ".[test]"
+	touch $@
+
+# The browser tests drive Debian's chromium through Playwright's Python package. Never `playwright install`:
+# it downloads a browser build of its own, which is neither needed nor reachable from CI.
+chromium:
+	@if [ -x $(CHROMIUM) ]; then exit 0; fi; \
+	if [ "$$(id -u)" -eq 0 ]; then SUDO=""; \
+	elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; \
+	else echo "The browser tests need $(CHROMIUM). Install Debian's chromium as root: apt-get update && apt-get install -y chromium" >&2; exit 1; fi; \
+	echo "Installing Debian's chromium for the browser tests"; \
+	$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+
+test: venv chromium
+	$(VENV_PYTHON) -m pytest $(PYTEST_ARGS)
+
+# Voilà reads its settings (upload and message size limits, kernel culling) from ./voila.json: standalone
+# `voila` searches Voila.config_file_paths, which defaults to [os.getcwd(), *jupyter_config_path()] with the
+# current directory first and winning (voila/app.py, _config_file_paths_default). So run it from the repo root.
+# Command-line options still beat the file, e.g. VOILA_ARGS="--Voila.ip=0.0.0.0" to serve a classroom.
+app: venv
+	$(VENV)/bin/voila notebooks/dashboard.ipynb --port=$(PORT) $(VOILA_ARGS)
+
+bench: venv
+	@set -e; ls benchmarks/*.py >/dev/null 2>&1 || { echo "No scripts in benchmarks/" >&2; exit 1; }; \
+	for script in benchmarks/*.py; do echo "== $$script"; $(VENV_PYTHON) $$script; done
+
+clean:
+	rm -rf build dist *.egg-info test-artifacts .pytest_cache
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +

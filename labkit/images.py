@@ -1,0 +1,492 @@
+"""Open any photo a student brings as a plain RGB image, or say clearly what is wrong with it.
+
+The pipeline, in order (each step can stop with an :class:`ImageError` that says what to do):
+
+1. **Read the bytes** from a path, ``bytes`` or a binary file object. The size limit (``max_bytes``) is checked
+   *before* reading whenever the size is known (``os.stat`` for a path, ``seek`` for a file object).
+2. **Sniff the first bytes** to recognise what is not a readable image: a PDF, an HTML page, a text file, an SVG
+   drawing, an iPhone HEIC photo... The message names it and lists what works.
+3. **Read the header** (Pillow opens lazily) and check the pixel count (``max_pixels``) before decoding anything:
+   a 100 kB PNG can claim 60 000 x 60 000 pixels (a "decompression bomb").
+4. **Decode cheaply**: a big JPEG is decoded at 1/2, 1/4 or 1/8 scale by Pillow's draft mode, never smaller than
+   ``draft_size``. The model only ever sees 224 x 224, so this costs no accuracy and saves most of the time.
+5. **Load the first frame** (animated GIF/PNG/WebP and multi-page TIFF get a note), turn it the way the camera
+   held it (EXIF orientation) and convert it to 8-bit RGB: 16-bit values are scaled (not clipped), transparent
+   pixels become white (not black).
+
+Notes about what was done (e.g. "animated image: using the first of 12 frames") are in
+``image.info["labkit_notes"]``, a list of strings, empty when there is nothing to say.
+
+Example:
+    >>> image = load_image("data/samples/207_golden_retriever.jpg")  # doctest: +SKIP
+    >>> image.mode, image.info["labkit_notes"]  # doctest: +SKIP
+    ('RGB', [])
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import stat
+import warnings
+from pathlib import Path
+from dataclasses import dataclass
+from typing import BinaryIO, Literal, Union
+
+import numpy as np
+from PIL import ExifTags, Image, ImageOps
+
+ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
+
+SUPPORTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "GIF", "BMP", "WebP", "TIFF")
+IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff")
+DEFAULT_MAX_BYTES = 25_000_000
+DEFAULT_MAX_PIXELS = 50_000_000
+DEFAULT_DRAFT_SIZE = (448, 448)  # twice the model's 224 px, so downscaling quality is unaffected
+NOTES_KEY = "labkit_notes"
+
+# Pillow's plugin names for the formats above. Its JPEG plugin also opens the JPEGs with extra preview frames
+# that some cameras write (format "MPO").
+_PILLOW_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF")
+_FORMATS_THAT_WORK = "labkit reads " + ", ".join(SUPPORTED_FORMATS[:-1]) + f" and {SUPPORTED_FORMATS[-1]} images"
+_SNIFF_BYTES = 4096  # enough to find "<svg" after an XML prolog and an editor's comment
+
+
+class ImageError(ValueError):
+    """The source could not be turned into an image; the message says what was wrong and what to do."""
+
+
+class ImageNotFoundError(ImageError, FileNotFoundError):
+    """No file at the given path (``.filename``)."""
+
+    def __init__(self, message: str, path: str | os.PathLike | None = None) -> None:
+        super().__init__(message)
+        self.filename = None if path is None else os.fspath(path)
+
+    def __str__(self) -> str:
+        # OSError would print "[Errno None] None: <path>" once filename is set; the message already names the path.
+        return str(self.args[0]) if self.args else ""
+
+
+class EmptyImageError(ImageError):
+    """The file or data has zero bytes."""
+
+
+class NotAnImageError(ImageError):
+    """The data is something else: a PDF, a web page, a text file, an archive..."""
+
+
+class CorruptImageError(ImageError):
+    """The data starts like an image but is truncated or damaged."""
+
+
+class UnsupportedFormatError(ImageError):
+    """An image format labkit does not read (SVG, HEIC, AVIF, PSD...) or a colour mode it cannot convert."""
+
+
+class FileTooLargeError(ImageError):
+    """More bytes than ``max_bytes``."""
+
+
+class TooManyPixelsError(ImageError):
+    """More pixels than ``max_pixels`` (a decompression bomb, or simply a huge scan)."""
+
+
+def load_image(
+    source: ImageSource,
+    *,
+    max_bytes: int | None = DEFAULT_MAX_BYTES,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    draft_size: tuple[int, int] | None = DEFAULT_DRAFT_SIZE,
+    name: str | None = None,
+) -> Image.Image:
+    """Load a photo as a fully decoded RGB image, turned upright by its EXIF orientation.
+
+    Args:
+        source: a path (``str`` or ``os.PathLike``), the file's bytes (``bytes``, ``bytearray``, ``memoryview``),
+            or a binary file object (e.g. ``open(path, "rb")`` or ``io.BytesIO``).
+        max_bytes: refuse larger files (checked before reading when the size is known); ``None``: no limit.
+        max_pixels: refuse images with more pixels, from the header, before decoding; ``None``: only Pillow's own
+            decompression-bomb limit applies.
+        draft_size: JPEGs at least twice this size on both sides are decoded at a reduced scale, never below it;
+            ``None`` decodes every pixel.
+        name: a file name to show in error messages when ``source`` is bytes, e.g. an upload's name.
+
+    Raises:
+        ImageError: one of its subclasses (``ImageNotFoundError``, ``EmptyImageError``, ``NotAnImageError``,
+            ``CorruptImageError``, ``UnsupportedFormatError``, ``FileTooLargeError``, ``TooManyPixelsError``).
+
+    Example:
+        >>> image = load_image("data/samples/207_golden_retriever.jpg")  # doctest: +SKIP
+        >>> image.mode  # doctest: +SKIP
+        'RGB'
+    """
+    subject = describe_source(source, name=name)
+    data = _read_bytes(source, subject, max_bytes)
+    if not data:
+        raise EmptyImageError(
+            f"{_capitalized(subject)} is empty (0 bytes): there is no picture in it. The download or copy may not "
+            "have finished; save the image again and retry.")
+    sniffed = sniff_format(data[:_SNIFF_BYTES])
+    if sniffed.kind == "unsupported":
+        raise UnsupportedFormatError(
+            f"{_capitalized(subject)} is {sniffed.description}, an image format labkit cannot read. "
+            f"Export or save it as JPEG or PNG and try again ({_FORMATS_THAT_WORK}).")
+    if sniffed.kind == "not-image":
+        raise NotAnImageError(
+            f"{_capitalized(subject)} is not an image: it looks like {sniffed.description}. "
+            f"{_FORMATS_THAT_WORK}; save the picture itself in one of those formats (JPEG or PNG is safest).")
+    image, notes = _decode_first_frame(data, subject, sniffed, max_pixels, draft_size)
+    image.info[NOTES_KEY] = notes
+    return image
+
+
+def describe_source(source: object, *, name: str | None = None) -> str:
+    """Name a source for messages: its file name in quotes, or what kind of data it is.
+
+    Example:
+        >>> describe_source("photos/cat.jpg")
+        "'cat.jpg'"
+        >>> describe_source(b"...")
+        'the image data'
+    """
+    if name:
+        return f"'{Path(name).name}'"
+    if isinstance(source, (str, os.PathLike)):
+        return f"'{Path(os.fsdecode(source)).name}'"
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return "the image data"
+    file_name = getattr(source, "name", None)
+    if isinstance(file_name, str) and file_name:
+        return f"'{Path(file_name).name}'"
+    return "the image file object"
+
+
+def iter_image_files(folder: str | os.PathLike) -> list[Path]:
+    """List the image files directly in ``folder`` (by extension, not recursive), sorted by name.
+
+    Hidden files are skipped: macOS leaves "._photo.jpg" companions beside copied photos that are not images.
+
+    Example:
+        >>> [path.name for path in iter_image_files("data/samples")][:1]  # doctest: +SKIP
+        ['001_goldfish.jpg']
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        if folder.exists():
+            raise ImageError(f"'{folder}' is a file, not a folder. Pass the folder that holds the images.")
+        raise ImageNotFoundError(f"No folder at '{folder}'. Check the spelling; relative paths start from the "
+                                 f"current folder, {Path.cwd()}.", folder)
+    images = [path for path in folder.iterdir()
+              if path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".") and path.is_file()]
+    return sorted(images, key=lambda path: (path.name.lower(), path.name))
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Convert an image in any common mode to 8-bit RGB, scaling 16-bit values and putting transparency on white.
+
+    Example:
+        >>> to_rgb(Image.new("I;16", (1, 1), 65535)).getpixel((0, 0))
+        (255, 255, 255)
+        >>> to_rgb(Image.new("RGBA", (1, 1), (0, 0, 0, 0))).getpixel((0, 0))
+        (255, 255, 255)
+    """
+    mode = image.mode
+    if mode == "RGB" and "transparency" not in image.info:
+        return image
+    if mode.startswith("I") or mode == "F":
+        # Pillow's own convert clips these to 0..255, so a 16-bit photo would come out almost all white.
+        return Image.fromarray(_gray_to_uint8(np.asarray(image), mode)).convert("RGB")
+    if mode == "La":
+        image, mode = image.convert("LA"), "LA"
+    if mode in ("RGBA", "RGBa", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        # Transparent pixels are usually stored black; a page shows them on white, and so should the model.
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
+    if mode in ("1", "L", "P", "CMYK", "YCbCr", "RGBX"):
+        return image.convert("RGB")
+    raise UnsupportedFormatError(
+        f"The image uses the {mode} colour mode, which labkit cannot convert to RGB. Open it in an image editor "
+        "and save it as an ordinary RGB JPEG or PNG.")
+
+
+@dataclass(frozen=True)
+class Sniffed:
+    """What the first bytes of a file say it is, and how to name it in a message ("a PDF document")."""
+
+    kind: Literal["image", "unsupported", "not-image", "unknown"]
+    description: str
+
+
+def sniff_format(head: bytes) -> Sniffed:
+    """Recognise a file from its first few kilobytes, without decoding it.
+
+    Example:
+        >>> sniff_format(b"%PDF-1.7 ...")
+        Sniffed(kind='not-image', description='a PDF document')
+        >>> sniff_format(b"\\x89PNG\\r\\n\\x1a\\n...").description
+        'a PNG image'
+    """
+    for signature, kind, description in _SIGNATURES:
+        if head.startswith(signature):
+            return Sniffed(kind, description)
+    if head.startswith(b"RIFF") and len(head) >= 12:
+        riff_type = head[8:12]
+        if riff_type == b"WEBP":
+            return Sniffed("image", "a WebP image")
+        return Sniffed("not-image", {b"WAVE": "a WAV audio file", b"AVI ": "an AVI video"}.get(
+            riff_type, "a RIFF media file (audio or video)"))
+    if head[4:8] == b"ftyp":
+        return _sniff_iso_media(head)
+    if head.startswith(b"BM") and head[6:10] == b"\0\0\0\0":  # "BM" alone would match text files too
+        return Sniffed("image", "a BMP image")
+    if re.match(rb"P[1-7]\s", head):
+        return Sniffed("unsupported", "a Netpbm image (PBM/PGM/PPM)")
+    text = _as_text(head)
+    if text is not None:
+        return _sniff_text(text)
+    return Sniffed("unknown", "data in a format labkit does not recognise")
+
+
+_SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
+    (b"\xff\xd8\xff", "image", "a JPEG image"),
+    (b"\x89PNG\r\n\x1a\n", "image", "a PNG image"),
+    (b"GIF87a", "image", "a GIF image"),
+    (b"GIF89a", "image", "a GIF image"),
+    (b"II*\0", "image", "a TIFF image"),
+    (b"MM\0*", "image", "a TIFF image"),
+    (b"II+\0", "image", "a TIFF image"),
+    (b"MM\0+", "image", "a TIFF image"),
+    (b"\xff\x0a", "unsupported", "a JPEG XL image"),
+    (b"\0\0\0\x0cJXL \r\n\x87\n", "unsupported", "a JPEG XL image"),
+    (b"\0\0\0\x0cjP  \r\n\x87\n", "unsupported", "a JPEG 2000 image"),
+    (b"\xff\x4f\xff\x51", "unsupported", "a JPEG 2000 image"),
+    (b"8BPS", "unsupported", "a Photoshop document (PSD)"),
+    (b"\0\0\1\0", "unsupported", "a Windows icon (ICO)"),
+    (b"%PDF", "not-image", "a PDF document"),
+    (b"%!PS", "not-image", "a PostScript document"),
+    (b"PK\x03\x04", "not-image", "a ZIP archive (Word, Excel and PowerPoint files are ZIP archives too)"),
+    (b"PK\x05\x06", "not-image", "an empty ZIP archive"),
+    (b"\x1f\x8b", "not-image", "a gzip-compressed file"),
+    (b"Rar!\x1a\x07", "not-image", "a RAR archive"),
+    (b"7z\xbc\xaf\x27\x1c", "not-image", "a 7-Zip archive"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "not-image", "an old Microsoft Office document (.doc, .xls or .ppt)"),
+    (b"ID3", "not-image", "an MP3 audio file"),
+    (b"OggS", "not-image", "an Ogg audio or video file"),
+    (b"fLaC", "not-image", "a FLAC audio file"),
+    (b"\x1a\x45\xdf\xa3", "not-image", "a WebM or Matroska video"),
+    (b"MZ", "not-image", "a Windows program"),
+    (b"\x7fELF", "not-image", "a Linux program"),
+    (b"SQLite format 3\0", "not-image", "an SQLite database"),
+)
+
+_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"}
+
+
+def _sniff_iso_media(head: bytes) -> Sniffed:
+    """Tell apart the ISO base-media files (a box named "ftyp" at byte 4): HEIC, AVIF, MP4, QuickTime, CR3."""
+    box_size = int.from_bytes(head[:4], "big")
+    brands = {head[8:12]} | {head[i:i + 4] for i in range(16, min(box_size, len(head)) - 3, 4)}
+    if head[8:12] in (b"avif", b"avis") or (head[8:12] in _HEIF_BRANDS and b"avif" in brands):
+        return Sniffed("unsupported", "an AVIF image")
+    if head[8:12] in _HEIF_BRANDS:
+        return Sniffed("unsupported", "a HEIC/HEIF image (the format iPhones save photos in)")
+    if head[8:12] == b"crx ":
+        return Sniffed("unsupported", "a Canon raw photo (CR3)")
+    return Sniffed("not-image", "an MP4 or QuickTime video")
+
+
+def _as_text(head: bytes) -> str | None:
+    """Return ``head`` decoded if it reads as text (UTF-8 or UTF-16 with a byte-order mark), else None."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return head.decode("utf-16", errors="replace")
+    if b"\0" in head:
+        return None
+    try:
+        # The sniffed window may end in the middle of a multi-byte character.
+        text = (head if len(head) < _SNIFF_BYTES else head[:-4]).decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+    printable = sum(character.isprintable() or character in "\t\r\n\f" for character in text)
+    return text if printable >= 0.95 * len(text) else None
+
+
+def _sniff_text(text: str) -> Sniffed:
+    start = text.lstrip("\ufeff \t\r\n").lower()
+    if start.startswith("<svg") or (start.startswith(("<?xml", "<!doctype svg", "<!--")) and "<svg" in start
+                                    and "<html" not in start):
+        return Sniffed("unsupported", "an SVG drawing (a vector format)")
+    if start.startswith(("<!doctype html", "<html", "<head", "<body", "<meta", "<script")) or "<html" in start:
+        return Sniffed("not-image", "an HTML web page (saving a link to a picture instead of the picture itself "
+                                    "gives one; open the picture and use 'Save image as')")
+    if start.startswith("<?xml"):
+        return Sniffed("not-image", "an XML document")
+    if start.startswith("data:image/"):
+        return Sniffed("not-image", "a data: URL, the image written out as text (decode its base64 part first)")
+    if start.startswith(("{", "[")):
+        return Sniffed("not-image", "JSON data (a text file)")
+    return Sniffed("not-image", "a text file")
+
+
+def _read_bytes(source: ImageSource, subject: str, max_bytes: int | None) -> bytes:
+    """Return all the bytes of ``source``, refusing more than ``max_bytes`` (before reading, when possible)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        _check_size(len(data), subject, max_bytes)
+        return data
+    if isinstance(source, (str, os.PathLike)):
+        return _read_path(os.fspath(source), subject, max_bytes)
+    if isinstance(source, Image.Image):
+        raise TypeError("load_image() reads files and bytes; this is already a PIL image. "
+                        "Use labkit.images.to_rgb(image) to convert it to RGB.")
+    if not callable(getattr(source, "read", None)):
+        raise TypeError(f"load_image() takes a path, bytes or a binary file object, not {type(source).__name__}.")
+    remaining = _remaining_size(source)
+    if remaining is not None:
+        _check_size(remaining, subject, max_bytes)
+    data = source.read() if max_bytes is None else source.read(max_bytes + 1)
+    if isinstance(data, str):
+        raise TypeError(f"{_capitalized(subject)} was opened as text; open it in binary mode: open(path, 'rb').")
+    data = bytes(data or b"")
+    _check_size(len(data), subject, max_bytes, known_size=remaining is not None)
+    return data
+
+
+def _read_path(path: str | bytes, subject: str, max_bytes: int | None) -> bytes:
+    location = os.fsdecode(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError as exc:
+        hint = (" labkit does not download images: save the picture first, then give its path."
+                if location.startswith(("http:", "https:")) else
+                f" Check the spelling and the folder; relative paths start from the current folder, {Path.cwd()}.")
+        raise ImageNotFoundError(f"No image at '{location}': the file does not exist.{hint}", path) from exc
+    if stat.S_ISDIR(info.st_mode):
+        raise ImageError(f"'{location}' is a folder, not an image. Give the path of one image inside it, or list "
+                         "them with labkit.images.iter_image_files(folder).")
+    _check_size(info.st_size, subject, max_bytes)
+    try:
+        with open(path, "rb") as handle:
+            return handle.read() if max_bytes is None else handle.read(max_bytes + 1)
+    except OSError as exc:
+        raise ImageError(f"Could not read {subject}: {exc.strerror or exc}. Check that the file can be opened, "
+                         "then try again.") from exc
+
+
+def _remaining_size(stream: BinaryIO) -> int | None:
+    """Bytes left in a seekable stream, without reading them; None when the stream cannot tell."""
+    try:
+        if hasattr(stream, "seekable") and not stream.seekable():
+            return None
+        position = stream.tell()
+        end = stream.seek(0, io.SEEK_END)
+        stream.seek(position)
+        return end - position
+    except (OSError, AttributeError, ValueError):
+        return None
+
+
+def _check_size(size: int, subject: str, max_bytes: int | None, *, known_size: bool = True) -> None:
+    if max_bytes is not None and size > max_bytes:
+        # A stream that cannot seek was read only up to one byte past the limit, so its real size is unknown.
+        how_big = f"is {_megabytes(size)}, over" if known_size else "is larger than"
+        raise FileTooLargeError(
+            f"{_capitalized(subject)} {how_big} the {_megabytes(max_bytes)} limit. Shrink or "
+            "re-save it as a smaller JPEG (a few megabytes is plenty: the model sees 224 x 224 pixels), or pass "
+            "a larger max_bytes if you trust the file.")
+
+
+def _decode_first_frame(data: bytes, subject: str, sniffed: Sniffed, max_pixels: int | None,
+                        draft_size: tuple[int, int] | None) -> tuple[Image.Image, list[str]]:
+    """Open ``data`` with Pillow, check its pixel count, decode its first frame and return it as upright RGB."""
+    notes: list[str] = []
+    try:
+        with warnings.catch_warnings():
+            # We enforce max_pixels ourselves; Pillow's warning would only repeat it, or contradict a raised limit.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS) as opened:
+                _check_pixels(opened.size, subject, max_pixels)
+                frames = getattr(opened, "n_frames", 1)
+                if frames > 1 and opened.format != "MPO":  # MPO's extra frames are previews, not animation
+                    kind = "multi-page TIFF" if opened.format == "TIFF" else "animated image"
+                    unit = "pages" if opened.format == "TIFF" else "frames"
+                    notes.append(f"{kind}: using the first of {frames} {unit}")
+                if draft_size and opened.format in ("JPEG", "MPO"):
+                    opened.draft("RGB", draft_size)
+                opened.load()
+                image = _upright(opened, notes)
+                rgb = to_rgb(image)
+                # Always hand back a plain in-memory image, never the lazily read file object.
+                return (rgb.copy() if rgb is opened else rgb), notes
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise TooManyPixelsError(
+            f"{_capitalized(subject)} has too many pixels to decode safely ({exc}). Shrink it to a few thousand "
+            "pixels per side and try again.") from exc
+    except Image.UnidentifiedImageError as exc:
+        if sniffed.kind == "image":
+            raise _corrupt(subject, sniffed, exc) from exc
+        raise NotAnImageError(
+            f"{_capitalized(subject)} is not an image labkit can read: its first bytes match none of the formats "
+            f"that work. {_FORMATS_THAT_WORK}; save the picture as JPEG or PNG and try again.") from exc
+    except MemoryError:
+        raise
+    except Exception as exc:  # Pillow's decoders raise OSError, SyntaxError, struct.error... on damaged data
+        raise _corrupt(subject, sniffed, exc) from exc
+
+
+def _check_pixels(size: tuple[int, int], subject: str, max_pixels: int | None) -> None:
+    width, height = size
+    if max_pixels is not None and width * height > max_pixels:
+        raise TooManyPixelsError(
+            f"{_capitalized(subject)} is {width} x {height} pixels ({width * height / 1e6:.1f} megapixels), over "
+            f"the {max_pixels / 1e6:g} megapixel limit that protects against decompression bombs. Shrink it to a "
+            "few thousand pixels per side (the model sees 224 x 224), or pass a larger max_pixels if you trust "
+            "the file.")
+
+
+def _upright(image: Image.Image, notes: list[str]) -> Image.Image:
+    """Rotate/flip ``image`` as its EXIF orientation tag asks; a damaged tag is noted, not fatal."""
+    try:
+        # Checked first because exif_transpose copies the whole image even when there is nothing to turn.
+        if image.getexif().get(ExifTags.Base.Orientation, 1) in (1, None):
+            return image
+        return ImageOps.exif_transpose(image)
+    except Exception:  # a broken EXIF block should not cost the student their photo
+        notes.append("could not read the EXIF orientation: showing the image as stored")
+        return image
+
+
+def _corrupt(subject: str, sniffed: Sniffed, exc: Exception) -> CorruptImageError:
+    what = sniffed.description if sniffed.kind == "image" else "an image"
+    detail = str(exc).split(" <_io.BytesIO")[0] or type(exc).__name__
+    problem = ("is cut short (truncated)" if "truncated" in detail.lower() else "is damaged")
+    return CorruptImageError(
+        f"{_capitalized(subject)} looks like {what}, but its data {problem} (Pillow: {detail}). Download or copy "
+        "the file again; if it still fails, open it in an image editor and save it as a new JPEG or PNG.")
+
+
+def _gray_to_uint8(pixels: np.ndarray, mode: str) -> np.ndarray:
+    """Scale a 16-bit, 32-bit integer or float grayscale array to 0..255."""
+    if mode != "F":
+        # "I;16*" hold 0..65535; files decoded as "I" (32-bit) carry the same 16-bit range.
+        return np.round(np.clip(pixels.astype(np.float64), 0, 65535) / 257.0).astype(np.uint8)
+    values = np.nan_to_num(pixels.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if low >= 0.0 and high <= 1.0:  # a float image in [0, 1]
+        values = values * 255.0
+    elif (low < 0.0 or high > 255.0) and high > low:  # any other range: stretch it to fill 0..255
+        values = (values - low) * (255.0 / (high - low))
+    return np.round(np.clip(values, 0, 255)).astype(np.uint8)
+
+
+def _megabytes(size: int) -> str:
+    if size < 100_000:
+        return f"{size / 1000:.1f} kB" if size >= 1000 else f"{size} bytes"
+    return f"{size / 1e6:.1f}".removesuffix(".0") + " MB"
+
+
+def _capitalized(text: str) -> str:
+    return text[:1].upper() + text[1:]

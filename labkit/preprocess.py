@@ -1,0 +1,78 @@
+"""Turn a photo into what MobileNetV2 expects: 224x224 RGB pixels scaled to [-1, 1].
+
+MobileNetV2 was trained on pixels scaled with ``x / 127.5 - 1`` (Keras' ``preprocess_input``), so inputs live in
+[-1, 1]. Feeding [0, 1] instead still runs, silently, and costs accuracy: lesson 02 measures how much.
+
+Resize policy: the default, ``"squash"``, resizes the whole photo to 224x224, ignoring its aspect ratio. We chose
+it by measured top-1 on the 60 labelled photos in ``../shared/samples`` (rebuilt weights, see
+``benchmarks/resize_policy.py``): squash 54/60 (90 %), ``"crop"`` (shorter side to 256, then the centre 224x224,
+the classic ImageNet evaluation) 51/60 (85 %); top-3 was 59/60 for both. Photos taken by people often put the
+object off-centre or edge to edge, and the centre crop cuts it off; MobileNetV2 tolerates the squashing better.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Sequence
+
+import numpy as np
+from PIL import Image
+
+from labkit.images import to_rgb
+
+IMAGE_SIZE = 224
+CROP_FROM = 256  # shorter side before the centre crop: 224/256 = 0.875, the classic ImageNet ratio
+ResizePolicy = Literal["crop", "squash"]
+DEFAULT_POLICY: ResizePolicy = "squash"
+
+
+def resize_for_model(image: Image.Image, policy: ResizePolicy = DEFAULT_POLICY, size: int = IMAGE_SIZE) -> Image.Image:
+    """Resize an RGB image to ``size`` x ``size`` by the given policy (``"crop"`` or ``"squash"``).
+
+    Example:
+        >>> resize_for_model(Image.new("RGB", (640, 480))).size
+        (224, 224)
+    """
+    if policy == "squash":
+        return image.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    if policy != "crop":
+        raise ValueError(f"Unknown resize policy {policy!r}: use 'crop' or 'squash'.")
+    width, height = image.size
+    scale = round(size * CROP_FROM / IMAGE_SIZE) / min(width, height)
+    new_width, new_height = max(size, round(width * scale)), max(size, round(height * scale))
+    left, top = (new_width - size) // 2, (new_height - size) // 2
+    # Resizing only the crop box is both cheaper and identical to resize-then-crop.
+    box = (left / scale, top / scale, (left + size) / scale, (top + size) / scale)
+    return image.resize((size, size), Image.Resampling.BILINEAR, box=box, reducing_gap=2.0)
+
+
+def scale_pixels(pixels: np.ndarray) -> np.ndarray:
+    """Scale 0..255 pixel values to [-1, 1] as MobileNetV2 expects (``x / 127.5 - 1``).
+
+    Example:
+        >>> scale_pixels(np.array([0, 255])).tolist()
+        [-1.0, 1.0]
+    """
+    return np.asarray(pixels, dtype=np.float32) / np.float32(127.5) - np.float32(1.0)
+
+
+def to_model_input(image: Image.Image, policy: ResizePolicy = DEFAULT_POLICY) -> np.ndarray:
+    """Return one image as a float32 array of shape (224, 224, 3) in [-1, 1].
+
+    Example:
+        >>> to_model_input(Image.new("RGB", (300, 200), "white")).shape
+        (224, 224, 3)
+    """
+    image = to_rgb(image)  # 16-bit scaled, transparency on white: the same rules as load_image
+    return scale_pixels(np.asarray(resize_for_model(image, policy)))
+
+
+def to_batch(images: Sequence[Image.Image], policy: ResizePolicy = DEFAULT_POLICY) -> np.ndarray:
+    """Stack images into one float32 batch of shape (N, 224, 224, 3) in [-1, 1].
+
+    Example:
+        >>> to_batch([Image.new("RGB", (64, 64))] * 2).shape
+        (2, 224, 224, 3)
+    """
+    if len(images) == 0:
+        return np.zeros((0, IMAGE_SIZE, IMAGE_SIZE, 3), np.float32)
+    return np.stack([to_model_input(image, policy) for image in images])
