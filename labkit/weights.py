@@ -64,7 +64,9 @@ def _download(file_name: str, origin: str, md5: str | None = None) -> Path:
     previous_timeout = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # offline machines should fail fast, not hang
     try:
-        return Path(get_file(file_name, origin, cache_subdir="models", file_hash=md5))
+        # cache_dir explicitly: Keras reads $KERAS_HOME once at import, labkit reads it at call time.
+        return Path(get_file(file_name, origin, cache_dir=str(keras_cache_dir().parent), cache_subdir="models",
+                             file_hash=md5))
     except Exception as error:  # Keras wraps network errors in several types
         looked = "\n".join(f"  - {path}" for path in candidate_paths(file_name))
         raise WeightsNotFound(
