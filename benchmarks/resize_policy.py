@@ -1,0 +1,52 @@
+"""Squash or crop? Top-1 / top-3 on the 60 labelled photos of ../shared/samples for each resize policy.
+
+``"squash"`` resizes the whole photo to 224 x 224; ``"crop"`` resizes the shorter side to 256 and keeps the centre
+224 x 224 (the classic ImageNet evaluation). labkit's default is whichever scores better here; the figures are
+quoted in ``labkit/preprocess.py``'s docstring (squash 54/60, crop 51/60 top-1 with the rebuilt weights).
+
+    python benchmarks/resize_policy.py
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
+
+from labkit import Classifier  # noqa: E402
+from labkit.evaluate import EvaluationResult, evaluate  # noqa: E402
+from labkit.paths import shared_samples_dir  # noqa: E402
+from labkit.preprocess import DEFAULT_POLICY  # noqa: E402
+
+POLICIES = ("squash", "crop")
+
+
+def counted(result: EvaluationResult, fraction: float, interval: tuple[float, float]) -> str:
+    return f"{round(fraction * result.n)}/{result.n} ({fraction:.0%}; 95% {interval[0]:.1%}-{interval[1]:.1%})"
+
+
+def main() -> None:
+    reference = Classifier(engine="keras")
+    print(f"{shared_samples_dir()}, Keras engine; default policy: {DEFAULT_POLICY!r}\n")
+    print(f"{'policy':<8} {'top-1':<30} top-3")
+    results = {}
+    for policy in POLICIES:
+        # One Keras model, two preprocessing policies.
+        classifier = Classifier(engine="keras", policy=policy, model=reference.model,
+                                class_names=reference.class_names, wnids=reference.wnids)
+        result = results[policy] = evaluate(classifier, shared_samples_dir(), top=3, progress=False)
+        print(f"{policy:<8} {counted(result, result.top1, result.top1_interval):<30} "
+              f"{counted(result, result.topk, result.topk_interval)}")
+    squash_only = {r.file for r in results["squash"].records if r.correct} - \
+        {r.file for r in results["crop"].records if r.correct}
+    crop_only = {r.file for r in results["crop"].records if r.correct} - \
+        {r.file for r in results["squash"].records if r.correct}
+    print(f"\nright only with squash: {', '.join(sorted(Path(f).name for f in squash_only)) or 'none'}")
+    print(f"right only with crop:   {', '.join(sorted(Path(f).name for f in crop_only)) or 'none'}")
+
+
+if __name__ == "__main__":
+    main()

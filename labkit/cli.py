@@ -1,0 +1,235 @@
+"""labkit on the command line: ``python -m labkit classify IMG...``, ``evaluate DIR``, ``serve``.
+
+Exit status: 0 all went well; 1 some image could not be read (the others are still answered); 2 a usage error
+(unknown option, missing folder, bad labels); 3 the model could not be loaded (weights not found, or an engine
+that cannot run here).
+
+Each subcommand is one ``add_*_command`` function that adds its parser and names the function that runs it;
+:data:`COMMANDS` lists them. The model options every model-using command shares live in
+:func:`add_model_options` and :func:`make_classifier`.
+
+TensorFlow is imported only when a command needs the model, so ``python -m labkit --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import importlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import labkit
+from labkit.images import ImageError
+from labkit.paths import REPO_ROOT
+from labkit.weights import WeightsNotFound
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_NO_MODEL = 0, 1, 2, 3
+DASHBOARD = Path("notebooks") / "dashboard.ipynb"  # relative to the repository, where voila.json lives
+DEFAULT_PORT = 8866  # Voilà's own default
+
+
+@functools.cache
+def available_engines() -> tuple[tuple[str, ...], str]:
+    """Return the engine names ``--engine`` accepts and the default: "keras" plus :mod:`labkit.engines`' own."""
+    try:
+        engines = importlib.import_module("labkit.engines")
+    except ModuleNotFoundError as error:
+        if error.name != "labkit.engines":
+            raise
+        return ("keras",), "keras"
+    names = tuple(dict.fromkeys(("keras", *getattr(engines, "ENGINES", ()))))
+    return names, getattr(engines, "DEFAULT_ENGINE", "keras")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """Add the options that choose the model and how it runs (shared by every command that classifies)."""
+    engines, default = available_engines()
+    parser.add_argument("--engine", choices=engines, default=default,
+                        help=f"how to run the model (default: {default})")
+
+
+def make_classifier(args: argparse.Namespace) -> "labkit.Classifier":
+    """Build the classifier the model options ask for, keeping native libraries' log lines off the terminal."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # Keras prints download progress on stdout; keep stdout for answers (--json must stay parseable).
+    with native_stderr_silenced(), contextlib.redirect_stdout(sys.stderr):
+        return labkit.Classifier(engine=args.engine)
+
+
+@contextlib.contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Drop what native code writes to file descriptor 2 while the block runs; Python's ``sys.stderr`` still shows.
+
+    TensorFlow and LiteRT log several lines from C++ while they load ("oneDNN custom operations are on", "Created
+    TensorFlow Lite XNNPACK delegate"), before any log level applies; labkit's own notices and warnings go through
+    ``sys.stderr``, which is pointed at the real terminal meanwhile.
+    """
+    sys.stderr.flush()
+    python_stderr, saved = sys.stderr, os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull, os.fdopen(os.dup(saved), "w", buffering=1) as terminal:
+            os.dup2(devnull.fileno(), 2)
+            sys.stderr = terminal
+            yield
+    finally:
+        sys.stderr = python_stderr
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def add_classify_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("classify", help="name what is in one or more photos",
+                                 description="Print the model's top guesses for each photo.")
+    parser.add_argument("images", nargs="+", metavar="IMG", help="image files (JPEG, PNG, GIF, BMP, WebP, TIFF)")
+    parser.add_argument("--top", type=positive_int, default=3, metavar="N", help="guesses per photo (default 3)")
+    parser.add_argument("--json", action="store_true", help="print one JSON list instead of text")
+    add_model_options(parser)
+    parser.set_defaults(run=run_classify)
+
+
+def run_classify(args: argparse.Namespace) -> int:
+    classifier = make_classifier(args)
+    answers, failed = [], False
+    for file in args.images:
+        try:
+            prediction = classifier.classify(file, top=args.top)
+        except ImageError as error:
+            failed = True
+            print(f"{file}: {error}", file=sys.stderr)
+            answers.append({"file": file, "error": str(error)})
+            continue
+        answers.append({"file": file, **prediction.to_dict()})
+        if not args.json:
+            print(f"{file}: {describe(prediction)}", flush=True)
+    if args.json:
+        print(json.dumps(answers, indent=2))
+    return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+def describe(prediction: "labkit.Prediction") -> str:
+    """One line for people: ``golden retriever 92.1%, Labrador retriever 3.2%, ...`` plus any notes."""
+    text = ", ".join(f"{score.label} {score.probability:.1%}" for score in prediction.top)
+    if prediction.not_sure:
+        text += " (not sure)"
+    return text + "".join(f" [{note}]" for note in prediction.notes)
+
+
+def add_evaluate_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "evaluate", help="measure accuracy on a labelled folder",
+        description="Measure top-1 and top-N accuracy on a folder of labelled photos: either labels.csv beside "
+                    "them (columns file and class_index, wnid or label) or one subfolder per class.")
+    parser.add_argument("path", metavar="PATH", help="the labelled folder, or a labels CSV")
+    parser.add_argument("--top", type=positive_int, default=3, metavar="N", help="k for top-k accuracy (default 3)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    parser.add_argument("--limit", type=positive_int, metavar="N", help="evaluate only the first N photos")
+    add_model_options(parser)
+    parser.set_defaults(run=run_evaluate)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from labkit.evaluate import LabelError, evaluate, read_labelled_folder
+
+    if not Path(args.path).exists():  # a typo should not wait for the model to load
+        print(f"labkit evaluate: no folder or file at '{args.path}'. Check the spelling; relative paths start "
+              f"from the current folder, {Path.cwd()}.", file=sys.stderr)
+        return EXIT_USAGE
+    classifier = make_classifier(args)
+    try:
+        items = read_labelled_folder(args.path, classifier.class_names, classifier.wnids)
+    except LabelError as error:
+        print(f"labkit evaluate: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    result = evaluate(classifier, items, top=args.top, limit=args.limit, progress=True)
+    for file, message in result.errors:
+        print(f"{file}: {message}", file=sys.stderr)
+    print(json.dumps(result.to_dict(), indent=2) if args.json else result.summary())
+    return EXIT_SOME_FAILED if result.errors else EXIT_OK
+
+
+def add_serve_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("serve", help="start the web app (Voilà on notebooks/dashboard.ipynb)",
+                                 description="Serve the dashboard notebook as a web app with Voilà, using the "
+                                             "repository's voila.json. Stop it with Ctrl+C.")
+    parser.add_argument("--port", type=positive_int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
+    parser.add_argument("--no-browser", action="store_true", help="don't open a browser tab")
+    parser.set_defaults(run=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    if not (REPO_ROOT / DASHBOARD).is_file():
+        print(f"labkit serve: no {REPO_ROOT / DASHBOARD}. The web app runs from a labkit checkout (git clone), "
+              "not from an installed package.", file=sys.stderr)
+        return EXIT_USAGE
+    command = [sys.executable, "-m", "voila", str(DASHBOARD), f"--port={args.port}"]
+    if args.no_browser:
+        command.append("--no-browser")
+    # Voilà reads voila.json from its working folder: the repository's limits apply.
+    process = subprocess.Popen(command, cwd=REPO_ROOT)
+    # Stopping labkit stops Voilà: a `kill` (SIGTERM) is passed on; Ctrl+C reaches Voilà by itself.
+    signal.signal(signal.SIGTERM, lambda signum, frame: process.terminate())
+    while True:
+        try:
+            return process.wait()
+        except KeyboardInterrupt:  # let Voilà shut its kernels down first
+            continue
+
+
+def model_errors() -> tuple[type[Exception], ...]:
+    """The errors that mean "the model cannot be loaded here": missing weights, an engine that cannot run."""
+    try:
+        from labkit.engines import EngineError
+    except ImportError:
+        return (WeightsNotFound,)
+    return WeightsNotFound, EngineError
+
+
+COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    add_classify_command, add_evaluate_command, add_serve_command)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m labkit`` parser, one subcommand per entry of :data:`COMMANDS`."""
+    parser = argparse.ArgumentParser(prog="python -m labkit",
+                                     description="Classify photos with MobileNetV2, measure accuracy, serve the app.")
+    parser.add_argument("--version", action="version", version=f"labkit {labkit.__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    for add_command in COMMANDS:
+        add_command(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status.
+
+    Example:
+        >>> main(["classify", "data/samples/954_banana.jpg"])  # doctest: +SKIP
+        data/samples/954_banana.jpg: banana 97.0%, ...
+        0
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except model_errors() as error:
+        print(f"labkit: {error}", file=sys.stderr)
+        return EXIT_NO_MODEL
+    except KeyboardInterrupt:
+        return 130
