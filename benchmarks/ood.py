@@ -1,0 +1,113 @@
+"""How well do the out-of-distribution scores tell generated non-photos from real photos? And the calibration.
+
+Prints, for the ImageNet MobileNetV2 on the 60 labelled photos in ../shared/samples against images from
+labkit.uncertainty.generate_ood_images (noise, text pages, charts, textures, flat colours, gradients):
+
+- the AUROC of the maximum softmax probability and of the energy score, for several seeds (median and range);
+- the score the app uses (labkit/data/calibration.json) and how often its threshold flags photos and each kind;
+- the temperature, and the expected calibration error (ECE) before and after it, in-sample and on held-out halves.
+
+Run from the repository root (LABKIT_WEIGHTS_DIR must point at the weights, e.g. ../shared/models):
+
+    .venv/bin/python benchmarks/ood.py            # measure
+    .venv/bin/python benchmarks/ood.py --save     # also refit and rewrite labkit/data/calibration.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import statistics
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+
+from labkit import Classifier  # noqa: E402
+from labkit.evaluate import read_labelled_folder  # noqa: E402
+from labkit.paths import shared_samples_dir  # noqa: E402
+from labkit.predict import softmax  # noqa: E402
+from labkit.uncertainty import (CALIBRATION_FILE, OOD_IMAGES, OOD_KINDS, OOD_METHODS, Calibration,  # noqa: E402
+                                TemperatureScaler, auroc, expected_calibration_error, fit_calibration,
+                                generate_ood_images, logits_for_images, ood_score)
+
+SEEDS = range(5)  # seed 0 is the set the shipped calibration was fitted against
+REQUIRED_AUROC = 0.85
+SMALL_SET_NOTE = ("Only 60 photos, one per class for 60 of the 1000 classes, possibly from ImageNet's training set "
+                  "(see ../shared/samples/README.md): a rough estimate, not a benchmark. Refit on your own labelled "
+                  "photos with labkit.uncertainty.fit_calibration(classifier, folder).")
+
+
+def held_out_ece(logits: np.ndarray, labels: np.ndarray) -> list[tuple[float, float, float]]:
+    """Fit the temperature on one half (alternate rows of labels.csv), measure ECE on the other, both ways."""
+    halves = (np.arange(len(labels)) % 2 == 0, np.arange(len(labels)) % 2 == 1)
+    results = []
+    for fit_on, test_on in (halves, halves[::-1]):
+        scaler = TemperatureScaler().fit(logits[fit_on], labels[fit_on])
+        results.append((scaler.temperature_, expected_calibration_error(softmax(logits[test_on]), labels[test_on]),
+                        expected_calibration_error(scaler.predict_proba(logits[test_on]), labels[test_on])))
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--save", action="store_true", help=f"refit and write {CALIBRATION_FILE}")
+    parser.add_argument("--engine", default=None, help="classifier engine (default: labkit's default)")
+    args = parser.parse_args()
+
+    classifier = Classifier(engine=args.engine)
+    folder = shared_samples_dir()
+    if args.save:
+        fitted = fit_calibration(classifier, folder, seed=0)
+        described = fitted.fitted_on.replace(f"in {folder.name}/", "in ../shared/samples/")
+        fitted = dataclasses.replace(fitted, fitted_on=f"{described}. {SMALL_SET_NOTE}")
+        fitted.save(CALIBRATION_FILE)
+        print(f"wrote {CALIBRATION_FILE}")
+    calibration = Calibration.load(CALIBRATION_FILE)
+
+    items = read_labelled_folder(folder, classifier.class_names, classifier.wnids)  # labels.csv order, as the tests
+    logits = logits_for_images(classifier, [item.path for item in items])
+    labels = np.array([item.class_index for item in items])
+    print(f"engine {classifier.engine}, policy {classifier.policy}: {len(labels)} photos, top-1 "
+          f"{np.mean(logits.argmax(1) == labels):.1%}")
+
+    print(f"\n== Out-of-distribution AUROC ({OOD_IMAGES} generated images per seed, seeds {list(SEEDS)})")
+    scores: dict[str, list[float]] = {method: [] for method in OOD_METHODS}
+    flagged: dict[str, list[bool]] = {kind: [] for kind in OOD_KINDS}
+    for seed in SEEDS:
+        images = generate_ood_images(OOD_IMAGES, seed)
+        ood_logits = logits_for_images(classifier, images)
+        for method in OOD_METHODS:
+            scores[method].append(auroc(ood_score(logits, method), ood_score(ood_logits, method)))
+        for image, flag in zip(images, calibration.not_sure(ood_logits)):
+            flagged[image.info["ood_kind"]].append(bool(flag))
+    for method, values in scores.items():
+        print(f"{method:12s} median {statistics.median(values):.3f}  (min {min(values):.3f}, max {max(values):.3f}; "
+              f"by seed: {', '.join(f'{value:.3f}' for value in values)})")
+    app_auroc = statistics.median(scores[calibration.ood_method])
+    verdict = "meets" if app_auroc >= REQUIRED_AUROC else "MISSES"
+    print(f"the app uses {calibration.ood_method} (T={calibration.ood_temperature}), threshold "
+          f"{calibration.ood_threshold}: median AUROC {app_auroc:.3f}, {verdict} the {REQUIRED_AUROC} target")
+
+    print("\n== What the app's flag says (\"not sure\")")
+    photos_flagged = calibration.not_sure(logits)
+    print(f"real photos flagged: {photos_flagged.sum()}/{len(labels)} "
+          f"({', '.join(item.path.name for item, flag in zip(items, photos_flagged) if flag) or 'none'})")
+    for kind, flags in flagged.items():
+        print(f"{kind:12s} flagged {np.mean(flags):.0%} of {len(flags)}")
+
+    print("\n== Temperature scaling")
+    scaler = TemperatureScaler().fit(logits, labels)
+    print(f"temperature fitted on all {len(labels)} photos: {scaler.temperature_:.3f} (shipped: "
+          f"{calibration.temperature}); ECE in-sample {expected_calibration_error(softmax(logits), labels):.3f} -> "
+          f"{expected_calibration_error(scaler.predict_proba(logits), labels):.3f}")
+    for half, (temperature, before, after) in enumerate(held_out_ece(logits, labels), start=1):
+        print(f"held-out half {half}: T={temperature:.3f} fitted on the other half, ECE {before:.3f} -> {after:.3f}")
+
+
+if __name__ == "__main__":
+    main()

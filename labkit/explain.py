@@ -1,0 +1,256 @@
+"""Where did the model look? Grad-CAM heatmaps and overlays.
+
+Grad-CAM (Selvaraju et al., 2017) asks: if this class's score went up, which parts of the last convolutional
+feature map would have pushed it there? Three steps:
+
+1. Run the image and keep the last 4-D feature map (for MobileNetV2: 7 x 7 cells x 1280 channels, from
+   ``"out_relu"``) together with the class logits.
+2. Take the gradient of the class's *logit* with respect to that feature map and average it over the 7 x 7 cells:
+   one weight per channel, "how much does this channel matter for this class".
+3. Sum the channels with those weights, keep the positive part (evidence *for* the class), scale to [0, 1] and
+   enlarge the 7 x 7 map to the photo's size.
+
+Why the logit and not the probability? The softmax couples all 1000 classes: a probability can rise because other
+classes fell. labkit's models output logits (no softmax layer), so the gradient is the class's own evidence.
+
+**Important note:** Grad-CAM builds its own small model that shares the classifier's layers and weights; it never
+changes the classifier's model (no ``layer.activation = None``), so predictions stay exactly as they were.
+
+Example:
+    >>> from labkit import Classifier
+    >>> classifier = Classifier()
+    >>> heatmap = gradcam(classifier, "data/samples/340_zebra.jpg")  # doctest: +SKIP
+    >>> overlay_heatmap(load_image("data/samples/340_zebra.jpg"), heatmap)  # doctest: +SKIP
+    <PIL.Image.Image image mode=RGB size=384x256>
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from typing import TYPE_CHECKING, Any, Callable, Union
+
+import numpy as np
+from PIL import Image
+
+from labkit.images import load_image
+from labkit.preprocess import CROP_FROM, DEFAULT_POLICY, IMAGE_SIZE, ResizePolicy, to_model_input
+
+if TYPE_CHECKING:
+    from labkit.model import Classifier
+
+ImageSource = Union[str, os.PathLike, bytes, Image.Image, Any]
+DEFAULT_ALPHA = 0.45  # enough colour to read the heatmap, enough photo to recognise what is under it
+DEFAULT_COLORMAP = "jet"  # the colours Grad-CAM papers use: blue = ignored, red = looked here
+
+# One compiled Grad-CAM function per Keras model, dropped when the model is garbage-collected.
+_compiled: "weakref.WeakKeyDictionary[Any, Callable]" = weakref.WeakKeyDictionary()
+
+
+class ExplainError(ValueError):
+    """A heatmap could not be computed for this model or class; the message says what to do."""
+
+
+def _has_feature_map(layer) -> bool:
+    """True if the layer outputs a 4-D (batch, height, width, channels) tensor, or is a model containing one."""
+    import keras
+
+    if isinstance(layer, keras.Model):
+        return any(_has_feature_map(inner) for inner in layer.layers)
+    try:
+        return len(layer.output.shape) == 4
+    except (AttributeError, ValueError):  # a layer that was never called, or has several outputs
+        return False
+
+
+def last_feature_layer(model):
+    """Return the last layer with a 4-D output (or a nested model holding one): where Grad-CAM reads.
+
+    For Keras' MobileNetV2 this is ``"out_relu"``; for a fine-tuned model with MobileNetV2 nested inside, the
+    nested model.
+
+    Example:
+        >>> last_feature_layer(build_mobilenet_v2(None)).name  # doctest: +SKIP
+        'out_relu'
+    """
+    import keras
+
+    for layer in reversed(model.layers):
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        if _has_feature_map(layer):
+            return layer
+    raise ExplainError(f"{model.name} has no layer with a 4-D (height x width x channels) output, so there is no "
+                       "feature map to explain. Grad-CAM needs a convolutional model such as MobileNetV2.")
+
+
+def gradcam_model(model):
+    """Return a Keras model mapping the input to ``[last feature map, logits]``, sharing ``model``'s layers.
+
+    Works for a flat functional graph (Keras' MobileNetV2) and for a head built on a nested base model (a
+    ``Sequential`` or functional model with MobileNetV2 as one layer): the nested base is opened up recursively
+    and the head is re-applied on top of it. Nothing in ``model`` is changed.
+
+    Example:
+        >>> features, logits = gradcam_model(build_mobilenet_v2(None)).outputs  # doctest: +SKIP
+        >>> features.shape, logits.shape  # doctest: +SKIP
+        ((None, 7, 7, 1280), (None, 1000))
+    """
+    import keras
+
+    feature_layer = last_feature_layer(model)
+    if not isinstance(feature_layer, keras.Model):  # flat graph: both tensors already exist in it
+        return keras.Model(_single(model.inputs), [feature_layer.output, model.outputs[0]],
+                           name=f"{model.name}_gradcam")
+
+    inner = gradcam_model(feature_layer)  # [features, nested model's output], from the nested model's own graph
+    captured = {}
+
+    def call_with_features(layer, *args, **kwargs):
+        if layer is feature_layer:
+            captured["features"], output = inner(*args, **kwargs)
+            return output
+        return layer(*args, **kwargs)
+
+    if isinstance(model, keras.Sequential):  # a plain chain of layers: re-apply them one by one
+        inputs = keras.Input(batch_shape=model.inputs[0].shape, dtype=model.inputs[0].dtype)
+        outputs = inputs
+        for layer in model.layers:
+            outputs = call_with_features(layer, outputs)
+    else:  # any functional graph: re-trace it with the same layers, swapping in the opened-up base
+        rebuilt = keras.models.clone_model(model, clone_function=lambda layer: layer,
+                                           call_function=call_with_features)
+        inputs, outputs = _single(rebuilt.inputs), rebuilt.outputs[0]
+    return keras.Model(inputs, [captured["features"], outputs], name=f"{model.name}_gradcam")
+
+
+def _single(inputs: list):
+    """One input tensor rather than a list of one, so the model takes a plain batch without a structure warning."""
+    return inputs[0] if len(inputs) == 1 else inputs
+
+
+def _compiled_gradcam(model) -> Callable:
+    """Return ``(batch, class_index) -> (cams, chosen class, logits)`` as one traced ``tf.function`` per model."""
+    if model in _compiled:
+        return _compiled[model]
+    import tensorflow as tf
+
+    grad_model = gradcam_model(model)
+    height, width = grad_model.inputs[0].shape[1:3]
+    signature = [tf.TensorSpec([None, height, width, 3], tf.float32), tf.TensorSpec([], tf.int32)]
+
+    @tf.function(input_signature=signature)
+    def run(batch, class_index):
+        with tf.GradientTape() as tape:
+            # Watch the input, not just trainable weights: a fine-tuned model's frozen base has none to watch,
+            # and the tape would then lose the path from the feature map to the logit.
+            tape.watch(batch)
+            features, logits = grad_model(batch, training=False)
+            chosen = tf.where(class_index < 0, tf.argmax(logits[0], output_type=tf.int32), class_index)
+            score = tf.gather(logits, chosen, axis=1)
+        gradients = tape.gradient(score, features)
+        channel_weights = tf.reduce_mean(gradients, axis=(1, 2))  # (batch, channels): how much each channel counts
+        cams = tf.nn.relu(tf.einsum("bhwc,bc->bhw", features, channel_weights))  # keep evidence *for* the class
+        return cams, chosen, logits
+
+    _compiled[model] = run
+    return run
+
+
+def resize_heatmap(heatmap: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Enlarge (or shrink) a heatmap to ``size`` = (width, height), smoothly (bilinear), keeping values in [0, 1].
+
+    Example:
+        >>> resize_heatmap(np.eye(7, dtype=np.float32), (224, 224)).shape
+        (224, 224)
+    """
+    resized = Image.fromarray(np.asarray(heatmap, dtype=np.float32), mode="F").resize(
+        tuple(int(side) for side in size), Image.Resampling.BILINEAR)
+    return np.clip(np.asarray(resized), 0.0, 1.0)
+
+
+def _model_view_box(image_size: tuple[int, int], policy: ResizePolicy) -> tuple[int, int, int, int]:
+    """Return the part of the photo (left, top, right, bottom) that the model saw under ``policy``."""
+    width, height = image_size
+    if policy == "squash":
+        return 0, 0, width, height
+    # The centre square that labkit.preprocess.resize_for_model crops (shorter side to CROP_FROM, centre IMAGE_SIZE).
+    side = min(width, height) * IMAGE_SIZE / CROP_FROM
+    left, top = (width - side) / 2, (height - side) / 2
+    return round(left), round(top), round(left + side), round(top + side)
+
+
+def gradcam(classifier: "Classifier", image: ImageSource, class_index: int | None = None) -> np.ndarray:
+    """Return a Grad-CAM heatmap for one image: shape (height, width) of the photo, values in [0, 1].
+
+    1 marks where the model found the most evidence for the class, 0 none. With the ``"crop"`` resize policy the
+    border the model never saw stays 0.
+
+    Args:
+        classifier: a :class:`labkit.Classifier` (any engine: Grad-CAM always runs its Keras model,
+            ``classifier.model``, which a LiteRT classifier builds on first use).
+        image: a path, bytes, file object or PIL image.
+        class_index: the class to explain; ``None`` explains the Keras model's top class. In an app, pass the
+            shown prediction's ``class_index`` so the heatmap matches the answer on screen.
+
+    Example:
+        >>> heatmap = gradcam(classifier, "data/samples/340_zebra.jpg")  # doctest: +SKIP
+        >>> heatmap.shape, float(heatmap.max())  # doctest: +SKIP
+        ((256, 384), 1.0)
+    """
+    photo = image if isinstance(image, Image.Image) else load_image(image)
+    photo = photo.convert("RGB") if photo.mode != "RGB" else photo
+    policy = getattr(classifier, "policy", DEFAULT_POLICY)
+    model = classifier.model
+    classes = model.outputs[0].shape[-1]
+    if class_index is not None and not 0 <= class_index < classes:
+        raise ExplainError(f"class_index {class_index} is out of range: this model has classes 0..{classes - 1}. "
+                           "Pass a prediction's class_index, or None for the top class.")
+    batch = to_model_input(photo, policy)[None]
+    cams, _, _ = _compiled_gradcam(model)(batch, np.int32(-1 if class_index is None else class_index))
+    cam = cams.numpy()[0]
+    peak = float(cam.max())
+    cam = cam / peak if peak > 0 else np.zeros_like(cam)  # no positive evidence anywhere: an all-zero map
+    left, top, right, bottom = _model_view_box(photo.size, policy)
+    heatmap = np.zeros((photo.height, photo.width), np.float32)
+    heatmap[top:bottom, left:right] = resize_heatmap(cam, (right - left, bottom - top))
+    return heatmap
+
+
+def overlay_heatmap(image: ImageSource, heatmap: np.ndarray, alpha: float = DEFAULT_ALPHA,
+                    colormap: str = DEFAULT_COLORMAP) -> Image.Image:
+    """Colour a heatmap (blue = ignored, red = looked here) and blend it over the photo; return an RGB image.
+
+    Args:
+        image: the photo (path, bytes or PIL image); the result has its size.
+        heatmap: values in [0, 1], any size (it is resized to the photo).
+        alpha: how much colour: 0 shows only the photo, 1 only the heatmap.
+        colormap: a matplotlib colormap name.
+
+    Example:
+        >>> overlay_heatmap(Image.new("RGB", (64, 48)), np.ones((7, 7))).size
+        (64, 48)
+    """
+    from matplotlib import colormaps  # lazy: only pictures need matplotlib
+
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be between 0 (photo only) and 1 (heatmap only); got {alpha}.")
+    photo = image if isinstance(image, Image.Image) else load_image(image)
+    photo = photo.convert("RGB") if photo.mode != "RGB" else photo
+    heatmap = np.asarray(heatmap, dtype=np.float32)
+    if heatmap.shape != (photo.height, photo.width):
+        heatmap = resize_heatmap(np.clip(heatmap, 0, 1), photo.size)
+    coloured = colormaps[colormap](np.clip(heatmap, 0, 1))[..., :3]
+    return Image.blend(photo, Image.fromarray((coloured * 255).astype(np.uint8)), alpha)
+
+
+def gradcam_overlay(classifier: "Classifier", image: ImageSource, class_index: int | None = None,
+                    alpha: float = DEFAULT_ALPHA) -> Image.Image:
+    """Return the photo with its Grad-CAM heatmap blended over it, in one call (what the app's toggle shows).
+
+    Example:
+        >>> gradcam_overlay(classifier, "data/samples/340_zebra.jpg").mode  # doctest: +SKIP
+        'RGB'
+    """
+    photo = image if isinstance(image, Image.Image) else load_image(image)
+    return overlay_heatmap(photo, gradcam(classifier, photo, class_index), alpha)

@@ -1,0 +1,80 @@
+"""Start the real web app (Voilà on notebooks/dashboard.ipynb) and Debian's chromium, for the browser tests and
+benchmarks/browser.py. Not a test module: conftest.py and the benchmark import it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK = "notebooks/dashboard.ipynb"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+FAKE_CAMERA = "--use-fake-device-for-media-stream"  # a webcam that films a moving test pattern
+ALLOW_CAMERA = "--use-fake-ui-for-media-stream"  # answers the camera permission prompt with "allow"
+READY_TEXT = "Ready:"  # the status line once the model is loaded
+SERVER_START_S = 60
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def warm_model_cache() -> None:
+    """Build the shared classifier once in a throwaway process, so a missing LiteRT conversion (~30 s) happens
+    here, once, rather than in several app kernels at the same time."""
+    subprocess.run([sys.executable, "-c", "from labkit.model import shared_classifier; shared_classifier()"],
+                   cwd=REPO_ROOT, check=True, stdout=subprocess.DEVNULL)
+
+
+def start_voila(log_path: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
+    """Start Voilà from the repository root (so it reads ./voila.json) and wait until it accepts connections.
+
+    The environment (LABKIT_WEIGHTS_DIR...) is inherited. Returns the process and the app's URL.
+    """
+    port = port or free_port()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(log_path, "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "voila", NOTEBOOK, f"--port={port}", "--Voila.ip=127.0.0.1", "--no-browser",
+         "--Voila.port_retries=0"],
+        cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + SERVER_START_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"Voilà exited with code {process.returncode}; see {log_path}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return process, f"http://127.0.0.1:{port}/"
+        except OSError:
+            time.sleep(0.2)
+    stop(process)
+    raise RuntimeError(f"Voilà did not start listening within {SERVER_START_S} s; see {log_path}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop a server started by :func:`start_voila` (it shuts its kernels down on SIGTERM)."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def launch_chromium(playwright, camera_args: tuple[str, ...] = (FAKE_CAMERA, ALLOW_CAMERA)):
+    """Launch Debian's chromium through Playwright (never Playwright's own browser download).
+
+    By default it has a fake webcam it may use; pass fewer ``camera_args`` for no camera, or no permission.
+    """
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *camera_args])
