@@ -1,0 +1,250 @@
+"""How fast, how big and how right is each engine? Keras (``tf.function``), LiteRT float32 and LiteRT int8.
+
+For each engine of :mod:`labkit.engines`:
+
+- one 256-px JPEG end to end (decode, preprocess, forward): p50 / p90 over ``--repeats`` runs, and the forward
+  pass alone (p50);
+- images/s for a batch of 32 different photos, end to end (``Classifier.predict``);
+- the model's size on disk (Keras: the ``.h5`` weights; LiteRT: the cached flatbuffer);
+- top-1 on the 60 labelled photos of ``../shared/samples``, and how often its top-1 equals the Keras engine's;
+- and, for reference, the same photo through Keras' ``model.predict`` (what most tutorials do).
+
+The LiteRT engines are timed in turns (``--rounds``), so a burst of load from another process on this shared
+machine lands on all of them alike, before anything runs on TensorFlow (whose threads spin on after each call and
+slow down the next thing the process runs); then the Keras engine and ``model.predict``, in turns. Medians.
+Targets: the default engine p50 <= 10 ms; int8 <= 6 ms with a top-1 within 1 point of float32. ``--choices`` also
+measures what ``labkit.engines`` decided: XNNPACK threads (1 vs 2) and, for a batch of 32, single-image calls vs.
+one interpreter resized to the batch.
+
+    .venv/bin/python benchmarks/engines.py [--repeats 60] [--rounds 3] [--choices]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))  # run from a checkout without installing
+os.environ.setdefault("LABKIT_WEIGHTS_DIR", str(REPO_ROOT.parent / "shared" / "models"))
+
+from PIL import Image  # noqa: E402
+
+from labkit import Classifier, load_image, to_model_input  # noqa: E402
+from labkit.engines import DEFAULT_ENGINE, ENGINES, LiteRTForward, cached_model_path, file_sha256  # noqa: E402
+from labkit.evaluate import evaluate  # noqa: E402
+from labkit.images import iter_image_files  # noqa: E402
+from labkit.paths import SAMPLES_DIR, shared_samples_dir  # noqa: E402
+from labkit.preprocess import to_batch  # noqa: E402
+from labkit.weights import resolve_weights  # noqa: E402
+
+# --- configurable parameters -----------------------------------------------------------------------------------
+REPEATS = 60          # timed single-image runs per engine (over all rounds)
+ROUNDS = 3            # engines are timed in turns, this many times
+BATCH = 32
+PHOTO_SIDE = 256      # the shorter side of the photo timed end to end
+TARGET_DEFAULT_MS = 10.0
+TARGET_INT8_MS = 6.0
+INT8_TOP1_SLACK = 0.01  # int8 top-1 may trail float32's by at most this
+WALL, CPU = 0, 1  # columns of timed_in_turns' arrays
+
+
+def photo_256(folder: Path) -> Path:
+    """A sample photo whose shorter side is 256 px; if none is, one resized to that into ``folder``."""
+    photos = iter_image_files(SAMPLES_DIR)
+    for path in photos:
+        if min(Image.open(path).size) == PHOTO_SIDE:
+            return path
+    image = load_image(photos[0])
+    scale = PHOTO_SIDE / min(image.size)
+    resized = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
+    target = folder / f"{photos[0].stem}_{PHOTO_SIDE}.jpg"
+    resized.save(target, quality=90)
+    return target
+
+
+def batch_photos(size: int = BATCH) -> list[Path]:
+    photos = iter_image_files(shared_samples_dir())
+    return [photos[index % len(photos)] for index in range(size)]
+
+
+def times_ms(call, count: int) -> list[tuple[float, float]]:
+    """Call ``count`` times; return (wall-clock ms, this process's CPU ms) of each call."""
+    elapsed = []
+    for _ in range(count):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        call()
+        elapsed.append(((time.perf_counter() - start) * 1000, (time.process_time() - start_cpu) * 1000))
+    return elapsed
+
+
+def timed_in_turns(calls: dict[str, object], repeats: int, rounds: int, warmup: int = 3) -> dict[str, np.ndarray]:
+    """Time each call ``repeats`` times in all, the calls taking turns over ``rounds`` rounds.
+
+    Returns, per call, an array of shape (repeats, 2): wall-clock ms (column ``WALL``) and CPU ms (``CPU``).
+    """
+    for call in calls.values():
+        times_ms(call, warmup)
+    collected = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            collected[name] += times_ms(call, max(1, repeats // rounds))
+    return {name: np.array(values) for name, values in collected.items()}
+
+
+def model_size_mb(engine: str, classifier: Classifier) -> float:
+    weights = resolve_weights()
+    if engine == "keras":
+        return weights.stat().st_size / 1e6
+    path = cached_model_path(engine, file_sha256(weights), classifier.policy, classifier.num_classes)
+    return path.stat().st_size / 1e6
+
+
+def keras_predict_one(model, photo: Path) -> np.ndarray:
+    """labkit's decode and preprocessing, then Keras' model.predict for one image (the per-call overhead)."""
+    return model.predict(to_model_input(load_image(photo))[None], verbose=0)
+
+
+def time_engines(classifiers: dict[str, Classifier], photo: Path, args, reference=None) -> dict[str, dict]:
+    """End to end, forward only and batch-32 timings of each classifier (they take turns); ``reference``: extra
+    end-to-end calls timed in the same turns."""
+    one = to_model_input(load_image(photo))[None]
+    photos = batch_photos()
+    calls = {engine: (lambda c=c: c.classify(photo)) for engine, c in classifiers.items()}
+    end_to_end = timed_in_turns(calls | (reference or {}), args.repeats, args.rounds)
+    forward = timed_in_turns({engine: (lambda c=c: c.logits(one)) for engine, c in classifiers.items()},
+                             args.repeats, args.rounds)
+    batches = timed_in_turns({engine: (lambda c=c: c.predict(photos)) for engine, c in classifiers.items()},
+                             max(args.rounds, 6), args.rounds, warmup=1)
+    return {"end_to_end": end_to_end, "forward": forward, "batch": batches}
+
+
+def build(engine: str) -> Classifier:
+    start = time.perf_counter()
+    classifier = Classifier(engine=engine)
+    print(f"built {engine:<12} in {time.perf_counter() - start:5.1f} s", file=sys.stderr)
+    return classifier
+
+
+def measure_engines(args) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        photo = photo_256(Path(folder))
+        # LiteRT first, Keras after: TensorFlow's worker threads keep spinning for a while after each Keras call
+        # and slow down whatever runs next in the process (measured: LiteRT p50 23 ms right after Keras calls,
+        # 9.5 ms before), which a kernel running only LiteRT never suffers.
+        classifiers = {engine: build(engine) for engine in ENGINES if engine != "keras"}
+        timings = time_engines(classifiers, photo, args)
+        classifiers = {"keras": build("keras")} | classifiers
+        keras_model = classifiers["keras"].model
+        keras_timings = time_engines({"keras": classifiers["keras"]}, photo, args,
+                                     reference={"model.predict": lambda: keras_predict_one(keras_model, photo)})
+        for kind, values in keras_timings.items():
+            timings[kind] |= values
+        end_to_end, forward, batches = timings["end_to_end"], timings["forward"], timings["batch"]
+        results = {engine: evaluate(classifier, shared_samples_dir(), progress=False)
+                   for engine, classifier in classifiers.items()}
+
+    keras_top1 = results["keras"].logits.argmax(axis=1)
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"\nOne {PHOTO_SIDE}-px JPEG ({photo.name}) end to end: decode, preprocess, forward. Batch: {BATCH} "
+          f"different photos end to end. Top-1 on {results['keras'].n} photos of ../shared/samples; 'agrees' = same "
+          f"top-1 as keras. {os.cpu_count()} CPU cores, shared (load average {load}); medians of {args.repeats} "
+          f"runs.\n")
+    header = f"{'engine':<14}{'p50 ms':>8}{'p90 ms':>8}{'CPU ms':>8}{'forward ms':>11}{'images/s@32':>13}" \
+             f"{'size MB':>9}{'top-1':>8}{'agrees':>8}"
+    print(header)
+    print("-" * len(header))
+    for engine in [*ENGINES, "model.predict"]:
+        latency = end_to_end[engine]
+        result = results["keras" if engine == "model.predict" else engine]
+        size = model_size_mb("keras" if engine == "model.predict" else engine, classifiers["keras"])
+        agreement = np.mean(result.logits.argmax(axis=1) == keras_top1)
+        other = ("", "") if engine == "model.predict" else (f"{np.median(forward[engine][:, WALL]):.1f}",
+                                                            f"{BATCH * 1000 / np.median(batches[engine][:, WALL]):.0f}")
+        print(f"{engine + (' *' if engine == DEFAULT_ENGINE else ''):<14}{np.median(latency[:, WALL]):>8.1f}"
+              f"{np.percentile(latency[:, WALL], 90):>8.1f}{np.median(latency[:, CPU]):>8.1f}{other[0]:>11}"
+              f"{other[1]:>13}{size:>9.1f}{result.top1:>8.1%}{agreement:>8.1%}")
+    print("* the default engine. CPU ms: processor time of all the process's threads per photo; it hardly moves when\n"
+          "  other processes load the machine, and for a one-thread engine it is what a photo takes on an idle one.\n"
+          "  model.predict: labkit's decode and preprocessing, then keras' model.predict.\n")
+
+    default_p50 = np.median(end_to_end[DEFAULT_ENGINE][:, WALL])
+    int8_p50 = np.median(end_to_end["litert-int8"][:, WALL])
+    top1_gap = results["litert"].top1 - results["litert-int8"].top1
+    print(f"default engine p50 {default_p50:.1f} ms: {'meets' if default_p50 <= TARGET_DEFAULT_MS else 'MISSES'} "
+          f"the {TARGET_DEFAULT_MS:g} ms target")
+    print(f"int8 p50 {int8_p50:.1f} ms: {'meets' if int8_p50 <= TARGET_INT8_MS else 'MISSES'} the "
+          f"{TARGET_INT8_MS:g} ms target; top-1 {-top1_gap:+.1%} vs float32 "
+          f"({'within' if top1_gap <= INT8_TOP1_SLACK else 'NOT within'} {INT8_TOP1_SLACK:.0%})")
+    print(f"model.predict takes {np.median(end_to_end['model.predict'][:, WALL]) / default_p50:.0f}x as long as the "
+          "default engine for one photo")
+
+
+def measure_choices(args) -> None:
+    """XNNPACK threads, and single-image calls vs. a resized interpreter for a batch of 32."""
+    weights_hash = file_sha256(resolve_weights())
+    batch = to_batch([load_image(path) for path in batch_photos()])
+    print(f"\nWhat labkit.engines chose: forward pass only, medians of {args.repeats} single images and "
+          f"{max(args.rounds, 6)} batches of {BATCH}.\n")
+    header = f"{'engine':<13}{'threads':>8}{'1 image ms':>12}{'CPU ms':>8}{'loop img/s@32':>15}{'resized img/s@32':>18}"
+    print(header)
+    print("-" * len(header))
+    for engine in ENGINES[1:]:
+        path = cached_model_path(engine, weights_hash, "squash", 1000)
+        if not path.is_file():
+            Classifier(engine=engine, warm_up=False)  # converts into the cache
+        variants = {}
+        for threads in (1, 2):
+            single = LiteRTForward(path, num_threads=threads)
+            variants[(threads, "one")] = lambda f=single: f(batch[:1])
+            variants[(threads, "loop")] = lambda f=single: f(batch)
+            variants[(threads, "resized")] = resized_batch_call(path, threads, batch)
+        single_images = timed_in_turns({key: call for key, call in variants.items() if key[1] == "one"},
+                                       args.repeats, args.rounds)
+        batches = timed_in_turns({key: call for key, call in variants.items() if key[1] != "one"},
+                                 max(args.rounds, 6), args.rounds, warmup=1)
+        for threads in (1, 2):
+            one = single_images[(threads, "one")]
+            print(f"{engine:<13}{threads:>8}{np.median(one[:, WALL]):>12.1f}{np.median(one[:, CPU]):>8.1f}"
+                  f"{BATCH * 1000 / np.median(batches[(threads, 'loop')][:, WALL]):>15.0f}"
+                  f"{BATCH * 1000 / np.median(batches[(threads, 'resized')][:, WALL]):>18.0f}")
+
+
+def resized_batch_call(path: Path, threads: int, batch: np.ndarray):
+    """One interpreter resized to the whole batch: the alternative to labkit's one image at a time."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path), num_threads=threads)
+    input_index = interpreter.get_input_details()[0]["index"]
+    interpreter.resize_tensor_input(input_index, list(batch.shape))
+    interpreter.allocate_tensors()
+    output_index = interpreter.get_output_details()[0]["index"]
+
+    def call():
+        interpreter.set_tensor(input_index, batch)
+        interpreter.invoke()
+        return interpreter.get_tensor(output_index)
+
+    return call
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=REPEATS, help="timed single-image runs per engine")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="turns the engines take")
+    parser.add_argument("--choices", action="store_true", help="also measure threads and batching")
+    args = parser.parse_args()
+    measure_engines(args)
+    if args.choices:
+        measure_choices(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,374 @@
+"""Fast engines for the Classifier: the same MobileNetV2 converted to LiteRT (TFLite), run by XNNPACK.
+
+Engines (pass one as ``Classifier(engine=...)``):
+
+- ``"keras"``: the Keras model, one compiled ``tf.function``. Needs TensorFlow in the process.
+- ``"litert"``: the model converted to a float32 LiteRT flatbuffer. Same answers as Keras.
+- ``"litert-int8"``: weights and activations quantized to 8-bit integers (float input and output): 3.5x smaller,
+  about twice as fast, and a little different; the trade-off lesson 07 shows.
+
+Measured with ``benchmarks/engines.py`` on these 2-core machines, one 256-px JPEG end to end (decode, preprocess,
+forward), medians of 60 runs, while other work kept the load average near 6. CPU ms is the processor time per photo:
+it hardly moves with the load, and for the one-thread LiteRT engines it is what a photo takes on an idle machine.
+(At load averages of 9-13, earlier runs, the wall-clock times were two to three times these.) Top-1 and agreement
+are on the 60 labelled photos of ``../shared/samples``.
+
+    =============  ======  ======  ======  ==========  =========  =====  ===================
+    engine         p50 ms  p90 ms  CPU ms  images/s    size (MB)  top-1  same top-1 as keras
+                                           (batch 32)
+    =============  ======  ======  ======  ==========  =========  =====  ===================
+    keras          23.2    51.3    22.7    60          14.5       54/60  60/60
+    litert         9.6     9.9     9.6     103         14.0       54/60  60/60
+    litert-int8    5.7     5.8     5.7     125         4.0        55/60  58/60
+    model.predict  105     243     66      -           14.5       54/60  60/60
+    =============  ======  ======  ======  ==========  =========  =====  ===================
+
+:data:`DEFAULT_ENGINE` is the fastest engine whose top-1 agrees with Keras' on at least 99 % of those photos:
+``litert``. int8 is about twice as fast again, but agrees on 58/60 (96.7 %): on two photos the model hesitates
+between two classes with close scores, and rounding tips the balance (lesson 07 shows them).
+
+Choices measured along the way (``benchmarks/engines.py --choices`` and one-off runs, same machine):
+
+- int8 with float input and output (the model quantizes inside) rather than int8 input and output quantized in
+  numpy: 3.2 vs 3.8 ms per forward pass, the same accuracy within one photo, and simpler.
+- The int8 activation ranges are calibrated on the 60 ``../shared/samples`` photos. Calibrating on 60 photos of
+  another set (``../shared/datasets/trashnet-mini``) gives the same 58/60 agreement and 55/60 top-1, so the figures
+  above are not flattered by calibrating on the photos they are measured on.
+- One XNNPACK thread (:data:`NUM_THREADS`): on the shared machine 1 and 2 threads tie (each faster in about half of
+  40 interleaved rounds), and 2 threads had the worse p90 in several runs (16.6 vs 10.8 ms float32); a second
+  thread only helps while the other core is idle, which a Voilà server running one kernel per visitor rarely is.
+- A batch runs one image at a time rather than through an interpreter resized to the batch: float32 faster in
+  every run (82 vs 63 and 92 vs 52 images/s at batch 32); int8 either way by up to 15 % (141 vs 159, 83 vs 75),
+  so one simple code path for both, with no reallocation when the batch size changes.
+
+The converted models are cached in ``labkit.paths.cache_dir() / "litert"``, keyed by a hash of the weights, so only
+the first kernel pays for the conversion and for TensorFlow; later ones never import TensorFlow. Measured with
+``benchmarks/memory.py`` (a fresh process: import labkit, ``shared_classifier()``, classify one photo): the default
+engine with a warm cache, 94 MB resident and 0.4 s from import to the first answer; the Keras engine, 733 MB and
+9.4 s; the very first start (converting), about 1 GB at its peak and 30 s.
+
+Importing this module imports neither TensorFlow nor LiteRT: ``labkit.model`` reads :data:`DEFAULT_ENGINE` from it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import sys
+import threading
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+from labkit.paths import SAMPLES_DIR, cache_dir, shared_samples_dir
+
+if TYPE_CHECKING:  # only for type hints: importing labkit.model here would be circular
+    from labkit.model import Classifier
+
+ENGINES = ("keras", "litert", "litert-int8")
+DEFAULT_ENGINE = "litert"
+# Bump when the conversion recipe changes, so cached flatbuffers made by an older recipe are not reused.
+CONVERSION_VERSION = 2  # 2: the model gained the ReAct clip (labkit.model.REACT_CLIP)
+NUM_THREADS = 1  # XNNPACK threads per interpreter: measured, see the module docstring
+CALIBRATION_LIMIT = 60  # photos the int8 conversion measures activation ranges on
+CONVERSION_SECONDS = 30  # roughly, on a 2-core machine, either engine, TensorFlow import and model build included
+
+LogitsFunction = Callable[[np.ndarray], np.ndarray]
+
+
+class EngineError(RuntimeError):
+    """An engine was asked for that labkit does not know, or that cannot run here (LiteRT not installed)."""
+
+
+def check_engine(engine: str) -> str:
+    """Return ``engine`` if labkit knows it; otherwise raise :class:`EngineError` listing the engines.
+
+    Example:
+        >>> check_engine("litert")
+        'litert'
+    """
+    if engine not in ENGINES:
+        raise EngineError(f"Unknown engine {engine!r}. What to do: use one of {', '.join(map(repr, ENGINES))} "
+                          f"(default {DEFAULT_ENGINE!r}).")
+    return engine
+
+
+def default_engine(weights, model=None) -> str:
+    """Return the engine a Classifier uses when none is named.
+
+    :data:`DEFAULT_ENGINE` for weights read from a file (ImageNet or a ``.h5`` path): converted once, cached, and
+    TensorFlow-free afterwards. ``"keras"`` for a model already in memory (``model=`` or ``weights=None``): it has
+    brought TensorFlow in anyway, and converting it would cost ~30 s on every construction for ~10 ms per photo.
+
+    Example:
+        >>> default_engine("imagenet"), default_engine(None)
+        ('litert', 'keras')
+    """
+    return "keras" if model is not None or weights is None else DEFAULT_ENGINE
+
+
+def make_forward(engine: str, classifier: Classifier) -> LogitsFunction:
+    """Return ``batch -> logits`` (N, classes) for a preprocessed float32 batch (N, 224, 224, 3), on ``engine``.
+
+    LiteRT engines load the converted model from labkit's cache, converting it first if needed (once, ~30 s), and
+    never touch ``classifier.model`` on a cache hit, so TensorFlow stays unimported.
+
+    Args:
+        engine: one of :data:`ENGINES`.
+        classifier: the :class:`labkit.model.Classifier` whose model to run (its weights, classes and policy).
+
+    Example:
+        >>> forward = make_forward("litert-int8", Classifier())  # doctest: +SKIP
+        >>> forward(np.zeros((2, 224, 224, 3), np.float32)).shape  # doctest: +SKIP
+        (2, 1000)
+    """
+    check_engine(engine)
+    if engine == "keras":
+        from labkit.model import compile_forward
+
+        return compile_forward(classifier.model)
+    model = litert_model(engine, classifier)
+    try:
+        return LiteRTForward(model)
+    except ValueError:  # LiteRT's word for "not a valid flatbuffer": a cached file broken by a crash or a full disk
+        if not isinstance(model, Path):
+            raise
+        model.unlink(missing_ok=True)
+        return LiteRTForward(litert_model(engine, classifier))
+
+
+class LiteRTForward:
+    """``batch -> logits`` with one LiteRT interpreter (XNNPACK), fed one image at a time.
+
+    Why one at a time: for float32, 32 single-image calls were faster than one interpreter resized to a batch of 32,
+    for int8 about even (module docstring), and they need no reallocation when the batch size changes. The model
+    takes and returns float32 (labkit's int8 model quantizes inside, see :func:`convert_to_litert`).
+
+    Args:
+        model: a ``.tflite`` file or its bytes.
+        num_threads: XNNPACK threads.
+
+    Example:
+        >>> forward = LiteRTForward(Path("model.tflite"))  # doctest: +SKIP
+        >>> forward(batch).shape  # doctest: +SKIP
+        (32, 1000)
+    """
+
+    def __init__(self, model: Path | bytes, num_threads: int = NUM_THREADS) -> None:
+        interpreter_class = _litert_interpreter_class()
+        if isinstance(model, (bytes, bytearray)):
+            self.path = None
+            self.interpreter = interpreter_class(model_content=bytes(model), num_threads=num_threads)
+        else:
+            self.path = Path(model)
+            self.interpreter = interpreter_class(model_path=str(self.path), num_threads=num_threads)
+        self.interpreter.allocate_tensors()
+        self._input = self.interpreter.get_input_details()[0]
+        self._output = self.interpreter.get_output_details()[0]
+        self.input_shape = tuple(int(size) for size in self._input["shape"][1:])
+        self.num_classes = int(self._output["shape"][-1])
+        self._lock = threading.Lock()  # one interpreter has one set of buffers: callers from two threads take turns
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        batch = np.asarray(batch, np.float32)
+        if batch.ndim != 4 or batch.shape[1:] != self.input_shape:
+            raise ValueError(f"Expected a batch of shape (N, {', '.join(map(str, self.input_shape))}), got "
+                             f"{batch.shape}. What to do: preprocess with labkit.preprocess.to_batch().")
+        logits = np.empty((len(batch), self.num_classes), np.float32)
+        with self._lock:
+            for row, image in enumerate(batch):
+                self.interpreter.set_tensor(self._input["index"], image[None])
+                self.interpreter.invoke()
+                logits[row] = self.interpreter.get_tensor(self._output["index"])[0]
+        return logits
+
+
+def _litert_interpreter_class():
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError as error:
+        raise EngineError("The LiteRT engines need the ai-edge-litert package, which is not installed "
+                          f"({error}). What to do: `pip install ai-edge-litert`, or use engine='keras'.") from error
+    return Interpreter
+
+
+def litert_model(engine: str, classifier: Classifier) -> Path | bytes:
+    """Return the classifier's model converted for a LiteRT ``engine``: a cached file, converting it on a miss.
+
+    A model with random weights (``weights=None``) is converted in memory and not cached.
+
+    Example:
+        >>> litert_model("litert", Classifier(engine="litert")).suffix  # doctest: +SKIP
+        '.tflite'
+    """
+    check_engine(engine)
+    if engine == "keras":
+        raise EngineError("The 'keras' engine runs the Keras model itself; there is no LiteRT model to return.")
+    fingerprint = weights_fingerprint(classifier)
+    if fingerprint is None:
+        return _convert_with_notice(engine, classifier, None)
+    path = cached_model_path(engine, fingerprint, classifier.policy, classifier.num_classes)
+    if path.is_file():
+        return path
+    content = _convert_with_notice(engine, classifier, path)
+    _write_atomically(path, content)
+    return path
+
+
+def cached_model_path(engine: str, fingerprint: str, policy: str, num_classes: int) -> Path:
+    """Return where the LiteRT model for these weights, engine and recipe lives in labkit's cache.
+
+    The int8 model also depends on the resize policy, because its calibration photos are preprocessed with it.
+
+    Example:
+        >>> cached_model_path("litert", "0" * 64, "squash", 1000).name  # doctest: +ELLIPSIS
+        'litert-....tflite'
+    """
+    from labkit import __version__
+    from labkit.model import REACT_CLIP
+
+    # labkit builds the network around the weights (e.g. the ReAct clip), so its version and that clip are part of
+    # the key: a new release or a re-measured clip converts again instead of serving a stale model.
+    recipe = (f"v{CONVERSION_VERSION}|labkit {__version__}|clip {REACT_CLIP}|{engine}|{fingerprint}|{num_classes}|"
+              f"{policy if 'int8' in engine else ''}")
+    return cache_dir() / "litert" / f"{engine}-{hashlib.sha256(recipe.encode()).hexdigest()[:16]}.tflite"
+
+
+def weights_fingerprint(classifier: Classifier) -> str | None:
+    """Return a sha256 identifying the classifier's weights, without building the Keras model when it can.
+
+    ImageNet or a weights file: the file's sha256 (TensorFlow is not imported). A Keras model already in memory
+    (passed as ``model=``, or built because something read ``classifier.model`` first): a hash of its weight arrays,
+    which is as correct but caches a second copy. Random weights (``weights=None``): ``None``, nothing to reuse.
+
+    Example:
+        >>> len(weights_fingerprint(Classifier(engine="keras")))  # doctest: +SKIP
+        64
+    """
+    # Engines never touch classifier.model, so while the classifier is being built a model is already there only
+    # when the caller passed one (a fine-tuned model); reading .model would build it, importing TensorFlow.
+    model = getattr(classifier, "_model", None)
+    if model is not None:
+        return model_fingerprint(model)
+    if classifier.weights is None:
+        return None
+    from labkit.weights import resolve_weights
+
+    path = resolve_weights() if classifier.weights == "imagenet" else Path(classifier.weights)
+    return file_sha256(path)
+
+
+def file_sha256(path: Path) -> str:
+    """Return the sha256 of a file, read in 1 MB chunks.
+
+    Example:
+        >>> len(file_sha256(Path(__file__)))
+        64
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def model_fingerprint(model) -> str:
+    """Return a sha256 of a Keras model's input and output shapes and its weight arrays (names, shapes, values)."""
+    digest = hashlib.sha256(f"{model.input_shape}|{model.output_shape}".encode())
+    for variable in model.weights:
+        values = np.ascontiguousarray(variable.numpy())
+        digest.update(f"{variable.path}|{values.shape}|{values.dtype}".encode())
+        digest.update(values.tobytes())
+    return digest.hexdigest()
+
+
+def convert_to_litert(model, *, int8: bool = False, calibration: np.ndarray | None = None) -> bytes:
+    """Convert a Keras model (outputs logits) to a LiteRT flatbuffer, float32 or full-integer int8.
+
+    int8 quantizes weights and activations; the ranges of the activations are measured on ``calibration``, a
+    preprocessed batch of typical photos. Input and output stay float32 (the model (de)quantizes inside).
+
+    Example:
+        >>> content = convert_to_litert(build_mobilenet_v2(None))  # doctest: +SKIP
+        >>> len(content) // 1_000_000  # doctest: +SKIP
+        14
+    """
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if int8:
+        if calibration is None or len(calibration) == 0:
+            raise ValueError("int8 conversion needs calibration photos: pass a preprocessed batch as calibration=.")
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([image[None]] for image in np.asarray(calibration, np.float32))
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    with _quiet(tf.get_logger()):
+        return converter.convert()
+
+
+@contextlib.contextmanager
+def _quiet(tensorflow_logger):
+    """Keep the converter's chatter out of notebooks and terminals: it is not for students."""
+    # Keras prints its export's endpoints (with a temporary path) on stdout, TensorFlow's logger reports "Assets
+    # written to /tmp/..." (on stdout in a notebook), and the converter warns about input statistics that models
+    # with float input and output do not need.
+    level = tensorflow_logger.level
+    tensorflow_logger.setLevel("ERROR")
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
+            yield
+    finally:
+        tensorflow_logger.setLevel(level)
+
+
+def calibration_batch(policy: str = "squash", limit: int = CALIBRATION_LIMIT) -> np.ndarray:
+    """Return up to ``limit`` photos preprocessed as the classifier would: ``../shared/samples``, else data/samples.
+
+    Example:
+        >>> calibration_batch(limit=2).shape  # doctest: +SKIP
+        (2, 224, 224, 3)
+    """
+    from labkit.images import iter_image_files, load_image
+    from labkit.preprocess import to_batch
+
+    folder = shared_samples_dir() if shared_samples_dir().is_dir() else SAMPLES_DIR
+    files = iter_image_files(folder)[:limit]
+    if not files:
+        raise EngineError(f"No photos to calibrate the int8 model with in {folder}. What to do: put a few typical "
+                          "photos there, or use engine='litert'.")
+    return to_batch([load_image(path) for path in files], policy)
+
+
+def _convert_with_notice(engine: str, classifier: Classifier, path: Path | None) -> bytes:
+    where = f", cached in {path.parent}" if path is not None else ""
+    print(f"labkit: converting the model to LiteRT {'int8' if 'int8' in engine else 'float32'}, "
+          f"about {CONVERSION_SECONDS} s, once{where}.", file=sys.stderr, flush=True)
+    int8 = engine == "litert-int8"
+    calibration = calibration_batch(classifier.policy) if int8 else None
+    return convert_to_litert(_keras_model(classifier), int8=int8, calibration=calibration)
+
+
+def _keras_model(classifier: Classifier):
+    """The classifier's Keras model, built for the conversion only, so the LiteRT classifier does not keep it."""
+    # Keeping it would hold on to ~100 MB of TensorFlow state, and would make weights_fingerprint() take it for a
+    # model passed in by the caller.
+    model = getattr(classifier, "_model", None)
+    if model is not None:
+        return model
+    from labkit.model import build_mobilenet_v2
+
+    return build_mobilenet_v2(classifier.weights, num_classes=classifier.num_classes)
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    # Write beside, then rename: a kernel starting meanwhile never reads half a file, and two converting at once
+    # both end with a whole one.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    partial.write_bytes(content)
+    os.replace(partial, path)
