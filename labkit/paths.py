@@ -38,6 +38,6 @@ def cache_dir() -> Path:
     ``$LABKIT_CACHE_DIR`` wins; otherwise ``$XDG_CACHE_HOME/labkit`` or ``~/.cache/labkit``.
     """
     default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "labkit"
-    folder = Path(os.environ.get("LABKIT_CACHE_DIR", default))
+    folder = Path(os.environ.get("LABKIT_CACHE_DIR") or default)  # an empty variable means "unset"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
