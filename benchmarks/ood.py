@@ -5,12 +5,15 @@ labkit.uncertainty.generate_ood_images (noise, text pages, charts, textures, fla
 
 - the AUROC of the maximum softmax probability and of the energy score, for several seeds (median and range);
 - the score the app uses (labkit/data/calibration.json) and how often its threshold flags photos and each kind;
-- the temperature, and the expected calibration error (ECE) before and after it, in-sample and on held-out halves.
+- the temperature, and the expected calibration error (ECE) before and after it, in-sample and on held-out halves;
+- the ReAct clip (labkit.model.REACT_CLIP) re-derived from the photos, and with --sweep the AUROCs, flags and
+  top-1 for clips at other percentiles of the photos' pooled features (computed in numpy on the Keras features).
 
 Run from the repository root (LABKIT_WEIGHTS_DIR must point at the weights, e.g. ../shared/models):
 
     .venv/bin/python benchmarks/ood.py            # measure
     .venv/bin/python benchmarks/ood.py --save     # also refit and rewrite labkit/data/calibration.json
+    .venv/bin/python benchmarks/ood.py --sweep    # also compare ReAct clips at other percentiles
 """
 
 from __future__ import annotations
@@ -29,13 +32,16 @@ import numpy as np  # noqa: E402
 
 from labkit import Classifier  # noqa: E402
 from labkit.evaluate import read_labelled_folder  # noqa: E402
+from labkit.model import REACT_CLIP  # noqa: E402
 from labkit.paths import shared_samples_dir  # noqa: E402
 from labkit.predict import softmax  # noqa: E402
-from labkit.uncertainty import (CALIBRATION_FILE, OOD_IMAGES, OOD_KINDS, OOD_METHODS, Calibration,  # noqa: E402
-                                TemperatureScaler, auroc, expected_calibration_error, fit_calibration,
-                                generate_ood_images, logits_for_images, ood_score)
+from labkit.uncertainty import (CALIBRATION_FILE, OOD_IMAGES, OOD_KINDS, OOD_METHODS,  # noqa: E402
+                                REACT_PERCENTILE, Calibration, TemperatureScaler, auroc, choose_ood_threshold,
+                                expected_calibration_error, fit_calibration, generate_ood_images,
+                                logits_for_images, measure_react_clip, ood_score, pooled_features)
 
 SEEDS = range(5)  # seed 0 is the set the shipped calibration was fitted against
+SWEEP_PERCENTILES = (None, 80, 90, 95, 97, 99)  # None: no clip
 REQUIRED_AUROC = 0.85
 SMALL_SET_NOTE = ("Only 60 photos, one per class for 60 of the 1000 classes, possibly from ImageNet's training set "
                   "(see ../shared/samples/README.md): a rough estimate, not a benchmark. Refit on your own labelled "
@@ -53,10 +59,36 @@ def held_out_ece(logits: np.ndarray, labels: np.ndarray) -> list[tuple[float, fl
     return results
 
 
+def react_sweep(classifier: Classifier, photos: list, labels: np.ndarray) -> None:
+    """Print per clip percentile: top-1, median AUROCs, flags per kind (seeds 1.., threshold from seed 0)."""
+    head = classifier.model.get_layer("predictions")
+    weights, bias = (np.asarray(value) for value in head.get_weights())
+    features = pooled_features(classifier, photos)
+    ood = [generate_ood_images(OOD_IMAGES, seed) for seed in SEEDS]
+    ood_features = [pooled_features(classifier, images) for images in ood]
+    print(f"\n== ReAct clip sweep (numpy on the Keras features; flags on seeds {list(SEEDS)[1:]}, threshold from "
+          "seed 0)")
+    for percentile in SWEEP_PERCENTILES:
+        clip = np.inf if percentile is None else float(np.percentile(features, percentile))
+        logits = np.minimum(features, clip) @ weights + bias
+        others = [np.minimum(values, clip) @ weights + bias for values in ood_features]
+        medians = {method: statistics.median(auroc(ood_score(logits, method), ood_score(other, method))
+                                             for other in others) for method in OOD_METHODS}
+        best = max(OOD_METHODS, key=medians.get)
+        threshold = choose_ood_threshold(ood_score(logits, best), ood_score(others[0], best))
+        kinds = np.concatenate([[image.info["ood_kind"] for image in images] for images in ood[1:]])
+        flags = np.concatenate([ood_score(other, best) > threshold for other in others[1:]])
+        by_kind = ", ".join(f"{kind} {np.mean(flags[kinds == kind]):.0%}" for kind in OOD_KINDS)
+        print(f"p{percentile or '-':<4} clip {clip:6.3f}: top-1 {np.sum(logits.argmax(1) == labels)}/{len(labels)}, "
+              f"AUROC energy {medians['energy']:.3f}, max_softmax {medians['max_softmax']:.3f}; flagged with "
+              f"{best}: photos {np.sum(ood_score(logits, best) > threshold)}, {by_kind}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--save", action="store_true", help=f"refit and write {CALIBRATION_FILE}")
     parser.add_argument("--engine", default=None, help="classifier engine (default: labkit's default)")
+    parser.add_argument("--sweep", action="store_true", help="compare ReAct clips at other percentiles")
     args = parser.parse_args()
 
     classifier = Classifier(engine=args.engine)
@@ -64,7 +96,9 @@ def main() -> None:
     if args.save:
         fitted = fit_calibration(classifier, folder, seed=0)
         described = fitted.fitted_on.replace(f"in {folder.name}/", "in ../shared/samples/")
-        fitted = dataclasses.replace(fitted, fitted_on=f"{described}. {SMALL_SET_NOTE}")
+        clipped = (f"the model clips its pooled features at labkit.model.REACT_CLIP = {REACT_CLIP} (ReAct), which is "
+                   "what lets the energy score catch colour noise and text pages")
+        fitted = dataclasses.replace(fitted, fitted_on=f"{described}; {clipped}. {SMALL_SET_NOTE}")
         fitted.save(CALIBRATION_FILE)
         print(f"wrote {CALIBRATION_FILE}")
     calibration = Calibration.load(CALIBRATION_FILE)
@@ -107,6 +141,13 @@ def main() -> None:
           f"{expected_calibration_error(scaler.predict_proba(logits), labels):.3f}")
     for half, (temperature, before, after) in enumerate(held_out_ece(logits, labels), start=1):
         print(f"held-out half {half}: T={temperature:.3f} fitted on the other half, ECE {before:.3f} -> {after:.3f}")
+
+    print("\n== ReAct clip (pooled features clipped before the last layer)")
+    derived = measure_react_clip(classifier, folder)
+    print(f"labkit.model.REACT_CLIP = {REACT_CLIP}; the {REACT_PERCENTILE}th percentile of these photos' pooled "
+          f"features: {derived:.3f}")
+    if args.sweep:
+        react_sweep(classifier, [item.path for item in items], labels)
 
 
 if __name__ == "__main__":

@@ -113,11 +113,12 @@ def test_the_crop_policy_leaves_the_border_the_model_never_saw_at_zero(samples_d
 
 @pytest.mark.slow
 def test_a_fine_tuned_style_model_with_the_imagenet_head_gives_the_same_heatmap(classifier, zebra_and_car):
-    """MobileNetV2 without its top, nested as one layer, plus pooling, dropout and the ImageNet Dense layer on top:
-    the same network as Keras' flat MobileNetV2, so Grad-CAM must find the same evidence."""
+    """MobileNetV2 without its top, nested as one layer, plus pooling, the ReAct clip, dropout and the ImageNet Dense
+    layer on top: the same network as labkit's flat MobileNetV2, so Grad-CAM must find the same evidence."""
     import keras
 
     from labkit import Classifier
+    from labkit.model import REACT_CLIP
     from labkit.weights import resolve_weights
 
     base = keras.applications.MobileNetV2(weights=str(resolve_weights(include_top=False)), include_top=False,
@@ -125,7 +126,8 @@ def test_a_fine_tuned_style_model_with_the_imagenet_head_gives_the_same_heatmap(
     head = keras.layers.Dense(1000)
     inputs = keras.Input((224, 224, 3))
     features = keras.layers.GlobalAveragePooling2D()(base(inputs, training=False))
-    nested = keras.Model(inputs, head(keras.layers.Dropout(0.2)(features)))
+    clipped = keras.layers.ReLU(max_value=REACT_CLIP)(features)
+    nested = keras.Model(inputs, head(keras.layers.Dropout(0.2)(clipped)))
     head.set_weights(classifier.model.get_layer("predictions").get_weights())
     fine_tuned = Classifier(model=nested, class_names=classifier.class_names, warm_up=False)
 

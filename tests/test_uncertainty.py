@@ -20,7 +20,7 @@ from labkit.uncertainty import (CALIBRATION_FILE, NOT_SURE_MESSAGE, OOD_KINDS, O
                                 CalibrationError, TemperatureScaler, auroc, choose_ood_threshold, energy_score,
                                 expected_calibration_error, fit_calibration, fit_calibration_from_logits,
                                 generate_ood_images, logits_for_images, max_softmax_probability,
-                                negative_log_likelihood, ood_score, plot_reliability_diagram,
+                                measure_react_clip, negative_log_likelihood, ood_score, plot_reliability_diagram,
                                 reliability_diagram_data, shipped_calibration)
 
 
@@ -277,6 +277,39 @@ def test_a_blank_image_gets_the_not_sure_note_and_a_clear_photo_does_not(classif
     assert "(not sure)" in str(blank)
     assert not zebra.not_sure
     assert blank.ood_score > zebra.ood_score
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_colour_noise_and_a_page_of_text_get_the_not_sure_note_and_clear_photos_do_not(classifier, samples_dir, seed):
+    # Colour noise is what plain MobileNetV2 reads as "velvet" at 95 %: the ReAct clip is what makes it flagged.
+    noise = Image.fromarray(np.random.default_rng(seed).integers(0, 256, size=(224, 224, 3), dtype=np.uint8))
+    page = generate_ood_images(1, seed=seed, kinds=["document"])[0]
+    photos = [samples_dir / name for name in ("340_zebra.jpg", "207_golden_retriever.jpg", "817_sports_car.jpg")]
+
+    noise_answer, page_answer, *photo_answers = classifier.predict([noise, page, *photos])
+
+    assert noise_answer.not_sure, f"colour noise, seed {seed}: {noise_answer}, ood_score {noise_answer.ood_score:.2f}"
+    assert page_answer.not_sure, f"text page, seed {seed}: {page_answer}, ood_score {page_answer.ood_score:.2f}"
+    for path, answer in zip(photos, photo_answers):
+        assert not answer.not_sure, f"{path.name}: {answer}, ood_score {answer.ood_score:.2f}"
+        assert answer.class_index == int(path.name.split("_")[0])
+
+
+@pytest.mark.slow
+def test_the_react_clip_is_re_derived_from_the_shared_photos(classifier, samples_dir):
+    from labkit.model import REACT_CLIP
+
+    assert measure_react_clip(classifier, samples_dir) == pytest.approx(REACT_CLIP, abs=0.001)
+
+
+def test_measuring_a_react_clip_on_an_empty_folder_says_what_to_give(tmp_path):
+    from labkit import Classifier
+
+    untrained = Classifier(weights=None, warm_up=False)
+
+    with pytest.raises(CalibrationError, match="folder of typical photos"):
+        measure_react_clip(untrained, tmp_path)
 
 
 @pytest.mark.slow
