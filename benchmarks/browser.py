@@ -8,6 +8,9 @@ chromium with Playwright, the same way the browser tests do. Prints medians of `
   cold start. Target: within 10 s.
 - upload -> result visible: from handing a photo to the file chooser (or dropping it) until its card is on the
   page, in one tab whose model is loaded. Target: within 1 s.
+- show where it looked: from pressing a card's "Show where it looked" until the Grad-CAM overlay is visible. The
+  first press in a tab imports TensorFlow and builds the Keras model in that kernel (reported on its own); later
+  presses, on other cards, reuse them. No target: it shows what LABKIT_WARM_UP_GRADCAM=1 would save.
 
 Run from the repository root: ``.venv/bin/python benchmarks/browser.py [--runs 10] [--photo PATH]``.
 LABKIT_WEIGHTS_DIR must point at the weights (``../shared/models`` by default, as in the tests).
@@ -65,6 +68,16 @@ def time_results(dashboard: DashboardPage, photo: Path, runs: int, how: str) -> 
     return seconds
 
 
+def time_where_it_looked(dashboard: DashboardPage, runs: int) -> list[float]:
+    """Seconds from pressing "Show where it looked" until the overlay shows, on the first ``runs`` + 1 cards."""
+    seconds = []
+    for index in range(min(runs + 1, dashboard.results.count())):
+        start = time.perf_counter()
+        dashboard.show_where_it_looked(dashboard.results.nth(index))
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
 def report(name: str, seconds: list[float], target: float) -> None:
     median = statistics.median(seconds)
     verdict = "meets" if median <= target else "MISSES"
@@ -91,6 +104,7 @@ def main() -> None:
             dashboard = DashboardPage.open(context, url)
             uploads = time_results(dashboard, args.photo, args.runs, "upload")
             drops = time_results(dashboard, args.photo, args.runs, "drop")
+            first_gradcam, *gradcams = time_where_it_looked(dashboard, args.runs)
             dashboard.close()
             browser.close()
     finally:
@@ -102,6 +116,8 @@ def main() -> None:
     report("page load -> ready", loads, READY_TARGET_S)
     report("upload -> result visible", uploads, RESULT_TARGET_S)
     report("drop -> result visible", drops, RESULT_TARGET_S)
+    print(f"{'first show where it looked (cold)':<34} {first_gradcam:13.2f} s")
+    report("show where it looked, later", gradcams, RESULT_TARGET_S)
 
 
 if __name__ == "__main__":

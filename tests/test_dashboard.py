@@ -5,6 +5,10 @@ The same code path the page uses: FileUpload's value, the drop zone's and galler
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import functools
+import io
 import json
 import logging
 import subprocess
@@ -14,15 +18,19 @@ import threading
 import ipywidgets as widgets
 import numpy as np
 import pytest
+from PIL import Image
 
-from labkit.dashboard import (MAX_UPLOAD_BYTES, DashboardApp, DropZone, SampleGallery, build_dashboard,
-                              result_card)
+from labkit.dashboard import (GRADCAM_ERROR, MAX_UPLOAD_BYTES, MODEL_DESCRIPTION, DashboardApp, DropZone,
+                              SampleGallery, WhereItLooked, build_dashboard, exported_model, imagenet_model,
+                              not_sure_message, preview_jpeg, result_card, where_it_looked)
+from labkit.export import describe_export, export_model
 from labkit.images import load_image
-from labkit.model import shared_classifier
+from labkit.model import Classifier, shared_classifier
 from labkit.predict import ClassScore, Prediction
 from labkit.weights import WeightsNotFound, readable_label
 
 ZEBRA, PENGUIN = "340_zebra.jpg", "145_king_penguin.jpg"  # photos the model gets right with a wide margin
+TINY_CLASSES = ["cat", "dog"]
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +47,20 @@ def app(classifier) -> DashboardApp:
 def label_of(sample_labels):
     labels = {row["file"]: readable_label(row["label"]) for row in sample_labels}
     return labels.__getitem__
+
+
+@pytest.fixture(scope="module")
+def tiny_export(tmp_path_factory):
+    """A models folder holding one export, "tiny": an untrained two-class convolutional model (fast to build)."""
+    import keras
+
+    inputs = keras.Input((224, 224, 3))
+    features = keras.layers.Conv2D(4, 3, strides=8, activation="relu", name="features")(inputs)
+    logits = keras.layers.Dense(2, name="logits")(keras.layers.GlobalAveragePooling2D()(features))
+    classifier = Classifier(weights=None, model=keras.Model(inputs, logits), class_names=TINY_CLASSES)
+    models = tmp_path_factory.mktemp("models")
+    export_model(classifier, models / "tiny", litert=False)
+    return models / "tiny"
 
 
 def widgets_of(root: widgets.Widget, kind: type = widgets.Widget, css_class: str | None = None) -> list:
@@ -166,12 +188,171 @@ def test_a_doubtful_prediction_says_so_in_words_and_the_chart_has_alt_text(sampl
     card = result_card("lion.jpg", load_image(samples_dir / "291_lion.jpg"), doubtful)
     body = card.children[0].value
 
-    assert "Not sure:" in body and "41%" in body
+    assert ("<strong>Not sure:</strong> this may not be one of the 1000 things I know (the best guess gets only "
+            "41%). Treat the answer as a guess.") in body
     assert 'alt="Bar chart of the top 3 guesses: hyena 41%, baboon 27%, African elephant 9%.' in body
     assert 'alt="Your photo, lion.jpg"' in body
-    assert "Answered in 12 ms" in body
+    assert 'Answered by <span class="labkit-answered-by">MobileNetV2</span> in 12 ms' in body
     actions = card.children[-1]
-    assert "labkit-card-actions" in actions._dom_classes and actions.children == ()  # room for "where it looked"
+    assert "labkit-card-actions" in actions._dom_classes and actions.children == ()  # no explain: no button
+
+
+def test_the_not_sure_note_speaks_of_the_models_own_classes():
+    assert not_sure_message() == "Not sure: this may not be one of the 1000 things I know"
+    confident = Prediction(top=(ClassScore("glass", 0, "glass", 0.97),), elapsed_ms=5.0, logits=np.zeros(2),
+                           not_sure=True)
+    card = result_card("jar.jpg", Image.new("RGB", (64, 64)), confident, model_name="trashnet",
+                       not_sure=not_sure_message(2, custom=True))
+    body = card.children[0].value
+
+    assert "<strong>Not sure:</strong> this may not be one of the 2 classes I was taught." in body
+    assert "gets only" not in body  # a confident answer can still be about something the model was never taught
+    assert 'Answered by <span class="labkit-answered-by">trashnet</span>' in body
+
+
+def test_colour_noise_gets_the_not_sure_note_from_the_real_model(app):
+    rng = np.random.default_rng(0)
+    noise = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (224, 224, 3), dtype=np.uint8)).save(noise, format="PNG")
+
+    result = app.classify_bytes("noise.png", noise.getvalue())
+
+    assert result.prediction.not_sure
+    assert "Not sure:</strong> this may not be one of the 1000 things I know" in result.card.children[0].value
+
+
+def test_show_where_it_looked_computes_the_overlay_on_first_opening_only(app, samples_dir, label_of):
+    result = app.classify_file(samples_dir / ZEBRA)
+    toggle = result.card.children[-1].children[0]
+    assert isinstance(toggle, WhereItLooked)
+    assert (toggle.state, toggle.overlay, toggle.worker) == ("idle", "", None)  # nothing computed until asked
+    assert toggle.alt == (f"Heatmap of where the model looked for '{label_of(ZEBRA)}': warm colours mark the "
+                          "regions that raised that class's score")
+
+    toggle.expanded = True  # what the button's click sends
+    assert toggle.state == "working"
+    toggle.worker.join(timeout=120)
+
+    assert toggle.state == "ready" and toggle.message == ""
+    assert toggle.overlay.startswith("data:image/jpeg;base64,")
+    overlay = Image.open(io.BytesIO(base64.b64decode(toggle.overlay.split(",", 1)[1])))
+    preview = Image.open(io.BytesIO(preview_jpeg(load_image(samples_dir / ZEBRA))))
+    assert overlay.size == preview.size  # drawn on the card's preview
+    assert np.abs(np.asarray(overlay, float) - np.asarray(preview, float)).mean() > 10  # and coloured
+    first = toggle.worker
+    toggle.expanded = False
+    toggle.expanded = True
+    assert toggle.worker is first and toggle.state == "ready"  # shown again, not recomputed
+
+
+def test_where_it_looked_failing_says_so_in_the_card_and_can_be_retried(classifier, samples_dir):
+    preview = preview_jpeg(load_image(samples_dir / ZEBRA))
+    out_of_range = WhereItLooked(preview, "zebra", functools.partial(where_it_looked, classifier, class_index=5000))
+    out_of_range.expanded = True
+    out_of_range.worker.join(timeout=120)
+    assert out_of_range.state == "failed"
+    assert "class_index 5000 is out of range" in out_of_range.message  # labkit.explain's own words
+
+    attempts = []
+
+    def flaky(photo: Image.Image) -> Image.Image:
+        attempts.append(photo.size)
+        if len(attempts) == 1:
+            raise MemoryError("out of memory")
+        return photo
+
+    toggle = WhereItLooked(preview, "zebra", flaky)
+    toggle.expanded = True
+    toggle.worker.join(timeout=30)
+    assert (toggle.state, toggle.message) == ("failed", GRADCAM_ERROR)  # no traceback in the page
+    toggle.expanded = False
+    toggle.expanded = True  # opening it again tries again
+    toggle.worker.join(timeout=30)
+    assert toggle.state == "ready" and len(attempts) == 2
+
+
+def test_gradcam_warm_up_is_off_unless_asked_for(classifier, monkeypatch, caplog):
+    monkeypatch.delenv("LABKIT_WARM_UP_GRADCAM", raising=False)
+    assert not DashboardApp(lambda: classifier, start=False).warm_up_gradcam  # it costs a kernel ~750 MB
+    monkeypatch.setenv("LABKIT_WARM_UP_GRADCAM", "1")
+    labkit_log = logging.getLogger("labkit")
+    labkit_log.addHandler(caplog.handler)
+    labkit_log.setLevel(logging.INFO)
+    try:
+        app = DashboardApp(lambda: classifier)
+        assert app.warm_up_gradcam
+        app.classifier()
+        for thread in threading.enumerate():
+            if thread.name.startswith("labkit-load"):
+                thread.join(timeout=120)
+    finally:
+        labkit_log.removeHandler(caplog.handler)
+    assert app.status == "ready"
+    assert "Grad-CAM ready" in caplog.text
+
+
+# ---------------------------------------------------------------------------------------------- model picker
+
+
+def test_the_picker_lists_imagenet_and_each_export_in_the_models_folder(tiny_export, monkeypatch):
+    monkeypatch.setenv("LABKIT_MODELS_DIR", str(tiny_export.parent))
+    monkeypatch.delenv("LABKIT_MODEL", raising=False)
+    page = build_dashboard(DashboardApp(start=False))
+    picker = widgets_of(page, widgets.Dropdown)[0]
+
+    assert picker.description == "Model"
+    assert list(picker.options) == [(MODEL_DESCRIPTION, "imagenet"),
+                                    (describe_export(tiny_export), str(tiny_export.resolve()))]
+    assert describe_export(tiny_export) == "tiny: cat, dog"
+    assert picker.value == "imagenet"
+
+
+def test_switching_models_loads_each_once_and_earlier_cards_stay(classifier, tiny_export, samples_dir, label_of):
+    loads = []
+
+    def counted(option):
+        return dataclasses.replace(option, load=lambda: loads.append(option.name) or option.load())
+
+    app = DashboardApp(models=[counted(imagenet_model(lambda: classifier)), counted(exported_model(tiny_export))])
+    page = build_dashboard(app)
+    picker = widgets_of(page, widgets.Dropdown)[0]
+    app.classifier()
+    app.classify_file(samples_dir / ZEBRA)
+
+    picker.value = str(tiny_export.resolve())  # what the browser sends when the user picks "tiny"
+    assert app.status == "loading" and app.status_message == "Loading tiny…"
+    app.classifier(timeout=120)
+    assert app.status_message == "Ready: tiny (cat, dog) — drop a photo"
+    tiny, zebra = app.classify_file(samples_dir / PENGUIN), app.results[1]
+
+    assert tiny.prediction.label in TINY_CLASSES and tiny.model == "tiny"
+    assert 'Answered by <span class="labkit-answered-by">tiny</span>' in tiny.card.children[0].value
+    where = tiny.card.children[-1].children[0]
+    where.expanded = True  # Grad-CAM works on an exported model's card too (its model.keras)
+    where.worker.join(timeout=120)
+    assert where.state == "ready" and f"looked for '{tiny.prediction.label}'" in where.alt
+    assert zebra.prediction.label == label_of(ZEBRA) and zebra.model == "MobileNetV2"  # still on the page
+    assert "Fine-tuned to tell apart 2 classes: cat, dog." in widgets_of(page, css_class="labkit-model-note")[0].value
+
+    picker.value = "imagenet"
+    assert app.status == "ready"  # already loaded: no wait
+    assert app.classify_file(samples_dir / ZEBRA).prediction.label == label_of(ZEBRA)
+    assert loads == ["MobileNetV2", "tiny"]
+
+
+def test_labkit_model_chooses_the_model_a_class_starts_with(tiny_export, samples_dir, monkeypatch):
+    monkeypatch.setenv("LABKIT_MODELS_DIR", str(tiny_export.parent))
+    monkeypatch.setenv("LABKIT_MODEL", "tiny")  # a folder name in the models folder, or a path
+    app = DashboardApp()
+    assert app.current_model.name == "tiny"
+    assert app.classify_file(samples_dir / ZEBRA).prediction.label in TINY_CLASSES
+
+    monkeypatch.setenv("LABKIT_MODEL", str(samples_dir))  # a folder, but no export
+    broken = DashboardApp()
+    result = broken.classify_file(samples_dir / ZEBRA)
+    assert broken.status == "failed"
+    assert "is not a labkit export (no labkit.json in it)" in broken.status_message
+    assert "is not a labkit export" in result.error  # the card repeats it; the page still works
 
 
 def test_file_names_cannot_inject_html(app):

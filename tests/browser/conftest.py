@@ -2,16 +2,21 @@
 
 The server runs notebooks/dashboard.ipynb from the repository root on a free port of 127.0.0.1, so it reads
 ./voila.json, and inherits LABKIT_WEIGHTS_DIR (set by the root conftest.py when unset). Its log, and a screenshot of
-each failing test's page, go to test-artifacts/.
+each failing test's page, go to test-artifacts/. A second server, serving a model exported for the tests, starts
+only for the tests that ask for it (``exported_model_server``).
 """
 
 from __future__ import annotations
+
+import shutil
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 
 from dashboard_page import DashboardPage
-from serving import REPO_ROOT, launch_chromium, start_voila, stop, warm_model_cache
+from serving import (REPO_ROOT, TRAINING_CLASSES, TRAINING_PHOTOS, export_small_model, launch_chromium, start_voila,
+                     stop, warm_model_cache)
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 VIEWPORT = {"width": 1280, "height": 1000}
@@ -23,6 +28,32 @@ def voila_url() -> str:
     warm_model_cache()
     process, url = start_voila(ARTIFACTS / "voila.log")
     yield url
+    stop(process)
+
+
+@pytest.fixture(scope="session")
+def trashnet_dir() -> Path:
+    """../shared/datasets/trashnet-mini: one folder of photos per class (glass, metal, paper, plastic)."""
+    from labkit.paths import SHARED_DIR
+
+    folder = SHARED_DIR / "datasets" / "trashnet-mini"
+    if not folder.is_dir():
+        pytest.fail(f"The shared training photos are missing: no {folder}.")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def exported_model_server(tmp_path_factory, trashnet_dir) -> tuple[str, Path]:
+    """A second Voilà server whose models folder (LABKIT_MODELS_DIR) holds one model fine-tuned on a few
+    trashnet-mini photos. Returns its URL and the export folder."""
+    training = tmp_path_factory.mktemp("training")
+    for name in TRAINING_CLASSES:
+        (training / name).mkdir()
+        for photo in sorted((trashnet_dir / name).glob("*.jpg"))[:TRAINING_PHOTOS]:
+            shutil.copy(photo, training / name)
+    export = export_small_model(training, tmp_path_factory.mktemp("models") / "trash-sorter")
+    process, url = start_voila(ARTIFACTS / "voila-exported-model.log", env={"LABKIT_MODELS_DIR": str(export.parent)})
+    yield url, export
     stop(process)
 
 

@@ -15,6 +15,9 @@ from serving import READY_TEXT
 
 READY_TIMEOUT_MS = 120_000  # a cold kernel on a busy 2-core machine; normally a few seconds
 RESULT_TIMEOUT_MS = 60_000
+# The first "Show where it looked" in a kernel imports TensorFlow and builds the Keras model: ~5 s idle, ~15 s on a
+# busy machine, more when several kernels do it at once.
+GRADCAM_TIMEOUT_MS = 180_000
 
 # A file to hand to the page: a path, or (name, bytes) for something made up in the test.
 FileLike = Union[Path, tuple[str, bytes]]
@@ -102,6 +105,11 @@ class DashboardPage:
                 }
             }""", [how, target, payloads])
 
+    def choose_model(self, label: str, ready_text: str) -> None:
+        """Pick a model in the "Model" dropdown by the text it shows; wait until the status line says ``ready_text``."""
+        self.page.get_by_label("Model", exact=True).select_option(label=label)
+        self.page.locator(".labkit-status", has_text=ready_text).wait_for(timeout=READY_TIMEOUT_MS)
+
     def click_sample(self, label: str) -> None:
         self.page.get_by_role("button", name=f"Classify the sample photo of a {label}").click()
 
@@ -137,6 +145,14 @@ class DashboardPage:
 
     def best_labels(self) -> list[str]:
         return self.results.locator(".labkit-best-label").all_inner_texts()
+
+    def show_where_it_looked(self, card: Locator) -> Locator:
+        """Press a result card's "Show where it looked" button with the keyboard; return the overlay image, visible."""
+        card.get_by_role("button", name="Show where it looked").focus()
+        self.page.keyboard.press("Enter")
+        overlay = card.locator("img.labkit-looked-overlay")
+        overlay.wait_for(state="visible", timeout=GRADCAM_TIMEOUT_MS)
+        return overlay
 
     def time_until_cards(self, count: int) -> float:
         """Seconds until ``count`` cards are visible (for the benchmark)."""

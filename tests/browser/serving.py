@@ -20,6 +20,7 @@ FAKE_CAMERA = "--use-fake-device-for-media-stream"  # a webcam that films a movi
 ALLOW_CAMERA = "--use-fake-ui-for-media-stream"  # answers the camera permission prompt with "allow"
 READY_TEXT = "Ready:"  # the status line once the model is loaded
 SERVER_START_S = 60
+TRAINING_CLASSES, TRAINING_PHOTOS = ("glass", "metal"), 8  # per class: the tests' exported model, quick to train
 
 
 def free_port() -> int:
@@ -36,10 +37,12 @@ def warm_model_cache() -> None:
                    cwd=REPO_ROOT, check=True, stdout=subprocess.DEVNULL)
 
 
-def start_voila(log_path: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
+def start_voila(log_path: Path, port: int | None = None, env: dict[str, str] | None = None
+                ) -> tuple[subprocess.Popen, str]:
     """Start Voilà from the repository root (so it reads ./voila.json) and wait until it accepts connections.
 
-    The environment (LABKIT_WEIGHTS_DIR...) is inherited. Returns the process and the app's URL.
+    The environment (LABKIT_WEIGHTS_DIR...) is inherited, plus ``env`` (e.g. LABKIT_MODELS_DIR for its kernels).
+    Returns the process and the app's URL.
     """
     port = port or free_port()
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -47,7 +50,7 @@ def start_voila(log_path: Path, port: int | None = None) -> tuple[subprocess.Pop
     process = subprocess.Popen(
         [sys.executable, "-m", "voila", NOTEBOOK, f"--port={port}", "--Voila.ip=127.0.0.1", "--no-browser",
          "--Voila.port_retries=0"],
-        cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
     deadline = time.monotonic() + SERVER_START_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -59,6 +62,19 @@ def start_voila(log_path: Path, port: int | None = None) -> tuple[subprocess.Pop
             time.sleep(0.2)
     stop(process)
     raise RuntimeError(f"Voilà did not start listening within {SERVER_START_S} s; see {log_path}")
+
+
+def export_small_model(training_folder: Path, out: Path) -> Path:
+    """Fine-tune MobileNetV2 on ``training_folder`` briefly (one epoch of the new head, no augmented copies) and
+    export it with its LiteRT file into ``out``, in a throwaway process: the test runner never holds TensorFlow."""
+    script = ("import sys\n"
+              "from labkit.export import export_model\n"
+              "from labkit.transfer import fine_tune\n"
+              "result = fine_tune(sys.argv[1], head_epochs=1, fine_tune_epochs=0, augmented_copies=0, progress=False)\n"
+              "export_model(result, sys.argv[2])\n")
+    subprocess.run([sys.executable, "-c", script, str(training_folder), str(out)], cwd=REPO_ROOT, check=True,
+                   stdout=subprocess.DEVNULL)
+    return out
 
 
 def stop(process: subprocess.Popen) -> None:

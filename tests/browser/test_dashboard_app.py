@@ -4,11 +4,13 @@ model. Each test opens a fresh tab (so a fresh kernel) and waits until the page 
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from dashboard_page import DashboardPage
-from serving import FAKE_CAMERA, launch_chromium
+from serving import FAKE_CAMERA, TRAINING_CLASSES, TRAINING_PHOTOS, launch_chromium
+from labkit.export import describe_export
 from labkit.weights import readable_label
 
 pytestmark = pytest.mark.browser
@@ -48,7 +50,7 @@ def test_an_uploaded_photo_shows_its_label_with_a_chart_and_alt_text(dashboard, 
     assert "build_dashboard" not in dashboard.page.content()
 
 
-def test_several_files_at_once_give_a_card_each(dashboard, photo, expected_label, repo_root):
+def test_several_files_at_once_give_a_card_each(dashboard, photo, expected_label):
     dashboard.upload(photo(ZEBRA), photo(LION), photo(MUG))
     dashboard.wait_for_cards(3)
 
@@ -57,13 +59,66 @@ def test_several_files_at_once_give_a_card_each(dashboard, photo, expected_label
     assert expected_label(ZEBRA) in dashboard.best_labels()
     assert expected_label(MUG) in dashboard.best_labels()
 
-    # The picture for the README: the app with a few results.
+
+def test_show_where_it_looked_puts_a_heatmap_on_the_card(dashboard, photo, expected_label, repo_root):
+    dashboard.upload(photo(MUG), photo(LION), photo(ZEBRA))  # the last one chosen ends up on top
+    dashboard.wait_for_cards(3)
+    card = dashboard.results.first
+    assert card.locator(".labkit-best-label").inner_text() == expected_label(ZEBRA)
+    button = card.get_by_role("button", name="Show where it looked")
+    assert button.get_attribute("aria-expanded") == "false"
+
+    overlay = dashboard.show_where_it_looked(card)  # with the keyboard: focus, Enter
+
+    assert overlay.get_attribute("alt") == (f"Heatmap of where the model looked for '{expected_label(ZEBRA)}': warm "
+                                            "colours mark the regions that raised that class's score")
+    assert overlay.evaluate("image => image.complete && image.naturalWidth") > 0
+    hide = card.get_by_role("button", name="Hide where it looked")
+    assert hide.get_attribute("aria-expanded") == "true"
+    other = dashboard.results.nth(1).locator("img.labkit-looked-overlay")
+    assert not other.is_visible() and other.get_attribute("src") is None  # other cards: nothing computed
+
+    # The picture for the README: the app with a few results, one showing where it looked.
     (repo_root / "test-artifacts").mkdir(exist_ok=True)
-    dashboard.page.evaluate("document.activeElement.blur()")  # no pressed-looking button in the picture
+    dashboard.page.evaluate("document.activeElement.blur()")  # no focus ring in the picture
     dashboard.page.mouse.move(0, 0)
     height = dashboard.page.evaluate("document.querySelector('.labkit-app').getBoundingClientRect().height")
     dashboard.page.set_viewport_size({"width": 1280, "height": int(height) + 60})
     dashboard.page.screenshot(path=repo_root / "test-artifacts" / "dashboard.png", animations="disabled")
+
+    hide.click()
+    overlay.wait_for(state="hidden")
+    assert button.get_attribute("aria-expanded") == "false"
+
+
+def test_colour_noise_gets_the_not_sure_note(dashboard, tmp_path):
+    noise = tmp_path / "noise.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (224, 224, 3), dtype=np.uint8)).save(noise)
+
+    dashboard.upload(noise)
+    dashboard.wait_for_cards(1)
+
+    doubt = dashboard.results.first.locator(".labkit-doubt").inner_text()
+    assert "Not sure: this may not be one of the 1000 things I know" in doubt
+
+
+def test_a_model_exported_into_the_models_folder_can_be_picked_and_answers(context, exported_model_server,
+                                                                           trashnet_dir, photo, expected_label):
+    url, export = exported_model_server
+    dashboard = DashboardPage.open(context, url)
+    dashboard.upload(photo(ZEBRA))
+    dashboard.wait_for_cards(1)
+
+    dashboard.choose_model(describe_export(export), ready_text=f"Ready: {export.name} (glass, metal)")
+    unseen = sorted((trashnet_dir / "glass").glob("*.jpg"))[TRAINING_PHOTOS]  # not one it was trained on
+    dashboard.upload(unseen)
+    dashboard.wait_for_cards(2)
+
+    card, earlier = dashboard.results.first, dashboard.results.nth(1)
+    assert card.locator(".labkit-best-label").inner_text() in TRAINING_CLASSES
+    assert card.locator(".labkit-answered-by").inner_text() == export.name
+    assert earlier.locator(".labkit-best-label").inner_text() == expected_label(ZEBRA)  # earlier results stay
+    assert earlier.locator(".labkit-answered-by").inner_text() == "MobileNetV2"
 
 
 def test_a_dropped_photo_is_classified(dashboard, photo, expected_label):
