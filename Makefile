@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 VOILA_ARGS ?=
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: venv samples chromium test app bench clean
+.PHONY: venv samples chromium test app bench notebooks clean
 
 venv: $(STAMP) samples
 
@@ -58,6 +58,10 @@ app: venv
 bench: venv
 	@set -e; ls benchmarks/*.py >/dev/null 2>&1 || { echo "No scripts in benchmarks/" >&2; exit 1; }; \
 	for script in benchmarks/*.py; do echo "== $$script"; $(VENV_PYTHON) $$script; done
+
+# Re-execute the lessons in place (after changing labkit or the weights), then commit them with their outputs.
+notebooks: venv
+	$(VENV_PYTHON) tools/run_notebooks.py
 
 clean:
 	rm -rf build dist *.egg-info test-artifacts .pytest_cache
