@@ -1,4 +1,4 @@
-"""labkit on the command line: ``python -m labkit classify IMG...``, ``evaluate DIR``, ``serve``.
+"""labkit on the command line: ``python -m labkit classify IMG...``, ``evaluate DIR``, ``serve``, ``train DIR``.
 
 Exit status: 0 all went well; 1 some image could not be read (the others are still answered); 2 a usage error
 (unknown option, missing folder, bad labels); 3 the model could not be loaded (weights not found, or an engine
@@ -64,6 +64,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     engines, default = available_engines()
     parser.add_argument("--engine", choices=engines, default=default,
                         help=f"how to run the model (default: {default})")
+    parser.add_argument("--model", metavar="PATH",
+                        help="a model exported by `python -m labkit train` (default: the ImageNet model)")
 
 
 def make_classifier(args: argparse.Namespace) -> "labkit.Classifier":
@@ -71,6 +73,8 @@ def make_classifier(args: argparse.Namespace) -> "labkit.Classifier":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # Keras prints download progress on stdout; keep stdout for answers (--json must stay parseable).
     with native_stderr_silenced(), contextlib.redirect_stdout(sys.stderr):
+        if getattr(args, "model", None):
+            return labkit.Classifier.from_export(args.model, engine=args.engine)
         return labkit.Classifier(engine=args.engine)
 
 
@@ -199,11 +203,60 @@ def model_errors() -> tuple[type[Exception], ...]:
         from labkit.engines import EngineError
     except ImportError:
         return (WeightsNotFound,)
-    return WeightsNotFound, EngineError
+    from labkit.export import ExportError  # --model PATH that is not an export
+
+    return WeightsNotFound, EngineError, ExportError
+
+
+def whole_number(text: str) -> int:
+    """argparse type: a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def add_train_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "train", help="teach the model your own classes (one subfolder of photos per class)",
+        description="Fine-tune MobileNetV2 on FOLDER, which holds one subfolder of photos per class (the folder "
+                    "names become the class names), and export the model to DIR: model.keras, labels.txt, "
+                    "model.tflite and labkit.json. Use it with `classify --model DIR`. Progress goes to stderr, "
+                    "the summary to stdout.")
+    parser.add_argument("folder", metavar="FOLDER", help="the training photos, e.g. photos/cats/*.jpg, photos/dogs/")
+    parser.add_argument("--out", required=True, metavar="DIR", help="the folder to export the model to")
+    parser.add_argument("--epochs", type=whole_number, metavar="N",
+                        help="fine-tuning epochs, at most (default 8; 0 trains only the new last layer)")
+    parser.add_argument("--head-epochs", type=positive_int, metavar="N",
+                        help="epochs for the new last layer, at most (default 40; early stopping ends it sooner)")
+    parser.set_defaults(run=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from labkit.export import export_model
+    from labkit.transfer import TrainingFolderError, fine_tune
+
+    options = {name: value for name, value in (("fine_tune_epochs", args.epochs), ("head_epochs", args.head_epochs))
+               if value is not None}
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # Progress and warnings go to stderr (sys.stderr still shows); Keras' own prints must not mix into the summary.
+    with native_stderr_silenced(), contextlib.redirect_stdout(sys.stderr):
+        try:
+            result = fine_tune(args.folder, **options)
+        except TrainingFolderError as error:
+            print(f"labkit train: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        folder = export_model(result, args.out)
+    print(result.summary())
+    print(f"exported to {folder}: use it with `python -m labkit classify --model {folder} IMG...`")
+    return EXIT_SOME_FAILED if result.skipped_files else EXIT_OK
 
 
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
-    add_classify_command, add_evaluate_command, add_serve_command)
+    add_classify_command, add_evaluate_command, add_serve_command, add_train_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -353,9 +353,10 @@ class EvaluationResult:
         def percent(value: float, interval: tuple[float, float]) -> str:
             return f"{value:.1%} (95% interval {interval[0]:.1%}-{interval[1]:.1%})"
 
-        lines = [f"{self.n} images: top-1 {percent(self.top1, self.top1_interval)}, "
-                 f"top-{self.k} {percent(self.topk, self.topk_interval)}",
-                 f"speed: {self.images_per_s:.1f} images/s"]
+        accuracy = f"{self.n} images: top-1 {percent(self.top1, self.top1_interval)}"
+        if self.k > 1:
+            accuracy += f", top-{self.k} {percent(self.topk, self.topk_interval)}"
+        lines = [accuracy, f"speed: {self.images_per_s:.1f} images/s"]
         if self.errors:
             lines.append(f"could not read {len(self.errors)} file(s): "
                          + ", ".join(Path(file).name for file, _ in self.errors))

@@ -70,7 +70,7 @@ def export_small_model(training_folder: Path, out: Path) -> Path:
     script = ("import sys\n"
               "from labkit.export import export_model\n"
               "from labkit.transfer import fine_tune\n"
-              "result = fine_tune(sys.argv[1], head_epochs=1, fine_tune_epochs=0, augmented_copies=0, progress=False)\n"
+              "result = fine_tune(sys.argv[1], head_epochs=1, fine_tune_epochs=0, progress=False)\n"
               "export_model(result, sys.argv[2])\n")
     subprocess.run([sys.executable, "-c", script, str(training_folder), str(out)], cwd=REPO_ROOT, check=True,
                    stdout=subprocess.DEVNULL)
