@@ -48,15 +48,23 @@ def available_engines() -> tuple[tuple[str, ...], str]:
     return names, getattr(engines, "DEFAULT_ENGINE", "keras")
 
 
-def positive_int(text: str) -> int:
-    """argparse type: a whole number >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def whole_number_at_least(minimum: int):
+    """Return an argparse type accepting whole numbers >= ``minimum``, with a message saying what was wrong."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+positive_int = whole_number_at_least(1)
+whole_number = whole_number_at_least(0)
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -206,17 +214,6 @@ def model_errors() -> tuple[type[Exception], ...]:
     from labkit.export import ExportError  # --model PATH that is not an export
 
     return WeightsNotFound, EngineError, ExportError
-
-
-def whole_number(text: str) -> int:
-    """argparse type: a whole number >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
 
 
 def add_train_command(commands: argparse._SubParsersAction) -> None:
