@@ -302,10 +302,10 @@ def test_the_train_command_explains_a_bad_folder_without_a_traceback(tmp_path):
 
 # --- The real thing -----------------------------------------------------------------------------------------------
 
-# The target is 85 %. Measured with today's defaults: 77-90 % depending on the run and the split (48
-# validation photos, so one photo is 2 points), which is not yet reliably 85 %. This test holds the bar the recipe
-# clears on every run we measured, far above the 25 % of guessing; benchmarks/transfer.py reports the real figure.
-RELIABLE_ACCURACY = 0.70
+# The target is 85 %. Measured with today's defaults over 5 validation splits: median 85 %, 77-90 % (48
+# validation photos, so one photo is 2 points); this split (seed 0) gives 83 %. This test holds a bar every split we
+# measured clears, far above the 25 % of guessing; benchmarks/transfer.py reports the real figure.
+RELIABLE_ACCURACY = 0.75
 
 
 @pytest.mark.slow  # trains on all 240 photos of trashnet-mini: a few minutes on a 2-core machine
