@@ -172,7 +172,7 @@ def measure_engines(args) -> None:
               f"{np.percentile(latency[:, WALL], 90):>8.1f}{np.median(latency[:, CPU]):>8.1f}{other[0]:>11}"
               f"{other[1]:>13}{size:>9.1f}{result.top1:>8.1%}{agreement:>8.1%}")
     print("* the default engine. CPU ms: processor time of all the process's threads per photo; it hardly moves when\n"
-          "  other processes load the machine, and for a one-thread engine it is what a photo takes on an idle one.\n"
+          "  other processes load the machine (LiteRT runs on labkit.engines.default_threads() threads).\n"
           "  model.predict: labkit's decode and preprocessing, then keras' model.predict.\n")
 
     default_p50 = np.median(end_to_end[DEFAULT_ENGINE][:, WALL])

@@ -5,26 +5,26 @@ Engines (pass one as ``Classifier(engine=...)``):
 - ``"keras"``: the Keras model, one compiled ``tf.function``. Needs TensorFlow in the process.
 - ``"litert"``: the model converted to a float32 LiteRT flatbuffer. Same answers as Keras.
 - ``"litert-int8"``: weights and activations quantized to 8-bit integers (float input and output): 3.5x smaller,
-  about twice as fast, and a little different; the trade-off lesson 07 shows.
+  faster, and a little different; the trade-off lesson 07 shows.
 
-Measured with ``benchmarks/engines.py`` on these 2-core machines, one 256-px JPEG end to end (decode, preprocess,
-forward), medians of 60 runs, while other work kept the load average near 6. CPU ms is the processor time per photo:
-it hardly moves with the load, and for the one-thread LiteRT engines it is what a photo takes on an idle machine.
-(At load averages of 9-13, earlier runs, the wall-clock times were two to three times these.) Top-1 and agreement
-are on the 60 labelled photos of ``../shared/samples``.
+Measured with ``benchmarks/engines.py`` on a 2-core machine with the other jobs stopped (load average 1.3), one
+256-px JPEG end to end (decode, preprocess, forward), medians of 60 runs, LiteRT on two threads. CPU ms is the
+processor time of all the process's threads per photo. Top-1 and agreement are on the 60 labelled photos of
+``../shared/samples``. Decoding, preprocessing and reading out the answer take about 4 ms of each photo's time; int8 misses the 6 ms it
+reached (5.7 ms, one thread) on an earlier, faster machine of the same kind.
 
     =============  ======  ======  ======  ==========  =========  =====  ===================
     engine         p50 ms  p90 ms  CPU ms  images/s    size (MB)  top-1  same top-1 as keras
                                            (batch 32)
     =============  ======  ======  ======  ==========  =========  =====  ===================
-    keras          23.2    51.3    22.7    60          14.5       54/60  60/60
-    litert         9.6     9.9     9.6     103         14.0       54/60  60/60
-    litert-int8    5.7     5.8     5.7     125         4.0        55/60  58/60
-    model.predict  105     243     66      -           14.5       54/60  60/60
+    keras          23.6    29.6    33.8    59          14.5       54/60  60/60
+    litert         9.3     9.7     14.9    99          14.0       54/60  60/60
+    litert-int8    7.7     7.9     11.8    117         4.0        55/60  58/60
+    model.predict  104     126     114     -           14.5       54/60  60/60
     =============  ======  ======  ======  ==========  =========  =====  ===================
 
 :data:`DEFAULT_ENGINE` is the fastest engine whose top-1 agrees with Keras' on at least 99 % of those photos:
-``litert``. int8 is about twice as fast again, but agrees on 58/60 (96.7 %): on two photos the model hesitates
+``litert``. int8 is faster again (forward pass 4.0 vs 5.4 ms), but agrees on 58/60 (96.7 %): on two photos the model hesitates
 between two classes with close scores, and rounding tips the balance (lesson 07 shows them).
 
 Choices measured along the way (``benchmarks/engines.py --choices`` and one-off runs, same machine):
@@ -34,9 +34,12 @@ Choices measured along the way (``benchmarks/engines.py --choices`` and one-off 
 - The int8 activation ranges are calibrated on the 60 ``../shared/samples`` photos. Calibrating on 60 photos of
   another set (``../shared/datasets/trashnet-mini``) gives the same 58/60 agreement and 55/60 top-1, so the figures
   above are not flattered by calibrating on the photos they are measured on.
-- One XNNPACK thread (:data:`NUM_THREADS`): on the shared machine 1 and 2 threads tie (each faster in about half of
-  40 interleaved rounds), and 2 threads had the worse p90 in several runs (16.6 vs 10.8 ms float32); a second
-  thread only helps while the other core is idle, which a Voilà server running one kernel per visitor rarely is.
+- Two XNNPACK threads by default, one with ``LABKIT_THREADS=1`` (:func:`default_threads`). Forward pass alone,
+  medians, on a 2-core machine: with the other core idle, 2 threads took 4.1 vs 9.3 ms (float32) and 2.9 vs 4.6 ms
+  (int8); with the other core busy they tie for float32 (11.2 vs 11.6 ms) and one thread wins for int8 (7.7 vs
+  9.5 ms); an earlier machine, kept busy by other jobs, found them tied with a worse p90 for two. A student's photo
+  usually finds the second core idle; a server whose cores are kept busy by a whole class can set
+  ``LABKIT_THREADS=1`` (docs/classroom.md).
 - A batch runs one image at a time rather than through an interpreter resized to the batch: float32 faster in
   every run (82 vs 63 and 92 vs 52 images/s at batch 32); int8 either way by up to 15 % (141 vs 159, 83 vs 75),
   so one simple code path for both, with no reallocation when the batch size changes.
@@ -73,7 +76,7 @@ ENGINES = ("keras", "litert", "litert-int8")
 DEFAULT_ENGINE = "litert"
 # Bump when the conversion recipe changes, so cached flatbuffers made by an older recipe are not reused.
 CONVERSION_VERSION = 2  # 2: the model gained the ReAct clip (labkit.model.REACT_CLIP)
-NUM_THREADS = 1  # XNNPACK threads per interpreter: measured, see the module docstring
+MAX_THREADS = 2  # XNNPACK threads per interpreter unless $LABKIT_THREADS says otherwise: measured, see above
 CALIBRATION_LIMIT = 60  # photos the int8 conversion measures activation ranges on
 CONVERSION_SECONDS = 30  # roughly, on a 2-core machine, either engine, TensorFlow import and model build included
 
@@ -150,7 +153,7 @@ class LiteRTForward:
 
     Args:
         model: a ``.tflite`` file or its bytes.
-        num_threads: XNNPACK threads.
+        num_threads: XNNPACK threads; default :func:`default_threads`.
 
     Example:
         >>> forward = LiteRTForward(Path("model.tflite"))  # doctest: +SKIP
@@ -158,8 +161,9 @@ class LiteRTForward:
         (32, 1000)
     """
 
-    def __init__(self, model: Path | bytes, num_threads: int = NUM_THREADS) -> None:
+    def __init__(self, model: Path | bytes, num_threads: int | None = None) -> None:
         interpreter_class = _litert_interpreter_class()
+        num_threads = default_threads() if num_threads is None else num_threads
         if isinstance(model, (bytes, bytearray)):
             self.path = None
             self.interpreter = interpreter_class(model_content=bytes(model), num_threads=num_threads)
@@ -185,6 +189,24 @@ class LiteRTForward:
                 self.interpreter.invoke()
                 logits[row] = self.interpreter.get_tensor(self._output["index"])[0]
         return logits
+
+
+def default_threads() -> int:
+    """Return how many threads each LiteRT interpreter uses: ``$LABKIT_THREADS``, else 2 (1 on a one-core machine).
+
+    Raises :class:`EngineError` when ``LABKIT_THREADS`` is set to anything but a whole number of at least 1.
+
+    Example:
+        >>> os.environ["LABKIT_THREADS"] = "1"; default_threads()  # doctest: +SKIP
+        1
+    """
+    setting = os.environ.get("LABKIT_THREADS", "").strip()
+    if not setting:
+        return max(1, min(MAX_THREADS, os.cpu_count() or 1))
+    if not setting.isdigit() or int(setting) < 1:
+        raise EngineError(f"LABKIT_THREADS must be a whole number of threads, 1 or more; it is {setting!r}. What to "
+                          "do: set it to 1 on a server whose cores are busy with many students, or unset it.")
+    return int(setting)
 
 
 def _litert_interpreter_class():

@@ -18,7 +18,7 @@ from PIL import Image
 
 from labkit import Classifier, load_image
 from labkit.engines import (DEFAULT_ENGINE, ENGINES, EngineError, LiteRTForward, convert_to_litert, default_engine,
-                            litert_model, make_forward)
+                            default_threads, litert_model, make_forward)
 from labkit.preprocess import to_batch
 
 pytestmark = pytest.mark.slow  # converts MobileNetV2 to LiteRT twice (float32 and int8)
@@ -224,3 +224,17 @@ def test_models_from_files_default_to_the_fast_engine_models_in_memory_to_keras(
     assert default_engine("/models/my_weights.h5") == DEFAULT_ENGINE
     assert default_engine(None) == "keras"
     assert default_engine("imagenet", model=object()) == "keras"
+
+
+def test_litert_uses_two_threads_unless_labkit_threads_says_otherwise(monkeypatch):
+    monkeypatch.delenv("LABKIT_THREADS", raising=False)
+    assert default_threads() == min(2, os.cpu_count() or 1)
+    monkeypatch.setenv("LABKIT_THREADS", "1")
+    assert default_threads() == 1
+
+
+@pytest.mark.parametrize("setting", ["two", "0", "-1", "1.5"])
+def test_a_bad_labkit_threads_setting_says_what_to_set(monkeypatch, setting):
+    monkeypatch.setenv("LABKIT_THREADS", setting)
+    with pytest.raises(EngineError, match=r"LABKIT_THREADS must be a whole number.*1 on a server"):
+        default_threads()
