@@ -10,8 +10,8 @@ Engines (pass one as ``Classifier(engine=...)``):
 Measured with ``benchmarks/engines.py`` on a 2-core machine with the other jobs stopped (load average 1.3), one
 256-px JPEG end to end (decode, preprocess, forward), medians of 60 runs, LiteRT on two threads. CPU ms is the
 processor time of all the process's threads per photo. Top-1 and agreement are on the 60 labelled photos of
-``../shared/samples``. Decoding, preprocessing and reading out the answer take about 4 ms of each photo's time; int8 misses the 6 ms it
-reached (5.7 ms, one thread) on an earlier, faster machine of the same kind.
+``../shared/samples``. Decoding, preprocessing and reading out the answer take about 4 ms of each photo's time;
+int8 misses the 6 ms it reached (5.7 ms, one thread) on an earlier, faster machine of the same kind.
 
     =============  ======  ======  ======  ==========  =========  =====  ===================
     engine         p50 ms  p90 ms  CPU ms  images/s    size (MB)  top-1  same top-1 as keras
@@ -24,8 +24,8 @@ reached (5.7 ms, one thread) on an earlier, faster machine of the same kind.
     =============  ======  ======  ======  ==========  =========  =====  ===================
 
 :data:`DEFAULT_ENGINE` is the fastest engine whose top-1 agrees with Keras' on at least 99 % of those photos:
-``litert``. int8 is faster again (forward pass 4.0 vs 5.4 ms), but agrees on 58/60 (96.7 %): on two photos the model hesitates
-between two classes with close scores, and rounding tips the balance (lesson 07 shows them).
+``litert``. int8 is faster again (forward pass 4.0 vs 5.4 ms), but agrees on 58/60 (96.7 %): on two photos the
+model hesitates between two classes with close scores, and rounding tips the balance (lesson 07 shows them).
 
 Choices measured along the way (``benchmarks/engines.py --choices`` and one-off runs, same machine):
 
@@ -202,7 +202,7 @@ def default_threads() -> int:
     """
     setting = os.environ.get("LABKIT_THREADS", "").strip()
     if not setting:
-        return max(1, min(MAX_THREADS, os.cpu_count() or 1))
+        return min(MAX_THREADS, os.cpu_count() or 1)
     if not setting.isdigit() or int(setting) < 1:
         raise EngineError(f"LABKIT_THREADS must be a whole number of threads, 1 or more; it is {setting!r}. What to "
                           "do: set it to 1 on a server whose cores are busy with many students, or unset it.")

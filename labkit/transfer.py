@@ -10,17 +10,17 @@ The recipe (keras-io's transfer learning guide, made fast enough for a 2-core la
 4. **Phase 1, the new head**: MobileNetV2's ImageNet layers stay frozen and only a new Dense layer learns. A frozen
    base gives the same features every epoch, so labkit computes them *once* per photo (and per augmented copy)
    and trains the head on those cached features: seconds instead of minutes.
-5. **Phase 2, fine-tuning** (optional, on by default): the upper two thirds of MobileNetV2 (from ``block_6``, where
-   its feature maps shrink from 28 x 28 to 14 x 14) learn too, at a learning rate 10x lower, so the pretrained features are
-   adjusted, not wrecked. The first blocks (edges, colours) stay frozen.
+5. **Phase 2, fine-tuning** (optional, on by default): the upper two thirds of MobileNetV2 (from ``block_6``,
+   where its feature maps shrink from 28 x 28 to 14 x 14) learn too, at a learning rate 10x lower, so the
+   pretrained features are adjusted, not wrecked. The first blocks (edges, colours) stay frozen.
 6. **Build the classifier**: one flat Keras model, ``image -> MobileNetV2 -> average pool -> Dense``, whose output
    is *logits* (no softmax), so :class:`labkit.Classifier`, temperature scaling, the "not sure" flag and Grad-CAM
    work on it exactly as on the ImageNet model.
 
 Measured with ``benchmarks/transfer.py`` on trashnet-mini (4 classes x 60 photos, 48 for validation), on these
-shared 2-core machines: median 85 % validation accuracy over 5 splits (77-90 %: which photos are kept for validation
-moves it more than anything in the recipe) in 63-103 s, median 86 s. Training on several threads is not bit-for-bit repeatable,
-so a run can differ from the last by a photo or two.
+shared 2-core machines: median 85 % validation accuracy over 5 splits (77-90 %: which photos are kept for
+validation moves it more than anything in the recipe) in 63-103 s, median 86 s. Training on several threads is not
+bit-for-bit repeatable, so a run can differ from the last by a photo or two.
 
 Example:
     >>> result = fine_tune("../shared/datasets/trashnet-mini")  # doctest: +SKIP
