@@ -77,6 +77,7 @@ DEFAULT_ENGINE = "litert"
 # Bump when the conversion recipe changes, so cached flatbuffers made by an older recipe are not reused.
 CONVERSION_VERSION = 2  # 2: the model gained the ReAct clip (labkit.model.REACT_CLIP)
 MAX_THREADS = 2  # XNNPACK threads per interpreter unless $LABKIT_THREADS says otherwise: measured, see above
+THREADS_ENV = "LABKIT_THREADS"
 CALIBRATION_LIMIT = 60  # photos the int8 conversion measures activation ranges on
 CONVERSION_SECONDS = 30  # roughly, on a 2-core machine, either engine, TensorFlow import and model build included
 
@@ -200,11 +201,11 @@ def default_threads() -> int:
         >>> os.environ["LABKIT_THREADS"] = "1"; default_threads()  # doctest: +SKIP
         1
     """
-    setting = os.environ.get("LABKIT_THREADS", "").strip()
+    setting = os.environ.get(THREADS_ENV, "").strip()
     if not setting:
         return min(MAX_THREADS, os.cpu_count() or 1)
     if not setting.isdigit() or int(setting) < 1:
-        raise EngineError(f"LABKIT_THREADS must be a whole number of threads, 1 or more; it is {setting!r}. What to "
+        raise EngineError(f"{THREADS_ENV} must be a whole number of threads, 1 or more; it is {setting!r}. What to "
                           "do: set it to 1 on a server whose cores are busy with many students, or unset it.")
     return int(setting)
 
