@@ -7,24 +7,27 @@ Engines (pass one as ``Classifier(engine=...)``):
 - ``"litert-int8"``: weights and activations quantized to 8-bit integers (float input and output): 3.5x smaller,
   faster, and a little different; the trade-off lesson 07 shows.
 
-Measured with ``benchmarks/engines.py`` on a 2-core machine with the other jobs stopped (load average 1.3), one
+Measured with ``benchmarks/engines.py`` on a 2-core machine shared with other jobs (load average 1.5), one
 256-px JPEG end to end (decode, preprocess, forward), medians of 60 runs, LiteRT on two threads. CPU ms is the
 processor time of all the process's threads per photo. Top-1 and agreement are on the 60 labelled photos of
-``../shared/samples``. Decoding, preprocessing and reading out the answer take about 4 ms of each photo's time;
-int8 misses the 6 ms it reached (5.7 ms, one thread) on an earlier, faster machine of the same kind.
+``../shared/samples``. Decoding the JPEG and resizing it with Pillow take about 2 ms of each photo's time, the
+int8 forward pass about 3 ms.
 
     =============  ======  ======  ======  ==========  =========  =====  ===================
     engine         p50 ms  p90 ms  CPU ms  images/s    size (MB)  top-1  same top-1 as keras
                                            (batch 32)
     =============  ======  ======  ======  ==========  =========  =====  ===================
-    keras          23.6    29.6    33.8    59          14.5       54/60  60/60
-    litert         9.3     9.7     14.9    99          14.0       54/60  60/60
-    litert-int8    7.7     7.9     11.8    117         4.0        55/60  58/60
-    model.predict  104     126     114     -           14.5       54/60  60/60
+    keras          20.3    27.3    28.9    53          14.5       54/60  60/60
+    litert         6.3     8.0     10.0    160         14.0       54/60  60/60
+    litert-int8    5.2     5.8     7.8     172         4.0        55/60  58/60
+    model.predict  86.8    123     94.1    -           14.5       54/60  60/60
     =============  ======  ======  ======  ==========  =========  =====  ===================
 
+The machine's speed drifts over minutes, so one run says little: eight runs within 40 minutes gave p50s of 5.8-8.0 ms
+(median 6.6) for ``litert`` and 5.0-6.6 ms (median 5.5) for ``litert-int8``, six of the eight under 6 ms.
+
 :data:`DEFAULT_ENGINE` is the fastest engine whose top-1 agrees with Keras' on at least 99 % of those photos:
-``litert``. int8 is faster again (forward pass 4.0 vs 5.4 ms), but agrees on 58/60 (96.7 %): on two photos the
+``litert``. int8 is faster again (forward pass 2.6 vs 4.3 ms), but agrees on 58/60 (96.7 %): on two photos the
 model hesitates between two classes with close scores, and rounding tips the balance (lesson 07 shows them).
 
 Choices measured along the way (``benchmarks/engines.py --choices`` and one-off runs, same machine):
