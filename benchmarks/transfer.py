@@ -65,7 +65,7 @@ def main() -> int:
     accuracy, wall = statistics.median(accuracies), statistics.median(seconds)
     print(f"median validation accuracy: {accuracy:.1%} over {len(accuracies)} split(s) "
           f"(target >= {TARGET_ACCURACY:.0%}: {'met' if accuracy >= TARGET_ACCURACY else 'NOT met'}); "
-          f"range {min(accuracies):.1%}-{max(accuracies):.1%}, "
+          f"mean {statistics.fmean(accuracies):.1%}, range {min(accuracies):.1%}-{max(accuracies):.1%}, "
           f"{sum(value >= TARGET_ACCURACY for value in accuracies)} of {len(accuracies)} split(s) at or above it")
     print(f"median wall time: {wall:.1f} s (target <= {TARGET_SECONDS} s: "
           f"{'met' if wall <= TARGET_SECONDS else 'NOT met'}; slowest {max(seconds):.1f} s; "
