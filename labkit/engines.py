@@ -23,8 +23,8 @@ int8 forward pass about 3 ms.
     model.predict  86.8    123     94.1    -           14.5       54/60  60/60
     =============  ======  ======  ======  ==========  =========  =====  ===================
 
-The machine's speed drifts over minutes, so one run says little: eight runs within 40 minutes gave p50s of 5.8-8.0 ms
-(median 6.6) for ``litert`` and 5.0-6.6 ms (median 5.5) for ``litert-int8``, six of the eight under 6 ms.
+The machine's speed drifts over minutes, so one run says little: ten runs within an hour gave p50s of 5.6-8.0 ms
+(median 6.6) for ``litert`` and 4.6-6.6 ms (median 5.5) for ``litert-int8``, seven of the ten under 6 ms.
 
 :data:`DEFAULT_ENGINE` is the fastest engine whose top-1 agrees with Keras' on at least 99 % of those photos:
 ``litert``. int8 is faster again (forward pass 2.6 vs 4.3 ms), but agrees on 58/60 (96.7 %): on two photos the
