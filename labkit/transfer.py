@@ -19,11 +19,12 @@ The recipe (keras-io's transfer learning guide, made fast enough for a 2-core la
 
 Measured with ``benchmarks/transfer.py`` on trashnet-mini (4 classes x 60 photos, 48 for validation), on these
 shared 2-core machines, over 10 validation splits (seeds 0-9): median 85 %, mean 84 %, range 73-90 % (which
-photos are kept for validation moves it more than anything in the recipe), in 58-103 s, median about 87 s. Recipe
-changes tried on 1-5 of the same splits and dropped, none better: Pillow's antialiased resize replaced
-by OpenCV's plain bilinear (median 81 %), 288 x 288 input (no gain, 1.7x the time), averaging the photo with its
-mirror images at prediction, training BatchNorm's scale and shift, and no early stopping in phase 2. Training on
-several threads is not bit-for-bit repeatable, so a run can differ from the last by a photo or two.
+photos are kept for validation moves it more than anything in the recipe), in 58-103 s, median about 87 s.
+Recipe changes tried on 1-5 of the same splits and dropped, none better: Pillow's antialiased resize replaced by
+OpenCV's plain bilinear (median 81 %), 288 x 288 input (no gain, 1.7x the time), averaging the photo with its
+mirror images at prediction, training BatchNorm's scale and shift, no early stopping in phase 2, the "crop"
+policy, and quarter turns plus rotations up to 180 degrees as augmentation (worse on all three splits tried).
+Training on several threads is not bit-for-bit repeatable, so a run can differ from the last by a photo or two.
 
 Example:
     >>> result = fine_tune("../shared/datasets/trashnet-mini")  # doctest: +SKIP
