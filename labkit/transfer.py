@@ -29,7 +29,7 @@ scale and shift, no early stopping in phase 2, the "crop" policy, quarter turns 
 augmentation, a phase-2 learning rate of 2e-4 (mean 84.2 %), up to 20 phase-2 epochs (83.8 %: early stopping ends
 them sooner), batches of 16 (83.3 %), brightness and contrast jitter (82.9 %), mixup (82.9 %), fine-tuning from
 ``block_3`` (no gain on two splits, 1.7x the time), and blending the fine-tuned weights with the phase-1 ones
-(WiSE-FT: every blend scored at or below the fine-tuned model on five splits).
+(WiSE-FT: every blend averaged lower on five splits, 82.9 % at best).
 Training on several threads is not bit-for-bit repeatable, so a run can differ from the last by a photo or two.
 
 Example:
