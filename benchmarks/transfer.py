@@ -8,11 +8,11 @@ Usage:
     .venv/bin/python benchmarks/transfer.py --fine-tune-epochs 0   # phase 1 only (the new head on frozen features)
 
 With 48 validation photos one photo is 2 points, and which photos land in the validation set moves the figure by
-several points more, so one split says little: the default measures ten, as the README quotes. Each run prints
-its accuracy and time; the last lines give the medians. The time counts everything fine_tune does (reading and preprocessing the 240
-photos, building MobileNetV2, features, both phases, the final check on the validation photos); importing
-TensorFlow (a few seconds, once per process) is printed apart. The machine is shared: quote medians, and the load
-average printed with them.
+several points more, so one split says little: the default measures ten, as the README quotes. Each run prints its
+accuracy and time; the last lines give the medians. The time counts everything fine_tune does (reading and
+preprocessing the 240 photos, building MobileNetV2, features, both phases, the final check on the validation
+photos); importing TensorFlow (a few seconds, once per process) is printed apart. The machine is shared: quote
+medians, and the load average printed with them.
 """
 
 from __future__ import annotations

@@ -22,14 +22,14 @@ shared 2-core machines, over 10 validation splits (seeds 0-9): median 85 %, mean
 photos are kept for validation moves it more than anything in the recipe), in 54-108 s, median about 87 s.
 A linear classifier on the frozen base's features alone averages 75-78 % on the same splits (depending on its
 regularisation): phase 2 adds the rest.
-Recipe changes tried on 1-10 of the same splits and dropped, none better (on seeds 0-4 this recipe averages 84.6 %,
-and none of these beat it): Pillow's antialiased resize replaced by OpenCV's plain bilinear (median 81 %), 288 x
-288 input (no gain, 1.7x the time), averaging the photo with its mirror images at prediction, training BatchNorm's
-scale and shift, no early stopping in phase 2, the "crop" policy, quarter turns plus rotations up to 180 degrees as
-augmentation, a phase-2 learning rate of 2e-4 (mean 84.2 %), up to 20 phase-2 epochs (83.8 %: early stopping ends
-them sooner), batches of 16 (83.3 %), brightness and contrast jitter (82.9 %), mixup (82.9 %), fine-tuning from
-``block_3`` (no gain on two splits, 1.7x the time), and blending the fine-tuned weights with the phase-1 ones
-(WiSE-FT: every blend averaged lower on five splits, 82.9 % at best).
+Recipe changes tried on 1-5 of the same splits and dropped, none better (this recipe averages 84.6 % on seeds 0-4):
+Pillow's antialiased resize replaced by OpenCV's plain bilinear (median 81 %), 288 x 288 input (no gain, 1.7x the
+time), averaging the photo with its mirror images at prediction, training BatchNorm's scale and shift, no early
+stopping in phase 2, the "crop" policy, quarter turns plus rotations up to 180 degrees as augmentation, a phase-2
+learning rate of 2e-4 (mean 84.2 %), up to 20 phase-2 epochs (83.8 %: early stopping ends them sooner), batches of
+16 (83.3 %), brightness and contrast jitter (82.9 %), mixup (82.9 %), fine-tuning from ``block_3`` (no gain on two
+splits, 1.7x the time), and blending the fine-tuned weights with the phase-1 ones (WiSE-FT: every blend averaged
+lower on five splits, 82.9 % at best).
 Training on several threads is not bit-for-bit repeatable, so a run can differ from the last by a photo or two.
 
 Example:
