@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 VOILA_ARGS ?=
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: venv samples chromium test app lab bench notebooks clean
+.PHONY: venv samples chromium test app bench notebooks clean
 
 venv: $(STAMP) samples
 
@@ -54,15 +54,6 @@ test: venv chromium
 # Command-line options still beat the file, e.g. VOILA_ARGS="--Voila.ip=0.0.0.0" to serve a classroom.
 app: venv
 	$(VENV)/bin/voila notebooks/dashboard.ipynb --port=$(PORT) $(VOILA_ARGS)
-
-# The lessons in JupyterLab, on this machine only (127.0.0.1), with a token in the URL it prints; the repository is
-# its root folder. As root (containers) JupyterLab needs --allow-root. tests/browser/jupyterlab.py starts it the same way.
-LAB_PORT ?= 8888
-LAB_ARGS ?=
-ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
-lab: venv
-	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) --ServerApp.root_dir=. \
-		$(ALLOW_ROOT) $(LAB_ARGS) notebooks/01_images_are_arrays.ipynb
 
 bench: venv
 	@set -e; ls benchmarks/*.py >/dev/null 2>&1 || { echo "No scripts in benchmarks/" >&2; exit 1; }; \

@@ -1,7 +1,7 @@
 """JupyterLab for the browser tests: one real server for the session (the ``jupyterlab`` fixture), and the few steps a
 student takes in it, as Playwright helpers (:class:`LabPage`). Not a test module: conftest.py registers the fixture.
 
-The server is started as ``make lab`` starts it: loopback only, a free port, a random token, ``--allow-root`` when
+The server is started as ``make lab`` starts it: loopback only (a free port here), a token, ``--allow-root`` when
 run as root, the repository as its root folder, no browser. Unlike ``make lab`` it keeps its workspaces and user
 settings in a temporary folder, so no tab a developer left open is reopened and no news pop-up covers the page.
 Its kernels inherit the environment (``LABKIT_WEIGHTS_DIR``, ``PYTHONPATH``), so they import the checkout's labkit.
