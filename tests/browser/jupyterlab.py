@@ -195,7 +195,8 @@ class LabPage:
             """() => {
                 window.labkitCellsQueued = false;
                 const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
-                const queued = () => [...panel.querySelectorAll('.jp-InputPrompt')].some(p => p.textContent.includes('*'));
+                const queued = () => [...panel.querySelectorAll('.jp-InputPrompt')]
+                    .some(p => p.textContent.includes('*'));
                 new MutationObserver((_, observer) => {
                     if (queued()) { window.labkitCellsQueued = true; observer.disconnect(); }
                 }).observe(panel, { subtree: true, childList: true, characterData: true });
