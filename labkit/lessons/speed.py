@@ -137,5 +137,5 @@ def try_speed(classifiers: Mapping[str, Classifier] | None = None, engine: str =
         guarded()
     widget = TryIt([widgets.HBox([engines, batch, button]), progress, result], [result], state.describe,
                    css_class="labkit-try-speed")
-    widget.engine, widget.batch, widget.measure, widget.state = engines, batch, button, state
+    widget.engine, widget.batch, widget.measure, widget.progress, widget.state = engines, batch, button, progress, state
     return widget
