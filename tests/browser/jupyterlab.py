@@ -12,10 +12,10 @@ process from the repository root, where the real package is the one imported.)
 
 Example::
 
-    def test_lesson_runs(jupyterlab, context):
-        lab = LabPage.open_notebook(context, jupyterlab, "notebooks/03_first_predictions.ipynb")
-        lab.run_all_cells()
-        lab.wait_until_idle()
+    def test_lesson_runs(lab):
+        lesson = lab("notebooks/03_first_predictions.ipynb")   # a new tab; its kernel is shut down afterwards
+        lesson.run_all_and_wait()
+        assert lesson.errors() == []
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import Callable, Union
 
 import pytest
 from playwright.sync_api import BrowserContext, Locator, Page
@@ -64,8 +64,16 @@ class JupyterLabServer:
     log_path: Path
 
     def notebook_url(self, path: str) -> str:
-        """The URL that opens ``path`` (relative to the repository) in JupyterLab, logged in by the token."""
-        return f"{self.url}lab/tree/{path}?token={self.token}"
+        """The URL that opens ``path`` (relative to the repository) alone in JupyterLab, logged in by the token.
+
+        ``reset`` starts from an empty workspace: the server remembers the tabs an earlier test opened.
+        """
+        return f"{self.url}lab/tree/{path}?reset&token={self.token}"
+
+    def shut_down_kernels(self) -> None:
+        """Shut every notebook's kernel down (each lesson's kernel holds a model: hundreds of megabytes)."""
+        for session in self.api("api/sessions") or []:
+            self.api(f"api/sessions/{session['id']}", method="DELETE")
 
     def api(self, endpoint: str, method: str = "GET") -> dict | list | None:
         """Call the server's REST API (``endpoint`` like ``"api/status"``) with the token; return its JSON."""
@@ -145,6 +153,14 @@ def jupyterlab() -> JupyterLabServer:
         stop_jupyterlab(server)
 
 
+@pytest.fixture
+def lab(jupyterlab, context) -> "Callable[[str], LabPage]":
+    """Open a notebook in a new tab of the test's browser: ``lab("notebooks/03_first_predictions.ipynb")``.
+    The kernels started are shut down when the test ends."""
+    yield lambda path: LabPage.open_notebook(context, jupyterlab, path)
+    jupyterlab.shut_down_kernels()
+
+
 def _payload(file: FileLike) -> str | dict:
     if isinstance(file, Path):
         return str(file)
@@ -169,7 +185,7 @@ class LabPage:
         page = context.new_page()
         page.goto(server.notebook_url(path), wait_until="commit")
         lab = cls(page)
-        page.locator(".jp-NotebookPanel .jp-Notebook").first.wait_for(timeout=NOTEBOOK_OPEN_MS)
+        page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook").wait_for(timeout=NOTEBOOK_OPEN_MS)
         deadline = time.monotonic() + NOTEBOOK_OPEN_MS / 1000
         while not any(session["path"].endswith(path) and session["kernel"]["execution_state"] == "idle"
                       for session in server.api("api/sessions")):
@@ -183,7 +199,7 @@ class LabPage:
     @property
     def notebook(self) -> Locator:
         """The notebook panel in view."""
-        return self.page.locator(".jp-NotebookPanel:visible")
+        return self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
 
     def run_all_cells(self) -> None:
         """Run > Run All Cells, through the menu bar as a student would; return once the cells are queued.
