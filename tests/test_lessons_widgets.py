@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import html
+import io
 import re
 
 import numpy as np
@@ -63,7 +64,7 @@ def test_moving_the_row_slider_shows_that_pixels_own_numbers():
     rows.value = 7
 
     red, green, blue = pixels[7, widget.children[1].children[1].value]
-    assert f"row 7," in widget.summary
+    assert "row 7," in widget.summary
     assert f"red {red}, green {green}, blue {blue}" in widget.summary
     assert any("row 7" in alt for alt in alt_texts(widget))
 
@@ -130,8 +131,6 @@ def test_a_bad_upload_shows_its_message_where_the_result_was_and_the_next_good_o
 def test_a_photo_of_none_of_the_classes_gets_the_not_sure_note(classifier):
     noise = Image.fromarray(np.random.default_rng(0).integers(0, 256, (224, 224, 3), dtype=np.uint8))
     widget = try_your_photo(classifier)
-    import io
-
     buffer = io.BytesIO()
     noise.save(buffer, format="PNG")
     widget.upload.value = fake_upload("noise.png", buffer.getvalue(), "image/png")

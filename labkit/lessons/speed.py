@@ -30,7 +30,7 @@ import numpy as np
 from labkit.engines import DEFAULT_ENGINE, ENGINES
 from labkit.evaluate import measure_latency
 from labkit.images import load_image
-from labkit.lessons.tryit import Progress, ResultArea, TryIt, samples
+from labkit.lessons.tryit import SLIDER_STYLE, Progress, ResultArea, TryIt, samples
 from labkit.model import Classifier, shared_classifier
 from labkit.preprocess import to_batch
 
@@ -107,7 +107,8 @@ def try_speed(classifiers: Mapping[str, Classifier] | None = None, engine: str =
     state = SpeedState(to_batch([load_image(sample.path) for sample in samples()[:BATCH_SIZES[-1]]]),
                        dict(classifiers or {}))
     engines = widgets.Dropdown(options=list(ENGINES), value=engine, description="Engine")
-    batch = widgets.Dropdown(options=list(BATCH_SIZES), value=1, description="Batch size")
+    batch = widgets.Dropdown(options=list(BATCH_SIZES), value=1, description="Batch size", style=SLIDER_STYLE,
+                             layout=widgets.Layout(width="160px"))
     button = widgets.Button(description="Measure", icon="stopwatch", button_style="primary",
                             tooltip="Time the chosen engine on a batch of sample photos")
     result, progress = ResultArea(), Progress()

@@ -28,7 +28,7 @@ from typing import Sequence
 import ipywidgets as widgets
 import numpy as np
 
-from labkit.lessons.tryit import ResultArea, TryIt, figure_html, text_html
+from labkit.lessons.tryit import SLIDER_STYLE, ResultArea, TryIt, figure_html, text_html
 from labkit.plots import format_percent
 from labkit.predict import softmax, top_k
 from labkit.uncertainty import (Calibration, expected_calibration_error, plot_ood_scores, plot_reliability_diagram,
@@ -121,14 +121,15 @@ def try_trust(logits: np.ndarray, labels: Sequence[int], other_logits: np.ndarra
 
     temperature = widgets.FloatLogSlider(value=state.temperature, base=10, min=math.log10(TEMPERATURES[0]),
                                          max=math.log10(TEMPERATURES[1]), step=0.02, description="Temperature",
-                                         readout_format=".2f", continuous_update=False)
+                                         readout_format=".2f", continuous_update=False, style=SLIDER_STYLE,
+                                         layout=widgets.Layout(width="420px"))
     scores = np.concatenate([np.atleast_1d(calibration.ood_score(logits)),
                              np.atleast_1d(calibration.ood_score(other_logits))])
     low, high = float(np.floor(scores.min())), float(np.ceil(scores.max()))
     threshold = widgets.FloatSlider(value=min(max(state.threshold, low), high), min=low, max=high,
                                     step=round((high - low) / 200, 3) or 0.01, description="Not-sure threshold",
-                                    readout_format=".2f", continuous_update=False,
-                                    style={"description_width": "initial"})
+                                    readout_format=".2f", continuous_update=False, style=SLIDER_STYLE,
+                                    layout=widgets.Layout(width="420px"))
     calibration_result, threshold_result = ResultArea(), ResultArea()
 
     def show_temperature() -> None:
@@ -152,7 +153,11 @@ def try_trust(logits: np.ndarray, labels: Sequence[int], other_logits: np.ndarra
     show_threshold()
     temperature.observe(calibration_result.guard(show_temperature), "value")
     threshold.observe(threshold_result.guard(show_threshold), "value")
-    widget = TryIt([temperature, calibration_result, threshold, threshold_result],
+    half = dict(flex="1 1 420px", min_width="0", margin="0 16px 8px 0")  # side by side if there is room, else stacked
+    sections = widgets.HBox([widgets.VBox([temperature, calibration_result], layout=widgets.Layout(**half)),
+                             widgets.VBox([threshold, threshold_result], layout=widgets.Layout(**half))],
+                            layout=widgets.Layout(flex_flow="row wrap"))
+    widget = TryIt([sections],
                    [calibration_result, threshold_result], state.describe, css_class="labkit-try-trust")
     widget.temperature, widget.threshold, widget.state = temperature, threshold, state
     return widget

@@ -36,6 +36,7 @@ from labkit.paths import SAMPLES_DIR
 from labkit.plots import figure_to_png
 from labkit.weights import readable_label
 
+SLIDER_STYLE = {"description_width": "initial"}  # the whole description, never cut to "Temperat…"
 FIGURE_DPI = 80  # sharp enough in a notebook, small enough to redraw within a second and keep the notebook light
 PHOTO_JPEG_QUALITY = 85
 ACCEPTED_FILES = "image/*"  # what the file chooser offers; anything else still gets a clear message
@@ -70,7 +71,7 @@ def photo_html(image: Image.Image, alt: str, longest_side: int = 448) -> str:
 
 def text_html(text: str) -> str:
     """One paragraph of plain text, escaped."""
-    return f'<p class="labkit-try-text">{html.escape(text)}</p>'
+    return f'<p class="labkit-try-text" style="margin: 2px 0;">{html.escape(text)}</p>'
 
 
 class ResultArea(widgets.HTML):
@@ -233,9 +234,11 @@ class PhotoPicker(widgets.HBox):
         self.samples = samples()
         chosen = find_sample(default) if default else self.samples[0]
         self.dropdown = widgets.Dropdown(options=[(s.caption, s.path.name) for s in self.samples],
-                                         value=chosen.path.name, description="Sample photo")
+                                         value=chosen.path.name, description="Sample photo",
+                                         style=SLIDER_STYLE)
         self.upload = widgets.FileUpload(accept=ACCEPTED_FILES, multiple=False, description="Upload a photo",
-                                         tooltip="Upload a photo of your own (it stays in memory, never saved)")
+                                         tooltip="Upload a photo of your own (it stays in memory, never saved)",
+                                         layout=widgets.Layout(width="auto"))
         super().__init__([self.dropdown, *([self.upload] if upload else [])])
         self.on_photo = on_photo
         self.name = chosen.path.name
