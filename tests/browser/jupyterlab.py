@@ -43,12 +43,14 @@ NOTEBOOK_OPEN_MS = 120_000
 KERNEL_IDLE_MS = 300_000  # a whole lesson: importing TensorFlow, Grad-CAM, a few dozen photos
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 # User settings written for the test server: no "would you like news?" toast, no update check (they would cover the
-# widgets and reach for the network), and every cell rendered, not only those in view (JupyterLab 4's default
-# windowing), so that a test finds any cell's widget and sees every cell's prompt.
+# widgets and reach for the network), no autosave, and every cell rendered, not only those in view (JupyterLab 4's
+# default windowing), so that a test finds any cell's widget and sees every cell's prompt.
 TEST_SETTINGS = {
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
                                                                          "checkForUpdates": False},
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    # Never autosave: a test runs the repository's own lessons, whose committed outputs nbval checks.
+    "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
 }
 
 FileLike = Union[Path, tuple[str, bytes]]
@@ -156,9 +158,20 @@ def jupyterlab() -> JupyterLabServer:
 @pytest.fixture
 def lab(jupyterlab, context) -> "Callable[[str], LabPage]":
     """Open a notebook in a new tab of the test's browser: ``lab("notebooks/03_first_predictions.ipynb")``.
-    The kernels started are shut down when the test ends."""
-    yield lambda path: LabPage.open_notebook(context, jupyterlab, path)
+
+    When the test ends, the kernels it started are shut down, and each notebook it opened must be unchanged on disk
+    (the committed lessons are nbval's reference: a test runs them, it never saves them).
+    """
+    opened: dict[Path, bytes] = {}
+
+    def open_notebook(path: str) -> LabPage:
+        opened.setdefault(REPO_ROOT / path, (REPO_ROOT / path).read_bytes())
+        return LabPage.open_notebook(context, jupyterlab, path)
+
+    yield open_notebook
     jupyterlab.shut_down_kernels()
+    changed = [str(path.relative_to(REPO_ROOT)) for path, content in opened.items() if path.read_bytes() != content]
+    assert not changed, f"The browser test saved over {changed}; JupyterLab's autosave should be off (TEST_SETTINGS)."
 
 
 def _payload(file: FileLike) -> str | dict:
