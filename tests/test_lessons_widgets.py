@@ -173,6 +173,19 @@ def test_the_opacity_slider_redraws_without_recomputing_the_heatmap(classifier):
     assert widget.result.value != before and "opacity 0.90" in widget.summary
 
 
+@pytest.mark.slow
+def test_another_photo_lists_its_own_top_5_and_shows_its_best_guess(classifier):
+    widget = try_where_it_looked(classifier)
+    tabby = find_sample("tabby")
+
+    widget.children[0].dropdown.value = tabby.path.name
+
+    expected = classifier.classify(load_image(tabby.path), top=5)
+    assert [index for _, index in widget.classes.options] == [score.class_index for score in expected.top]
+    assert widget.classes.value == expected.class_index
+    assert widget.summary.startswith(f"{tabby.path.name}: evidence for '{expected.label}', the model's first guess")
+
+
 # --- 05 when not to trust it ----------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
