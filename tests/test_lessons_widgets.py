@@ -59,14 +59,22 @@ def test_every_widget_carries_its_default_state_as_text_and_html_for_nbval_and_g
 def test_moving_the_row_slider_shows_that_pixels_own_numbers():
     widget = try_pixels("tabby")
     pixels = np.asarray(load_image(find_sample("tabby").path))
-    rows = widget.children[1].children[0]
+    widget.rows.value = 7
 
-    rows.value = 7
-
-    red, green, blue = pixels[7, widget.children[1].children[1].value]
+    red, green, blue = pixels[7, widget.columns.value]
     assert "row 7," in widget.summary
     assert f"red {red}, green {green}, blue {blue}" in widget.summary
     assert any("row 7" in alt for alt in alt_texts(widget))
+
+
+def test_a_click_on_the_photo_moves_the_sliders_to_that_pixel():
+    widget = try_pixels("tabby")
+
+    widget.photo.row, widget.photo.column = 5, 9  # what the browser sends when the photo is clicked there
+
+    assert (widget.rows.value, widget.columns.value) == (5, 9)
+    assert "pixel at row 5, column 9:" in widget.summary
+    assert widget.photo.src.startswith("data:image/jpeg;base64,") and "click" in widget.photo.alt
 
 
 def test_a_text_file_uploaded_as_a_photo_gets_a_message_and_the_next_photo_works():

@@ -58,15 +58,20 @@ def figure_html(figure: Figure, alt: str, dpi: int = FIGURE_DPI) -> str:
     return image_html(figure_to_png(figure, dpi=dpi), "image/png", alt)
 
 
-def photo_html(image: Image.Image, alt: str, longest_side: int = 448) -> str:
-    """A photo as a small JPEG ``<img>`` with alt text."""
+def jpeg_bytes(image: Image.Image, longest_side: int = 448) -> bytes:
+    """A small JPEG of ``image`` (its longest side at most ``longest_side``), in memory."""
     small = image.convert("RGB")
     if max(small.size) > longest_side:
         small = small.copy()
         small.thumbnail((longest_side, longest_side), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
     small.save(buffer, format="JPEG", quality=PHOTO_JPEG_QUALITY)
-    return image_html(buffer.getvalue(), "image/jpeg", alt)
+    return buffer.getvalue()
+
+
+def photo_html(image: Image.Image, alt: str, longest_side: int = 448) -> str:
+    """A photo as a small JPEG ``<img>`` with alt text."""
+    return image_html(jpeg_bytes(image, longest_side), "image/jpeg", alt)
 
 
 def text_html(text: str) -> str:

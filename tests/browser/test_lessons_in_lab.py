@@ -4,6 +4,8 @@ then play with its "Try it" widget (click, type, upload through the file chooser
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -12,6 +14,24 @@ from labkit.lessons.tryit import find_sample
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 RESULT_TIMEOUT_MS = 60_000  # a busy 2-core machine; normally about a second
+
+
+def test_lesson_01_a_click_on_the_photo_reads_that_pixel(lab):
+    lesson = lab("notebooks/01_images_are_arrays.ipynb")
+    lesson.run_all_and_wait()
+    assert lesson.errors() == []
+    widget = lesson.notebook.locator(".labkit-try-pixels")
+    photo = widget.locator("img.labkit-pick-pixel")
+    text = widget.locator(".labkit-try-result .labkit-try-text")
+    before = text.inner_text()
+
+    box = photo.bounding_box()
+    photo.click(position={"x": 2, "y": box["height"] - 2})  # bottom-left corner: last rows, first columns
+
+    expect(text).to_have_text(re.compile(r"pixel at row \d+, column [0-4]:"), timeout=RESULT_TIMEOUT_MS)  # the left edge
+    assert text.inner_text() != before
+    rows = widget.get_by_role("slider").first
+    assert float(rows.get_attribute("aria-valuenow")) > float(rows.get_attribute("aria-valuemax")) * 0.9
 
 
 def test_lesson_03_a_photo_uploaded_through_the_file_chooser_gets_its_answer(lab):
