@@ -28,7 +28,8 @@ def test_lesson_01_a_click_on_the_photo_reads_that_pixel(lab):
     box = photo.bounding_box()
     photo.click(position={"x": 2, "y": box["height"] - 2})  # bottom-left corner: last rows, first columns
 
-    expect(text).to_have_text(re.compile(r"pixel at row \d+, column [0-4]:"), timeout=RESULT_TIMEOUT_MS)  # the left edge
+    left_edge = re.compile(r"pixel at row \d+, column [0-4]:")
+    expect(text).to_have_text(left_edge, timeout=RESULT_TIMEOUT_MS)
     assert text.inner_text() != before
     rows = widget.get_by_role("slider").first
     assert float(rows.get_attribute("aria-valuenow")) > float(rows.get_attribute("aria-valuemax")) * 0.9
