@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 VOILA_ARGS ?=
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: venv samples chromium test app bench notebooks clean
+.PHONY: venv samples chromium hub-deps test app bench notebooks clean
 
 venv: $(STAMP) samples
 
@@ -32,7 +32,7 @@ $(VENV_PYTHON):
 
 # Reinstall only when pyproject.toml (the dependency list) is newer than the last install.
 $(STAMP): pyproject.toml | $(VENV_PYTHON)
-	$(VENV_PYTHON) -m pip install -e ".[test]"
+	$(VENV_PYTHON) -m pip install -e ".[test,hub]"
 	touch $@
 
 # The browser tests drive Debian's chromium through Playwright's Python package. Never `playwright install`:
@@ -45,7 +45,17 @@ chromium:
 	echo "Installing Debian's chromium for the browser tests"; \
 	$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
-test: venv chromium
+# JupyterHub's proxy (deploy/jupyterhub_config.py, tests/hub/) is configurable-http-proxy from npm, installed into
+# the git-ignored .hub/ folder; JupyterHub itself is pyproject's `hub` extra.
+HUB_PROXY := .hub/node_modules/.bin/configurable-http-proxy
+hub-deps: $(HUB_PROXY)
+
+$(HUB_PROXY):
+	@command -v npm >/dev/null 2>&1 || \
+		{ echo "JupyterHub's proxy needs Node.js and npm: apt-get install -y nodejs npm" >&2; exit 1; }
+	npm install --prefix .hub --no-audit --no-fund configurable-http-proxy@5
+
+test: venv chromium hub-deps
 	$(VENV_PYTHON) -m pytest $(PYTEST_ARGS)
 
 # Voilà reads its settings (upload and message size limits, kernel culling) from ./voila.json: standalone
