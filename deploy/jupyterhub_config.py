@@ -14,7 +14,8 @@
 #   (no accounts to create), with a home folder in /var/lib/<name> that persists, and with the memory and CPU
 #   limits below enforced by the kernel (cgroups). Needs systemd, i.e. a normal VM, not a container.
 # - Each server starts through deploy/singleuser-start, which copies the course's notebooks into the student's
-#   home the first time and links the model weights into Keras' cache, then runs jupyterhub-singleuser.
+#   home the first time and links the weights and the converted model into the student's caches, then runs
+#   jupyterhub-singleuser.
 # - Idle servers are stopped by jupyterhub-idle-culler, run by the hub as a service.
 #
 # Settings come from the environment (the systemd unit reads them from /etc/labkit-hub.env), with defaults that
@@ -22,8 +23,9 @@
 #   LABKIT_CLASS_PASSWORD    the students' password (at least 8 characters); required
 #   LABKIT_TEACHER_PASSWORD  the teacher's password (at least 32 characters); required
 #   LABKIT_WEIGHTS_DIR       MobileNetV2's weights (Keras' file names); default /srv/labkit-data/models
-#   LABKIT_CACHE_DIR         labkit's converted LiteRT model, filled once by the install; default
-#                            /srv/labkit-data/cache (shared read-only: no student's kernel converts the model)
+#   LABKIT_SHARED_CACHE      a labkit cache filled once by the install (LABKIT_CACHE_DIR=... when converting), whose
+#                            converted models deploy/singleuser-start links into each student's own cache, so no
+#                            student's kernel converts the model; default /srv/labkit-data/cache
 #   LABKIT_DATA_DIR          the datasets folder, when the course has one (passed on to the servers if set)
 #   LABKIT_STUDENTS          the names allowed to log in, separated by spaces; default: any name
 #   LABKIT_HUB_STATE         the hub's database and cookie secret; default /var/lib/labkit-hub
@@ -54,6 +56,7 @@ c.JupyterHub.db_url = f"sqlite:///{STATE / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(STATE / "jupyterhub_cookie_secret")
 c.ConfigurableHTTPProxy.command = [str(CHECKOUT / ".hub" / "node_modules" / ".bin" / "configurable-http-proxy")]
 c.ConfigurableHTTPProxy.pid_file = str(STATE / "jupyterhub-proxy.pid")
+c.JupyterHub.cleanup_servers = False  # restarting the hub (an update) leaves the students' servers running
 
 # --- who logs in -----------------------------------------------------------------------------------------------
 c.JupyterHub.authenticator_class = "shared-password"
@@ -87,7 +90,7 @@ c.Spawner.environment = {
     "JUPYTER_CONFIG_PATH": f"{CHECKOUT / '.jupyter'}{os.pathsep}{CHECKOUT}",
     "LABKIT_CHECKOUT": str(CHECKOUT),
     "LABKIT_WEIGHTS_DIR": os.environ.get("LABKIT_WEIGHTS_DIR", "/srv/labkit-data/models"),
-    "LABKIT_CACHE_DIR": os.environ.get("LABKIT_CACHE_DIR", "/srv/labkit-data/cache"),
+    "LABKIT_SHARED_CACHE": os.environ.get("LABKIT_SHARED_CACHE", "/srv/labkit-data/cache"),
     "LABKIT_THREADS": "1",  # one thread per photo: the class keeps every core busy (docs/classroom.md)
     "TF_CPP_MIN_LOG_LEVEL": "2",
 }

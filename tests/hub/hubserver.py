@@ -101,7 +101,7 @@ def write_test_config(state: Path, port: int, cull_timeout_s: int, token: str) -
         "homes": str(state / "home" / "{username}"),
         "proxy": str(PROXY),
         "password": PASSWORD,
-        "cache": str(cache_dir()),  # the converted model the test run already made: no kernel converts it again
+        "cache": str(cache_dir()),  # the converted models this machine already made, linked into each home
         "cull_timeout": cull_timeout_s,
         "cull_every": max(2, cull_timeout_s // 6),
         "activity": ACTIVITY_INTERVAL_S,
@@ -120,13 +120,14 @@ c.ConfigurableHTTPProxy.command = [settings["proxy"]]
 c.ConfigurableHTTPProxy.pid_file = settings["state"] + "/jupyterhub-proxy.pid"
 c.JupyterHub.db_url = "sqlite:///" + settings["state"] + "/jupyterhub.sqlite"
 c.JupyterHub.cookie_secret_file = settings["state"] + "/jupyterhub_cookie_secret"
+c.JupyterHub.cleanup_servers = True  # the test's hub takes its students' servers down with it
 c.JupyterHub.authenticator_class = "dummy"
 c.DummyAuthenticator.password = settings["password"]
 c.JupyterHub.spawner_class = "simple"
 c.SimpleLocalProcessSpawner.home_dir_template = settings["homes"]
 if settings["as_root"]:
     c.Spawner.args = ["--ServerApp.allow_root=True"]  # the servers run as the hub's user, root here
-c.Spawner.environment["LABKIT_CACHE_DIR"] = settings["cache"]
+c.Spawner.environment["LABKIT_SHARED_CACHE"] = settings["cache"]
 c.Spawner.environment["JUPYTERHUB_ACTIVITY_INTERVAL"] = str(settings["activity"])
 c.JupyterHub.last_activity_interval = settings["activity"]
 for service in c.JupyterHub.services:

@@ -87,9 +87,12 @@ def test_students_log_in_together_use_the_app_and_an_idle_server_is_culled_then_
     assert sorted(servers) == sorted(STUDENTS), "each student should have a single-user server of their own"
     assert len({process.pid for process in servers.values()}) == len(STUDENTS)
 
-    # Each classifies a photo and sees its label.
+    # Each classifies a photo and sees its label, with the class's converted model linked into their own cache
+    # by deploy/singleuser-start (a kernel that converted it would have written a file of its own there).
     for (name, page), photo in zip(pages.items(), photos):
         assert classify(page, photo) == labels[photo.name], f"{name}'s card for {photo.name}"
+        cached = list((hub.state / "home" / name / ".cache" / "labkit" / "litert").iterdir())
+        assert cached and all(path.is_symlink() for path in cached), f"{name}'s kernel converted the model itself"
 
     # Lessons are one click away: JupyterLab in the same server, with the course's notebooks in the home folder.
     lab = contexts[STUDENTS[1]].new_page()
