@@ -141,14 +141,19 @@ c.JupyterHub.load_roles.append({{"name": "labkit-test", "services": ["labkit-tes
     return path
 
 
-def start_hub(state: Path, cull_timeout_s: int = 3600) -> Hub:
-    """Start JupyterHub with the repository's config and the test overrides; wait until its API answers."""
+def start_hub(state: Path, cull_timeout_s: int = 3600, log: Path | None = None) -> Hub:
+    """Start JupyterHub with the repository's config and the test overrides; wait until its API answers.
+
+    ``state``: a folder for the hub's state and the students' homes. ``log``: the hub's log (its proxy's, its
+    culler's and the students' servers' too), by default in ``state``.
+    """
     if not PROXY.exists():
         raise RuntimeError(f"configurable-http-proxy is not installed at {PROXY}: run `make hub-deps`.")
     state.mkdir(parents=True, exist_ok=True)
     port, token = free_port(), secrets.token_hex(16)
     config = write_test_config(state, port, cull_timeout_s, token)
-    log = state / "jupyterhub.log"
+    log = log or state / "jupyterhub.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
     hub_command = Path(sys.executable).parent / "jupyterhub"
     process = subprocess.Popen([str(hub_command), "-f", str(config)], cwd=state, stdout=open(log, "w"),
                                stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})

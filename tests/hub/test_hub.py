@@ -32,13 +32,14 @@ CULL_TIMEOUT_S = 45  # idle seconds before the culler stops a server (the real c
 SPAWN_AND_READY_S = 300  # three servers and their app kernels starting together on 2 shared cores
 CULLED_WITHIN_S = CULL_TIMEOUT_S + 120  # timeout, the culler's round, activity reports, stopping the server
 APP_PATH = "voila/render/notebooks/dashboard.ipynb"
+ARTIFACTS = REPO_ROOT / "test-artifacts"  # the hub's log stays here after the test (its state folder does not)
 
 
 @pytest.fixture(scope="module")
 def hub():
     warm_model_cache()  # the LiteRT conversion once, here, not in three students' kernels at once
     state = Path(tempfile.mkdtemp(prefix="labkit-hub-test-"))  # the hub's state and the students' homes
-    running = hubserver.start_hub(state, cull_timeout_s=CULL_TIMEOUT_S)
+    running = hubserver.start_hub(state, cull_timeout_s=CULL_TIMEOUT_S, log=ARTIFACTS / "jupyterhub.log")
     yield running
     hubserver.stop_hub(running)
     shutil.rmtree(state, ignore_errors=True)
