@@ -82,15 +82,21 @@ def table_html(rows: list[Measurement]) -> str:
     if not rows:
         return '<p class="labkit-try-text">Nothing measured yet: choose an engine and a batch size, press Measure.</p>'
     fastest = min(row.ms_per_photo for row in rows)
-    cells = "".join(
-        f"<tr><td>{html.escape(row.engine)}</td><td style='text-align: right'>{row.batch}</td>"
-        f"<td style='text-align: right'>{'<strong>' if row.ms_per_photo == fastest else ''}{row.ms_per_photo:.1f} ms"
-        f"{'</strong>' if row.ms_per_photo == fastest else ''}</td>"
-        f"<td style='text-align: right'>{1000 / row.ms_per_photo:.0f} images/s</td></tr>" for row in rows)
-    return ('<table class="labkit-try-speed-table"><caption style="text-align: left">Measured on this machine, '
-            'median of each run (fastest per photo in bold)</caption>'
-            '<thead><tr><th scope="col">engine</th><th scope="col">batch</th><th scope="col">per photo</th>'
-            f'<th scope="col">speed</th></tr></thead><tbody>{cells}</tbody></table>')
+    cell = "padding: 2px 12px; text-align: right;"
+
+    def bold(row: Measurement, text: str) -> str:
+        return f"<strong>{text}</strong>" if row.ms_per_photo == fastest else text
+
+    body = "".join(
+        f"<tr><td style='{cell} text-align: left;'>{html.escape(row.engine)}</td><td style='{cell}'>{row.batch}</td>"
+        f"<td style='{cell}'>{bold(row, f'{row.ms_per_photo:.1f} ms')}</td>"
+        f"<td style='{cell}'>{1000 / row.ms_per_photo:.0f} images/s</td></tr>" for row in rows)
+    header = "".join(f"<th scope='col' style='{cell}'>{name}</th>"
+                     for name in ("engine", "batch", "per photo", "speed"))
+    return ('<table class="labkit-try-speed-table" style="border-collapse: collapse;">'
+            '<caption style="text-align: left; caption-side: top; white-space: nowrap;">Measured on this machine: '
+            'the median of each run (fastest per photo in bold)</caption>'
+            f'<thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>')
 
 
 def try_speed(classifiers: Mapping[str, Classifier] | None = None, engine: str = DEFAULT_ENGINE,

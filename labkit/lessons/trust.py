@@ -28,7 +28,7 @@ from typing import Sequence
 import ipywidgets as widgets
 import numpy as np
 
-from labkit.lessons.tryit import SLIDER_STYLE, ResultArea, TryIt, figure_html, text_html
+from labkit.lessons.tryit import SLIDER_STYLE, ResultArea, TryIt, figure_html, side_by_side, text_html
 from labkit.plots import format_percent
 from labkit.predict import softmax, top_k
 from labkit.uncertainty import (Calibration, expected_calibration_error, plot_ood_scores, plot_reliability_diagram,
@@ -153,10 +153,7 @@ def try_trust(logits: np.ndarray, labels: Sequence[int], other_logits: np.ndarra
     show_threshold()
     temperature.observe(calibration_result.guard(show_temperature), "value")
     threshold.observe(threshold_result.guard(show_threshold), "value")
-    half = dict(flex="1 1 420px", min_width="0", margin="0 16px 8px 0")  # side by side if there is room, else stacked
-    sections = widgets.HBox([widgets.VBox([temperature, calibration_result], layout=widgets.Layout(**half)),
-                             widgets.VBox([threshold, threshold_result], layout=widgets.Layout(**half))],
-                            layout=widgets.Layout(flex_flow="row wrap"))
+    sections = side_by_side([temperature, calibration_result], [threshold, threshold_result])
     widget = TryIt([sections],
                    [calibration_result, threshold_result], state.describe, css_class="labkit-try-trust")
     widget.temperature, widget.threshold, widget.state = temperature, threshold, state

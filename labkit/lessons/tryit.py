@@ -140,6 +140,13 @@ class Progress(widgets.HBox):
         self.layout.display = "none"
 
 
+def side_by_side(*sections: Sequence[widgets.Widget]) -> widgets.HBox:
+    """Lay sections (each a list of rows) side by side when there is room, one under the other when there is not."""
+    column = dict(flex="1 1 420px", min_width="0", margin="0 16px 8px 0")
+    return widgets.HBox([widgets.VBox(list(rows), layout=widgets.Layout(**column)) for rows in sections],
+                        layout=widgets.Layout(flex_flow="row wrap"))
+
+
 class TryIt(widgets.VBox):
     """A lesson's widget: its controls and, under them, its result area(s) (and a progress line, if any).
 

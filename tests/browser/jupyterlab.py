@@ -252,10 +252,13 @@ class LabPage:
         self.wait_until_idle(timeout_ms)
 
     def errors(self) -> list[str]:
-        """The text of every error output (tracebacks) in the notebook: a test asserts it is empty."""
-        return self.notebook.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
-                                     ", .jp-RenderedText[data-mime-type='application/vnd.jupyter.error']"
-                                     ).all_inner_texts()
+        """The text of every traceback in the notebook's outputs: a test asserts it is empty.
+
+        JupyterLab renders an error like stderr (``application/vnd.jupyter.stderr``); log lines a library writes to
+        stderr are not errors, so only outputs with a Python traceback count.
+        """
+        outputs = self.notebook.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+        return [text for text in outputs.all_inner_texts() if "Traceback (most recent call last)" in text]
 
     def widget(self, description: str) -> Locator:
         """The ipywidgets control whose description, aria-label or tooltip is exactly ``description``.
