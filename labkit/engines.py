@@ -70,7 +70,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from labkit.paths import SAMPLES_DIR, cache_dir, shared_samples_dir
+from labkit.paths import SAMPLES_DIR, cache_dir
 
 if TYPE_CHECKING:  # only for type hints: importing labkit.model here would be circular
     from labkit.model import Classifier
@@ -260,7 +260,7 @@ def cached_model_path(engine: str, fingerprint: str, policy: str, num_classes: i
     # labkit builds the network around the weights (e.g. the ReAct clip), so its version and that clip are part of
     # the key: a new release or a re-measured clip converts again instead of serving a stale model.
     recipe = (f"v{CONVERSION_VERSION}|labkit {__version__}|clip {REACT_CLIP}|{engine}|{fingerprint}|{num_classes}|"
-              f"{policy if 'int8' in engine else ''}")
+              f"{policy + '|calibrated on data/samples' if 'int8' in engine else ''}")
     return cache_dir() / "litert" / f"{engine}-{hashlib.sha256(recipe.encode()).hexdigest()[:16]}.tflite"
 
 
@@ -353,7 +353,9 @@ def _quiet(tensorflow_logger):
 
 
 def calibration_batch(policy: str = "squash", limit: int = CALIBRATION_LIMIT) -> np.ndarray:
-    """Return up to ``limit`` photos preprocessed as the classifier would: ``../shared/samples``, else data/samples.
+    """Return up to ``limit`` photos preprocessed as the classifier would: the open photos of data/samples.
+
+    They are in the repository, so the int8 conversion gives the same model wherever labkit runs.
 
     Example:
         >>> calibration_batch(limit=2).shape  # doctest: +SKIP
@@ -362,7 +364,7 @@ def calibration_batch(policy: str = "squash", limit: int = CALIBRATION_LIMIT) ->
     from labkit.images import iter_image_files, load_image
     from labkit.preprocess import to_batch
 
-    folder = shared_samples_dir() if shared_samples_dir().is_dir() else SAMPLES_DIR
+    folder = SAMPLES_DIR
     files = iter_image_files(folder)[:limit]
     if not files:
         raise EngineError(f"No photos to calibrate the int8 model with in {folder}. What to do: put a few typical "
