@@ -111,3 +111,10 @@ def test_every_bundled_sample_is_a_readable_photo():
             image.load()  # decodes every pixel: a truncated file fails here, not only a bad header
             assert image.format == "JPEG", f"{path.name} is {image.format}, expected JPEG"
             assert min(image.size) >= 224, f"{path.name} is {image.size}, smaller than the model's 224x224 input"
+
+
+def test_no_notebook_mentions_the_course_shared_folder():
+    # A student's clone has no ../shared beside it: lessons read data/ and labkit.datasets only.
+    mentions = {path.name: path.read_text(encoding="utf-8").count("shared")
+                for path in sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))}
+    assert mentions and not any(mentions.values()), f"notebooks mentioning 'shared': {mentions}"
