@@ -34,9 +34,11 @@ Choices measured along the way (``benchmarks/engines.py --choices`` and one-off 
 
 - int8 with float input and output (the model quantizes inside) rather than int8 input and output quantized in
   numpy: 3.2 vs 3.8 ms per forward pass, the same accuracy within one photo, and simpler.
-- The int8 activation ranges are calibrated on the 60 ``../shared/samples`` photos. Calibrating on 60 photos of
-  another set (``../shared/datasets/trashnet-mini``) gives the same 58/60 agreement and 55/60 top-1, so the figures
-  above are not flattered by calibrating on the photos they are measured on.
+- The int8 activation ranges are calibrated on the 18 open photos of ``data/samples`` (in the repository, so every
+  machine builds the same int8 model; :func:`calibration_batch`). They were first calibrated on 60 ImageNet photos
+  beside the checkout; calibrating on 60 photos of another set (trashnet-mini) gave the same 58/60 agreement and
+  55/60 top-1 there. With data/samples, lesson 07 measures int8 on the 650 photos of imagenet-val-650: the same
+  first guess as Keras on 639/650, 510/650 right against Keras' 511/650.
 - Two XNNPACK threads by default, one with ``LABKIT_THREADS=1`` (:func:`default_threads`). Forward pass alone,
   medians, on a 2-core machine: with the other core idle, 2 threads took 4.1 vs 9.3 ms (float32) and 2.9 vs 4.6 ms
   (int8); with the other core busy they tie for float32 (11.2 vs 11.6 ms) and one thread wins for int8 (7.7 vs
