@@ -13,10 +13,10 @@ Why an interval? 54 right out of 60 reads "90 %", but another 60 photos could ea
 photos the measurement itself is uncertain. The Wilson interval says by how much.
 
 Example:
-    >>> from labkit import Classifier
-    >>> result = evaluate(Classifier(), labkit.datasets.fetch("imagenet-val-650"))  # doctest: +SKIP
+    >>> from labkit import Classifier, datasets
+    >>> result = evaluate(Classifier(engine="keras"), datasets.fetch("imagenet-val-650"))  # doctest: +SKIP
     >>> print(result.summary())  # doctest: +SKIP
-    60 images: top-1 90.0% (95% interval 79.9%-95.3%), top-3 98.3% (95% interval 91.1%-99.7%)
+    650 images: top-1 78.6% (95% interval 75.3%-81.6%), top-3 91.2% (95% interval 88.8%-93.2%)
     ...
 """
 
@@ -188,7 +188,7 @@ def read_labelled_folder(path: str | os.PathLike, class_names: Sequence[str] | N
         LabelError: no photos, no ``file`` column, or a label/wnid/class_index the model does not know.
 
     Example:
-        >>> items = read_labelled_folder(labkit.datasets.fetch("imagenet-val-650"))  # doctest: +SKIP
+        >>> items = read_labelled_folder(datasets.fetch("imagenet-val-650"))  # doctest: +SKIP
         >>> items[0].class_index  # doctest: +SKIP
         625
     """
@@ -398,7 +398,7 @@ def evaluate(classifier, source: LabelledSource, top: int = 3, limit: int | None
         batch_size: photos per forward pass.
 
     Example:
-        >>> result = evaluate(Classifier(), labkit.datasets.fetch("imagenet-val-650"), progress=False)  # doctest: +SKIP
+        >>> result = evaluate(Classifier(), datasets.fetch("imagenet-val-650"), progress=False)  # doctest: +SKIP
         >>> result.n  # doctest: +SKIP
         650
     """
