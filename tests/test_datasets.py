@@ -314,3 +314,19 @@ def test_labkit_datasets_imports_no_tensorflow():
     code = "import sys, labkit.datasets; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, check=True)
     assert done.stdout.split() == ["False", "False"]
+
+
+# --- what the lessons do with it ----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_model_scores_about_78_percent_on_the_650_validation_photos():
+    # lessons 02, 05, 06, 07: evaluate() reads the fetched folder as it is (labels.csv, photos in images/)
+    from labkit.evaluate import evaluate
+    from labkit.model import shared_classifier
+
+    result = evaluate(shared_classifier(), fetch(NAME, progress=False), progress=False)
+    assert result.n == 650 and result.errors == []
+    assert 0.74 <= result.top1 <= 0.83 and result.topk > result.top1
+    low, high = result.top1_interval
+    assert high < 0.85 and low > 0.718  # above the published 71.8 %, as lesson 06 discusses

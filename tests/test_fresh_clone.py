@@ -100,3 +100,13 @@ def test_fetch_fills_an_empty_cache_from_a_mirror_and_refuses_a_damaged_file(clo
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_binders_start_gets_the_model_ready_from_the_repository_alone(clone, tmp_path):
+    # `start` copies the weights into Keras' cache, classifies a photo of data/samples, then runs its arguments.
+    keras_home = tmp_path / "keras"
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+    done = run(clone, ["./start", "echo", "server starts"], KERAS_HOME=str(keras_home), PATH=path)
+    assert done.returncode == 0 and done.stdout.strip().splitlines()[-1] == "server starts", done.stderr
+    assert "could not get the model ready" not in done.stderr
+    assert (keras_home / "models" / "imagenet_class_index.json").is_file()
