@@ -20,7 +20,6 @@ Example:
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import io
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from PIL import Image
 from labkit.images import ImageError, load_image
 from labkit.paths import SAMPLES_DIR
 from labkit.plots import figure_to_png
-from labkit.weights import readable_label
+from labkit.samples import read_samples, sample_caption
 
 SLIDER_STYLE = {"description_width": "initial"}  # the whole description, never cut to "Temperat…"
 FIGURE_DPI = 80  # sharp enough in a notebook, small enough to redraw within a second and keep the notebook light
@@ -198,29 +197,21 @@ class Sample:
 
 
 def samples(folder: Path = SAMPLES_DIR) -> list[Sample]:
-    """The sample photos listed in ``folder/labels.csv`` that are present, in the file's order.
+    """The sample photos of ``folder/labels.csv`` (:mod:`labkit.samples`), in the file's order.
 
     Example:
-        >>> samples()[0].path.suffix  # doctest: +SKIP
-        '.jpg'
+        >>> samples()[0].caption, samples()[-1].caption
+        ('beagle', 'person')
     """
-    with open(folder / "labels.csv", newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    found = [row for row in rows if (folder / row["file"]).is_file()]
-    if not found:
-        raise FileNotFoundError(f"No sample photo of {folder / 'labels.csv'} is in {folder}. What to do: run "
-                                "the lesson from a complete checkout of labkit.")
-    return [Sample(folder / row["file"],
-                   readable_label(row["label"]) if row.get("label") else Path(row["file"]).stem.replace("_", " "))
-            for row in found]
+    return [Sample(Path(folder) / row["file"], sample_caption(row)) for row in read_samples(folder)]
 
 
 def find_sample(caption: str, folder: Path = SAMPLES_DIR) -> Sample:
     """The sample whose caption (class) or file name is ``caption``, e.g. ``"tabby"``.
 
     Example:
-        >>> find_sample("tabby").caption  # doctest: +SKIP
-        'tabby'
+        >>> find_sample("tabby").path.name
+        'tabby.jpg'
     """
     for sample in samples(folder):
         if caption in (sample.caption, sample.path.name, sample.path.stem):
