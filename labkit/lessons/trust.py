@@ -102,7 +102,8 @@ def try_trust(logits: np.ndarray, labels: Sequence[int], other_logits: np.ndarra
         other_logits: the raw scores of images that are none of the classes (``generate_ood_images``).
         calibration: the flag's score and starting threshold and the starting temperature (default: labkit's).
         class_names: the model's class names (default: ImageNet's 1000).
-        photo_names: a name per photo, for the lists; ``other_kinds``: a kind per generated image (``"chart"``…).
+        photo_names: a name per photo, for the lists (default: its number and true class, ``"#3 (tabby)"``);
+            ``other_kinds``: a kind per generated image (``"chart"``…).
         photo: which photo's percentages to show.
 
     The widget's ``temperature`` and ``threshold`` are the sliders, ``state`` the :class:`Trust` they change.
@@ -115,7 +116,7 @@ def try_trust(logits: np.ndarray, labels: Sequence[int], other_logits: np.ndarra
     if len(logits) != len(labels):
         raise ValueError(f"Got {len(logits)} rows of logits but {len(labels)} labels: give one label per photo.")
     state = Trust(logits, labels, other_logits, calibration, class_names,
-                  photo_names or [f"photo {number + 1}" for number in range(len(labels))],
+                  photo_names or [f"#{number + 1} ({class_names[label]})" for number, label in enumerate(labels)],
                   other_kinds or ["image"] * len(other_logits), photo,
                   temperature=calibration.temperature, threshold=calibration.ood_threshold)
 
