@@ -1,5 +1,6 @@
 # labkit's commands. `make app` on a fresh machine creates .venv, installs labkit and starts the web app;
-# `make test` also installs Debian's chromium for the browser tests and runs pytest (tests/ and every notebook).
+# `make test` also installs Debian's chromium for the browser tests, runs `make lint`, then pytest (tests/ and every
+# notebook).
 
 PYTHON ?= python3
 VENV := .venv
@@ -10,7 +11,7 @@ PYTEST_ARGS ?=
 VOILA_ARGS ?=
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: venv samples chromium test app bench notebooks clean
+.PHONY: venv samples chromium lint test app bench notebooks clean
 
 venv: $(STAMP) samples
 
@@ -45,7 +46,15 @@ chromium:
 	echo "Installing Debian's chromium for the browser tests"; \
 	$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
-test: venv chromium
+# The checks pyproject.toml configures, on labkit/: its layers imported one way (import-linter), lint and format
+# (ruff), and types (mypy). `make test` runs them before pytest.
+lint: venv
+	PYTHONPATH=$(CURDIR) $(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check labkit
+	$(VENV)/bin/ruff format --check labkit
+	$(VENV)/bin/mypy labkit
+
+test: venv chromium lint
 	$(VENV_PYTHON) -m pytest $(PYTEST_ARGS)
 
 # Voilà reads its settings (upload and message size limits, kernel culling) from ./voila.json: standalone

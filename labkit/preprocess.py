@@ -12,7 +12,8 @@ object off-centre or edge to edge, and the centre crop cuts it off; MobileNetV2 
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Literal, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -23,6 +24,7 @@ IMAGE_SIZE = 224
 CROP_FROM = 256  # shorter side before the centre crop: 224/256 = 0.875, the classic ImageNet ratio
 ResizePolicy = Literal["crop", "squash"]
 DEFAULT_POLICY: ResizePolicy = "squash"
+Item = TypeVar("Item")
 
 
 def resize_for_model(image: Image.Image, policy: ResizePolicy = DEFAULT_POLICY, size: int = IMAGE_SIZE) -> Image.Image:
@@ -76,3 +78,18 @@ def to_batch(images: Sequence[Image.Image], policy: ResizePolicy = DEFAULT_POLIC
     if len(images) == 0:
         return np.zeros((0, IMAGE_SIZE, IMAGE_SIZE, 3), np.float32)
     return np.stack([to_model_input(image, policy) for image in images])
+
+
+def batched(items: Sequence[Item], batch_size: int) -> Iterator[Sequence[Item]]:
+    """Yield consecutive slices of ``items``, ``batch_size`` at a time (the last one may be shorter).
+
+    Every loop that feeds a model a few photos at a time goes through here.
+
+    Example:
+        >>> [list(chunk) for chunk in batched([1, 2, 3, 4, 5], 2)]
+        [[1, 2], [3, 4], [5]]
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+    for first in range(0, len(items), batch_size):
+        yield items[first:first + batch_size]
