@@ -39,7 +39,7 @@ from labkit.folders import read_labelled_folder  # noqa: E402
 from labkit.network import REACT_CLIP, REACT_PERCENTILE  # noqa: E402
 from labkit.nonphotos import OOD_KINDS, generate_ood_images  # noqa: E402
 from labkit.ood import OOD_METHODS, auroc, choose_ood_threshold, ood_score  # noqa: E402
-from labkit.paths import shared_samples_dir  # noqa: E402
+from course_data import shared_samples_dir  # noqa: E402
 from labkit.predict import softmax  # noqa: E402
 
 SEEDS = range(5)  # seed 0 is the set the shipped calibration was fitted against
