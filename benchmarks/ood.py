@@ -1,12 +1,12 @@
 """How well do the out-of-distribution scores tell generated non-photos from real photos? And the calibration.
 
 Prints, for the ImageNet MobileNetV2 on the 60 labelled photos in ../shared/samples against images from
-labkit.uncertainty.generate_ood_images (noise, text pages, charts, textures, flat colours, gradients):
+labkit.nonphotos.generate_ood_images (noise, text pages, charts, textures, flat colours, gradients):
 
 - the AUROC of the maximum softmax probability and of the energy score, for several seeds (median and range);
 - the score the app uses (labkit/data/calibration.json) and how often its threshold flags photos and each kind;
 - the temperature, and the expected calibration error (ECE) before and after it, in-sample and on held-out halves;
-- the ReAct clip (labkit.model.REACT_CLIP) re-derived from the photos, and with --sweep the AUROCs, flags and
+- the ReAct clip (labkit.network.REACT_CLIP) re-derived from the photos, and with --sweep the AUROCs, flags and
   top-1 for clips at other percentiles of the photos' pooled features (computed in numpy on the Keras features).
 
 Run from the repository root (LABKIT_WEIGHTS_DIR must point at the weights, e.g. ../shared/models):
@@ -31,21 +31,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from labkit import Classifier  # noqa: E402
-from labkit.evaluate import read_labelled_folder  # noqa: E402
-from labkit.model import REACT_CLIP  # noqa: E402
+from labkit.calibrate import (OOD_IMAGES, fit_calibration, logits_for_images, measure_react_clip,  # noqa: E402
+                              pooled_features)
+from labkit.calibration import (CALIBRATION_FILE, Calibration, TemperatureScaler,  # noqa: E402
+                                expected_calibration_error)
+from labkit.folders import read_labelled_folder  # noqa: E402
+from labkit.network import REACT_CLIP, REACT_PERCENTILE  # noqa: E402
+from labkit.nonphotos import OOD_KINDS, generate_ood_images  # noqa: E402
+from labkit.ood import OOD_METHODS, auroc, choose_ood_threshold, ood_score  # noqa: E402
 from course_data import shared_samples_dir  # noqa: E402
 from labkit.predict import softmax  # noqa: E402
-from labkit.uncertainty import (CALIBRATION_FILE, OOD_IMAGES, OOD_KINDS, OOD_METHODS,  # noqa: E402
-                                REACT_PERCENTILE, Calibration, TemperatureScaler, auroc, choose_ood_threshold,
-                                expected_calibration_error, fit_calibration, generate_ood_images,
-                                logits_for_images, measure_react_clip, ood_score, pooled_features)
 
 SEEDS = range(5)  # seed 0 is the set the shipped calibration was fitted against
 SWEEP_PERCENTILES = (None, 80, 90, 95, 97, 99)  # None: no clip
 REQUIRED_AUROC = 0.85
 SMALL_SET_NOTE = ("Only 60 photos, one per class for 60 of the 1000 classes, possibly from ImageNet's training set "
                   "(see ../shared/samples/README.md): a rough estimate, not a benchmark. Refit on your own labelled "
-                  "photos with labkit.uncertainty.fit_calibration(classifier, folder).")
+                  "photos with labkit.calibrate.fit_calibration(classifier, folder).")
 
 
 def held_out_ece(logits: np.ndarray, labels: np.ndarray) -> list[tuple[float, float, float]]:
@@ -96,7 +98,7 @@ def main() -> None:
     if args.save:
         fitted = fit_calibration(classifier, folder, seed=0)
         described = fitted.fitted_on.replace(f"in {folder.name}/", "in ../shared/samples/")
-        clipped = (f"the model clips its pooled features at labkit.model.REACT_CLIP = {REACT_CLIP} (ReAct), which is "
+        clipped = (f"the model clips its pooled features at labkit.network.REACT_CLIP = {REACT_CLIP} (ReAct), which is "
                    "what lets the energy score catch colour noise and text pages")
         fitted = dataclasses.replace(fitted, fitted_on=f"{described}; {clipped}. {SMALL_SET_NOTE}")
         fitted.save(CALIBRATION_FILE)
@@ -144,7 +146,7 @@ def main() -> None:
 
     print("\n== ReAct clip (pooled features clipped before the last layer)")
     derived = measure_react_clip(classifier, folder)
-    print(f"labkit.model.REACT_CLIP = {REACT_CLIP}; the {REACT_PERCENTILE}th percentile of these photos' pooled "
+    print(f"labkit.network.REACT_CLIP = {REACT_CLIP}; the {REACT_PERCENTILE}th percentile of these photos' pooled "
           f"features: {derived:.3f}")
     if args.sweep:
         react_sweep(classifier, [item.path for item in items], labels)

@@ -52,24 +52,31 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Callable, Sequence
 
 import anywidget
 import ipywidgets as widgets
 import traitlets
 from PIL import Image
 
-from labkit.export import (DEFAULT_EXPORTS_DIR, LITERT_FILE, ExportError, describe_export, find_exported_models,
-                           read_metadata)
+from labkit.export import (
+    DEFAULT_EXPORTS_DIR,
+    LITERT_FILE,
+    ExportError,
+    describe_export,
+    find_exported_models,
+    load_exported,
+    read_metadata,
+)
 from labkit.images import DEFAULT_MAX_BYTES, FileTooLargeError, ImageError, load_image
 from labkit.model import Classifier, shared_classifier
+from labkit.ood import NOT_SURE_MESSAGE
 from labkit.paths import REPO_ROOT, SAMPLES_DIR
+from labkit.predict import Prediction, confidence_band
 from labkit.preprocess import IMAGE_SIZE
-from labkit.predict import Prediction
 from labkit.samples import credits_html, read_samples, sample_caption
-from labkit.uncertainty import NOT_SURE_MESSAGE
 
 # Configurable parameters.
 MAX_UPLOAD_BYTES = DEFAULT_MAX_BYTES  # per photo; voila.json lets a websocket message this big through
@@ -145,7 +152,7 @@ def shared_exported_classifier(folder: str) -> Classifier:
     """
     # LiteRT keeps TensorFlow out of the kernel (~95 MB instead of ~750 MB); an export without one runs on Keras.
     engine = "litert" if (Path(folder) / LITERT_FILE).is_file() else "keras"
-    return Classifier.from_export(folder, engine=engine)
+    return load_exported(folder, engine=engine)
 
 
 def exported_model(folder: str | os.PathLike) -> ModelOption:
@@ -627,18 +634,6 @@ def error_card(name: str, message: str) -> widgets.VBox:
     return _card(widgets.HTML(body), kind="problem")
 
 
-def confidence_band(probability: float) -> str:
-    """Name the confidence band of a probability, as the bar chart colours it: "high", "medium" or "low".
-
-    Example:
-        >>> confidence_band(0.92), confidence_band(0.45), confidence_band(0.1)
-        ('high', 'medium', 'low')
-    """
-    from labkit.plots import CONFIDENT, UNSURE
-
-    return "high" if probability >= CONFIDENT else "medium" if probability >= UNSURE else "low"
-
-
 def _card(*children: widgets.Widget, kind: str) -> widgets.VBox:
     card = widgets.VBox(list(children))
     for name in ("labkit-card", f"labkit-card-{kind}", ARRIVING):
@@ -650,7 +645,7 @@ def _caveats_html(prediction: Prediction, not_sure: str) -> str:
     """The card's "not sure" note (words and an icon: colour is never the only cue) and labkit's notes, if any.
 
     Two reasons to doubt: the model flags the photo as maybe none of the things it knows (``prediction.not_sure``,
-    from :mod:`labkit.uncertainty`: ``not_sure`` gives the words), or its best guess is only amber or grey.
+    from :mod:`labkit.ood`: ``not_sure`` gives the words), or its best guess is only amber or grey.
     """
     from labkit.plots import format_percent
 

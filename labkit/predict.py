@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
+
+ConfidenceBand = Literal["high", "medium", "low"]
+# Confidence bands: the bar chart's colours and the app's wording. The percentage is always shown too.
+CONFIDENT = 0.60  # from here up: "high"
+UNSURE = 0.30  # from here up to CONFIDENT: "medium"; below: "low"
 
 
 @dataclass(frozen=True)
@@ -22,7 +28,7 @@ class Prediction:
     """The model's answer for one image: the top-k classes, best first, and how long it took.
 
     ``label``, ``class_index``, ``wnid`` and ``probability`` are the best guess's; ``not_sure`` is set when the
-    image may not be one of the classes the model knows (see :mod:`labkit.uncertainty`).
+    image may not be one of the classes the model knows (see :mod:`labkit.ood` and :mod:`labkit.calibration`).
     """
 
     top: tuple[ClassScore, ...]
@@ -74,6 +80,28 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     scaled -= scaled.max(axis=-1, keepdims=True)  # keeps exp() from overflowing
     exp = np.exp(scaled)
     return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def logsumexp(values: np.ndarray) -> np.ndarray:
+    """Return ``log(sum(exp(values)))`` along the last axis, computed without overflow.
+
+    Example:
+        >>> round(float(logsumexp(np.array([1000.0, 1000.0]))), 4)
+        1000.6931
+    """
+    values = np.asarray(values, dtype=np.float64)
+    top = values.max(axis=-1, keepdims=True)
+    return (top + np.log(np.exp(values - top).sum(axis=-1, keepdims=True)))[..., 0]
+
+
+def confidence_band(probability: float) -> ConfidenceBand:
+    """Name how confident a probability is: ``"high"`` from 60 %, ``"medium"`` from 30 %, ``"low"`` below.
+
+    Example:
+        >>> confidence_band(0.92), confidence_band(0.45), confidence_band(0.1)
+        ('high', 'medium', 'low')
+    """
+    return "high" if probability >= CONFIDENT else "medium" if probability >= UNSURE else "low"
 
 
 def top_k(probabilities: np.ndarray, labels: list[str], wnids: list[str], k: int = 3) -> tuple[ClassScore, ...]:

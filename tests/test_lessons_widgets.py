@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from labkit import load_image
+from labkit.calibration import Calibration
 from labkit.evaluate import EvaluationResult, score_logits
 from labkit.lessons.accuracy import try_accuracy
 from labkit.lessons.looking import try_where_it_looked
@@ -25,7 +26,6 @@ from labkit.lessons.speed import try_speed
 from labkit.lessons.trust import try_trust
 from labkit.lessons.tryit import TryIt, find_sample
 from labkit.model import shared_classifier
-from labkit.uncertainty import Calibration
 
 PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"
 
@@ -33,7 +33,7 @@ PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"
 def fake_upload(name: str, data: bytes, mime: str = "image/jpeg") -> tuple[dict, ...]:
     """What ipywidgets 8's FileUpload holds after a student picks one file in the browser."""
     return ({"name": name, "type": mime, "size": len(data), "content": memoryview(data),
-             "last_modified": datetime.datetime.now(datetime.timezone.utc)},)
+             "last_modified": datetime.datetime.now(datetime.UTC)},)
 
 
 def alt_texts(widget: TryIt) -> list[str]:

@@ -17,9 +17,9 @@ from PIL import Image
 
 from labkit import load_image
 from labkit.paths import SAMPLES_DIR
-from labkit.plots import (CONFIDENT_COLOUR, UNLIKELY_COLOUR, UNSURE_COLOUR, figure_to_png, format_percent,
-                          plot_pixel_histogram, plot_top_k, show_channels, show_images, top_k_alt_text)
-from labkit.predict import Prediction, top_k
+from labkit.plots import (CONFIDENT_COLOUR, UNLIKELY_COLOUR, UNSURE_COLOUR, confidence_colour, figure_to_png,
+                          format_percent, plot_pixel_histogram, plot_top_k, show_channels, show_images, top_k_alt_text)
+from labkit.predict import Prediction, confidence_band, top_k
 
 LABELS = ["golden retriever", "Labrador retriever", "tennis ball", "Sealyham terrier", "kuvasz"]
 
@@ -82,6 +82,15 @@ def test_bar_colour_follows_the_confidence_band(probability, colour):
 
     assert bars(figure)[0].get_facecolor() == to_rgba(colour)
     assert bar_texts(figure) == [f"{probability:.0%}"], "the percentage is printed too: colour is not the only cue"
+
+
+@pytest.mark.parametrize("probability, band, colour", [
+    (0.60, "high", CONFIDENT_COLOUR), (0.59, "medium", UNSURE_COLOUR), (0.30, "medium", UNSURE_COLOUR),
+    (0.29, "low", UNLIKELY_COLOUR),
+])
+def test_the_app_s_confidence_words_and_the_chart_s_colours_name_the_same_bands(probability, band, colour):
+    assert confidence_band(probability) == band  # the app's "high" / "medium" / "low"
+    assert confidence_colour(probability) == colour
 
 
 def test_chart_of_an_unsure_prediction_mixes_bands_and_keeps_the_order():

@@ -16,9 +16,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "tests" / "browser"))  # the harness: jupyterlab.py, serving.py
 
-from playwright.sync_api import sync_playwright  # noqa: E402
-
 from jupyterlab import LabPage, start_jupyterlab, stop_jupyterlab  # noqa: E402
+from playwright.sync_api import sync_playwright  # noqa: E402
 from serving import launch_chromium  # noqa: E402
 
 OUT = REPO_ROOT / "docs" / "try-it"

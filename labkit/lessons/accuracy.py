@@ -17,15 +17,16 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import ipywidgets as widgets
 import numpy as np
 from matplotlib.figure import Figure
 
-from labkit.evaluate import EvaluationResult, plot_confusion_matrix, wilson_interval
+from labkit.evaluate import EvaluationResult, wilson_interval
 from labkit.lessons.tryit import SLIDER_STYLE, ResultArea, TryIt, figure_html, side_by_side, text_html
+from labkit.plots import plot_confusion_matrix
 
 SEED = 0  # the order photos are drawn in: fixed, so the lesson's saved output stays the same
 STEP = 5  # the slider's step, in photos
@@ -64,7 +65,8 @@ def interval_figure(state: Sampling) -> Figure:
     """The accuracy and its 95 % interval for every number of photos, with the chosen number marked."""
     counts = np.arange(1, len(state.correct) + 1)
     accuracy = np.cumsum(state.correct) / counts
-    bounds = np.array([wilson_interval(int(right), int(n)) for right, n in zip(np.cumsum(state.correct), counts)])
+    rights = np.cumsum(state.correct)
+    bounds = np.array([wilson_interval(int(right), int(n)) for right, n in zip(rights, counts, strict=True)])
     figure = Figure(figsize=(6.4, 3.2), layout="constrained")
     ax = figure.add_subplot()
     ax.fill_between(counts, bounds[:, 0] * 100, bounds[:, 1] * 100, color="#4c72b0", alpha=0.25,

@@ -83,7 +83,7 @@ class PixelChoice:
     row: int
     column: int
 
-    def clamp(self) -> "PixelChoice":
+    def clamp(self) -> PixelChoice:
         height, width = self.pixels.shape[:2]
         self.row, self.column = min(max(self.row, 0), height - 1), min(max(self.column, 0), width - 1)
         return self

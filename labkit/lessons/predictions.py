@@ -20,8 +20,8 @@ from PIL import Image
 
 from labkit.lessons.tryit import PhotoPicker, ResultArea, TryIt, figure_html, photo_html
 from labkit.model import Classifier, shared_classifier
-from labkit.plots import CONFIDENT, format_percent, plot_top_k, top_k_alt_text
-from labkit.predict import Prediction
+from labkit.plots import format_percent, plot_top_k, top_k_alt_text
+from labkit.predict import CONFIDENT, Prediction
 
 TOP = 3
 

@@ -24,7 +24,7 @@ from labkit.lessons.tryit import SLIDER_STYLE, PhotoPicker, ResultArea, TryIt, f
 from labkit.model import Classifier, shared_classifier
 from labkit.plots import format_percent, plot_top_k
 from labkit.predict import Prediction
-from labkit.preprocess import DEFAULT_POLICY, resize_for_model, scale_pixels
+from labkit.preprocess import DEFAULT_POLICY, ResizePolicy, resize_for_model, scale_pixels
 
 # What each scaling does to 0..255 pixels: the right one, and the slip lesson 02 measures.
 SCALINGS = {"[-1, 1]": scale_pixels, "[0, 1]": lambda pixels: np.asarray(pixels, np.float32) / 255}
@@ -37,17 +37,22 @@ class Preparation:
 
     name: str
     photo: Image.Image
-    policy: str = DEFAULT_POLICY
+    prediction: Prediction
+    policy: ResizePolicy = DEFAULT_POLICY
     scaling: str = RIGHT_SCALING
-    prediction: Prediction | None = None
 
     def model_input(self) -> np.ndarray:
         """The (224, 224, 3) float32 numbers the model gets."""
-        return SCALINGS[self.scaling](np.asarray(resize_for_model(self.photo, self.policy)))
+        return model_input(self.photo, self.policy, self.scaling)
 
     def describe(self) -> str:
         guesses = ", ".join(f"{score.label} {format_percent(score.probability)}" for score in self.prediction.top)
         return f"{self.name}, {self.policy}, {self.scaling}: {guesses}."
+
+
+def model_input(photo: Image.Image, policy: ResizePolicy, scaling: str) -> np.ndarray:
+    """Resize ``photo`` by ``policy`` and scale it by ``scaling`` (a key of :data:`SCALINGS`)."""
+    return SCALINGS[scaling](np.asarray(resize_for_model(photo, policy)))
 
 
 def preparation_figure(state: Preparation, model_input: np.ndarray) -> Figure:
@@ -93,18 +98,20 @@ def try_preparing(classifier: Classifier | None = None, photo: str | None = None
                                     tooltips=["x / 127.5 - 1: what MobileNetV2 learned on", "x / 255: the slip"])
 
     def show() -> None:
-        state.policy, state.scaling = policy.value, scaling.value
-        model_input = state.model_input()
-        state.prediction = classifier.predict_batch(model_input[np.newaxis])[0]
+        state.policy = "crop" if policy.value == "crop" else "squash"
+        state.scaling = scaling.value
+        numbers = state.model_input()
+        state.prediction = classifier.predict_batch(numbers[np.newaxis])[0]
         result.show(text_html(state.describe())
-                    + figure_html(preparation_figure(state, model_input), preparation_alt_text(state)))
+                    + figure_html(preparation_figure(state, numbers), preparation_alt_text(state)))
 
     def new_photo(name: str, image: Image.Image) -> None:
         state.name, state.photo = name, image
         show()
 
     picker = PhotoPicker(lambda name, image: new_photo(name, image), result.guard, default=photo)
-    state = Preparation(picker.name, picker.photo)
+    first = model_input(picker.photo, DEFAULT_POLICY, RIGHT_SCALING)
+    state = Preparation(picker.name, picker.photo, classifier.predict_batch(first[np.newaxis])[0])
     show()
     policy.observe(result.guard(show), "value")
     scaling.observe(result.guard(show), "value")

@@ -21,8 +21,8 @@ Example:
 from __future__ import annotations
 
 import html
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 import ipywidgets as widgets
 import numpy as np

@@ -22,17 +22,16 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import ipywidgets as widgets
 import numpy as np
 
+from labkit.calibration import Calibration, expected_calibration_error, shipped_calibration
 from labkit.lessons.tryit import SLIDER_STYLE, ResultArea, TryIt, figure_html, side_by_side, text_html
-from labkit.plots import format_percent
+from labkit.plots import format_percent, plot_ood_scores, plot_reliability_diagram
 from labkit.predict import softmax, top_k
-from labkit.uncertainty import (Calibration, expected_calibration_error, plot_ood_scores, plot_reliability_diagram,
-                                shipped_calibration)
 from labkit.weights import load_class_index, readable_label
 
 BINS = 10
@@ -72,16 +71,21 @@ class Trust:
         return (f"Temperature {self.temperature:.2f}: ECE {self.ece:.3f} on {len(self.labels)} photos "
                 f"(labkit's fitted temperature is {self.calibration.temperature:.2f}).")
 
+    def scores(self) -> tuple[np.ndarray, np.ndarray]:
+        """The out-of-distribution scores of the photos and of the generated images (higher = less familiar)."""
+        return (np.atleast_1d(self.calibration.ood_score(self.logits)),
+                np.atleast_1d(self.calibration.ood_score(self.other_logits)))
+
     def flagged(self) -> tuple[np.ndarray, np.ndarray]:
         """Which photos, and which generated images, score above the threshold ("not sure")."""
-        return (np.asarray(self.calibration.ood_score(self.logits)) > self.threshold,
-                np.asarray(self.calibration.ood_score(self.other_logits)) > self.threshold)
+        photo_scores, other_scores = self.scores()
+        return photo_scores > self.threshold, other_scores > self.threshold
 
     def threshold_text(self) -> str:
         photos, others = self.flagged()
-        names = [name for name, flag in zip(self.photo_names, photos) if flag]
+        names = [name for name, flag in zip(self.photo_names, photos, strict=True) if flag]
         listed = ", ".join(names[:LISTED]) + (f" and {len(names) - LISTED} more" if len(names) > LISTED else "")
-        missed = Counter(kind for kind, flag in zip(self.other_kinds, others) if not flag)
+        missed = Counter(kind for kind, flag in zip(self.other_kinds, others, strict=True) if not flag)
         slipped = ", ".join(f"{count} {kind}" for kind, count in sorted(missed.items()))
         return (f"Threshold {self.threshold:.2f}: {photos.sum()} of {len(photos)} real photos get \"not sure\""
                 f"{f' ({listed})' if names else ''}; {others.sum()} of {len(others)} generated non-photos do"
@@ -91,7 +95,7 @@ class Trust:
         return f"{self.temperature_text()} {self.photo_text()} {self.threshold_text()}"
 
 
-def try_trust(logits: np.ndarray, labels: Sequence[int], other_logits: np.ndarray, *,
+def try_trust(logits: np.ndarray, labels: Sequence[int] | np.ndarray, other_logits: np.ndarray, *,
               calibration: Calibration | None = None, class_names: Sequence[str] | None = None,
               photo_names: Sequence[str] | None = None, other_kinds: Sequence[str] | None = None,
               photo: int = 0) -> TryIt:
@@ -112,11 +116,14 @@ def try_trust(logits: np.ndarray, labels: Sequence[int], other_logits: np.ndarra
     if class_names is None:
         class_names = [readable_label(label) for _, label in load_class_index()]
     logits, other_logits = np.asarray(logits, np.float64), np.asarray(other_logits, np.float64)
-    labels = np.asarray(labels)
-    if len(logits) != len(labels):
-        raise ValueError(f"Got {len(logits)} rows of logits but {len(labels)} labels: give one label per photo.")
-    state = Trust(logits, labels, other_logits, calibration, class_names,
-                  photo_names or [f"#{number + 1} ({class_names[label]})" for number, label in enumerate(labels)],
+    true_classes = np.asarray(labels)
+    if len(logits) != len(true_classes):
+        raise ValueError(f"Got {len(logits)} rows of logits but {len(true_classes)} labels: give one label per photo.")
+    for name, values, rows in (("photo_names", photo_names, logits), ("other_kinds", other_kinds, other_logits)):
+        if values is not None and len(values) != len(rows):
+            raise ValueError(f"Got {len(values)} {name} for {len(rows)} images: give one per image.")
+    state = Trust(logits, true_classes, other_logits, calibration, class_names,
+                  photo_names or [f"#{number + 1} ({class_names[label]})" for number, label in enumerate(true_classes)],
                   other_kinds or ["image"] * len(other_logits), photo,
                   temperature=calibration.temperature, threshold=calibration.ood_threshold)
 
@@ -124,8 +131,7 @@ def try_trust(logits: np.ndarray, labels: Sequence[int], other_logits: np.ndarra
                                          max=math.log10(TEMPERATURES[1]), step=0.02, description="Temperature",
                                          readout_format=".2f", continuous_update=False, style=SLIDER_STYLE,
                                          layout=widgets.Layout(width="420px"))
-    scores = np.concatenate([np.atleast_1d(calibration.ood_score(logits)),
-                             np.atleast_1d(calibration.ood_score(other_logits))])
+    scores = np.concatenate(state.scores())
     low, high = float(np.floor(scores.min())), float(np.ceil(scores.max()))
     threshold = widgets.FloatSlider(value=min(max(state.threshold, low), high), min=low, max=high,
                                     step=round((high - low) / 200, 3) or 0.01, description="Not-sure threshold",
@@ -144,8 +150,8 @@ def try_trust(logits: np.ndarray, labels: Sequence[int], other_logits: np.ndarra
 
     def show_threshold() -> None:
         state.threshold = threshold.value
-        figure = plot_ood_scores(calibration.ood_score(state.logits), calibration.ood_score(state.other_logits),
-                                 state.threshold)
+        photo_scores, other_scores = state.scores()
+        figure = plot_ood_scores(photo_scores.tolist(), other_scores.tolist(), state.threshold)
         alt = ("Histograms of the out-of-distribution score of the real photos and of the generated images, with "
                f"the not-sure threshold at {state.threshold:.2f} as a dashed line. {state.threshold_text()}")
         threshold_result.show(text_html(state.threshold_text()) + figure_html(figure, alt))

@@ -22,9 +22,9 @@ from __future__ import annotations
 import base64
 import html
 import io
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import ipywidgets as widgets
 from matplotlib.figure import Figure

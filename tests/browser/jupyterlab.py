@@ -29,13 +29,13 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Union
+from typing import Union
 
 import pytest
 from playwright.sync_api import BrowserContext, Locator, Page
-
 from serving import REPO_ROOT, free_port
 
 SERVER_START_S = 90  # a cold start on a busy 2-core machine (extensions, the kernel specs); normally ~5 s
@@ -156,7 +156,7 @@ def jupyterlab() -> JupyterLabServer:
 
 
 @pytest.fixture
-def lab(jupyterlab, context) -> "Callable[[str], LabPage]":
+def lab(jupyterlab, context) -> Callable[[str], LabPage]:
     """Open a notebook in a new tab of the test's browser: ``lab("notebooks/03_first_predictions.ipynb")``.
 
     When the test ends, the kernels it started are shut down, and each notebook it opened must be unchanged on disk
@@ -189,7 +189,7 @@ class LabPage:
         self.page = page
 
     @classmethod
-    def open_notebook(cls, context: BrowserContext, server: JupyterLabServer, path: str) -> "LabPage":
+    def open_notebook(cls, context: BrowserContext, server: JupyterLabServer, path: str) -> LabPage:
         """Open ``path`` (relative to the repository) in a new tab; return once its kernel is started and idle.
 
         The toolbar's indicator says "idle" before the kernel is even launched, so this first waits for the server

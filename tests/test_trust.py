@@ -15,13 +15,15 @@ import pytest
 from matplotlib.figure import Figure
 from PIL import Image
 
-from labkit.predict import softmax
-from labkit.uncertainty import (CALIBRATION_FILE, NOT_SURE_MESSAGE, OOD_KINDS, OOD_METHODS, Calibration,
-                                CalibrationError, TemperatureScaler, auroc, choose_ood_threshold, energy_score,
-                                expected_calibration_error, fit_calibration, fit_calibration_from_logits,
-                                generate_ood_images, logits_for_images, max_softmax_probability,
-                                measure_react_clip, negative_log_likelihood, ood_score, plot_reliability_diagram,
+from labkit.calibrate import fit_calibration, logits_for_images, measure_react_clip
+from labkit.calibration import (CALIBRATION_FILE, Calibration, CalibrationError, TemperatureScaler,
+                                expected_calibration_error, fit_calibration_from_logits, negative_log_likelihood,
                                 reliability_diagram_data, shipped_calibration)
+from labkit.nonphotos import OOD_KINDS, generate_ood_images
+from labkit.ood import (NOT_SURE_MESSAGE, OOD_METHODS, auroc, choose_ood_threshold, energy_score,
+                        max_softmax_probability, ood_score)
+from labkit.plots import plot_reliability_diagram
+from labkit.predict import softmax
 
 
 def synthetic_logits(scale: float, n: int = 2000, classes: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -298,7 +300,7 @@ def test_colour_noise_and_a_page_of_text_get_the_not_sure_note_and_clear_photos_
 
 @pytest.mark.slow
 def test_the_react_clip_is_re_derived_from_the_shared_photos(classifier, samples_dir):
-    from labkit.model import REACT_CLIP
+    from labkit.network import REACT_CLIP
 
     assert measure_react_clip(classifier, samples_dir) == pytest.approx(REACT_CLIP, abs=0.001)
 
@@ -363,7 +365,7 @@ def test_fit_calibration_on_a_labelled_folder_can_be_saved_loaded_and_applied(sa
 
 def test_fit_calibration_on_a_folder_without_labels_says_what_to_add(tmp_path):
     from labkit import Classifier
-    from labkit.evaluate import LabelError
+    from labkit.folders import LabelError
 
     Image.new("RGB", (32, 32)).save(tmp_path / "photo.jpg")
     untrained = Classifier(weights=None, warm_up=False)
