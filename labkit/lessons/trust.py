@@ -123,8 +123,9 @@ def try_trust(logits: np.ndarray, labels: Sequence[int] | np.ndarray, other_logi
         if values is not None and len(values) != len(rows):
             raise ValueError(f"Got {len(values)} {name} for {len(rows)} images: give one per image.")
     state = Trust(logits, true_classes, other_logits, calibration, class_names,
-                  photo_names or [f"#{number + 1} ({class_names[label]})" for number, label in enumerate(true_classes)],
-                  other_kinds or ["image"] * len(other_logits), photo,
+                  [f"#{number + 1} ({class_names[label]})" for number, label in enumerate(true_classes)]
+                  if photo_names is None else [str(name) for name in photo_names],
+                  ["image"] * len(other_logits) if other_kinds is None else [str(kind) for kind in other_kinds], photo,
                   temperature=calibration.temperature, threshold=calibration.ood_threshold)
 
     temperature = widgets.FloatLogSlider(value=state.temperature, base=10, min=math.log10(TEMPERATURES[0]),
