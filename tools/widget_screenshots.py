@@ -9,11 +9,16 @@ saves the widget, in its default state, as docs/try-it/NN.png. Run from the repo
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# As tools/run_notebooks.py and the tests do: the weights and datasets beside the checkout, unless set.
+os.environ.setdefault("LABKIT_WEIGHTS_DIR", str(REPO_ROOT.parent / "shared" / "models"))
+os.environ.setdefault("LABKIT_DATA_DIR", str(REPO_ROOT.parent / "shared" / "datasets"))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(REPO_ROOT / "tests" / "browser"))  # the harness: jupyterlab.py, serving.py
 
 from jupyterlab import LabPage, start_jupyterlab, stop_jupyterlab  # noqa: E402
