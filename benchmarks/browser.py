@@ -33,6 +33,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from dashboard_page import DashboardPage  # noqa: E402
 from serving import launch_chromium, start_voila, stop, warm_model_cache  # noqa: E402
 
+from _results import machine_load, write_result  # noqa: E402  (benchmarks/, this script's folder)
+
 READY_TARGET_S = 10.0
 RESULT_TARGET_S = 1.0
 
@@ -90,6 +92,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--photo", type=Path, default=REPO_ROOT / "data" / "samples" / "340_zebra.jpg")
     args = parser.parse_args()
+    started = machine_load()
 
     from playwright.sync_api import sync_playwright
 
@@ -118,6 +121,12 @@ def main() -> None:
     report("drop -> result visible", drops, RESULT_TARGET_S)
     print(f"{'first show where it looked (cold)':<34} {first_gradcam:13.2f} s")
     report("show where it looked, later", gradcams, RESULT_TARGET_S)
+    write_result("browser", {
+        "photo": args.photo.name, "runs": args.runs, "cold_start_s": round(cold[0], 2),
+        "ready_median_s": round(statistics.median(loads), 2), "upload_median_s": round(statistics.median(uploads), 3),
+        "drop_median_s": round(statistics.median(drops), 3), "first_where_it_looked_s": round(first_gradcam, 2),
+        "where_it_looked_later_median_s": round(statistics.median(gradcams), 3) if gradcams else None},
+        load_at_start=started)
 
 
 if __name__ == "__main__":
