@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import functools
+import html
 import io
 import json
 import logging
@@ -115,7 +116,7 @@ def test_a_bad_file_gets_its_own_message_and_the_next_photo_still_works(app, sam
 
     assert bad.prediction is None
     assert "'notes.pdf' is not an image: it looks like a PDF document" in bad.error
-    assert "notes.pdf" in problem_html(bad) and bad.error in problem_html(bad)
+    assert "notes.pdf" in problem_html(bad) and html.escape(bad.error) in problem_html(bad)
     assert good.prediction.label == label_of(ZEBRA)
     assert [result.name for result in app.results] == [ZEBRA, "notes.pdf"]
 
