@@ -25,12 +25,14 @@ figures = load_script(REPO_ROOT / "tools" / "readme_figures.py")
 results = load_script(REPO_ROOT / "benchmarks" / "_results.py")
 
 
-def test_the_readme_table_is_the_one_generated_from_the_results():
-    table, _ = figures.render_table(figures.load_results())
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+@pytest.mark.parametrize("document", ["README.md", "docs/classroom.md"])
+def test_the_tables_of_figures_are_the_ones_generated_from_the_results(document):
+    rows, first_column = figures.DOCUMENTS[REPO_ROOT / document]
+    table, _ = figures.render_table(figures.load_results(), rows, first_column)
+    text = (REPO_ROOT / document).read_text(encoding="utf-8")
 
-    assert figures.with_table(readme, table) == readme, (
-        "README.md's 'What we measured' differs from benchmarks/results/*.json: run tools/readme_figures.py")
+    assert figures.with_table(text, table) == text, (
+        f"{document}'s figures differ from benchmarks/results/*.json: run tools/readme_figures.py")
 
 
 def test_every_result_file_says_when_where_and_how_it_was_measured():
@@ -66,5 +68,5 @@ def test_the_table_goes_between_the_markers_and_the_prose_stays():
     rewritten = figures.with_table(readme, "| new | table |")
 
     assert rewritten == f"# Title\n\nProse before.\n\n{figures.START}\n| new | table |\n{figures.END}\n\nProse after.\n"
-    with pytest.raises(SystemExit, match="no generated table"):
+    with pytest.raises(SystemExit, match="No generated table"):
         figures.with_table("# A README without markers\n", "| new | table |")

@@ -1,11 +1,12 @@
-"""Generate the README's "What we measured" table from the benchmarks' latest results (benchmarks/results/*.json).
+"""Generate the tables of measured figures from the benchmarks' latest results (benchmarks/results/*.json).
 
+Two documents quote figures: README.md ("What we measured") and docs/classroom.md ("What one student costs").
 Each row below reads one or more result files (written by ``benchmarks/_results.py``) and formats their figures; a
-row whose benchmark has no result yet is left out. The table goes between the README's two marker comments, so the
+row whose benchmark has no result yet is left out. A table goes between two marker comments in its document, so the
 prose around it stays hand-written and the figures are never retyped.
 
-    .venv/bin/python tools/readme_figures.py            # rewrite the table in README.md
-    .venv/bin/python tools/readme_figures.py --check    # exit 1 if README.md and the results disagree (the tests do)
+    .venv/bin/python tools/readme_figures.py            # rewrite the tables
+    .venv/bin/python tools/readme_figures.py --check    # exit 1 if a document and the results disagree (the tests do)
 """
 
 from __future__ import annotations
@@ -120,6 +121,78 @@ ROWS = (
 )
 
 
+def _session(sessions: dict) -> dict:
+    """The tabs opened one at a time (what one student costs), or those opened together when there were none."""
+    return sessions["one_at_a_time"] or sessions["at_once"]
+
+
+def _kernel_rss(sessions: dict) -> str:
+    return f"{_session(sessions)['rss_mb']:.0f} MB"
+
+
+def _kernel_uss(sessions: dict) -> str:
+    tab = _session(sessions)
+    return f"{tab['uss_mb']:.0f} MB (the other {tab['rss_mb'] - tab['uss_mb']:.0f} MB are libraries shared by all kernels)"
+
+
+def _kernel_start(sessions: dict) -> str:
+    return f"{_session(sessions)['start_cpu_s']:.1f} CPU-seconds"
+
+
+def _ready_alone(sessions: dict) -> str:
+    return f"{sessions['one_at_a_time']['ready_s']:.1f} s (median of {sessions['one_at_a_time']['tabs']} tabs)"
+
+
+def _ready_together(sessions: dict) -> str:
+    return f"{sessions['at_once']['ready_s']:.1f} s with {sessions['at_once']['tabs']} students arriving at once"
+
+
+def _card(sessions: dict) -> str:
+    together = f"{sessions['at_once']['card_s']:.2f} s with {sessions['at_once']['tabs']} uploading at once"
+    alone = sessions["one_at_a_time"]
+    return f"{alone['card_s']:.2f} s alone, {together}" if alone else together
+
+
+def _soak_growth(soak: dict) -> str:
+    return (f"{soak['rss_growth_mb']:+.0f} MB RSS over {soak['uploads']} uploads "
+            f"({soak['rss_growth_mb'] * 1000 / soak['uploads']:+.0f} kB per upload, cards kept on the page)")
+
+
+def _server(sessions: dict) -> str:
+    return f"{sessions['server_rss_mb']:.0f} MB"
+
+
+def _open_files(sessions: dict) -> str:
+    return f"about {sessions['open_files_per_kernel']:.0f}"
+
+
+def _first_gradcam(browser: dict) -> str:
+    later = browser.get("where_it_looked_later_median_s")
+    return f"{browser['first_where_it_looked_s']:.1f} s (TensorFlow is imported then)" + (
+        f"; later ones {later:.1f} s" if later is not None else "")
+
+
+CLASSROOM_ROWS = (
+    Row("memory, resident (RSS)", ("concurrent_sessions",), _kernel_rss, "`benchmarks/concurrent_sessions.py`"),
+    Row("memory of its own (USS), what each extra kernel adds", ("concurrent_sessions",), _kernel_uss,
+        "`benchmarks/concurrent_sessions.py`"),
+    Row("CPU to start the kernel, import labkit, load the model", ("concurrent_sessions",), _kernel_start,
+        "`benchmarks/concurrent_sessions.py`"),
+    Row("page opened → \"Ready\", one student arriving", ("concurrent_sessions",), _ready_alone,
+        "`benchmarks/concurrent_sessions.py`"),
+    Row("page opened → \"Ready\", a group arriving", ("concurrent_sessions",), _ready_together,
+        "`benchmarks/concurrent_sessions.py`"),
+    Row("photo chosen → result card", ("concurrent_sessions",), _card, "`benchmarks/concurrent_sessions.py`"),
+    Row("growth over a long session in one tab", ("soak",), _soak_growth, "`benchmarks/soak.py`"),
+    Row("Voilà server process", ("concurrent_sessions",), _server, "`benchmarks/concurrent_sessions.py`"),
+    Row("server's open files (sockets, ZeroMQ) per kernel and tab", ("concurrent_sessions",), _open_files,
+        "`benchmarks/concurrent_sessions.py`"),
+    Row("first \"Show where it looked\" (Grad-CAM) in a tab", ("browser",), _first_gradcam, "`benchmarks/browser.py`"),
+)
+# Each document with generated figures: its rows, and the heading of the table's first column.
+DOCUMENTS = {README: (ROWS, "what"), REPO_ROOT / "docs" / "classroom.md": (CLASSROOM_ROWS, "per kernel (one browser tab)")}
+
+
 def load_results(folder: Path = RESULTS_DIR) -> dict[str, dict]:
     """Every result file in ``folder``, by benchmark name."""
     return {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.json"))}
@@ -131,11 +204,12 @@ def _run(result: dict) -> str:
     return f"{result['date'][:10]}, load {load:.1f} on {cores} cores" if load is not None else result["date"][:10]
 
 
-def render_table(results: dict[str, dict]) -> tuple[str, list[str]]:
+def render_table(results: dict[str, dict], rows: tuple[Row, ...] = ROWS, first_column: str = "what",
+                 ) -> tuple[str, list[str]]:
     """The table's Markdown, and the rows left out (their benchmark has no result, or not the figures the row needs)."""
-    lines = ["| what | measured | script | run |", "|---|---|---|---|"]
+    lines = [f"| {first_column} | measured | script | run |", "|---|---|---|---|"]
     left_out = []
-    for row in ROWS:
+    for row in rows:
         try:
             cell = row.measured(*(results[name]["figures"] for name in row.benchmarks))
         except KeyError:
@@ -148,7 +222,7 @@ def render_table(results: dict[str, dict]) -> tuple[str, list[str]]:
 def with_table(readme: str, table: str) -> str:
     """``readme`` with the text between the marker comments replaced by ``table``."""
     if START not in readme or END not in readme:
-        raise SystemExit(f"README.md has no generated table: put the lines\n{START}\n{END}\nwhere it goes.")
+        raise SystemExit(f"No generated table in this document: put the lines\n{START}\n{END}\nwhere it goes.")
     before, rest = readme.split(START, 1)
     _, after = rest.split(END, 1)
     return f"{before}{START}\n{table}\n{END}{after}"
@@ -158,20 +232,24 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only check; exit 1 if README.md is out of date")
     args = parser.parse_args()
-    table, left_out = render_table(load_results())
-    current = README.read_text(encoding="utf-8")
-    wanted = with_table(current, table)
-    if args.check:
-        if wanted != current:
-            sys.stdout.writelines(difflib.unified_diff(current.splitlines(True), wanted.splitlines(True),
-                                                       "README.md", "README.md (from benchmarks/results)"))
-            print("README.md's figures differ from benchmarks/results: run tools/readme_figures.py", file=sys.stderr)
-            return 1
-        return 0
-    README.write_text(wanted, encoding="utf-8")
-    for what in left_out:
-        print(f"left out (no result yet): {what}", file=sys.stderr)
-    return 0
+    results = load_results()
+    stale = 0
+    for document, (rows, first_column) in DOCUMENTS.items():
+        table, left_out = render_table(results, rows, first_column)
+        current = document.read_text(encoding="utf-8")
+        wanted = with_table(current, table)
+        name = str(document.relative_to(REPO_ROOT))
+        if args.check:
+            if wanted != current:
+                sys.stdout.writelines(difflib.unified_diff(current.splitlines(True), wanted.splitlines(True), name,
+                                                           f"{name} (from benchmarks/results)"))
+                print(f"{name}'s figures differ from benchmarks/results: run tools/readme_figures.py", file=sys.stderr)
+                stale += 1
+            continue
+        document.write_text(wanted, encoding="utf-8")
+        for what in left_out:
+            print(f"{name}: left out (no result yet): {what}", file=sys.stderr)
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":
