@@ -1,8 +1,8 @@
 """Squash or crop? Top-1 / top-3 on the 60 labelled photos of ../shared/samples for each resize policy.
 
 ``"squash"`` resizes the whole photo to 224 x 224; ``"crop"`` resizes the shorter side to 256 and keeps the centre
-224 x 224 (the classic ImageNet evaluation). labkit's default is whichever scores better here; the figures are
-quoted in ``labkit/preprocess.py``'s docstring (squash 54/60, crop 51/60 top-1 with the rebuilt weights).
+224 x 224 (the classic ImageNet evaluation). labkit's default is whichever scores better here. The latest run's
+figures go to ``benchmarks/results/resize_policy.json``; the README's table and the app's model note quote them.
 
     python benchmarks/resize_policy.py
 """
