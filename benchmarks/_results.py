@@ -41,8 +41,9 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def write_result(name: str, figures: dict[str, Any], *, load_at_start: list[float] | None = None,
-                 folder: Path = RESULTS_DIR) -> Path:
+def write_result(
+    name: str, figures: dict[str, Any], *, load_at_start: list[float] | None = None, folder: Path = RESULTS_DIR
+) -> Path:
     """Write ``figures`` (plain JSON values) as the latest result of benchmark ``name``; return the file's path.
 
     Args:
@@ -53,10 +54,14 @@ def write_result(name: str, figures: dict[str, Any], *, load_at_start: list[floa
     folder.mkdir(parents=True, exist_ok=True)
     record = {
         "benchmark": name,
-        "date": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
+        "date": datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat(),
         "command": " ".join([f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]]),
-        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "load_average_start": load_at_start,
-                    "load_average_end": machine_load()},
+        "machine": {
+            "cpu": cpu_model(),
+            "cores": os.cpu_count(),
+            "load_average_start": load_at_start,
+            "load_average_end": machine_load(),
+        },
         "figures": figures,
     }
     path = folder / f"{name}.json"

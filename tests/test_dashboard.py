@@ -23,9 +23,23 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from labkit.app import (GRADCAM_ERROR, MAX_UPLOAD_BYTES, MODEL_DESCRIPTION, DashboardApp, DropZone, Result,
-                        SampleGallery, WhereItLooked, build_dashboard, exported_model, imagenet_model,
-                        not_sure_message, problem_html, result_html, where_it_looked)
+from labkit.app import (
+    GRADCAM_ERROR,
+    MAX_UPLOAD_BYTES,
+    MODEL_DESCRIPTION,
+    DashboardApp,
+    DropZone,
+    Result,
+    SampleGallery,
+    WhereItLooked,
+    build_dashboard,
+    exported_model,
+    imagenet_model,
+    not_sure_message,
+    problem_html,
+    result_html,
+    where_it_looked,
+)
 from labkit.app.pictures import preview_jpeg
 from labkit.export import describe_export, export_model
 from labkit.images import load_image
@@ -168,7 +182,7 @@ def test_an_upload_is_classified_and_emptied_from_the_widget(app, samples_dir, l
     assert sorted(result.prediction.label for result in app.results) == sorted(map(label_of, [ZEBRA, PENGUIN]))
     cards = widgets_of(page, css_class="labkit-card-result")
     assert len(cards) == 2
-    for card, result in zip(cards, app.results):  # newest first, like the results
+    for card, result in zip(cards, app.results, strict=True):  # newest first, like the results
         assert f"Result for {result.name}" in text_of(card) and result.prediction.label in text_of(card)
 
 

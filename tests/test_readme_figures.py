@@ -32,7 +32,8 @@ def test_the_tables_of_figures_are_the_ones_generated_from_the_results(document)
     text = (REPO_ROOT / document).read_text(encoding="utf-8")
 
     assert figures.with_table(text, table) == text, (
-        f"{document}'s figures differ from benchmarks/results/*.json: run tools/readme_figures.py")
+        f"{document}'s figures differ from benchmarks/results/*.json: run tools/readme_figures.py"
+    )
 
 
 def test_every_result_file_says_when_where_and_how_it_was_measured():
@@ -48,8 +49,12 @@ def test_every_result_file_says_when_where_and_how_it_was_measured():
 def test_a_written_result_becomes_a_row_and_a_missing_one_leaves_its_row_out(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["benchmarks/latency.py", "--repeats", "3"])
     started = results.machine_load()
-    results.write_result("latency", {"model_predict_p50_ms": 80.6, "labkit_p50_ms": 7.81, "ratio_one_image": 10.32},
-                         load_at_start=started, folder=tmp_path)
+    results.write_result(
+        "latency",
+        {"model_predict_p50_ms": 80.6, "labkit_p50_ms": 7.81, "ratio_one_image": 10.32},
+        load_at_start=started,
+        folder=tmp_path,
+    )
     written = json.loads((tmp_path / "latency.json").read_text())
     assert written["command"] == "benchmarks/latency.py --repeats 3"
     assert written["machine"]["load_average_start"] == started

@@ -15,8 +15,9 @@ import argparse
 import difflib
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
@@ -42,8 +43,10 @@ def _percent(fraction: float) -> str:
 def _top1(resize: dict) -> str:
     policy, photos = resize["policies"][resize["default_policy"]], resize["photos"]
     low, high = policy["top1_interval_95"]
-    return (f"{policy['top1_right']}/{photos} = {_percent(policy['top1_right'] / photos)} (95 % interval "
-            f"{low * 100:.0f}–{_percent(high)}) / {policy['top3_right']}/{photos}")
+    return (
+        f"{policy['top1_right']}/{photos} = {_percent(policy['top1_right'] / photos)} (95 % interval "
+        f"{low * 100:.0f}–{_percent(high)}) / {policy['top3_right']}/{photos}"
+    )
 
 
 def _engine(engines: dict, name: str) -> dict:
@@ -56,14 +59,17 @@ def _default_engine(engines: dict) -> str:
 
 
 def _model_predict(latency: dict) -> str:
-    return (f"{latency['model_predict_p50_ms']:.0f} ms, {latency['ratio_one_image']:.1f}× slower "
-            f"({latency['labkit_p50_ms']:.1f} ms for labkit in the same run)")
+    return (
+        f"{latency['model_predict_p50_ms']:.0f} ms, {latency['ratio_one_image']:.1f}× slower "
+        f"({latency['labkit_p50_ms']:.1f} ms for labkit in the same run)"
+    )
 
 
 def _int8(engines: dict) -> str:
     int8 = _engine(engines, "litert-int8")
-    return (f"{int8['p50_ms']:.1f} ms p50, {int8['size_mb']:.1f} MB, top-1 {int8['top1_right']}/"
-            f"{engines['photos_scored']}")
+    return (
+        f"{int8['p50_ms']:.1f} ms p50, {int8['size_mb']:.1f} MB, top-1 {int8['top1_right']}/{engines['photos_scored']}"
+    )
 
 
 def _memory(memory: dict) -> str:
@@ -78,8 +84,10 @@ def _browser(browser: dict) -> str:
 
 
 def _ood(ood: dict) -> str:
-    return (f"AUROC {ood['app_auroc_median']:.3f} ({ood['app_method']} score, median of {len(ood['seeds'])} seeds); "
-            f"flags {ood['photos_flagged']} of {ood['photos']} real photos")
+    return (
+        f"AUROC {ood['app_auroc_median']:.3f} ({ood['app_method']} score, median of {len(ood['seeds'])} seeds); "
+        f"flags {ood['photos_flagged']} of {ood['photos']} real photos"
+    )
 
 
 def _ece(ood: dict) -> str:
@@ -87,8 +95,10 @@ def _ece(ood: dict) -> str:
 
 
 def _soak(soak: dict) -> str:
-    return (f"RSS {soak['rss_growth_mb']:+.0f} MB over {soak['uploads']} uploads (cards kept), "
-            f"{soak['rss_after_clear_mb'] - soak['rss_before_mb']:+.0f} MB after clearing")
+    return (
+        f"RSS {soak['rss_growth_mb']:+.0f} MB over {soak['uploads']} uploads (cards kept), "
+        f"{soak['rss_after_clear_mb'] - soak['rss_before_mb']:+.0f} MB after clearing"
+    )
 
 
 def _fuzz(fuzz: dict) -> str:
@@ -98,26 +108,40 @@ def _fuzz(fuzz: dict) -> str:
 
 
 def _transfer(transfer: dict) -> str:
-    return (f"over {transfer['splits']} validation splits: median {_percent(transfer['median_accuracy'])}, mean "
-            f"{_percent(transfer['mean_accuracy'])} ({transfer['min_accuracy'] * 100:.0f}–"
-            f"{_percent(transfer['max_accuracy'])}); median {transfer['median_seconds']:.0f} s")
+    return (
+        f"over {transfer['splits']} validation splits: median {_percent(transfer['median_accuracy'])}, mean "
+        f"{_percent(transfer['mean_accuracy'])} ({transfer['min_accuracy'] * 100:.0f}–"
+        f"{_percent(transfer['max_accuracy'])}); median {transfer['median_seconds']:.0f} s"
+    )
 
 
 ROWS = (
-    Row("top-1 / top-3 on the 60 photos", ("resize_policy",), _top1,
-        "`benchmarks/resize_policy.py`, `python -m labkit evaluate ../shared/samples`"),
-    Row("one photo end to end (decode, preprocess, model), default engine", ("engines",), _default_engine,
-        "`benchmarks/engines.py`"),
+    Row(
+        "top-1 / top-3 on the 60 photos",
+        ("resize_policy",),
+        _top1,
+        "`benchmarks/resize_policy.py`, `python -m labkit evaluate ../shared/samples`",
+    ),
+    Row(
+        "one photo end to end (decode, preprocess, model), default engine",
+        ("engines",),
+        _default_engine,
+        "`benchmarks/engines.py`",
+    ),
     Row("the same with Keras' `model.predict`", ("latency",), _model_predict, "`benchmarks/latency.py`"),
     Row("LiteRT int8", ("engines",), _int8, "`benchmarks/engines.py`"),
     Row("app kernel memory after its first prediction", ("memory",), _memory, "`benchmarks/memory.py`"),
-    Row("page opened → \"Ready\"; upload → result card", ("browser",), _browser, "`benchmarks/browser.py`"),
-    Row("\"not sure\" on generated non-photos (noise, text, charts, textures)", ("ood",), _ood, "`benchmarks/ood.py`"),
+    Row('page opened → "Ready"; upload → result card', ("browser",), _browser, "`benchmarks/browser.py`"),
+    Row('"not sure" on generated non-photos (noise, text, charts, textures)', ("ood",), _ood, "`benchmarks/ood.py`"),
     Row("calibration error (ECE) on held-out halves, before → after", ("ood",), _ece, "`benchmarks/ood.py`"),
     Row("uploads in one tab (soak)", ("soak",), _soak, "`benchmarks/soak.py`"),
     Row("damaged JPEG/PNG files (fuzz)", ("fuzz",), _fuzz, "`benchmarks/fuzz.py`"),
-    Row("fine-tuning on trashnet-mini (4 classes, 240 photos, 48 kept for validation)", ("transfer",), _transfer,
-        "`benchmarks/transfer.py`"),
+    Row(
+        "fine-tuning on trashnet-mini (4 classes, 240 photos, 48 kept for validation)",
+        ("transfer",),
+        _transfer,
+        "`benchmarks/transfer.py`",
+    ),
 )
 
 
@@ -132,7 +156,9 @@ def _kernel_rss(sessions: dict) -> str:
 
 def _kernel_uss(sessions: dict) -> str:
     tab = _session(sessions)
-    return f"{tab['uss_mb']:.0f} MB (the other {tab['rss_mb'] - tab['uss_mb']:.0f} MB are libraries shared by all kernels)"
+    return (
+        f"{tab['uss_mb']:.0f} MB (the other {tab['rss_mb'] - tab['uss_mb']:.0f} MB are libraries shared by all kernels)"
+    )
 
 
 def _kernel_start(sessions: dict) -> str:
@@ -154,8 +180,10 @@ def _card(sessions: dict) -> str:
 
 
 def _soak_growth(soak: dict) -> str:
-    return (f"{soak['rss_growth_mb']:+.0f} MB RSS over {soak['uploads']} uploads "
-            f"({soak['rss_growth_mb'] * 1000 / soak['uploads']:+.0f} kB per upload, cards kept on the page)")
+    return (
+        f"{soak['rss_growth_mb']:+.0f} MB RSS over {soak['uploads']} uploads "
+        f"({soak['rss_growth_mb'] * 1000 / soak['uploads']:+.0f} kB per upload, cards kept on the page)"
+    )
 
 
 def _server(sessions: dict) -> str:
@@ -169,28 +197,52 @@ def _open_files(sessions: dict) -> str:
 def _first_gradcam(browser: dict) -> str:
     later = browser.get("where_it_looked_later_median_s")
     return f"{browser['first_where_it_looked_s']:.1f} s (TensorFlow is imported then)" + (
-        f"; later ones {later:.1f} s" if later is not None else "")
+        f"; later ones {later:.1f} s" if later is not None else ""
+    )
 
 
 CLASSROOM_ROWS = (
     Row("memory, resident (RSS)", ("concurrent_sessions",), _kernel_rss, "`benchmarks/concurrent_sessions.py`"),
-    Row("memory of its own (USS), what each extra kernel adds", ("concurrent_sessions",), _kernel_uss,
-        "`benchmarks/concurrent_sessions.py`"),
-    Row("CPU to start the kernel, import labkit, load the model", ("concurrent_sessions",), _kernel_start,
-        "`benchmarks/concurrent_sessions.py`"),
-    Row("page opened → \"Ready\", one student arriving", ("concurrent_sessions",), _ready_alone,
-        "`benchmarks/concurrent_sessions.py`"),
-    Row("page opened → \"Ready\", a group arriving", ("concurrent_sessions",), _ready_together,
-        "`benchmarks/concurrent_sessions.py`"),
+    Row(
+        "memory of its own (USS), what each extra kernel adds",
+        ("concurrent_sessions",),
+        _kernel_uss,
+        "`benchmarks/concurrent_sessions.py`",
+    ),
+    Row(
+        "CPU to start the kernel, import labkit, load the model",
+        ("concurrent_sessions",),
+        _kernel_start,
+        "`benchmarks/concurrent_sessions.py`",
+    ),
+    Row(
+        'page opened → "Ready", one student arriving',
+        ("concurrent_sessions",),
+        _ready_alone,
+        "`benchmarks/concurrent_sessions.py`",
+    ),
+    Row(
+        'page opened → "Ready", a group arriving',
+        ("concurrent_sessions",),
+        _ready_together,
+        "`benchmarks/concurrent_sessions.py`",
+    ),
     Row("photo chosen → result card", ("concurrent_sessions",), _card, "`benchmarks/concurrent_sessions.py`"),
     Row("growth over a long session in one tab", ("soak",), _soak_growth, "`benchmarks/soak.py`"),
     Row("Voilà server process", ("concurrent_sessions",), _server, "`benchmarks/concurrent_sessions.py`"),
-    Row("server's open files (sockets, ZeroMQ) per kernel and tab", ("concurrent_sessions",), _open_files,
-        "`benchmarks/concurrent_sessions.py`"),
-    Row("first \"Show where it looked\" (Grad-CAM) in a tab", ("browser",), _first_gradcam, "`benchmarks/browser.py`"),
+    Row(
+        "server's open files (sockets, ZeroMQ) per kernel and tab",
+        ("concurrent_sessions",),
+        _open_files,
+        "`benchmarks/concurrent_sessions.py`",
+    ),
+    Row('first "Show where it looked" (Grad-CAM) in a tab', ("browser",), _first_gradcam, "`benchmarks/browser.py`"),
 )
 # Each document with generated figures: its rows, and the heading of the table's first column.
-DOCUMENTS = {README: (ROWS, "what"), REPO_ROOT / "docs" / "classroom.md": (CLASSROOM_ROWS, "per kernel (one browser tab)")}
+DOCUMENTS = {
+    README: (ROWS, "what"),
+    REPO_ROOT / "docs" / "classroom.md": (CLASSROOM_ROWS, "per kernel (one browser tab)"),
+}
 
 
 def load_results(folder: Path = RESULTS_DIR) -> dict[str, dict]:
@@ -204,8 +256,11 @@ def _run(result: dict) -> str:
     return f"{result['date'][:10]}, load {load:.1f} on {cores} cores" if load is not None else result["date"][:10]
 
 
-def render_table(results: dict[str, dict], rows: tuple[Row, ...] = ROWS, first_column: str = "what",
-                 ) -> tuple[str, list[str]]:
+def render_table(
+    results: dict[str, dict],
+    rows: tuple[Row, ...] = ROWS,
+    first_column: str = "what",
+) -> tuple[str, list[str]]:
     """The table's Markdown, and the rows left out (their benchmark has no result, or not the figures the row needs)."""
     lines = [f"| {first_column} | measured | script | run |", "|---|---|---|---|"]
     left_out = []
@@ -241,8 +296,11 @@ def main() -> int:
         name = str(document.relative_to(REPO_ROOT))
         if args.check:
             if wanted != current:
-                sys.stdout.writelines(difflib.unified_diff(current.splitlines(True), wanted.splitlines(True), name,
-                                                           f"{name} (from benchmarks/results)"))
+                sys.stdout.writelines(
+                    difflib.unified_diff(
+                        current.splitlines(True), wanted.splitlines(True), name, f"{name} (from benchmarks/results)"
+                    )
+                )
                 print(f"{name}'s figures differ from benchmarks/results: run tools/readme_figures.py", file=sys.stderr)
                 stale += 1
             continue

@@ -26,14 +26,41 @@ app, never the notebook's code). ``$LABKIT_MODEL`` / ``$LABKIT_MODELS_DIR`` choo
 (:mod:`~labkit.app.catalogue`); ``$LABKIT_WARM_UP_GRADCAM`` prepares Grad-CAM early (:mod:`~labkit.app.state`).
 """
 
-from labkit.app.catalogue import IMAGENET, MODEL_DESCRIPTION, ModelOption, available_models, exported_model, \
-    imagenet_model, not_sure_message
+from labkit.app.catalogue import (
+    IMAGENET,
+    MODEL_DESCRIPTION,
+    ModelOption,
+    available_models,
+    exported_model,
+    imagenet_model,
+    not_sure_message,
+)
 from labkit.app.page import build_dashboard
 from labkit.app.state import GENERIC_ERROR, MAX_UPLOAD_BYTES, DashboardApp, Result, too_large_error, where_it_looked
 from labkit.app.views import card_html, problem_html, result_html, status_html
 from labkit.app.widgets import GRADCAM_ERROR, DropZone, SampleGallery, WhereItLooked
 
-__all__ = ["GENERIC_ERROR", "GRADCAM_ERROR", "IMAGENET", "MAX_UPLOAD_BYTES", "MODEL_DESCRIPTION", "DashboardApp",
-           "DropZone", "ModelOption", "Result", "SampleGallery", "WhereItLooked", "available_models",
-           "build_dashboard", "card_html", "exported_model", "imagenet_model", "not_sure_message", "problem_html",
-           "result_html", "status_html", "too_large_error", "where_it_looked"]
+__all__ = [
+    "GENERIC_ERROR",
+    "GRADCAM_ERROR",
+    "IMAGENET",
+    "MAX_UPLOAD_BYTES",
+    "MODEL_DESCRIPTION",
+    "DashboardApp",
+    "DropZone",
+    "ModelOption",
+    "Result",
+    "SampleGallery",
+    "WhereItLooked",
+    "available_models",
+    "build_dashboard",
+    "card_html",
+    "exported_model",
+    "imagenet_model",
+    "not_sure_message",
+    "problem_html",
+    "result_html",
+    "status_html",
+    "too_large_error",
+    "where_it_looked",
+]

@@ -15,11 +15,17 @@ import dataclasses
 import functools
 import json
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
-from labkit.export import DEFAULT_EXPORTS_DIR, LITERT_FILE, ExportError, describe_export, find_exported_models, \
-    read_metadata
+from labkit.export import (
+    DEFAULT_EXPORTS_DIR,
+    LITERT_FILE,
+    ExportError,
+    describe_export,
+    find_exported_models,
+    read_metadata,
+)
 from labkit.model import Classifier, shared_classifier
 from labkit.paths import REPO_ROOT
 from labkit.uncertainty import NOT_SURE_MESSAGE
@@ -78,8 +84,10 @@ def measured_accuracy(result: Path = ACCURACY_RESULT) -> str:
         figures = json.loads(result.read_text(encoding="utf-8"))["figures"]
         policy = figures["policies"][figures["default_policy"]]
         photos = figures["photos"]
-        return (f"{policy['top1_right'] / photos:.0%} top-1 and {policy['top3_right'] / photos:.0%} top-3 on our "
-                f"{photos} labelled test photos, measured with the rebuilt weights.")
+        return (
+            f"{policy['top1_right'] / photos:.0%} top-1 and {policy['top3_right'] / photos:.0%} top-3 on our "
+            f"{photos} labelled test photos, measured with the rebuilt weights."
+        )
     except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
         return ""
 
@@ -119,16 +127,27 @@ def exported_model(folder: str | os.PathLike) -> ModelOption:
         def fail() -> Classifier:
             raise problem
 
-        return ModelOption(str(folder), folder.name, "cannot be used", f"{folder.name} (cannot be used)", fail,
-                           custom=True)
+        return ModelOption(
+            str(folder), folder.name, "cannot be used", f"{folder.name} (cannot be used)", fail, custom=True
+        )
     names = list(metadata.get("class_names", []))
     note = f"Fine-tuned to tell apart {len(names)} classes: {', '.join(names)}."
     if metadata.get("val_accuracy") is not None:
-        checked = f" {metadata['validation_images']} validation photos" if metadata.get("validation_images") else (
-            " its validation photos")
+        checked = (
+            f" {metadata['validation_images']} validation photos"
+            if metadata.get("validation_images")
+            else (" its validation photos")
+        )
         note += f" Right on {metadata['val_accuracy']:.0%} of{checked}."
-    return ModelOption(str(folder), folder.name, classes_text(names), label,
-                       functools.partial(shared_exported_classifier, str(folder)), custom=True, note=note)
+    return ModelOption(
+        str(folder),
+        folder.name,
+        classes_text(names),
+        label,
+        functools.partial(shared_exported_classifier, str(folder)),
+        custom=True,
+        note=note,
+    )
 
 
 def classes_text(names: Sequence[str], shown: int = 5) -> str:
@@ -188,6 +207,7 @@ def not_sure_message(num_classes: int = 1000, custom: bool = False) -> str:
         >>> not_sure_message(2, custom=True)
         'Not sure: this may not be one of the 2 classes I was taught'
     """
-    message = f"not sure: this may not be one of the {num_classes} classes I was taught" if custom else (
-        NOT_SURE_MESSAGE)
+    message = (
+        f"not sure: this may not be one of the {num_classes} classes I was taught" if custom else (NOT_SURE_MESSAGE)
+    )
     return message[:1].upper() + message[1:]

@@ -12,14 +12,22 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence, TypeVar
+from typing import TypeVar
 
 import ipywidgets as widgets
 
 from labkit.app.state import DashboardApp, Result, too_large_error
-from labkit.app.views import EMPTY_RESULTS, card_html, header_html, intake_html, model_note_html, \
-    results_title_html, status_html
+from labkit.app.views import (
+    EMPTY_RESULTS,
+    card_html,
+    header_html,
+    intake_html,
+    model_note_html,
+    results_title_html,
+    status_html,
+)
 from labkit.app.widgets import DropZone, SampleGallery, WhereItLooked, in_background, sample_photos
 from labkit.paths import SAMPLES_DIR
 
@@ -28,9 +36,13 @@ ARRIVING = "labkit-arriving"  # CSS class of the newest card, which fades in
 Styled = TypeVar("Styled", bound=widgets.DOMWidget)
 
 
-def build_dashboard(app: DashboardApp | None = None, samples_folder: Path = SAMPLES_DIR, *,
-                    model: str | os.PathLike | None = None,
-                    run_gradcam: Callable[[Callable[[], None]], None] = in_background) -> widgets.VBox:
+def build_dashboard(
+    app: DashboardApp | None = None,
+    samples_folder: Path = SAMPLES_DIR,
+    *,
+    model: str | os.PathLike | None = None,
+    run_gradcam: Callable[[Callable[[], None]], None] = in_background,
+) -> widgets.VBox:
     """Build the app's page: header, model picker, status line, the ways in (upload, drop, paste, webcam, samples),
     results.
 
@@ -55,18 +67,30 @@ def build_dashboard(app: DashboardApp | None = None, samples_folder: Path = SAMP
 class Page:
     """The page's widgets and the handlers between them and ``app`` (see :func:`build_dashboard`)."""
 
-    def __init__(self, app: DashboardApp, samples_folder: Path = SAMPLES_DIR,
-                 run_gradcam: Callable[[Callable[[], None]], None] = in_background) -> None:
+    def __init__(
+        self,
+        app: DashboardApp,
+        samples_folder: Path = SAMPLES_DIR,
+        run_gradcam: Callable[[Callable[[], None]], None] = in_background,
+    ) -> None:
         self.app, self.samples_folder, self.run_gradcam = app, samples_folder, run_gradcam
         self.picker = widgets.Dropdown(description="Model", tooltip="The model that answers the next photos")
         self.model_note = _styled(widgets.HTML(), "labkit-model-note")
         self.status = _styled(widgets.HTML(), "labkit-status-line")
-        self.upload = _styled(widgets.FileUpload(accept=ACCEPTED_FILES, multiple=True, description="Choose photos…",
-                                                 tooltip="Choose one or more photos to classify"), "labkit-upload")
+        self.upload = _styled(
+            widgets.FileUpload(
+                accept=ACCEPTED_FILES,
+                multiple=True,
+                description="Choose photos…",
+                tooltip="Choose one or more photos to classify",
+            ),
+            "labkit-upload",
+        )
         self.drop_zone = DropZone()
         self.gallery = SampleGallery(samples=sample_photos(samples_folder))
-        self.clear = _styled(widgets.Button(description="Clear results", tooltip="Remove every result from this page"),
-                             "labkit-clear")
+        self.clear = _styled(
+            widgets.Button(description="Clear results", tooltip="Remove every result from this page"), "labkit-clear"
+        )
         self.results_title = widgets.HTML()
         self.results_box = _styled(widgets.VBox(), "labkit-results")
         self.no_results = widgets.HTML(EMPTY_RESULTS)
@@ -86,16 +110,28 @@ class Page:
         self.show_results()
 
     def _layout(self) -> widgets.VBox:
-        model_bar = _styled(widgets.VBox([_styled(self.picker, "labkit-model-choice"), self.model_note]),
-                            "labkit-model-bar")
-        intake = _styled(widgets.VBox([widgets.HTML(intake_html()),
-                                       _styled(widgets.HBox([self.upload, self.drop_zone]), "labkit-intake-actions")]),
-                         "labkit-intake")
-        results = _styled(widgets.VBox([_styled(widgets.HBox([self.results_title, self.clear]),
-                                                "labkit-results-header"), self.results_box]),
-                          "labkit-results-section")
-        return _styled(widgets.VBox([widgets.HTML(header_html()), model_bar, self.status, intake, self.gallery,
-                                     results]), "labkit-app")
+        model_bar = _styled(
+            widgets.VBox([_styled(self.picker, "labkit-model-choice"), self.model_note]), "labkit-model-bar"
+        )
+        intake = _styled(
+            widgets.VBox(
+                [
+                    widgets.HTML(intake_html()),
+                    _styled(widgets.HBox([self.upload, self.drop_zone]), "labkit-intake-actions"),
+                ]
+            ),
+            "labkit-intake",
+        )
+        results = _styled(
+            widgets.VBox(
+                [_styled(widgets.HBox([self.results_title, self.clear]), "labkit-results-header"), self.results_box]
+            ),
+            "labkit-results-section",
+        )
+        return _styled(
+            widgets.VBox([widgets.HTML(header_html()), model_bar, self.status, intake, self.gallery, results]),
+            "labkit-app",
+        )
 
     # --- what the user does -> the state ---------------------------------------------------------------------------
 
@@ -158,11 +194,17 @@ class Page:
         if result.prediction is None:
             card = widgets.VBox([body])
         else:
-            actions = [WhereItLooked(result.preview, result.prediction.label, result.explain, run=self.run_gradcam)
-                       ] if result.explain is not None else []
+            actions = (
+                [WhereItLooked(result.preview, result.prediction.label, result.explain, run=self.run_gradcam)]
+                if result.explain is not None
+                else []
+            )
             card = widgets.VBox([body, _styled(widgets.HBox(actions), "labkit-card-actions")])
-        for name in ("labkit-card", "labkit-card-problem" if result.prediction is None else "labkit-card-result",
-                     ARRIVING):
+        for name in (
+            "labkit-card",
+            "labkit-card-problem" if result.prediction is None else "labkit-card-result",
+            ARRIVING,
+        ):
             card.add_class(name)
         self.cards[result] = card
         return card

@@ -26,15 +26,22 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Callable, Sequence
 
 import traitlets
 from PIL import Image
 
-from labkit.app.catalogue import IMAGENET, MODEL_ENV, ModelOption, available_models, find_model, imagenet_model, \
-    not_sure_message
+from labkit.app.catalogue import (
+    IMAGENET,
+    MODEL_ENV,
+    ModelOption,
+    available_models,
+    find_model,
+    imagenet_model,
+    not_sure_message,
+)
 from labkit.app.pictures import chart_png, preview_jpeg
 from labkit.explain import gradcam_overlay
 from labkit.images import DEFAULT_MAX_BYTES, FileTooLargeError, ImageError, load_image
@@ -44,8 +51,10 @@ from labkit.preprocess import IMAGE_SIZE
 
 MAX_UPLOAD_BYTES = DEFAULT_MAX_BYTES  # per photo; voila.json lets a websocket message this big through
 WARM_UP_GRADCAM_ENV = "LABKIT_WARM_UP_GRADCAM"
-GENERIC_ERROR = ("Something went wrong while classifying this file. The details are in the server's log; "
-                 "try another photo, or the same one again.")
+GENERIC_ERROR = (
+    "Something went wrong while classifying this file. The details are in the server's log; "
+    "try another photo, or the same one again."
+)
 
 log = logging.getLogger(__name__)
 # Grad-CAM's first call builds the classifier's Keras model and traces a tf.function: two threads doing that at
@@ -108,17 +117,24 @@ class DashboardApp(traitlets.HasTraits):
     model = traitlets.Unicode(IMAGENET)  # the key of the chosen ModelOption
     models = traitlets.Tuple()  # of ModelOption, the picker's entries
 
-    def __init__(self, load_classifier: Callable[[], Classifier] | None = None, *,
-                 models: Sequence[ModelOption] | None = None, model: str | os.PathLike | None = None,
-                 start: bool = True, warm_up_gradcam: bool | None = None) -> None:
+    def __init__(
+        self,
+        load_classifier: Callable[[], Classifier] | None = None,
+        *,
+        models: Sequence[ModelOption] | None = None,
+        model: str | os.PathLike | None = None,
+        start: bool = True,
+        warm_up_gradcam: bool | None = None,
+    ) -> None:
         super().__init__()
         if models is None and load_classifier is None:
             models, model = available_models(), model or os.environ.get(MODEL_ENV)
         elif models is None:
             models = [imagenet_model(load_classifier)]
         self.models = tuple(models)
-        self.warm_up_gradcam = _truthy(os.environ.get(WARM_UP_GRADCAM_ENV)) if warm_up_gradcam is None else (
-            warm_up_gradcam)
+        self.warm_up_gradcam = (
+            _truthy(os.environ.get(WARM_UP_GRADCAM_ENV)) if warm_up_gradcam is None else (warm_up_gradcam)
+        )
         self._classifiers: dict[str, Future[Classifier]] = {}  # by key; a model starts loading when first chosen
         # Re-entrant: setting `model` redraws the picker, whose observer may call choose_model again.
         self._choosing = threading.RLock()
@@ -179,9 +195,14 @@ class DashboardApp(traitlets.HasTraits):
             prediction = classifier.classify(image)
             # The time shown counts decoding too (the wait the user sees), but not waiting for the model to load.
             prediction = dataclasses.replace(prediction, elapsed_ms=decode_ms + prediction.elapsed_ms)
-            result = Result(name, prediction, model=option.name, preview=preview_jpeg(image),
-                            not_sure=not_sure_message(classifier.num_classes, option.custom),
-                            explain=functools.partial(where_it_looked, classifier, class_index=prediction.class_index))
+            result = Result(
+                name,
+                prediction,
+                model=option.name,
+                preview=preview_jpeg(image),
+                not_sure=not_sure_message(classifier.num_classes, option.custom),
+                explain=functools.partial(where_it_looked, classifier, class_index=prediction.class_index),
+            )
         except (ImageError, ModelLoadError) as error:
             result = Result(name, None, str(error), option.name)
         except Exception:
@@ -214,8 +235,12 @@ class DashboardApp(traitlets.HasTraits):
         with self._choosing:
             if option.key not in self._classifiers:
                 self._classifiers[option.key] = Future()
-                threading.Thread(target=self._load, args=(option, self._classifiers[option.key]),
-                                 name=f"labkit-load-{option.name}", daemon=True).start()
+                threading.Thread(
+                    target=self._load,
+                    args=(option, self._classifiers[option.key]),
+                    name=f"labkit-load-{option.name}",
+                    daemon=True,
+                ).start()
             return self._classifiers[option.key]
 
     def _load(self, option: ModelOption, future: Future) -> None:
@@ -233,8 +258,9 @@ class DashboardApp(traitlets.HasTraits):
         if self.warm_up_gradcam:
             warm_up_gradcam(classifier)
 
-    def _settle(self, option: ModelOption, future: Future, classifier: Classifier | None = None,
-                error: Exception | None = None) -> None:
+    def _settle(
+        self, option: ModelOption, future: Future, classifier: Classifier | None = None, error: Exception | None = None
+    ) -> None:
         with self._choosing:
             # Status first: a photo waiting on the future may become a result as soon as the future is settled.
             if self.model == option.key:  # the user may have picked another model meanwhile
@@ -270,7 +296,8 @@ def too_large_error(name: str, size: int, limit: int = MAX_UPLOAD_BYTES) -> File
     """
     return FileTooLargeError(
         f"'{name}' is {size / 1e6:.0f} MB, over the {limit / 1e6:.0f} MB upload limit. Shrink it or save it as a "
-        "smaller JPEG (a few megabytes is plenty: the model sees 224 x 224 pixels), then try again.")
+        "smaller JPEG (a few megabytes is plenty: the model sees 224 x 224 pixels), then try again."
+    )
 
 
 def where_it_looked(classifier: Classifier, photo: Image.Image, class_index: int) -> Image.Image:

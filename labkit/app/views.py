@@ -17,8 +17,9 @@ from labkit.app.pictures import chart_png, data_url
 from labkit.app.state import MAX_UPLOAD_BYTES, Result
 from labkit.predict import Prediction
 
-EMPTY_RESULTS = ('<p class="labkit-empty">No photos yet. Results appear here, newest first, and stay until you '
-                 'clear them.</p>')
+EMPTY_RESULTS = (
+    '<p class="labkit-empty">No photos yet. Results appear here, newest first, and stay until you clear them.</p>'
+)
 
 
 def card_html(result: Result) -> str:
@@ -42,11 +43,12 @@ def result_html(result: Result) -> str:
     guesses = "".join(
         f'<li><span class="labkit-guess-label">{html.escape(score.label)}</span>'
         f'<span class="labkit-guess-percent">{format_percent(score.probability)}</span></li>'
-        for score in prediction.top)
+        for score in prediction.top
+    )
     return f"""
 <article class="labkit-card-body" aria-label="Result for {html.escape(name, quote=True)}">
-  <img class="labkit-preview" src="{data_url(result.preview, 'image/jpeg')}"
-       alt="{html.escape(f'Your photo, {name}', quote=True)}">
+  <img class="labkit-preview" src="{data_url(result.preview, "image/jpeg")}"
+       alt="{html.escape(f"Your photo, {name}", quote=True)}">
   <div class="labkit-card-text">
     <h3 class="labkit-card-name">{html.escape(name)}</h3>
     <p class="labkit-best-guess">
@@ -57,9 +59,9 @@ def result_html(result: Result) -> str:
     <ol class="labkit-guesses" aria-label="Top {len(prediction.top)} guesses">{guesses}</ol>
     {caveats_html(prediction, result.not_sure)}
     <p class="labkit-timing">Answered by <span class="labkit-answered-by">{html.escape(result.model)}</span> in {
-      prediction.elapsed_ms:.0f} ms</p>
+        prediction.elapsed_ms:.0f} ms</p>
   </div>
-  <img class="labkit-chart" src="{data_url(chart_png(prediction), 'image/png')}"
+  <img class="labkit-chart" src="{data_url(chart_png(prediction), "image/png")}"
        alt="{html.escape(top_k_alt_text(prediction), quote=True)}">
 </article>"""
 
@@ -103,8 +105,9 @@ def caveats_html(prediction: Prediction, not_sure: str) -> str:
     """
     from labkit.plots import format_percent
 
-    notes = "".join(f'<p class="labkit-note">{html.escape(note[:1].upper() + note[1:])}.</p>'
-                    for note in prediction.notes)
+    notes = "".join(
+        f'<p class="labkit-note">{html.escape(note[:1].upper() + note[1:])}.</p>' for note in prediction.notes
+    )
     low = confidence_band(prediction.probability) != "high"
     if not (prediction.not_sure or low):
         return notes
@@ -113,8 +116,10 @@ def caveats_html(prediction: Prediction, not_sure: str) -> str:
     if prediction.not_sure:
         heading, _, reason = not_sure.partition(": ")
         reason += f" ({share})" if low else ""
-    return (f'<p class="labkit-doubt"><span aria-hidden="true">⚠</span> <strong>{html.escape(heading)}:</strong> '
-            f'{html.escape(reason)}. Treat the answer as a guess.</p>' + notes)
+    return (
+        f'<p class="labkit-doubt"><span aria-hidden="true">⚠</span> <strong>{html.escape(heading)}:</strong> '
+        f"{html.escape(reason)}. Treat the answer as a guess.</p>" + notes
+    )
 
 
 def status_html(status: str, message: str, busy: int) -> str:
@@ -127,15 +132,23 @@ def status_html(status: str, message: str, busy: int) -> str:
     """
     photos = f"{busy} photo{'s' if busy != 1 else ''}"
     if status == "failed":
-        return (f'<p class="labkit-status" data-state="failed" role="alert"><span aria-hidden="true">✖</span> '
-                f'{html.escape(message)}</p>')
+        return (
+            f'<p class="labkit-status" data-state="failed" role="alert"><span aria-hidden="true">✖</span> '
+            f"{html.escape(message)}</p>"
+        )
     if status == "loading":
-        waiting = f" {photos} waiting for it." if busy else " You can choose a photo already: it will wait for the model."
-        return ('<p class="labkit-status" data-state="loading" role="status"><span class="labkit-spinner" '
-                f'aria-hidden="true"></span> {html.escape(message)} the first start takes a few seconds.{waiting}</p>')
+        waiting = (
+            f" {photos} waiting for it." if busy else " You can choose a photo already: it will wait for the model."
+        )
+        return (
+            '<p class="labkit-status" data-state="loading" role="status"><span class="labkit-spinner" '
+            f'aria-hidden="true"></span> {html.escape(message)} the first start takes a few seconds.{waiting}</p>'
+        )
     working = f" · classifying {photos}…" if busy else ""
-    return (f'<p class="labkit-status" data-state="ready" role="status"><span aria-hidden="true">●</span> '
-            f'{html.escape(message)}{working}</p>')
+    return (
+        f'<p class="labkit-status" data-state="ready" role="status"><span aria-hidden="true">●</span> '
+        f"{html.escape(message)}{working}</p>"
+    )
 
 
 def model_note_html(option: ModelOption) -> str:

@@ -14,8 +14,8 @@ import csv
 import io
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import anywidget
 import traitlets
@@ -29,8 +29,10 @@ from labkit.paths import SAMPLES_DIR
 from labkit.weights import readable_label
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-GRADCAM_ERROR = ("Could not work out where the model looked for this photo. The details are in the server's log; "
-                 "the answer above still stands.")
+GRADCAM_ERROR = (
+    "Could not work out where the model looked for this photo. The details are in the server's log; "
+    "the answer above still stands."
+)
 log = logging.getLogger(__name__)
 
 
@@ -67,9 +69,14 @@ def sample_photos(folder: Path = SAMPLES_DIR) -> list[dict]:
     """
     with open(folder / "labels.csv", newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    return [{"file": row["file"], "label": readable_label(row["label"]),
-             "thumbnail": data_url(preview_jpeg(load_image(folder / row["file"]), THUMBNAIL_PIXELS), "image/jpeg")}
-            for row in rows]
+    return [
+        {
+            "file": row["file"],
+            "label": readable_label(row["label"]),
+            "thumbnail": data_url(preview_jpeg(load_image(folder / row["file"]), THUMBNAIL_PIXELS), "image/jpeg"),
+        }
+        for row in rows
+    ]
 
 
 class WhereItLooked(anywidget.AnyWidget):
@@ -100,8 +107,13 @@ class WhereItLooked(anywidget.AnyWidget):
     label = traitlets.Unicode("").tag(sync=True)
     message = traitlets.Unicode("").tag(sync=True)
 
-    def __init__(self, photo_jpeg: bytes, label: str, explain: Callable[[Image.Image], Image.Image],
-                 run: Callable[[Callable[[], None]], None] = in_background) -> None:
+    def __init__(
+        self,
+        photo_jpeg: bytes,
+        label: str,
+        explain: Callable[[Image.Image], Image.Image],
+        run: Callable[[Callable[[], None]], None] = in_background,
+    ) -> None:
         super().__init__(label=label, alt=gradcam_alt_text(label))
         self._photo_jpeg = photo_jpeg
         self._explain = explain
@@ -133,5 +145,6 @@ def gradcam_alt_text(label: str) -> str:
         >>> gradcam_alt_text("zebra")
         "Heatmap of where the model looked for 'zebra': warm colours mark the regions that raised that class's score"
     """
-    return (f"Heatmap of where the model looked for '{label}': warm colours mark the regions that raised that "
-            "class's score")
+    return (
+        f"Heatmap of where the model looked for '{label}': warm colours mark the regions that raised that class's score"
+    )
