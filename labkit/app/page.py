@@ -33,6 +33,7 @@ from labkit.paths import SAMPLES_DIR
 
 ACCEPTED_FILES = "image/*"  # what the file chooser offers; anything else still gets a clear message
 ARRIVING = "labkit-arriving"  # CSS class of the newest card, which fades in
+LOG_HANDLER = "labkit-app"  # the name of the handler that sends labkit's log to the server's terminal
 Styled = TypeVar("Styled", bound=widgets.DOMWidget)
 
 
@@ -225,10 +226,10 @@ def _close_all(widget: widgets.Widget) -> None:
 def log_to_server_terminal() -> None:
     """Send labkit's log to the kernel's own stderr (the Voilà server's terminal), not into the page."""
     logger = logging.getLogger("labkit")
-    if not any(getattr(handler, "_labkit_dashboard", False) for handler in logger.handlers):
+    if not any(handler.get_name() == LOG_HANDLER for handler in logger.handlers):
         handler = logging.StreamHandler(sys.__stderr__)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        handler._labkit_dashboard = True  # type: ignore[attr-defined]
+        handler.set_name(LOG_HANDLER)
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False

@@ -127,13 +127,13 @@ class DashboardApp(traitlets.HasTraits):
         warm_up_gradcam: bool | None = None,
     ) -> None:
         super().__init__()
-        if models is None and load_classifier is None:
-            models, model = available_models(), model or os.environ.get(MODEL_ENV)
-        elif models is None:
+        if models is None and load_classifier is not None:
             models = [imagenet_model(load_classifier)]
+        elif models is None:
+            models, model = available_models(), model or os.environ.get(MODEL_ENV)
         self.models = tuple(models)
         self.warm_up_gradcam = (
-            _truthy(os.environ.get(WARM_UP_GRADCAM_ENV)) if warm_up_gradcam is None else (warm_up_gradcam)
+            _truthy(os.environ.get(WARM_UP_GRADCAM_ENV)) if warm_up_gradcam is None else warm_up_gradcam
         )
         self._classifiers: dict[str, Future[Classifier]] = {}  # by key; a model starts loading when first chosen
         # Re-entrant: setting `model` redraws the picker, whose observer may call choose_model again.
