@@ -437,3 +437,12 @@ def test_voila_reads_its_limits_from_voila_json_in_the_current_folder(repo_root,
     assert from_repo["cull_idle_timeout"] == configured["MappingKernelManager"]["cull_idle_timeout"] > 0
     assert from_repo["cull_interval"] > 0
     assert settings(tmp_path)["websocket"] is None  # proof that it was the file in the repository root
+
+
+def test_the_built_in_models_note_quotes_the_latest_measured_accuracy(repo_root, tmp_path):
+    from labkit.app.catalogue import measured_accuracy
+
+    measured = json.loads((repo_root / "benchmarks" / "results" / "resize_policy.json").read_text())["figures"]
+    right = measured["policies"][measured["default_policy"]]["top1_right"]
+    assert f"{right / measured['photos']:.0%} top-1" in imagenet_model().note  # generated, never retyped
+    assert measured_accuracy(tmp_path / "no-such-result.json") == ""  # an installed copy without benchmarks/
