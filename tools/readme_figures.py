@@ -102,9 +102,18 @@ def _soak(soak: dict) -> str:
 
 
 def _fuzz(fuzz: dict) -> str:
-    failed = fuzz["crashes"] + fuzz["hangs"] + fuzz["unexpected"] + fuzz["over_limit"]
-    verdict = "none crashed, hung or took over" if failed == 0 else f"{failed} crashed, hung, failed or took over"
-    return f"{fuzz['files']} damaged files: {verdict} {fuzz['limit_s']:g} s (slowest {fuzz['slowest_s']:.1f} s)"
+    broken = fuzz["crashes"] + fuzz["hangs"] + fuzz["unexpected"]
+    answered = (
+        "all answered, none crashed or hung"
+        if broken == 0
+        else (f"{fuzz['crashes']} crashed, {fuzz['hangs']} hung, {fuzz['unexpected']} unexpected errors")
+    )
+    slow = (
+        f"none over {fuzz['limit_s']:g} s"
+        if fuzz["over_limit"] == 0
+        else (f"{fuzz['over_limit']} of {fuzz['answers']} answers over {fuzz['limit_s']:g} s")
+    )
+    return f"{fuzz['files']} damaged files: {answered}; {slow} (slowest {fuzz['slowest_s']:.1f} s)"
 
 
 def _transfer(transfer: dict) -> str:
