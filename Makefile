@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 VOILA_ARGS ?=
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: venv samples chromium test app bench notebooks clean
+.PHONY: venv samples chromium hub-deps test app bench notebooks clean
 
 venv: $(STAMP) samples
 
@@ -32,7 +32,7 @@ $(VENV_PYTHON):
 
 # Reinstall only when pyproject.toml (the dependency list) is newer than the last install.
 $(STAMP): pyproject.toml | $(VENV_PYTHON)
-	$(VENV_PYTHON) -m pip install -e ".[test]"
+	$(VENV_PYTHON) -m pip install -e ".[test,hub]"
 	touch $@
 
 # The browser tests drive Debian's chromium through Playwright's Python package. Never `playwright install`:
@@ -45,14 +45,31 @@ chromium:
 	echo "Installing Debian's chromium for the browser tests"; \
 	$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
-test: venv chromium
+# JupyterHub's proxy (deploy/jupyterhub_config.py, tests/hub/) is configurable-http-proxy from npm, installed into
+# the git-ignored .hub/ folder; JupyterHub itself is pyproject's `hub` extra. 4.6: it runs on Node.js 10 and newer
+# (Debian 12's 18 included); 5.x needs Node.js 20.19 or newer.
+HUB_PROXY_VERSION := 4.6.3
+HUB_PROXY_STAMP := .hub/.installed-$(HUB_PROXY_VERSION)
+hub-deps: $(HUB_PROXY_STAMP)
+
+$(HUB_PROXY_STAMP):
+	@command -v npm >/dev/null 2>&1 || \
+		{ echo "JupyterHub's proxy needs Node.js and npm: apt-get install -y nodejs npm" >&2; exit 1; }
+	npm install --prefix .hub --no-audit --no-fund configurable-http-proxy@$(HUB_PROXY_VERSION)
+	touch $@
+
+test: venv chromium hub-deps
 	$(VENV_PYTHON) -m pytest $(PYTEST_ARGS)
 
 # Voilà reads its settings (upload and message size limits, kernel culling) from ./voila.json: standalone
 # `voila` searches Voila.config_file_paths, which defaults to [os.getcwd(), *jupyter_config_path()] with the
 # current directory first and winning (voila/app.py, _config_file_paths_default). So run it from the repo root.
 # Command-line options still beat the file, e.g. VOILA_ARGS="--Voila.ip=0.0.0.0" to serve a classroom.
+# voila.json pre-heats a pool of kernels at start: convert the model for LiteRT first (once, ~30 s; afterwards ~1 s),
+# so the pool's kernels load it rather than each converting it with TensorFlow at the same time. If it fails
+# (no weights), the app still starts and says what is missing.
 app: venv
+	-$(VENV_PYTHON) -c "from labkit.model import shared_classifier; shared_classifier()"
 	$(VENV)/bin/voila notebooks/dashboard.ipynb --port=$(PORT) $(VOILA_ARGS)
 
 bench: venv

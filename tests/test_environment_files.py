@@ -47,7 +47,8 @@ def bundled_label_rows() -> list[dict[str, str]]:
 
 def test_environment_yml_lists_the_same_packages_and_versions_as_pyproject():
     project = pyproject()["project"]
-    wanted = requirement_map(project["dependencies"] + project["optional-dependencies"]["test"])
+    extras = project["optional-dependencies"]
+    wanted = requirement_map(project["dependencies"] + extras["test"] + extras["hub"])
     conda = requirement_map(conda_pip_list(environment_yml()))
 
     only_pyproject = sorted(set(wanted) - set(conda))

@@ -188,6 +188,16 @@ def _card(sessions: dict) -> str:
     return f"{alone['card_s']:.2f} s alone, {together}" if alone else together
 
 
+def _together_pool(browser: dict) -> str:
+    pool, cold = browser["together_pool_ready_s"], browser["together_no_pool_ready_s"]
+    if not pool or not cold:
+        raise KeyError("together_pool_ready_s")  # the run did not measure students arriving together
+    return (
+        f"slowest of {browser['together_tabs']} tabs {max(pool):.1f} s with `voila.json`'s pre-heated pool, "
+        f"{max(cold):.1f} s without (same run)"
+    )
+
+
 def _soak_growth(soak: dict) -> str:
     return (
         f"{soak['rss_growth_mb']:+.0f} MB RSS over {soak['uploads']} uploads "
@@ -235,6 +245,12 @@ CLASSROOM_ROWS = (
         ("concurrent_sessions",),
         _ready_together,
         "`benchmarks/concurrent_sessions.py`",
+    ),
+    Row(
+        'page opened → "Ready", students arriving together, with and without the pool',
+        ("browser",),
+        _together_pool,
+        "`benchmarks/browser.py`",
     ),
     Row("photo chosen → result card", ("concurrent_sessions",), _card, "`benchmarks/concurrent_sessions.py`"),
     Row("growth over a long session in one tab", ("soak",), _soak_growth, "`benchmarks/soak.py`"),
