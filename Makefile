@@ -1,4 +1,5 @@
-# labkit's commands. `make app` on a fresh machine creates .venv, installs labkit and starts the web app;
+# labkit's commands. `make app` on a fresh machine creates .venv, installs labkit and starts the web app (teachers);
+# `make lab` does the same installation and opens the lessons in JupyterLab (students);
 # `make test` also installs Debian's chromium for the browser tests and runs pytest (tests/ and every notebook).
 
 PYTHON ?= python3
@@ -6,23 +7,15 @@ VENV := .venv
 VENV_PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8866
+LAB_PORT ?= 8888
+LAB_ARGS ?=
 PYTEST_ARGS ?=
 VOILA_ARGS ?=
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: venv samples chromium hub-deps test app bench notebooks clean
+.PHONY: venv chromium hub-deps test app lab bench notebooks clean
 
-venv: $(STAMP) samples
-
-# The gallery's photos are ImageNet images whose licence keeps them out of git: copy the ones listed in
-# data/samples/labels.csv from the course's shared folder beside the checkout (skipped when it isn't there).
-SHARED_SAMPLES ?= ../shared/samples
-samples:
-	@if [ -d $(SHARED_SAMPLES) ]; then \
-		tail -n +2 data/samples/labels.csv | cut -d, -f1 | while read -r photo; do \
-			[ -f data/samples/$$photo ] || cp $(SHARED_SAMPLES)/$$photo data/samples/; \
-		done; \
-	else echo "note: $(SHARED_SAMPLES) not found; the app's gallery and the lessons need data/samples/ photos" >&2; fi
+venv: $(STAMP)
 
 $(VENV_PYTHON):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -71,6 +64,13 @@ test: venv chromium hub-deps
 app: venv
 	-$(VENV_PYTHON) -c "from labkit.model import shared_classifier; shared_classifier()"
 	$(VENV)/bin/voila notebooks/dashboard.ipynb --port=$(PORT) $(VOILA_ARGS)
+
+# The lessons in JupyterLab, on this machine only (loopback) and behind Jupyter's token, which it prints with the
+# link to open. Widgets work out of the box: ipywidgets 8 ships JupyterLab's extension. As root (a container, Binder's
+# build), JupyterLab refuses to start without --allow-root. LAB_ARGS adds options, e.g. LAB_ARGS="--no-browser".
+lab: venv
+	$(VENV)/bin/jupyter lab notebooks --ip=127.0.0.1 --port=$(LAB_PORT) \
+		$$( [ "$$(id -u)" -eq 0 ] && echo --allow-root ) $(LAB_ARGS)
 
 bench: venv
 	@set -e; ls benchmarks/*.py >/dev/null 2>&1 || { echo "No scripts in benchmarks/" >&2; exit 1; }; \

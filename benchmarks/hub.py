@@ -101,7 +101,7 @@ def measure(students: int) -> dict:
     """Run the class once; return the figures (see the module's docstring)."""
     from playwright.sync_api import sync_playwright
 
-    from labkit.paths import shared_samples_dir
+    from course_data import shared_samples_dir
 
     labels = expected_labels()
     names = [f"student{number:02d}" for number in range(1, students + 1)]

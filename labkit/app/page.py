@@ -30,6 +30,7 @@ from labkit.app.views import (
 )
 from labkit.app.widgets import DropZone, SampleGallery, WhereItLooked, in_background, sample_photos
 from labkit.paths import SAMPLES_DIR
+from labkit.samples import credits_html
 
 ACCEPTED_FILES = "image/*"  # what the file chooser offers; anything else still gets a clear message
 ARRIVING = "labkit-arriving"  # CSS class of the newest card, which fades in
@@ -89,6 +90,7 @@ class Page:
         )
         self.drop_zone = DropZone()
         self.gallery = SampleGallery(samples=sample_photos(samples_folder))
+        self.photo_credits = widgets.HTML(credits_html(samples_folder))  # authors and licences, one click away
         self.clear = _styled(
             widgets.Button(description="Clear results", tooltip="Remove every result from this page"), "labkit-clear"
         )
@@ -130,7 +132,9 @@ class Page:
             "labkit-results-section",
         )
         return _styled(
-            widgets.VBox([widgets.HTML(header_html()), model_bar, self.status, intake, self.gallery, results]),
+            widgets.VBox(
+                [widgets.HTML(header_html()), model_bar, self.status, intake, self.gallery, self.photo_credits, results]
+            ),
             "labkit-app",
         )
 

@@ -10,7 +10,6 @@ the app's state.
 
 from __future__ import annotations
 
-import csv
 import io
 import logging
 import threading
@@ -26,7 +25,7 @@ from labkit.app.state import MAX_UPLOAD_BYTES
 from labkit.explain import ExplainError
 from labkit.images import load_image
 from labkit.paths import SAMPLES_DIR
-from labkit.weights import readable_label
+from labkit.samples import read_samples, sample_caption
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 GRADCAM_ERROR = (
@@ -61,21 +60,19 @@ class SampleGallery(anywidget.AnyWidget):
 
 
 def sample_photos(folder: Path = SAMPLES_DIR) -> list[dict]:
-    """List the gallery's samples from ``folder/labels.csv``: file name, readable label and a thumbnail data URL.
+    """List the gallery's samples (:func:`labkit.samples.read_samples`): file name, caption and a thumbnail data URL.
 
     Example:
         >>> sample_photos()[0]["label"]  # doctest: +SKIP
-        'golden retriever'
+        'beagle'
     """
-    with open(folder / "labels.csv", newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
     return [
         {
             "file": row["file"],
-            "label": readable_label(row["label"]),
+            "label": sample_caption(row),
             "thumbnail": data_url(preview_jpeg(load_image(folder / row["file"]), THUMBNAIL_PIXELS), "image/jpeg"),
         }
-        for row in rows
+        for row in read_samples(folder)
     ]
 
 

@@ -73,7 +73,7 @@ def wait_until(condition, seconds: float, every: float = 1.0) -> bool:
 
 
 def test_students_log_in_together_use_the_app_and_an_idle_server_is_culled_then_started_afresh(hub, browser):
-    from labkit.paths import shared_samples_dir
+    from course_data import shared_samples_dir
 
     labels = expected_labels()
     photos = [shared_samples_dir() / name for name in PHOTOS[:len(STUDENTS)]]
