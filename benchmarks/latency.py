@@ -30,7 +30,7 @@ from labkit.paths import SAMPLES_DIR  # noqa: E402
 
 from _results import machine_load, write_result  # noqa: E402  (benchmarks/, this script's folder)
 
-PHOTO = SAMPLES_DIR / "207_golden_retriever.jpg"  # 256 px on its shorter side, like most course photos
+PHOTO = shared_samples_dir() / "207_golden_retriever.jpg"  # 256 px on its shorter side, like most course photos
 BATCH = 32
 TARGET_RATIO = 4.0
 

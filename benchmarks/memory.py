@@ -31,11 +31,12 @@ sys.path.insert(0, str(REPO_ROOT))  # run from a checkout without installing
 from labkit.engines import DEFAULT_ENGINE  # noqa: E402  (imports neither TensorFlow nor LiteRT)
 
 from _results import machine_load, write_result  # noqa: E402  (benchmarks/, this script's folder)
+from course_data import shared_samples_dir  # noqa: E402
 
 # --- configurable parameters -----------------------------------------------------------------------------------
 REPEATS = 3
 TARGET_RSS_MB = 350
-PHOTO = REPO_ROOT / "data" / "samples" / "207_golden_retriever.jpg"
+PHOTO = shared_samples_dir() / "207_golden_retriever.jpg"  # the course photos, as before data/samples went open
 
 KERNEL = """
 import json, sys, time
