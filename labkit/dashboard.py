@@ -75,7 +75,7 @@ from labkit.images import DEFAULT_MAX_BYTES, FileTooLargeError, ImageError, load
 from labkit.model import Classifier, shared_classifier
 from labkit.ood import NOT_SURE_MESSAGE
 from labkit.paths import REPO_ROOT, SAMPLES_DIR
-from labkit.predict import Prediction, confidence_band
+from labkit.predict import Prediction, confidence_band, doubt
 from labkit.preprocess import IMAGE_SIZE
 from labkit.weights import readable_label
 
@@ -217,11 +217,11 @@ def not_sure_message(num_classes: int = 1000, custom: bool = False) -> str:
 
     Example:
         >>> not_sure_message()
-        'Not sure: this may not be one of the 1000 things I know'
+        'Not sure: this is probably none of the 1000 things I know'
         >>> not_sure_message(2, custom=True)
-        'Not sure: this may not be one of the 2 classes I was taught'
+        'Not sure: this is probably none of the 2 classes I was taught'
     """
-    message = f"not sure: this may not be one of the {num_classes} classes I was taught" if custom else (
+    message = f"not sure: this is probably none of the {num_classes} classes I was taught" if custom else (
         NOT_SURE_MESSAGE)
     return message[:1].upper() + message[1:]
 
@@ -643,25 +643,20 @@ def _card(*children: widgets.Widget, kind: str) -> widgets.VBox:
 
 
 def _caveats_html(prediction: Prediction, not_sure: str) -> str:
-    """The card's "not sure" note (words and an icon: colour is never the only cue) and labkit's notes, if any.
+    """The card's note of doubt (words and an icon: colour is never the only cue) and labkit's notes, if any.
 
-    Two reasons to doubt: the model flags the photo as maybe none of the things it knows (``prediction.not_sure``,
-    from :mod:`labkit.ood`: ``not_sure`` gives the words), or its best guess is only amber or grey.
+    Two notes for two reasons (:func:`labkit.predict.doubt` words them): the photo is probably none of the things
+    the model knows (``prediction.not_sure``; ``not_sure`` gives the words), or the model hesitates on it (calibrated
+    best guess under :data:`labkit.predict.LOW_CONFIDENCE`; the note names the runner-up).
     """
-    from labkit.plots import format_percent
-
     notes = "".join(f'<p class="labkit-note">{html.escape(note[:1].upper() + note[1:])}.</p>'
                     for note in prediction.notes)
-    low = confidence_band(prediction.probability) != "high"  # the bar is amber or grey, not green
-    if not (prediction.not_sure or low):
+    words = doubt(prediction, not_sure)
+    if words is None:
         return notes
-    share = f"the best guess gets only {format_percent(prediction.probability)}"
-    heading, reason = "Not sure", share
-    if prediction.not_sure:
-        heading, _, reason = not_sure.partition(": ")
-        reason += f" ({share})" if low else ""
-    return (f'<p class="labkit-doubt"><span aria-hidden="true">⚠</span> <strong>{html.escape(heading)}:</strong> '
-            f'{html.escape(reason)}. Treat the answer as a guess.</p>' + notes)
+    heading, reason = words
+    return (f'<p class="labkit-doubt labkit-doubt-{prediction.note}"><span aria-hidden="true">⚠</span> '
+            f'<strong>{html.escape(heading)}:</strong> {html.escape(reason)}. Treat the answer as a guess.</p>' + notes)
 
 
 def preview_jpeg(image: Image.Image, size: int = PREVIEW_PIXELS) -> bytes:
