@@ -42,9 +42,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from labkit.calibrate import logits_for_images  # noqa: E402
-from labkit.calibration import (CALIBRATION_FILE, ECE_BINS, FOLDS, ConfidenceCalibrator,  # noqa: E402
-                                TemperatureScaler, calibration_figures, correct_confidence, cross_validate,
-                                fit_calibration_from_logits, fold_indices)
+from labkit.calibration import (  # noqa: E402
+    CALIBRATION_FILE,
+    ECE_BINS,
+    FOLDS,
+    ConfidenceCalibrator,
+    TemperatureScaler,
+    correct_confidence,
+    cross_validate,
+    fit_calibration_from_logits,
+    fold_indices,
+)
 from labkit.folders import LabelledImage  # noqa: E402
 from labkit.model import Classifier  # noqa: E402
 from labkit.nonphotos import OOD_KINDS, generate_ood_images  # noqa: E402
@@ -201,11 +209,12 @@ def low_confidence_table(logits: np.ndarray, labels: np.ndarray, threshold: floa
     not_sure = ood_score(logits, "energy") > threshold
     low = (held_out.max(axis=1) < LOW_CONFIDENCE) & ~not_sure
     rest = ~low & ~not_sure
-    figures = {"low_confidence_share": float(np.mean(low)), "right_when_low_confidence": float(np.mean(right[low])),
+    figures = {"low_confidence_share": float(np.mean(low)),
+               "right_when_low_confidence": float(np.mean(right[low])),
                "right_otherwise": float(np.mean(right[rest])), "not_sure_share": float(np.mean(not_sure)),
                "right_when_not_sure": float(np.mean(right[not_sure]))}
-    print(f"\n== Notes on the {len(labels)} photos (held-out probabilities; \"not sure\" with the threshold fitted on all "
-          "photos)")
+    print(f"\n== Notes on the {len(labels)} photos (held-out probabilities; \"not sure\" with the threshold fitted on "
+          "all photos)")
     print(f"low confidence (calibrated top-1 < {LOW_CONFIDENCE:.0%}): {figures['low_confidence_share']:.1%} of photos, "
           f"right on {figures['right_when_low_confidence']:.0%} of them; the photos with no note: right on "
           f"{figures['right_otherwise']:.0%}")
@@ -258,7 +267,7 @@ def main() -> None:
                                "out_of_distribution": ood_table(logits, fit_logits, test_logits, test_kinds)}
     fitted = fit_calibration_from_logits(
         logits, labels, fit_logits, ood_method="energy", keep=KEEP,
-        fitted_on=(f"{len(labels)} ImageNet validation photos of {VALIDATION_SET} (labkit.datasets; resize policy "
+        fitted_on=(f"{len(labels)} ImageNet validation photos of {VALIDATION_SET} (its labels.csv; resize policy "
                    f"{classifier.policy!r}, engine {classifier.engine!r}): a temperature and Platt scaling of the "
                    f"top-1 confidence (ConfidenceCalibrator) fitted on all of them, figures under measured.held_out "
                    f"from {FOLDS}-fold cross-validation (seed {SEED}); out-of-distribution threshold: energy of the "

@@ -575,7 +575,7 @@ def result_card(name: str, image: Image.Image, prediction: Prediction, *, model_
     preview = preview_jpeg(image)
     guesses = "".join(
         f'<li><span class="labkit-guess-label">{html.escape(score.label)}</span>'
-        f'<span class="labkit-guess-percent">{format_percent(score.probability)}</span></li>'
+        f'<span class="labkit-guess-percent">{html.escape(format_percent(score.probability))}</span></li>'
         for score in prediction.top)
     chart = chart_png(prediction)
     body = f"""
@@ -587,7 +587,7 @@ def result_card(name: str, image: Image.Image, prediction: Prediction, *, model_
     <p class="labkit-best-guess">
       <span class="labkit-best-label">{html.escape(best.label)}</span>
       <span class="labkit-best-percent labkit-{confidence_band(best.probability)}"
-        >{format_percent(best.probability)}</span>
+        >{html.escape(format_percent(best.probability))}</span>
     </p>
     <ol class="labkit-guesses" aria-label="Top {len(prediction.top)} guesses">{guesses}</ol>
     {_caveats_html(prediction, not_sure or not_sure_message())}

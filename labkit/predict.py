@@ -150,12 +150,12 @@ def format_percent(probability: float, decimals: int = 0) -> str:
         >>> format_percent(0.9234, decimals=1), format_percent(0.99996, decimals=1)
         ('92.3%', '>99.9%')
     """
-    step = 10.0 ** -(decimals + 2)  # the smallest non-zero share shown: 0.01 for whole percents
-    if probability >= 1 - step / 2:
-        return f">{1 - step:.{decimals}%}"
-    if probability < step / 2:
-        return f"<{step:.{decimals}%}"
-    return f"{probability:.{decimals}%}"
+    text = f"{probability:.{decimals}%}"
+    if text == f"{1:.{decimals}%}":  # rounds up to 100 %
+        return f">{1 - 10.0 ** -(decimals + 2):.{decimals}%}"
+    if text == f"{0:.{decimals}%}":  # rounds down to 0 %
+        return f"<{10.0 ** -(decimals + 2):.{decimals}%}"
+    return text
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
