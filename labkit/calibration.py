@@ -378,11 +378,13 @@ class Calibrator(Protocol):
 @dataclass(frozen=True)
 class CrossValidation:
     """Held-out figures of one calibrator: per fold, and pooled over every photo (each predicted by the fit that did
-    not see it). ``fitted`` holds each fold's calibrator."""
+    not see it). ``probabilities`` are those held-out predictions (one row per photo, in the photos' order);
+    ``fitted`` holds each fold's calibrator."""
 
     folds: list[dict[str, float]]
     pooled: dict[str, float]
     fitted: list[Any] = field(repr=False)
+    probabilities: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0)))
 
 
 def fold_indices(n: int, folds: int = FOLDS, seed: int = 0) -> list[np.ndarray]:
@@ -425,7 +427,7 @@ def cross_validate(logits: np.ndarray, labels: np.ndarray, make_calibrator: Any 
         held_out[test] = probabilities
         per_fold.append(calibration_figures(probabilities, labels[test], bins))
         fitted.append(calibrator)
-    return CrossValidation(per_fold, calibration_figures(held_out, labels, bins), fitted)
+    return CrossValidation(per_fold, calibration_figures(held_out, labels, bins), fitted, held_out)
 
 
 @dataclass(frozen=True)
