@@ -465,6 +465,21 @@ class Calibration:
         top = np.max(self.probabilities(logits), axis=-1)
         return bool(top < self.low_confidence_below) if np.ndim(logits) == 1 else top < self.low_confidence_below
 
+    def summary(self) -> str:
+        """One sentence for people on how honest the percentages were on photos not used to fit them ("" if unknown).
+
+        Quotes ``measured["held_out"]`` (written by :func:`fit_calibration_from_logits`), never a retyped figure.
+
+        Example:
+            >>> shipped_calibration().summary()  # doctest: +ELLIPSIS
+            'Percentages calibrated on 650 photos: on photos not used to fit them, ...% right.'
+        """
+        held_out = self.measured.get("held_out", {}).get("after")
+        if not held_out:
+            return ""
+        return (f"Percentages calibrated on {self.measured['photos']} photos: on photos not used to fit them, "
+                f"{held_out['mean_confidence']:.0%} average confidence for {held_out['accuracy']:.0%} right.")
+
     def ood_score(self, logits: np.ndarray) -> np.ndarray | float:
         """Return the out-of-distribution score (higher = less familiar) of one logits vector or a batch."""
         scores = ood_score(np.atleast_2d(logits), self.ood_method, self.ood_temperature)

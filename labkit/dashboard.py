@@ -62,6 +62,7 @@ import ipywidgets as widgets
 import traitlets
 from PIL import Image
 
+from labkit.calibration import shipped_calibration
 from labkit.export import (
     DEFAULT_EXPORTS_DIR,
     LITERT_FILE,
@@ -140,7 +141,8 @@ class ModelOption:
 def imagenet_model(load: Callable[[], Classifier] = shared_classifier) -> ModelOption:
     """The built-in model, MobileNetV2 with ImageNet's 1000 classes (loaded by ``load``, the kernel's shared one)."""
     return ModelOption(IMAGENET, IMAGENET_NAME, IMAGENET_CLASSES, MODEL_DESCRIPTION, load,
-                       note=f"Knows 1000 kinds of things: animals, vehicles, food, objects. {ACCURACY_NOTE}.")
+                       note=f"Knows 1000 kinds of things: animals, vehicles, food, objects. {ACCURACY_NOTE}. "
+                            f"{shipped_calibration().summary()}".strip())
 
 
 @functools.lru_cache(maxsize=8)
