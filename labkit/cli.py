@@ -31,7 +31,7 @@ from labkit.images import ImageError
 from labkit.model import Classifier
 from labkit.ood import NOT_SURE_MESSAGE
 from labkit.paths import REPO_ROOT
-from labkit.predict import Prediction, doubt, format_percent
+from labkit.predict import Prediction, format_percent
 from labkit.transfer import FINE_TUNE_EPOCHS, HEAD_EPOCHS, fine_tune
 from labkit.version import __version__
 from labkit.weights import WeightsNotFound
@@ -132,13 +132,16 @@ def run_classify(args: argparse.Namespace) -> int:
 def describe(prediction: Prediction) -> str:
     """One line for people: ``golden retriever 92.1%, Labrador retriever 3.2%, ...`` plus any note of doubt.
 
-    Percentages by :func:`labkit.predict.format_percent` (never "100.0%"); the note as the app words it
-    (:func:`labkit.predict.doubt`), e.g. ``(low confidence: it hesitates between cab (45%) and limousine (30%))``.
+    Percentages by :func:`labkit.predict.format_percent` (never "100.0%"); the note as the app names it, e.g.
+    ``(low confidence: it hesitates between cab and limousine)`` or ``(not sure: this is probably none of ...)``.
     """
     text = ", ".join(f"{score.label} {format_percent(score.probability, decimals=1)}" for score in prediction.top)
-    words = doubt(prediction, NOT_SURE_MESSAGE)
-    if words is not None:
-        text += f" ({words[0].lower()}: {words[1]})"
+    if prediction.note == "out_of_distribution":
+        text += f" ({NOT_SURE_MESSAGE})"
+    elif prediction.note == "low_confidence":
+        runner_up = prediction.runner_up
+        text += (f" (low confidence: it hesitates between {prediction.label} and {runner_up.label})"
+                 if runner_up is not None else " (low confidence)")
     return text + "".join(f" [{note}]" for note in prediction.notes)
 
 
