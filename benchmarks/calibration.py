@@ -1,7 +1,7 @@
 """Are labkit's percentages honest on real photos, and does its "not sure" note catch what is none of the 1000 things?
 
-Measured on the 650 ImageNet validation photos of ``imagenet-val-650`` (through :mod:`labkit.datasets` when it is
-there, else ``$LABKIT_DATA_DIR`` or ``../shared/datasets``), with the default engine, and on images drawn by
+Measured on the 650 ImageNet validation photos of ``imagenet-val-650`` (through :mod:`labkit.datasets`), with the
+default engine, and on images drawn by
 :func:`labkit.nonphotos.generate_ood_images`. Every figure is on photos the calibration was not fitted on: 5-fold
 cross-validation with a fixed seed, per fold and pooled (each photo predicted by the fit that did not see it).
 
@@ -26,7 +26,6 @@ Run from the repository root (``LABKIT_WEIGHTS_DIR`` must point at the weights, 
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
 import json
 import os
@@ -53,11 +52,12 @@ from labkit.calibration import (  # noqa: E402
     fit_calibration_from_logits,
     fold_indices,
 )
-from labkit.folders import LabelledImage  # noqa: E402
+from labkit.datasets import fetch  # noqa: E402
+from labkit.folders import LabelledImage, read_labelled_folder  # noqa: E402
 from labkit.model import Classifier  # noqa: E402
 from labkit.nonphotos import OOD_KINDS, generate_ood_images  # noqa: E402
 from labkit.ood import auroc, choose_ood_threshold, ood_score  # noqa: E402
-from labkit.paths import REPO_ROOT, SHARED_DIR  # noqa: E402
+from labkit.paths import REPO_ROOT, SAMPLES_DIR  # noqa: E402
 from labkit.predict import LOW_CONFIDENCE, softmax  # noqa: E402
 
 VALIDATION_SET = "imagenet-val-650"
@@ -66,7 +66,7 @@ GENERATED = 300  # generated images per set: 50 of each of the six kinds
 FIT_SEED, TEST_SEED = 0, 1  # thresholds are fitted against seed 0's images and checked on seed 1's
 KEEP = 0.95  # share of the training photos kept "sure" by the threshold (fit_calibration_from_logits' default)
 PREVIOUS_TEMPERATURE = 0.4527  # shipped before issue 15: fitted on the 60 photos of ../shared/samples
-OPEN_EXAMPLES = ("raccoon.jpg", "whale_shark.jpg", "person.jpg")  # not ImageNet classes; examples, never for tuning
+OPEN_EXAMPLES = ("raccoon.jpg", "whale_shark.jpg", "person.jpg")  # data/samples, not ImageNet classes: examples only
 OOD_SCORES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "energy (app)": lambda logits: ood_score(logits, "energy"),
     "max softmax": lambda logits: ood_score(logits, "max_softmax"),
@@ -76,18 +76,9 @@ RESULTS_FILE = Path(__file__).resolve().parent / "results" / "calibration.json"
 
 
 def validation_photos() -> list[LabelledImage]:
-    """The photos of imagenet-val-650 and their classes: the one place that says where they are.
-
-    ``$LABKIT_DATA_DIR/imagenet-val-650`` (else ``../shared/datasets``): ``labels.csv`` (``file``, ``class_index``)
-    beside ``images/``. To switch to :func:`labkit.datasets.fetch` once it exists, change only this function.
-    """
-    folder = Path(os.environ.get("LABKIT_DATA_DIR") or SHARED_DIR / "datasets") / VALIDATION_SET
-    if not (folder / "labels.csv").is_file():
-        sys.exit(f"No {VALIDATION_SET} in {folder.parent}: set LABKIT_DATA_DIR to the folder of datasets "
-                 "(e.g. ../shared/datasets).")
-    with open(folder / "labels.csv", newline="", encoding="utf-8") as handle:
-        return [LabelledImage(folder / "images" / row["file"], int(row["class_index"]))
-                for row in csv.DictReader(handle)]
+    """The photos of imagenet-val-650 and their classes, through :func:`labkit.datasets.fetch` (``$LABKIT_DATA_DIR``
+    or a download, checked file by file)."""
+    return read_labelled_folder(fetch(VALIDATION_SET, progress=False))
 
 
 class IsotonicTop1:
@@ -267,7 +258,7 @@ def main() -> None:
                                "out_of_distribution": ood_table(logits, fit_logits, test_logits, test_kinds)}
     fitted = fit_calibration_from_logits(
         logits, labels, fit_logits, ood_method="energy", keep=KEEP,
-        fitted_on=(f"{len(labels)} ImageNet validation photos of {VALIDATION_SET} (its labels.csv; resize policy "
+        fitted_on=(f"{len(labels)} ImageNet validation photos of {VALIDATION_SET} (labkit.datasets; resize policy "
                    f"{classifier.policy!r}, engine {classifier.engine!r}): a temperature and Platt scaling of the "
                    f"top-1 confidence (ConfidenceCalibrator) fitted on all of them, figures under measured.held_out "
                    f"from {FOLDS}-fold cross-validation (seed {SEED}); out-of-distribution threshold: energy of the "
@@ -279,7 +270,7 @@ def main() -> None:
                                 "confidence_offset": fitted.confidence_offset, "ood_threshold": fitted.ood_threshold}
     print(f"\nfitted on all {len(labels)} photos: temperature {fitted.temperature}, slope {fitted.confidence_slope}, "
           f"offset {fitted.confidence_offset}, energy threshold {fitted.ood_threshold}")
-    examples = logits_for_images(classifier, [SHARED_DIR / "open-samples" / name for name in OPEN_EXAMPLES])
+    examples = logits_for_images(classifier, [SAMPLES_DIR / name for name in OPEN_EXAMPLES])
     for name, row in zip(OPEN_EXAMPLES, examples, strict=True):
         top = fitted.probabilities(row)
         note = "not sure" if fitted.not_sure(row) else "low confidence" if fitted.low_confidence(row) else "no note"

@@ -15,8 +15,9 @@ Decisions (``benchmarks/engines.py`` measures them; the log of what was tried is
 
 - :data:`DEFAULT_ENGINE` is the fastest engine whose top-1 agrees with Keras' on at least 99 % of the 60 labelled
   photos: ``litert``. int8 is faster again but disagrees on two photos whose two best classes are close.
-- int8 keeps float input and output (the model quantizes inside); its activation ranges are calibrated on up to
-  :data:`CALIBRATION_LIMIT` typical photos (:func:`calibration_batch`).
+- int8 keeps float input and output (the model quantizes inside); its activation ranges are calibrated on the open
+  photos of ``data/samples`` (:func:`calibration_batch`): they are in the repository, so every machine builds the
+  same int8 model.
 - Two XNNPACK threads by default, one with ``LABKIT_THREADS=1`` (:func:`default_threads`): a student's photo
   usually finds the second core idle; a server kept busy by a whole class does better with one (docs/classroom.md).
 - A batch runs one image at a time through one interpreter, rather than an interpreter resized to the batch: as
@@ -44,7 +45,7 @@ import numpy as np
 
 from labkit.images import iter_image_files, load_image
 from labkit.network import REACT_CLIP, ModelDescription, load_keras_model
-from labkit.paths import SAMPLES_DIR, cache_dir, shared_samples_dir
+from labkit.paths import SAMPLES_DIR, cache_dir
 from labkit.preprocess import DEFAULT_POLICY, ResizePolicy, to_batch
 from labkit.version import __version__
 from labkit.weights import resolve_weights
@@ -232,7 +233,7 @@ def cached_model_path(engine: str, fingerprint: str, policy: str, num_classes: i
     # labkit builds the network around the weights (e.g. the ReAct clip), so its version and that clip are part of
     # the key: a new release or a re-measured clip converts again instead of serving a stale model.
     recipe = (f"v{CONVERSION_VERSION}|labkit {__version__}|clip {REACT_CLIP}|{engine}|{fingerprint}|{num_classes}|"
-              f"{policy if 'int8' in engine else ''}")
+              f"{policy + '|calibrated on data/samples' if 'int8' in engine else ''}")
     return cache_dir() / "litert" / f"{engine}-{hashlib.sha256(recipe.encode()).hexdigest()[:16]}.tflite"
 
 
@@ -321,13 +322,15 @@ def _quiet(tensorflow_logger: Any) -> Iterator[None]:
 
 
 def calibration_batch(policy: ResizePolicy = DEFAULT_POLICY, limit: int = CALIBRATION_LIMIT) -> np.ndarray:
-    """Return up to ``limit`` photos preprocessed as the classifier would: ``../shared/samples``, else data/samples.
+    """Return up to ``limit`` photos preprocessed as the classifier would: the open photos of data/samples.
+
+    They are in the repository, so the int8 conversion gives the same model wherever labkit runs.
 
     Example:
         >>> calibration_batch(limit=2).shape  # doctest: +SKIP
         (2, 224, 224, 3)
     """
-    folder = shared_samples_dir() if shared_samples_dir().is_dir() else SAMPLES_DIR
+    folder = SAMPLES_DIR
     files = iter_image_files(folder)[:limit]
     if not files:
         raise EngineError(f"No photos to calibrate the int8 model with in {folder}. What to do: put a few typical "

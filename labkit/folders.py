@@ -112,7 +112,8 @@ def read_labelled_folder(path: str | os.PathLike, class_names: Sequence[str] | N
     """List the photos of a labelled folder with their true class, from ``labels.csv`` or class subfolders.
 
     Args:
-        path: the folder (or a ``.csv`` file; its ``file`` column is relative to the CSV's folder).
+        path: the folder (or a ``.csv`` file; its ``file`` column is relative to the CSV's folder, or to its
+            ``images/`` subfolder as in the datasets of :mod:`labkit.datasets`).
         class_names, wnids: the model's classes, e.g. ``classifier.class_names``; default: the 1000 ImageNet classes.
             A fine-tuned model's folders are simply named after its classes.
 
@@ -120,9 +121,9 @@ def read_labelled_folder(path: str | os.PathLike, class_names: Sequence[str] | N
         LabelError: no photos, no ``file`` column, or a label/wnid/class_index the model does not know.
 
     Example:
-        >>> items = read_labelled_folder("data/samples")  # doctest: +SKIP
-        >>> items[0]  # doctest: +SKIP
-        LabelledImage(path=PosixPath('data/samples/207_golden_retriever.jpg'), class_index=207)
+        >>> items = read_labelled_folder(datasets.fetch("imagenet-val-650"))  # doctest: +SKIP
+        >>> items[0].class_index  # doctest: +SKIP
+        625
     """
     lookup = ClassLookup(class_names, wnids) if class_names is not None else ClassLookup.imagenet()
     path = Path(path)
@@ -164,10 +165,22 @@ def _read_labels_csv(csv_path: Path, lookup: ClassLookup) -> list[LabelledImage]
                 raise LabelError(f"{where}: the file or its {label_column} is empty. Fill it in or delete the line.")
             index = (lookup.class_index(label, where) if label_column == "class_index"
                      else lookup.index(label, where))
-            items.append(LabelledImage(csv_path.parent / file_name, index))
+            items.append(LabelledImage(_photo_path(csv_path.parent, file_name), index))
     if not items:
         raise LabelError(f"{csv_path} lists no photos. Add one line per photo: its file name and its class.")
     return items
+
+
+def _photo_path(folder: Path, file_name: str) -> Path:
+    """The photo a labels.csv row names: beside the CSV, else in its ``images/`` subfolder.
+
+    The second place is the layout of the datasets :mod:`labkit.datasets` fetches (imagenet-val-650 keeps the
+    source's file names in ``labels.csv`` and its photos in ``images/``), so ``evaluate(classifier, folder)`` works
+    on the folder :func:`labkit.datasets.fetch` returns.
+    """
+    beside = folder / file_name
+    in_images = folder / "images" / file_name
+    return in_images if not beside.exists() and in_images.exists() else beside
 
 
 def _read_class_folders(folder: Path, lookup: ClassLookup) -> list[LabelledImage]:
@@ -211,7 +224,7 @@ def class_folders(folder: str | os.PathLike) -> list[Path]:
     Raises :class:`TrainingFolderError` when the folder is missing or has fewer than :data:`MIN_CLASSES` subfolders.
 
     Example:
-        >>> [path.name for path in class_folders("../shared/datasets/trashnet-mini")]  # doctest: +SKIP
+        >>> [path.name for path in class_folders("data/trashnet-mini")]  # doctest: +SKIP
         ['glass', 'metal', 'paper', 'plastic']
     """
     folder = Path(folder)
@@ -246,7 +259,7 @@ def read_training_folder(folder: str | os.PathLike, policy: ResizePolicy = DEFAU
             photos.
 
     Example:
-        >>> training_set = read_training_folder("../shared/datasets/trashnet-mini")  # doctest: +SKIP
+        >>> training_set = read_training_folder("data/trashnet-mini")  # doctest: +SKIP
         >>> training_set.counts()  # doctest: +SKIP
         {'glass': 60, 'metal': 60, 'paper': 60, 'plastic': 60}
     """

@@ -3,11 +3,11 @@
 MobileNetV2 was trained on pixels scaled with ``x / 127.5 - 1`` (Keras' ``preprocess_input``), so inputs live in
 [-1, 1]. Feeding [0, 1] instead still runs, silently, and costs accuracy: lesson 02 measures how much.
 
-Resize policy: the default, ``"squash"``, resizes the whole photo to 224x224, ignoring its aspect ratio. We chose
-it by measured top-1 on the 60 labelled photos in ``../shared/samples`` (rebuilt weights, see
-``benchmarks/resize_policy.py``): squash 54/60 (90 %), ``"crop"`` (shorter side to 256, then the centre 224x224,
-the classic ImageNet evaluation) 51/60 (85 %); top-3 was 59/60 for both. Photos taken by people often put the
-object off-centre or edge to edge, and the centre crop cuts it off; MobileNetV2 tolerates the squashing better.
+Resize policy: the default, ``"squash"``, resizes the whole photo to 224x224, ignoring its aspect ratio. It scored
+a higher top-1 than ``"crop"`` (shorter side to 256, then the centre 224x224, the classic ImageNet evaluation) on
+the 60 labelled photos in ``../shared/samples``: ``benchmarks/resize_policy.py`` measures both (its figures are
+logged in ``benchmarks/README.md``). Photos taken by people often put the object off-centre or edge to edge, and
+the centre crop cuts it off; MobileNetV2 tolerates the squashing better.
 """
 
 from __future__ import annotations

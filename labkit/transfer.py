@@ -24,7 +24,7 @@ The recipe changes tried and dropped, with their figures, are logged in ``benchm
 several threads is not bit-for-bit repeatable, so a run can differ from the last by a photo or two.
 
 Example:
-    >>> result = fine_tune("../shared/datasets/trashnet-mini")  # doctest: +SKIP
+    >>> result = fine_tune("data/trashnet-mini")  # doctest: +SKIP
     >>> print(result.summary())  # doctest: +SKIP
     >>> result.classifier.classify("my_bottle.jpg").label  # doctest: +SKIP
     'glass'
@@ -187,7 +187,7 @@ def fine_tune(folder: str | os.PathLike, *, head_epochs: int = HEAD_EPOCHS, fine
         TrainingFolderError: fewer than 2 classes, or a class with fewer than 5 readable photos.
 
     Example:
-        >>> result = fine_tune("../shared/datasets/trashnet-mini")  # doctest: +SKIP
+        >>> result = fine_tune("data/trashnet-mini")  # doctest: +SKIP
         >>> round(result.val_accuracy, 1), result.class_names  # doctest: +SKIP
         (0.9, ['glass', 'metal', 'paper', 'plastic'])
     """

@@ -1,16 +1,13 @@
 """Honest confidence on real photos: the calibration fitted on ImageNet validation photos, checked on photos it was
 not fitted on, the two notes of doubt (low confidence, out of distribution), and the numbers --json gives.
 
-The real-photo tests read ../shared/datasets/imagenet-val-650 (or $LABKIT_DATA_DIR) at run time; its photos are not
-redistributable and never copied into the repository.
+The real-photo tests read imagenet-val-650 through labkit.datasets ($LABKIT_DATA_DIR in CI) at run time; its photos
+are not redistributable and never copied into the repository.
 """
 
 from __future__ import annotations
 
-import csv
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,7 +26,8 @@ from labkit.calibration import (
     fold_indices,
     shipped_calibration,
 )
-from labkit.folders import LabelledImage
+from labkit.datasets import fetch
+from labkit.folders import LabelledImage, read_labelled_folder
 from labkit.nonphotos import generate_ood_images
 from labkit.predict import LOW_CONFIDENCE, ClassScore, Prediction, doubt, softmax
 
@@ -153,14 +151,7 @@ def test_a_prediction_as_json_gives_its_ood_score_and_which_note_it_got():
 
 @pytest.fixture(scope="module")
 def validation_photos() -> list[LabelledImage]:
-    folder = Path(os.environ.get("LABKIT_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "datasets")
-    folder = folder / VALIDATION_SET
-    if not (folder / "labels.csv").is_file():
-        pytest.fail(f"The validation photos are missing: no {folder / 'labels.csv'}. Set LABKIT_DATA_DIR to the "
-                    "folder of datasets (e.g. ../shared/datasets).")
-    with open(folder / "labels.csv", newline="", encoding="utf-8") as handle:
-        return [LabelledImage(folder / "images" / row["file"], int(row["class_index"]))
-                for row in csv.DictReader(handle)]
+    return read_labelled_folder(fetch(VALIDATION_SET, progress=False))
 
 
 @pytest.fixture(scope="module")

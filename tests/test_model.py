@@ -261,6 +261,17 @@ def test_top_sets_how_many_guesses_come_back(untrained, top):
     assert len({score.class_index for score in prediction.top}) == top
 
 
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 7])
+def test_batched_feeds_every_item_once_in_order_and_no_slice_is_larger_than_the_batch(batch_size):
+    from labkit.preprocess import batched
+
+    chunks = list(batched(list(range(7)), batch_size))
+
+    assert [item for chunk in chunks for item in chunk] == list(range(7))
+    assert max(len(chunk) for chunk in chunks) == batch_size
+    assert list(batched([], batch_size)) == []
+
+
 def test_predict_with_a_single_image_says_to_use_classify(untrained):
     with pytest.raises(TypeError, match="classify"):
         untrained.predict("photo.jpg")

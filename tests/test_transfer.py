@@ -21,13 +21,13 @@ from labkit import Classifier, load_image
 from labkit.export import (ExportError, describe_export, export_model, find_exported_models, load_exported,
                            read_labels, read_metadata)
 from labkit.folders import SkippedFilesWarning, TrainingFolderError, read_training_folder
-from labkit.paths import shared_dataset_dir
+from labkit.paths import TRASHNET_MINI_DIR
 from labkit.plots import plot_training_curves
 from labkit.preprocess import to_batch
 from labkit.transfer import fine_tune, split_validation
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-TRASHNET = shared_dataset_dir("trashnet-mini")
+TRASHNET = TRASHNET_MINI_DIR
 TINY_CLASSES = ("glass", "paper")
 TINY_PER_CLASS = 8
 TINY_TRAINING = {"head_epochs": 1, "fine_tune_epochs": 1, "progress": False}
@@ -36,8 +36,8 @@ TINY_TRAINING = {"head_epochs": 1, "fine_tune_epochs": 1, "progress": False}
 def copy_photos(destination: Path, per_class: dict[str, int]) -> Path:
     """Copy the first N trashnet-mini photos of each named class into destination/<class>/."""
     if not TRASHNET.is_dir():
-        pytest.fail(f"The transfer-learning photos are missing: no {TRASHNET}. Check out labkit beside the course's "
-                    "shared/ folder, or set LABKIT_SHARED_DIR to it.")
+        pytest.fail(f"The transfer-learning photos are missing: no {TRASHNET}. They are part of the repository "
+                    "(data/trashnet-mini): check out the whole repository.")
     for name, count in per_class.items():
         (destination / name).mkdir(parents=True, exist_ok=True)
         for photo in sorted((TRASHNET / name).glob("*.jpg"))[:count]:
@@ -209,7 +209,7 @@ def test_export_writes_keras_labels_litert_and_metadata(exported, tiny_result):
 
 def test_the_keras_export_loads_back_with_the_same_predictions(exported, tiny_result, validation_batch):
     loaded = load_exported(exported)
-    assert isinstance(loaded, Classifier) and loaded.engine == "keras"
+    assert type(loaded) is Classifier and loaded.engine == "keras"  # a plain Classifier, no subclass
     assert loaded.class_names == ["glass", "paper"]
     assert loaded.temperature == tiny_result.classifier.temperature  # the calibration comes along
     np.testing.assert_allclose(loaded.logits(validation_batch), tiny_result.classifier.logits(validation_batch),

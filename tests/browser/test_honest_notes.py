@@ -1,20 +1,19 @@
 """The app's two notes of doubt in a real browser: "low confidence" (naming the runner-up) on a real photo the model
 hesitates on, "not sure" on colour noise, and never a "100%" anywhere on the page.
 
-The hesitant photo is an ImageNet validation photo read from ../shared/datasets/imagenet-val-650 (or
-$LABKIT_DATA_DIR) at run time: not redistributable, never copied into the repository.
+The hesitant photo is an ImageNet validation photo of imagenet-val-650, read through labkit.datasets at run time:
+not redistributable, never copied into the repository.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from labkit.paths import SHARED_DIR
+from labkit.datasets import fetch
 
 pytestmark = pytest.mark.browser
 
@@ -24,11 +23,7 @@ HESITANT_PHOTO = "ILSVRC2012_val_00046857.JPEG"
 
 @pytest.fixture(scope="module")
 def hesitant_photo() -> Path:
-    root = Path(os.environ.get("LABKIT_DATA_DIR") or SHARED_DIR / "datasets")
-    photo = root / "imagenet-val-650" / "images" / HESITANT_PHOTO
-    if not photo.is_file():
-        pytest.fail(f"The validation photo is missing: no {photo}. Set LABKIT_DATA_DIR to the folder of datasets.")
-    return photo
+    return fetch("imagenet-val-650", progress=False) / "images" / HESITANT_PHOTO
 
 
 def test_a_hesitant_photo_gets_the_low_confidence_note_and_noise_the_not_sure_note_and_nothing_reads_100(
