@@ -234,8 +234,8 @@ def test_a_doubtful_prediction_says_so_in_words_and_the_chart_has_alt_text(class
     result = Result("lion.jpg", doubtful, model="MobileNetV2", preview=preview)
     body = result_html(result)
 
-    assert ("<strong>Not sure:</strong> this may not be one of the 1000 things I know (the best guess gets only "
-            "41%). Treat the answer as a guess.") in body
+    assert ("<strong>Not sure:</strong> this is probably none of the 1000 things I know. Treat the answer as a "
+            "guess.") in body
     assert 'alt="Bar chart of the top 3 guesses: hyena 41%, baboon 27%, African elephant 9%.' in body
     assert 'alt="Your photo, lion.jpg"' in body
     assert 'Answered by <span class="labkit-answered-by">MobileNetV2</span> in 12 ms' in body
@@ -246,14 +246,39 @@ def test_a_doubtful_prediction_says_so_in_words_and_the_chart_has_alt_text(class
     assert widgets_of(page, WhereItLooked) == []  # nothing to explain with: no button
 
 
+def test_a_hesitant_answer_gets_the_low_confidence_note_naming_the_runner_up_not_the_not_sure_note(samples_dir):
+    guesses = (ClassScore("cab", 468, "n02930766", 0.43), ClassScore("limousine", 627, "n03670208", 0.31),
+               ClassScore("minivan", 656, "n03770679", 0.08))
+    hesitant = Prediction(top=guesses, elapsed_ms=9.0, logits=np.zeros(1000), low_confidence=True)
+
+    preview = preview_jpeg(load_image(samples_dir / "291_lion.jpg"))
+    body = result_html(Result("taxi.jpg", hesitant, model="MobileNetV2", preview=preview))
+
+    assert ("<strong>Low confidence:</strong> it hesitates between cab (43%) and limousine (31%). Treat the answer "
+            "as a guess.") in body
+    assert "Not sure" not in body and "labkit-doubt-low_confidence" in body
+
+
+def test_a_near_certain_answer_never_reads_100_percent(samples_dir):
+    guesses = (ClassScore("zebra", 340, "n02391049", 0.9996), ClassScore("hartebeest", 351, "n02422106", 0.0003))
+    sure = Prediction(top=guesses, elapsed_ms=9.0, logits=np.zeros(1000))
+
+    preview = preview_jpeg(load_image(samples_dir / "340_zebra.jpg"))
+    body = result_html(Result("zebra.jpg", sure, model="MobileNetV2", preview=preview))
+
+    assert "100%" not in body
+    assert ">99%" in html.unescape(body) and "<1%" in html.unescape(body)
+    assert "labkit-doubt" not in body
+
+
 def test_the_not_sure_note_speaks_of_the_models_own_classes():
-    assert not_sure_message() == "Not sure: this may not be one of the 1000 things I know"
+    assert not_sure_message() == "Not sure: this is probably none of the 1000 things I know"
     confident = Prediction(top=(ClassScore("glass", 0, "glass", 0.97),), elapsed_ms=5.0, logits=np.zeros(2),
                            not_sure=True)
     body = result_html(Result("jar.jpg", confident, model="trashnet", preview=preview_jpeg(Image.new("RGB", (64, 64))),
                               not_sure=not_sure_message(2, custom=True)))
 
-    assert "<strong>Not sure:</strong> this may not be one of the 2 classes I was taught." in body
+    assert "<strong>Not sure:</strong> this is probably none of the 2 classes I was taught." in body
     assert "gets only" not in body  # a confident answer can still be about something the model was never taught
     assert 'Answered by <span class="labkit-answered-by">trashnet</span>' in body
 
@@ -266,7 +291,7 @@ def test_colour_noise_gets_the_not_sure_note_from_the_real_model(app):
     result = app.classify_bytes("noise.png", noise.getvalue())
 
     assert result.prediction.not_sure
-    assert "Not sure:</strong> this may not be one of the 1000 things I know" in result_html(result)
+    assert "Not sure:</strong> this is probably none of the 1000 things I know" in result_html(result)
 
 
 def test_show_where_it_looked_computes_the_overlay_on_first_opening_only(app, samples_dir, label_of):

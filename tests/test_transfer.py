@@ -18,12 +18,13 @@ import numpy as np
 import pytest
 
 from labkit import Classifier, load_image
-from labkit.export import (ExportError, describe_export, export_model, find_exported_models, read_labels,
-                           read_metadata)
+from labkit.export import (ExportError, describe_export, export_model, find_exported_models, load_exported,
+                           read_labels, read_metadata)
+from labkit.folders import SkippedFilesWarning, TrainingFolderError, read_training_folder
 from labkit.paths import TRASHNET_MINI_DIR
+from labkit.plots import plot_training_curves
 from labkit.preprocess import to_batch
-from labkit.transfer import (SkippedFilesWarning, TrainingFolderError, fine_tune, plot_training_curves,
-                             read_training_folder, split_validation)
+from labkit.transfer import fine_tune, split_validation
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TRASHNET = TRASHNET_MINI_DIR
@@ -207,8 +208,8 @@ def test_export_writes_keras_labels_litert_and_metadata(exported, tiny_result):
 
 
 def test_the_keras_export_loads_back_with_the_same_predictions(exported, tiny_result, validation_batch):
-    loaded = Classifier.from_export(exported)
-    assert isinstance(loaded, Classifier) and loaded.engine == "keras"
+    loaded = load_exported(exported)
+    assert type(loaded) is Classifier and loaded.engine == "keras"  # a plain Classifier, no subclass
     assert loaded.class_names == ["glass", "paper"]
     assert loaded.temperature == tiny_result.classifier.temperature  # the calibration comes along
     np.testing.assert_allclose(loaded.logits(validation_batch), tiny_result.classifier.logits(validation_batch),
@@ -216,7 +217,7 @@ def test_the_keras_export_loads_back_with_the_same_predictions(exported, tiny_re
 
 
 def test_the_litert_export_loads_back_with_the_same_predictions(exported, tiny_result, validation_batch):
-    loaded = Classifier.from_export(exported, engine="litert")
+    loaded = load_exported(exported, engine="litert")
     assert loaded.engine == "litert" and loaded._model is None  # runs model.tflite, Keras model not loaded
     expected = tiny_result.classifier.logits(validation_batch)
     np.testing.assert_allclose(loaded.logits(validation_batch), expected, atol=1e-3)
@@ -225,7 +226,7 @@ def test_the_litert_export_loads_back_with_the_same_predictions(exported, tiny_r
 
 
 def test_the_new_model_says_not_sure_about_things_that_are_none_of_its_classes(tiny_result):
-    from labkit.uncertainty import generate_ood_images
+    from labkit.nonphotos import generate_ood_images
 
     calibration = tiny_result.classifier.calibration
     assert calibration is not None and "validation photos" in calibration.fitted_on
@@ -239,7 +240,7 @@ def test_gradcam_and_evaluation_work_on_an_exported_model(exported, tiny_folder)
     from labkit.evaluate import evaluate
     from labkit.explain import gradcam
 
-    loaded = Classifier.from_export(exported, engine="litert")
+    loaded = load_exported(exported, engine="litert")
     photo = next((tiny_folder / "glass").glob("glass*.jpg"))
     heatmap = gradcam(loaded, photo)
     assert heatmap.shape == load_image(photo).size[::-1]  # one value per pixel of the photo
@@ -257,7 +258,7 @@ def test_exported_models_are_found_and_described_for_a_model_picker(exported, tm
 
 def test_a_folder_that_is_not_an_export_says_how_to_make_one(tmp_path):
     with pytest.raises(ExportError, match="not a labkit export"):
-        Classifier.from_export(tmp_path)
+        load_exported(tmp_path)
     (tmp_path / "labkit.json").write_text("{}")
     with pytest.raises(ExportError, match="not written by labkit"):
         read_metadata(tmp_path)

@@ -18,17 +18,19 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from labkit.calibration import shipped_calibration
 from labkit.export import (
     DEFAULT_EXPORTS_DIR,
     LITERT_FILE,
     ExportError,
     describe_export,
     find_exported_models,
+    load_exported,
     read_metadata,
 )
 from labkit.model import Classifier, shared_classifier
+from labkit.ood import NOT_SURE_MESSAGE
 from labkit.paths import REPO_ROOT
-from labkit.uncertainty import NOT_SURE_MESSAGE
 
 IMAGENET = "imagenet"  # the model picker's key (and $LABKIT_MODEL's value) for the built-in model
 IMAGENET_NAME, IMAGENET_CLASSES = "MobileNetV2", "ImageNet, 1000 classes"
@@ -68,7 +70,10 @@ class ModelOption:
 
 def imagenet_model(load: Callable[[], Classifier] = shared_classifier) -> ModelOption:
     """The built-in model, MobileNetV2 with ImageNet's 1000 classes (loaded by ``load``, the kernel's shared one)."""
-    note = f"Knows 1000 kinds of things: animals, vehicles, food, objects. {measured_accuracy()}".strip()
+    note = (
+        f"Knows 1000 kinds of things: animals, vehicles, food, objects. {measured_accuracy()} "
+        f"{shipped_calibration().summary()}"
+    ).strip()
     return ModelOption(IMAGENET, IMAGENET_NAME, IMAGENET_CLASSES, MODEL_DESCRIPTION, load, note=note)
 
 
@@ -104,7 +109,7 @@ def shared_exported_classifier(folder: str) -> Classifier:
         ['glass', 'metal', 'paper', 'plastic']
     """
     engine = "litert" if (Path(folder) / LITERT_FILE).is_file() else "keras"
-    return Classifier.from_export(folder, engine=engine)
+    return load_exported(folder, engine=engine)
 
 
 def exported_model(folder: str | os.PathLike) -> ModelOption:
@@ -203,11 +208,11 @@ def not_sure_message(num_classes: int = 1000, custom: bool = False) -> str:
 
     Example:
         >>> not_sure_message()
-        'Not sure: this may not be one of the 1000 things I know'
+        'Not sure: this is probably none of the 1000 things I know'
         >>> not_sure_message(2, custom=True)
-        'Not sure: this may not be one of the 2 classes I was taught'
+        'Not sure: this is probably none of the 2 classes I was taught'
     """
     message = (
-        f"not sure: this may not be one of the {num_classes} classes I was taught" if custom else (NOT_SURE_MESSAGE)
+        f"not sure: this is probably none of the {num_classes} classes I was taught" if custom else (NOT_SURE_MESSAGE)
     )
     return message[:1].upper() + message[1:]

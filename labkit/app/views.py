@@ -15,7 +15,7 @@ import html
 from labkit.app.catalogue import ModelOption
 from labkit.app.pictures import chart_png, data_url
 from labkit.app.state import MAX_UPLOAD_BYTES, Result
-from labkit.predict import Prediction
+from labkit.predict import Prediction, confidence_band, doubt
 
 EMPTY_RESULTS = (
     '<p class="labkit-empty">No photos yet. Results appear here, newest first, and stay until you clear them.</p>'
@@ -42,7 +42,7 @@ def result_html(result: Result) -> str:
     best, name = prediction.top[0], result.name
     guesses = "".join(
         f'<li><span class="labkit-guess-label">{html.escape(score.label)}</span>'
-        f'<span class="labkit-guess-percent">{format_percent(score.probability)}</span></li>'
+        f'<span class="labkit-guess-percent">{html.escape(format_percent(score.probability))}</span></li>'
         for score in prediction.top
     )
     return f"""
@@ -54,7 +54,7 @@ def result_html(result: Result) -> str:
     <p class="labkit-best-guess">
       <span class="labkit-best-label">{html.escape(best.label)}</span>
       <span class="labkit-best-percent labkit-{confidence_band(best.probability)}"
-        >{format_percent(best.probability)}</span>
+        >{html.escape(format_percent(best.probability))}</span>
     </p>
     <ol class="labkit-guesses" aria-label="Top {len(prediction.top)} guesses">{guesses}</ol>
     {caveats_html(prediction, result.not_sure)}
@@ -85,40 +85,23 @@ def problem_html(result: Result) -> str:
 </article>"""
 
 
-def confidence_band(probability: float) -> str:
-    """Name the confidence band of a probability, as the bar chart colours it: "high", "medium" or "low".
-
-    Example:
-        >>> confidence_band(0.92), confidence_band(0.45), confidence_band(0.1)
-        ('high', 'medium', 'low')
-    """
-    from labkit.plots import CONFIDENT, UNSURE
-
-    return "high" if probability >= CONFIDENT else "medium" if probability >= UNSURE else "low"
-
-
 def caveats_html(prediction: Prediction, not_sure: str) -> str:
-    """The card's "not sure" note (words and an icon) and labkit's notes, if any.
+    """The card's note of doubt (words and an icon: colour is never the only cue) and labkit's notes, if any.
 
-    Two reasons to doubt: the model flags the photo as maybe none of the things it knows (``prediction.not_sure``;
-    ``not_sure`` gives the words), or its best guess is only amber or grey on the chart.
+    Two notes for two reasons (:func:`labkit.predict.doubt` words them): the photo is probably none of the things
+    the model knows (``prediction.not_sure``; ``not_sure`` gives the words), or the model hesitates on it (calibrated
+    best guess under :data:`labkit.predict.LOW_CONFIDENCE`; the note names the runner-up).
     """
-    from labkit.plots import format_percent
-
     notes = "".join(
         f'<p class="labkit-note">{html.escape(note[:1].upper() + note[1:])}.</p>' for note in prediction.notes
     )
-    low = confidence_band(prediction.probability) != "high"
-    if not (prediction.not_sure or low):
+    words = doubt(prediction, not_sure)
+    if words is None:
         return notes
-    share = f"the best guess gets only {format_percent(prediction.probability)}"
-    heading, reason = "Not sure", share
-    if prediction.not_sure:
-        heading, _, reason = not_sure.partition(": ")
-        reason += f" ({share})" if low else ""
+    heading, reason = words
     return (
-        f'<p class="labkit-doubt"><span aria-hidden="true">⚠</span> <strong>{html.escape(heading)}:</strong> '
-        f"{html.escape(reason)}. Treat the answer as a guess.</p>" + notes
+        f'<p class="labkit-doubt labkit-doubt-{prediction.note}"><span aria-hidden="true">⚠</span> '
+        f"<strong>{html.escape(heading)}:</strong> {html.escape(reason)}. Treat the answer as a guess.</p>" + notes
     )
 
 
