@@ -1,7 +1,8 @@
 """How well do the out-of-distribution scores tell generated non-photos from real photos? And the calibration.
 
-Prints, for the ImageNet MobileNetV2 on the 60 labelled photos in ../shared/samples against images from
-labkit.nonphotos.generate_ood_images (noise, text pages, charts, textures, flat colours, gradients):
+Prints, for the ImageNet MobileNetV2 on the 650 ImageNet validation photos of imagenet-val-650 (read as
+benchmarks/calibration.py reads them) against images from labkit.nonphotos.generate_ood_images (noise, text pages,
+charts, textures, flat colours, gradients):
 
 - the AUROC of the maximum softmax probability and of the energy score, for several seeds (median and range);
 - the score the app uses (labkit/data/calibration.json) and how often its threshold flags photos and each kind;
@@ -12,14 +13,15 @@ labkit.nonphotos.generate_ood_images (noise, text pages, charts, textures, flat 
 Run from the repository root (LABKIT_WEIGHTS_DIR must point at the weights, e.g. ../shared/models):
 
     .venv/bin/python benchmarks/ood.py            # measure
-    .venv/bin/python benchmarks/ood.py --save     # also refit and rewrite labkit/data/calibration.json
     .venv/bin/python benchmarks/ood.py --sweep    # also compare ReAct clips at other percentiles
+
+The shipped calibration (labkit/data/calibration.json) is refitted by ``benchmarks/calibration.py --save``, which
+also prints the held-out figures (AUROC, false positives at 95 % true positives, flagged share per kind).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import statistics
 import sys
@@ -27,28 +29,22 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _results import machine_load, write_result  # noqa: E402  (benchmarks/, this script's folder)
 
 import numpy as np  # noqa: E402
+from calibration import validation_photos  # noqa: E402  benchmarks/calibration.py, beside this script
 
 from labkit import Classifier  # noqa: E402
-from labkit.calibrate import (OOD_IMAGES, fit_calibration, logits_for_images, measure_react_clip,  # noqa: E402
-                              pooled_features)
-from labkit.calibration import (CALIBRATION_FILE, Calibration, TemperatureScaler,  # noqa: E402
-                                expected_calibration_error)
-from labkit.folders import read_labelled_folder  # noqa: E402
+from labkit.calibrate import OOD_IMAGES, logits_for_images, measure_react_clip, pooled_features  # noqa: E402
+from labkit.calibration import CALIBRATION_FILE, Calibration, TemperatureScaler, expected_calibration_error  # noqa: E402
 from labkit.network import REACT_CLIP, REACT_PERCENTILE  # noqa: E402
 from labkit.nonphotos import OOD_KINDS, generate_ood_images  # noqa: E402
 from labkit.ood import OOD_METHODS, auroc, choose_ood_threshold, ood_score  # noqa: E402
-from course_data import shared_samples_dir  # noqa: E402
 from labkit.predict import softmax  # noqa: E402
 
 SEEDS = range(5)  # seed 0 is the set the shipped calibration was fitted against
 SWEEP_PERCENTILES = (None, 80, 90, 95, 97, 99)  # None: no clip
 REQUIRED_AUROC = 0.85
-SMALL_SET_NOTE = ("Only 60 photos, one per class for 60 of the 1000 classes, possibly from ImageNet's training set "
-                  "(see ../shared/samples/README.md): a rough estimate, not a benchmark. Refit on your own labelled "
-                  "photos with labkit.calibrate.fit_calibration(classifier, folder).")
-
 
 def held_out_ece(logits: np.ndarray, labels: np.ndarray) -> list[tuple[float, float, float]]:
     """Fit the temperature on one half (alternate rows of labels.csv), measure ECE on the other, both ways."""
@@ -88,24 +84,16 @@ def react_sweep(classifier: Classifier, photos: list, labels: np.ndarray) -> Non
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--save", action="store_true", help=f"refit and write {CALIBRATION_FILE}")
     parser.add_argument("--engine", default=None, help="classifier engine (default: labkit's default)")
     parser.add_argument("--sweep", action="store_true", help="compare ReAct clips at other percentiles")
     args = parser.parse_args()
+    started = machine_load()
 
     classifier = Classifier(engine=args.engine)
-    folder = shared_samples_dir()
-    if args.save:
-        fitted = fit_calibration(classifier, folder, seed=0)
-        described = fitted.fitted_on.replace(f"in {folder.name}/", "in ../shared/samples/")
-        clipped = (f"the model clips its pooled features at labkit.network.REACT_CLIP = {REACT_CLIP} (ReAct), which is "
-                   "what lets the energy score catch colour noise and text pages")
-        fitted = dataclasses.replace(fitted, fitted_on=f"{described}; {clipped}. {SMALL_SET_NOTE}")
-        fitted.save(CALIBRATION_FILE)
-        print(f"wrote {CALIBRATION_FILE}")
+    items = validation_photos()
+    folder = items[0].path.parent
     calibration = Calibration.load(CALIBRATION_FILE)
 
-    items = read_labelled_folder(folder, classifier.class_names, classifier.wnids)  # labels.csv order, as the tests
     logits = logits_for_images(classifier, [item.path for item in items])
     labels = np.array([item.class_index for item in items])
     print(f"engine {classifier.engine}, policy {classifier.policy}: {len(labels)} photos, top-1 "
@@ -141,13 +129,24 @@ def main() -> None:
     print(f"temperature fitted on all {len(labels)} photos: {scaler.temperature_:.3f} (shipped: "
           f"{calibration.temperature}); ECE in-sample {expected_calibration_error(softmax(logits), labels):.3f} -> "
           f"{expected_calibration_error(scaler.predict_proba(logits), labels):.3f}")
-    for half, (temperature, before, after) in enumerate(held_out_ece(logits, labels), start=1):
+    halves = held_out_ece(logits, labels)
+    for half, (temperature, before, after) in enumerate(halves, start=1):
         print(f"held-out half {half}: T={temperature:.3f} fitted on the other half, ECE {before:.3f} -> {after:.3f}")
 
     print("\n== ReAct clip (pooled features clipped before the last layer)")
     derived = measure_react_clip(classifier, folder)
     print(f"labkit.network.REACT_CLIP = {REACT_CLIP}; the {REACT_PERCENTILE}th percentile of these photos' pooled "
           f"features: {derived:.3f}")
+    write_result("ood", {
+        "engine": classifier.engine, "photos": len(labels), "generated_per_seed": OOD_IMAGES, "seeds": list(SEEDS),
+        "auroc": {method: {"median": round(statistics.median(values), 4), "min": round(min(values), 4),
+                           "max": round(max(values), 4)} for method, values in scores.items()},
+        "app_method": calibration.ood_method, "app_auroc_median": round(app_auroc, 4),
+        "photos_flagged": int(photos_flagged.sum()),
+        "generated_flagged_by_kind": {kind: round(float(np.mean(flags)), 4) for kind, flags in flagged.items()},
+        "held_out_ece": [{"temperature": round(float(t), 4), "before": round(float(before), 4),
+                          "after": round(float(after), 4)} for t, before, after in halves]},
+        load_at_start=started)
     if args.sweep:
         react_sweep(classifier, [item.path for item in items], labels)
 

@@ -84,7 +84,7 @@ def measure_react_clip(classifier: Classifier, folder: str | os.PathLike,
 def fit_calibration(classifier: Classifier, folder: str | os.PathLike, *,
                     ood_images: Sequence[ImageSource] | None = None, ood_method: OodMethod | None = None,
                     keep: float = 0.95, seed: int = 0) -> Calibration:
-    """Fit a temperature and out-of-distribution threshold for ``classifier`` on your own labelled photos.
+    """Fit a calibration (temperature + top-1 correction) and out-of-distribution threshold on your labelled photos.
 
     Args:
         classifier: the :class:`labkit.Classifier` to calibrate (ImageNet or your fine-tuned model).
@@ -116,10 +116,13 @@ def fit_calibration(classifier: Classifier, folder: str | os.PathLike, *,
 
 def calibrate_on_validation(classifier: Classifier, images: np.ndarray, labels: np.ndarray,
                             seed: int = 0) -> Calibration:
-    """Fit ``classifier``'s temperature and "not sure" threshold on preprocessed validation photos, and apply them.
+    """Fit ``classifier``'s calibration and "not sure" threshold on its own preprocessed validation photos; apply them.
 
-    The threshold keeps 95 % of the validation photos "sure" and is checked against generated images that are none
-    of the classes (noise, text pages, charts: :func:`labkit.nonphotos.generate_ood_images`).
+    The calibration is a temperature and the top-1 correction (:class:`labkit.calibration.ConfidenceCalibrator`): a
+    fine-tuned model gets its own, since the ImageNet one says nothing about its classes. With fewer than 20
+    validation photos the held-out check in ``measured`` is skipped. The threshold keeps 95 % of the validation
+    photos "sure" and is checked against generated images that are none of the classes (noise, text pages, charts:
+    :func:`labkit.nonphotos.generate_ood_images`).
 
     Example:
         >>> calibration = calibrate_on_validation(result.classifier, images, labels)  # doctest: +SKIP

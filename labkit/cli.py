@@ -30,8 +30,9 @@ from labkit.export import ExportError, export_model, load_exported
 from labkit.folders import LabelError, TrainingFolderError, read_labelled_folder
 from labkit.images import ImageError
 from labkit.model import Classifier
+from labkit.ood import NOT_SURE_MESSAGE
 from labkit.paths import REPO_ROOT
-from labkit.predict import Prediction
+from labkit.predict import Prediction, format_percent
 from labkit.transfer import FINE_TUNE_EPOCHS, HEAD_EPOCHS, fine_tune
 from labkit.version import __version__
 from labkit.weights import WeightsNotFound
@@ -105,7 +106,8 @@ def add_classify_command(commands: argparse._SubParsersAction) -> None:
                                  description="Print the model's top guesses for each photo.")
     parser.add_argument("images", nargs="+", metavar="IMG", help="image files (JPEG, PNG, GIF, BMP, WebP, TIFF)")
     parser.add_argument("--top", type=positive_int, default=3, metavar="N", help="guesses per photo (default 3)")
-    parser.add_argument("--json", action="store_true", help="print one JSON list instead of text")
+    parser.add_argument("--json", action="store_true", help="print one JSON list instead of text (with each photo's "
+                        "ood_score, higher = less familiar, and its note: out_of_distribution, low_confidence or null)")
     add_model_options(parser)
     parser.set_defaults(run=run_classify)
 
@@ -130,10 +132,18 @@ def run_classify(args: argparse.Namespace) -> int:
 
 
 def describe(prediction: Prediction) -> str:
-    """One line for people: ``golden retriever 92.1%, Labrador retriever 3.2%, ...`` plus any notes."""
-    text = ", ".join(f"{score.label} {score.probability:.1%}" for score in prediction.top)
-    if prediction.not_sure:
-        text += " (not sure)"
+    """One line for people: ``golden retriever 92.1%, Labrador retriever 3.2%, ...`` plus any note of doubt.
+
+    Percentages by :func:`labkit.predict.format_percent` (never "100.0%"); the note as the app names it, e.g.
+    ``(low confidence: it hesitates between cab and limousine)`` or ``(not sure: this is probably none of ...)``.
+    """
+    text = ", ".join(f"{score.label} {format_percent(score.probability, decimals=1)}" for score in prediction.top)
+    if prediction.note == "out_of_distribution":
+        text += f" ({NOT_SURE_MESSAGE})"
+    elif prediction.note == "low_confidence":
+        runner_up = prediction.runner_up
+        text += (f" (low confidence: it hesitates between {prediction.label} and {runner_up.label})"
+                 if runner_up is not None else " (low confidence)")
     return text + "".join(f" [{note}]" for note in prediction.notes)
 
 
@@ -144,7 +154,8 @@ def add_evaluate_command(commands: argparse._SubParsersAction) -> None:
                     "them (columns file and class_index, wnid or label) or one subfolder per class.")
     parser.add_argument("path", metavar="PATH", help="the labelled folder, or a labels CSV")
     parser.add_argument("--top", type=positive_int, default=3, metavar="N", help="k for top-k accuracy (default 3)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text (with ece, nll, "
+                        "mean_confidence and not_sure_rate)")
     parser.add_argument("--limit", type=positive_int, metavar="N", help="evaluate only the first N photos")
     add_model_options(parser)
     parser.set_defaults(run=run_evaluate)

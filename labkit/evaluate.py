@@ -32,6 +32,7 @@ from typing import Union
 import numpy as np
 from tqdm import tqdm
 
+from labkit.calibration import ECE_BINS, calibration_figures
 from labkit.folders import ClassLookup, LabelledImage, read_labelled_folder
 from labkit.images import ImageError, load_image
 from labkit.model import Classifier
@@ -112,7 +113,9 @@ class EvaluationResult:
     """What :func:`evaluate` measured; accuracy figures are fractions (0..1) over the images that could be read.
 
     ``logits`` (N, classes) and ``labels`` (N,) keep the raw scores and true classes for calibration
-    (:mod:`labkit.calibration`); ``errors`` lists ``(file, message)`` for photos that could not be read.
+    (:mod:`labkit.calibration`); ``probabilities`` are the ones the classifier shows (calibrated, if it has a
+    calibration) and ``not_sure`` says which photos got the out-of-distribution note; ``errors`` lists ``(file,
+    message)`` for photos that could not be read.
     """
 
     records: list[ImageRecord]
@@ -122,6 +125,8 @@ class EvaluationResult:
     logits: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32), repr=False)
     labels: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
     class_names: list[str] = field(default_factory=list, repr=False)
+    probabilities: np.ndarray | None = field(default=None, repr=False)
+    not_sure: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n(self) -> int:
@@ -189,11 +194,29 @@ class EvaluationResult:
                 counts[position[record.true_index], position.get(record.predicted_index, len(indices))] += 1
         return ConfusionMatrix([self.class_names[index] for index in indices], counts)
 
+    def calibration_figures(self) -> dict[str, float]:
+        """How honest the shown probabilities were on these photos: ``ece`` (15 bins), ``nll``, ``mean_confidence``,
+        ``accuracy`` and ``not_sure_rate`` (the share given the out-of-distribution note); ``nan`` with no photos.
+
+        Example:
+            >>> evaluate(Classifier(), "my_photos", progress=False).calibration_figures()["ece"]  # doctest: +SKIP
+            0.04
+        """
+        if not self.n:
+            return dict.fromkeys(("ece", "nll", "mean_confidence", "accuracy", "not_sure_rate"), math.nan)
+        probabilities = softmax(self.logits) if self.probabilities is None else self.probabilities
+        figures = calibration_figures(probabilities, self.labels, ECE_BINS)
+        not_sure = np.zeros(self.n, bool) if self.not_sure is None else self.not_sure
+        return {"ece": figures["ece"], "nll": figures["nll"], "mean_confidence": figures["mean_confidence"],
+                "accuracy": figures["accuracy"], "not_sure_rate": float(np.mean(not_sure))}
+
     def to_dict(self) -> dict:
-        """Return a JSON-ready summary: n, top1, top{k} and their intervals, images_per_s, errors, most_confused."""
+        """Return a JSON-ready summary: n, top1, top{k} and their intervals, images_per_s, errors, most_confused,
+        and the calibration figures ``ece`` (15 bins), ``nll``, ``mean_confidence`` and ``not_sure_rate``."""
         def rounded(value: float, places: int = 4) -> float | None:
             return None if math.isnan(value) else round(value, places)
 
+        honesty = self.calibration_figures()
         return {
             "n": self.n,
             "k": self.k,
@@ -205,6 +228,10 @@ class EvaluationResult:
             "errors": [{"file": file, "message": message} for file, message in self.errors],
             "most_confused": [{"true": true, "predicted": predicted, "count": count}
                               for true, predicted, count in self.most_confused()],
+            "ece": rounded(honesty["ece"]),
+            "mean_confidence": rounded(honesty["mean_confidence"]),
+            "nll": rounded(honesty["nll"]),
+            "not_sure_rate": rounded(honesty["not_sure_rate"]),
         }
 
     def summary(self) -> str:
@@ -277,21 +304,28 @@ def evaluate(classifier: Classifier, source: LabelledSource, top: int = 3, limit
     elapsed_s = time.perf_counter() - start
     all_logits = np.concatenate(logits) if logits else np.zeros((0, len(classifier.class_names)), np.float32)
     labels = np.array([item.class_index for item in kept], np.int64)
+    probabilities = classifier.probabilities_from_logits(all_logits)
+    not_sure = (np.zeros(len(labels), bool) if classifier.calibration is None or not len(labels)
+                else np.asarray(classifier.calibration.not_sure(all_logits), bool))
     records = score_logits(all_logits, labels, [str(item.path) for item in kept], classifier.class_names, k,
-                           classifier.temperature)
-    return EvaluationResult(records, k, elapsed_s, errors, all_logits, labels, list(classifier.class_names))
+                           probabilities=probabilities)
+    return EvaluationResult(records, k, elapsed_s, errors, all_logits, labels, list(classifier.class_names),
+                            probabilities, not_sure)
 
 
 def score_logits(logits: np.ndarray, labels: np.ndarray, files: Sequence[str], class_names: Sequence[str], k: int,
-                 temperature: float = 1.0) -> list[ImageRecord]:
+                 temperature: float = 1.0, probabilities: np.ndarray | None = None) -> list[ImageRecord]:
     """Turn logits (N, classes) and true labels (N,) into one :class:`ImageRecord` per image.
+
+    The records' probabilities are ``probabilities`` when given (a classifier's calibrated ones), else
+    ``softmax(logits / temperature)``.
 
     Example:
         >>> record = score_logits(np.array([[2.0, 0.0]]), np.array([1]), ["a.jpg"], ["cat", "dog"], k=2)[0]
         >>> record.predicted, record.true_rank, record.in_top_k
         ('cat', 2, True)
     """
-    probabilities = softmax(logits, temperature)
+    probabilities = softmax(logits, temperature) if probabilities is None else np.asarray(probabilities)
     ranked = np.argsort(-probabilities, axis=1, kind="stable")
     records = []
     for file, label, row, order in zip(files, labels, probabilities, ranked, strict=True):

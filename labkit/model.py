@@ -23,7 +23,7 @@ from labkit.calibration import Calibration, shipped_calibration
 from labkit.engines import DEFAULT_ENGINE, check_engine, default_engine, make_forward
 from labkit.images import NOTES_KEY, ImageSource, as_image
 from labkit.network import LogitsFunction, ModelDescription, compile_forward, load_keras_model
-from labkit.predict import Prediction, softmax, top_k
+from labkit.predict import LOW_CONFIDENCE, Prediction, softmax, top_k
 from labkit.preprocess import DEFAULT_POLICY, IMAGE_SIZE, ResizePolicy, to_model_input
 from labkit.weights import load_class_index, readable_label
 
@@ -107,15 +107,25 @@ class Classifier:
         return np.asarray(self._forward(np.asarray(batch, np.float32)))
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
-        """Return probabilities, shape (N, classes), for a preprocessed batch, using the calibrated temperature."""
-        return softmax(self.logits(batch), self.temperature)
+        """Return probabilities, shape (N, classes), for a preprocessed batch (calibrated, if it has a calibration)."""
+        return self.probabilities_from_logits(self.logits(batch))
+
+    def probabilities_from_logits(self, logits: np.ndarray) -> np.ndarray:
+        """Return the probabilities shown for logits: the calibration's, else ``softmax(logits / temperature)``."""
+        if self.calibration is None:
+            return softmax(logits, self.temperature)
+        return self.calibration.probabilities(logits)
 
     def _prediction(self, logits: np.ndarray, elapsed_ms: float, top: int, notes: Iterable[str] = ()) -> Prediction:
-        probabilities = softmax(logits, self.temperature)
+        probabilities = self.probabilities_from_logits(logits)
         not_sure, ood_score = (False, None) if self.calibration is None else (
             bool(self.calibration.not_sure(logits)), float(self.calibration.ood_score(logits)))
+        # The "low confidence" line is the calibration's (LOW_CONFIDENCE by default); without one, the same line on
+        # the uncalibrated probability, which is then only a rough guide.
+        line = LOW_CONFIDENCE if self.calibration is None else self.calibration.low_confidence_below
         return Prediction(top=top_k(probabilities, self.class_names, self.wnids, top), elapsed_ms=elapsed_ms,
-                          logits=logits, not_sure=not_sure, ood_score=ood_score, notes=tuple(notes))
+                          logits=logits, not_sure=not_sure, ood_score=ood_score, notes=tuple(notes),
+                          low_confidence=bool(probabilities.max() < line))
 
     def predict(self, images: Sequence[ImageSource], top: int = 3) -> list[Prediction]:
         """Classify a batch of images (paths, bytes, file objects or PIL images), one :class:`Prediction` each.

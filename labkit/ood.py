@@ -30,7 +30,7 @@ from labkit.predict import logsumexp, softmax
 
 OodMethod = Literal["energy", "max_softmax"]
 OOD_METHODS: tuple[OodMethod, ...] = ("energy", "max_softmax")
-NOT_SURE_MESSAGE = "not sure: this may not be one of the 1000 things I know"
+NOT_SURE_MESSAGE = "not sure: this is probably none of the 1000 things I know"
 
 
 class OodError(ValueError):

@@ -30,7 +30,7 @@ from PIL import Image
 from labkit.calibration import reliability_diagram_data
 from labkit.evaluate import EvaluationResult
 from labkit.images import as_image
-from labkit.predict import Prediction, confidence_band
+from labkit.predict import Prediction, confidence_band, format_percent
 from labkit.transfer import FineTuneResult
 
 Picture = Union[Image.Image, np.ndarray, str, os.PathLike]
@@ -54,18 +54,6 @@ def confidence_colour(probability: float) -> str:
         True
     """
     return BAND_COLOURS[confidence_band(probability)]
-
-
-def format_percent(probability: float) -> str:
-    """Format a probability as a whole percentage; tiny non-zero values read ``"<1%"`` rather than ``"0%"``.
-
-    Example:
-        >>> format_percent(0.9234), format_percent(0.004)
-        ('92%', '<1%')
-    """
-    if 0 < probability < 0.005:
-        return "<1%"
-    return f"{probability:.0%}"
 
 
 def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:

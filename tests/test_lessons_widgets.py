@@ -144,7 +144,7 @@ def test_a_photo_of_none_of_the_classes_gets_the_not_sure_note(classifier):
     widget.upload.value = fake_upload("noise.png", buffer.getvalue(), "image/png")
 
     assert widget.prediction.not_sure
-    assert "Not sure: this may not be one of the 1000 things" in html.unescape(widget.result.value)
+    assert "Not sure: this is probably none of the 1000 things" in html.unescape(widget.result.value)
 
 
 # --- 04 where did it look -------------------------------------------------------------------------------------------

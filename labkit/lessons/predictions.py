@@ -20,27 +20,24 @@ from PIL import Image
 
 from labkit.lessons.tryit import PhotoPicker, ResultArea, TryIt, figure_html, photo_html
 from labkit.model import Classifier, shared_classifier
+from labkit.ood import NOT_SURE_MESSAGE
 from labkit.plots import format_percent, plot_top_k, top_k_alt_text
-from labkit.predict import CONFIDENT, Prediction
+from labkit.predict import Prediction, doubt
 
 TOP = 3
 
 
 def doubts(prediction: Prediction, num_classes: int = 1000) -> list[str]:
-    """The reasons to doubt an answer, in words: the "not sure" flag, a weak best guess, and labkit's notes.
+    """The reasons to doubt an answer, in the app's words (:func:`labkit.predict.doubt`), and labkit's notes.
 
     Example:
         >>> doubts(classifier.classify("data/samples/person.jpg"))  # doctest: +SKIP
-        ['Not sure: this may not be one of the 1000 things the model knows. Treat the answer as a guess.']
+        ['Not sure: this is probably none of the 1000 things I know. Treat the answer as a guess.']
     """
-    reasons = []
-    if prediction.not_sure:
-        reasons.append(f"Not sure: this may not be one of the {num_classes} things the model knows. "
-                       "Treat the answer as a guess.")
-    if prediction.probability < CONFIDENT:
-        reasons.append(f"The best guess gets only {format_percent(prediction.probability)}: the model hesitates "
-                       "between several classes.")
-    reasons.extend(note[:1].upper() + note[1:] + "." for note in prediction.notes)
+    not_sure = NOT_SURE_MESSAGE.replace("1000", str(num_classes))
+    note = doubt(prediction, not_sure)
+    reasons = [f"{note[0]}: {note[1]}. Treat the answer as a guess."] if note else []
+    reasons.extend(text[:1].upper() + text[1:] + "." for text in prediction.notes)
     return reasons
 
 
