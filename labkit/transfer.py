@@ -90,7 +90,10 @@ FINE_TUNE_FROM = "block_6_expand"
 COSINE_DECAY = True  # phase 2's learning rate glides from FINE_TUNE_LEARNING_RATE down to 0
 PATIENCE = 5  # epochs without a better validation loss before early stopping
 BATCH_SIZE = 32
-BASE_MODEL = "MobileNetV2 (alpha 1.0, 224 x 224, ImageNet weights, include_top=False)"
+NETWORK_SIZE = (224, 224)  # (height, width) MobileNetV2 runs at, inside the model; its input stays 224 x 224
+FEATURE_LAYERS = ("out_relu",)  # the layers whose averaged activations the new head reads
+BASE_MODEL = (f"MobileNetV2 (alpha 1.0, ImageNet weights, include_top=False), run at {NETWORK_SIZE[0]} x "
+              f"{NETWORK_SIZE[1]} inside the model")
 _NOT_IN_FOLDER_NAMES = frozenset('/\\:*?"<>|')  # Windows refuses all of these; "/" separates folders everywhere
 _WINDOWS_DEVICE_NAMES = frozenset(["CON", "PRN", "AUX", "NUL", *(f"COM{n}" for n in range(1, 10)),
                                    *(f"LPT{n}" for n in range(1, 10))])
@@ -232,6 +235,21 @@ class FineTuneResult:
 
 
 TrainingSource = Union[str, os.PathLike, TrainingSet]  # a folder with one subfolder per class, or photos in memory
+
+
+def recipe() -> dict:
+    """The training recipe's settings, as :func:`fine_tune` uses them (for benchmark results and exports).
+
+    Example:
+        >>> recipe()["feature_layers"]  # doctest: +SKIP
+        ['block_13_expand_relu', 'out_relu']
+    """
+    return {"base_model": BASE_MODEL, "network_size": list(NETWORK_SIZE), "feature_layers": list(FEATURE_LAYERS),
+            "feature_flips": list(FEATURE_FLIPS), "dropout": DROPOUT, "label_smoothing": LABEL_SMOOTHING,
+            "head_epochs": HEAD_EPOCHS, "head_learning_rate": HEAD_LEARNING_RATE,
+            "fine_tune_epochs": FINE_TUNE_EPOCHS, "fine_tune_learning_rate": FINE_TUNE_LEARNING_RATE,
+            "fine_tune_from": FINE_TUNE_FROM, "augmentation": {"rotation": ROTATION, "zoom": ZOOM},
+            "batch_size": BATCH_SIZE, "patience": PATIENCE}
 
 
 # --- 1. Read the photos -------------------------------------------------------------------------------------------
@@ -503,21 +521,40 @@ def build_augmentation(seed: int = SEED):
     ], name="augmentation")
 
 
-def build_base(weights: str | os.PathLike | None = "imagenet"):
-    """Return MobileNetV2 without its ImageNet classifier (``include_top=False``): image -> 7 x 7 x 1280 features.
+def build_base(weights: str | os.PathLike | None = "imagenet", size: tuple[int, int] | None = None):
+    """Return MobileNetV2 without its ImageNet classifier (``include_top=False``): a 224 x 224 image -> features.
 
     Args:
         weights: ``"imagenet"`` (the no-top file found by :func:`labkit.weights.resolve_weights`), a path to a
             no-top ``.h5`` file, or ``None`` for random weights.
+        size: (height, width) MobileNetV2 runs at, default :data:`NETWORK_SIZE`. The model still takes labkit's
+            224 x 224 input (so prediction, export and LiteRT work as for any labkit model); a ``Resizing`` layer
+            inside the model scales it to ``size`` first.
     """
     import keras
 
     from labkit.weights import resolve_weights
 
+    size = NETWORK_SIZE if size is None else size
     if weights == "imagenet":
         weights = resolve_weights(include_top=False)
-    return keras.applications.MobileNetV2(input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), include_top=False,
-                                          weights=None if weights is None else str(weights))
+    weights = None if weights is None else str(weights)
+    if tuple(size) == (IMAGE_SIZE, IMAGE_SIZE):
+        return keras.applications.MobileNetV2(input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), include_top=False,
+                                              weights=weights)
+    image = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3), name="image")
+    resized = keras.layers.Resizing(*size, interpolation="bilinear", name="network_size")(image)
+    return keras.applications.MobileNetV2(input_tensor=resized, include_top=False, weights=weights)
+
+
+def pooled_features(base):
+    """Return the features the new head reads, as a Keras tensor of ``base``: each of :data:`FEATURE_LAYERS`,
+    averaged over the image (global average pooling) and put side by side."""
+    import keras
+
+    pools = [keras.layers.GlobalAveragePooling2D(name="pool" if len(FEATURE_LAYERS) == 1 else f"pool_{name}")(
+        base.get_layer(name).output) for name in FEATURE_LAYERS]
+    return pools[0] if len(pools) == 1 else keras.layers.Concatenate(name="features")(pools)
 
 
 def epoch_printer(phase: str, epochs: int, stream: TextIO | None = None):
@@ -600,16 +637,21 @@ def fine_tune(source: "TrainingSource", *, validation: "TrainingSource | None" =
     head = keras.layers.Dense(num_classes, name="logits")  # no softmax: labkit's classifier wants logits
     dropout = keras.layers.Dropout(DROPOUT, name="dropout")
     features = _pooled_features(base, images[train], val_images, progress, stop)
+    # Features of different layers come in different scales: standardise each with the training photos' mean and
+    # variance (a fixed Normalization layer, part of the exported model).
+    standardise = keras.layers.Normalization(mean=features["train"].mean(axis=0),
+                                             variance=features["train"].var(axis=0) + 1e-6, name="standardise")
+    head_layers = (standardise, dropout, head)
     flips = len(features["train"]) // len(train)
     watchers = _watchers(stop, on_epoch)
-    history = _train_head(head, dropout, features, np.tile(labels[train], flips), val_labels, head_epochs,
+    history = _train_head(head_layers, features, np.tile(labels[train], flips), val_labels, head_epochs,
                           progress, watchers)
     if fine_tune_epochs > 0 and not stop.is_set():
-        phase_two = _fine_tune_top(base, head, dropout, {"train": images[train], "val": val_images}, labels[train],
+        phase_two = _fine_tune_top(base, head_layers, {"train": images[train], "val": val_images}, labels[train],
                                    val_labels, fine_tune_epochs, seed, progress, watchers)
         history = {name: history[name] + phase_two[name] for name in history}
 
-    classifier = classifier_from_base(base, head, training_set.class_names, policy)
+    classifier = classifier_from_base(base, (standardise, head), training_set.class_names, policy)
     val_accuracy = None
     if len(val_labels):
         val_accuracy = float(np.mean(classifier.logits(val_images).argmax(axis=1) == val_labels))
@@ -672,7 +714,7 @@ def _pooled_features(base, train_images: np.ndarray, val_images: np.ndarray, pro
     import keras
     import tensorflow as tf
 
-    pooled = keras.Model(base.inputs, keras.layers.GlobalAveragePooling2D()(base.output), name="frozen_features")
+    pooled = keras.Model(base.inputs, pooled_features(base), name="frozen_features")
     # One traced function, reused for every batch (model.predict would rebuild its pipeline on each call).
     run = tf.function(lambda batch: pooled(batch, training=False), autograph=False)
     passes = [("val", val_images)] + [("train", _flipped(train_images, flip)) for flip in FEATURE_FLIPS]
@@ -742,17 +784,23 @@ def _fit(model, inputs: dict[str, np.ndarray], train_labels: np.ndarray, val_lab
     return history
 
 
-def _train_head(head, dropout, features: dict[str, np.ndarray], train_labels: np.ndarray, val_labels: np.ndarray,
+def _apply(layers: Sequence, tensor):
+    for layer in layers:
+        tensor = layer(tensor)
+    return tensor
+
+
+def _train_head(head_layers, features: dict[str, np.ndarray], train_labels: np.ndarray, val_labels: np.ndarray,
                 epochs: int, progress: bool, watchers) -> dict[str, list[float]]:
     """Phase 1: train the new Dense layer on the cached, pooled features of the frozen base."""
     import keras
 
     inputs = keras.Input(features["train"].shape[1:], name="features")
-    model = keras.Model(inputs, head(dropout(inputs)), name="new_head")
+    model = keras.Model(inputs, _apply(head_layers, inputs), name="new_head")
     return _fit(model, features, train_labels, val_labels, epochs, HEAD_LEARNING_RATE, "head", progress, watchers)
 
 
-def _fine_tune_top(base, head, dropout, images: dict[str, np.ndarray], train_labels: np.ndarray,
+def _fine_tune_top(base, head_layers, images: dict[str, np.ndarray], train_labels: np.ndarray,
                    val_labels: np.ndarray, epochs: int, seed: int, progress: bool, watchers) -> dict[str, list[float]]:
     """Phase 2: train MobileNetV2's top blocks (from :data:`FINE_TUNE_FROM`) and the head, end to end."""
     import keras
@@ -770,8 +818,8 @@ def _fine_tune_top(base, head, dropout, images: dict[str, np.ndarray], train_lab
     # mode the layers would shift every activation the pretrained weights rely on, and the first epochs would undo
     # what the model knew (keras-io's transfer learning guide makes the same point). Keeping the BatchNorm layers
     # frozen (trainable=False, above) also keeps their statistics from being updated.
-    features = keras.layers.GlobalAveragePooling2D(name="pool")(base(augmented, training=False))
-    model = keras.Model(inputs, head(dropout(features)), name="fine_tune")
+    features = keras.Model(base.inputs, pooled_features(base), name="features")(augmented, training=False)
+    model = keras.Model(inputs, _apply(head_layers, features), name="fine_tune")
     # The learning rate glides down to 0 by the last epoch (cosine): big steps first, then settling in, so the
     # weights stop bouncing between epochs and early stopping does not depend on one lucky epoch.
     steps = epochs * math.ceil(len(train_labels) / BATCH_SIZE)
@@ -801,24 +849,25 @@ def calibrate_on_validation(classifier: "Classifier", images: np.ndarray, labels
     return calibration.apply_to(classifier)
 
 
-def build_classifier_model(base, head):
-    """Return one flat Keras model, ``image -> MobileNetV2 -> average pool -> Dense`` (logits), sharing the layers.
+def build_classifier_model(base, head_layers: Sequence):
+    """Return one flat Keras model, ``image -> MobileNetV2 -> average pools -> standardise -> Dense`` (logits).
 
-    Flat: MobileNetV2's layers sit directly in the graph (Grad-CAM finds ``"out_relu"`` as in the ImageNet model)
-    and the training-only parts (augmentation, dropout) are left out, so export and LiteRT get a plain model.
+    Flat, sharing the trained layers: MobileNetV2's layers sit directly in the graph (Grad-CAM finds ``"out_relu"``
+    as in the ImageNet model) and the training-only parts (augmentation, dropout) are left out, so export and LiteRT
+    get a plain model made of Keras' own layers (``keras.models.load_model`` needs no labkit code).
     """
     import keras
 
-    pooled = keras.layers.GlobalAveragePooling2D(name="pool")(base.output)
-    return keras.Model(base.inputs, head(pooled), name="labkit_fine_tuned")
+    return keras.Model(base.inputs, _apply(head_layers, pooled_features(base)), name="labkit_fine_tuned")
 
 
-def classifier_from_base(base, head, class_names: Sequence[str], policy: ResizePolicy = DEFAULT_POLICY) -> "Classifier":
-    """Wrap base + trained head as a :class:`labkit.Classifier` (Keras engine) over ``class_names``."""
+def classifier_from_base(base, head_layers: Sequence, class_names: Sequence[str],
+                         policy: ResizePolicy = DEFAULT_POLICY) -> "Classifier":
+    """Wrap base + trained head layers as a :class:`labkit.Classifier` (Keras engine) over ``class_names``."""
     from labkit.model import Classifier
 
     base.trainable = False
-    model = build_classifier_model(base, head)
+    model = build_classifier_model(base, head_layers)
     return Classifier(weights=None, engine="keras", policy=policy, model=model, class_names=list(class_names))
 
 
