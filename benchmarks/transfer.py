@@ -85,17 +85,20 @@ def main() -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     args = parser.parse_args()
 
-    os.environ.setdefault("LABKIT_WEIGHTS_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "models"))
+    shared = Path(__file__).resolve().parents[2] / "shared"
+    os.environ.setdefault("LABKIT_WEIGHTS_DIR", str(shared / "models"))
+    os.environ.setdefault("LABKIT_DATA_DIR", str(shared / "datasets"))
     start = time.perf_counter()
     import keras  # noqa: F401 (timed apart: every process pays it once)
 
     from labkit import transfer
+    from labkit.datasets import fetch
     from labkit.evaluate import evaluate
-    from labkit.paths import shared_dataset_dir
+    from labkit.paths import TRASHNET_MINI_DIR
 
     import_seconds = time.perf_counter() - start
-    train_folder = args.train or shared_dataset_dir("trashnet-mini")
-    val_folder = args.val or shared_dataset_dir("trashnet-val")
+    train_folder = args.train or TRASHNET_MINI_DIR
+    val_folder = args.val or fetch("trashnet-val", progress=False)  # $LABKIT_DATA_DIR or a mirror: see labkit.datasets
     reference = reference_pass()
     print(f"training on {train_folder}, measuring on {val_folder} (import of TensorFlow/Keras: {import_seconds:.1f} s)")
     runs = []

@@ -13,10 +13,10 @@ import pytest
 from matplotlib.figure import Figure
 
 from labkit import Classifier
-from labkit.evaluate import (EvaluationResult, LabelError, LabelledImage, evaluate, measure_latency, plot_confusion_matrix,
-                             read_labelled_folder, score_logits, wilson_interval)
-from labkit.paths import shared_dataset_dir
-from labkit.plots import figure_to_png
+from labkit.evaluate import EvaluationResult, evaluate, measure_latency, score_logits, wilson_interval
+from labkit.folders import LabelError, LabelledImage, read_labelled_folder
+from labkit.paths import TRASHNET_MINI_DIR
+from labkit.plots import figure_to_png, plot_confusion_matrix
 
 BOTTLES = ["beer bottle", "wine bottle", "water bottle", "pop bottle", "pill bottle", "water jug"]
 
@@ -95,7 +95,7 @@ def test_class_subfolders_may_be_named_by_wnid_or_label(tmp_path, samples_dir, s
 
 def test_a_fine_tuned_models_classes_name_its_folders():
     classes = ["glass", "metal", "paper", "plastic"]
-    items = read_labelled_folder(shared_dataset_dir("trashnet-mini"), class_names=classes)
+    items = read_labelled_folder(TRASHNET_MINI_DIR, class_names=classes)
     for index, name in enumerate(classes):
         photos = [item for item in items if item.class_index == index]
         assert len(photos) == 60 and all(item.path.parent.name == name for item in photos)

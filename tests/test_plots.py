@@ -17,9 +17,9 @@ from PIL import Image
 
 from labkit import load_image
 from labkit.paths import SAMPLES_DIR
-from labkit.plots import (CONFIDENT_COLOUR, UNLIKELY_COLOUR, UNSURE_COLOUR, figure_to_png, format_percent,
-                          plot_pixel_histogram, plot_top_k, show_channels, show_images, top_k_alt_text)
-from labkit.predict import Prediction, top_k
+from labkit.plots import (CONFIDENT_COLOUR, UNLIKELY_COLOUR, UNSURE_COLOUR, confidence_colour, figure_to_png,
+                          format_percent, plot_pixel_histogram, plot_top_k, show_channels, show_images, top_k_alt_text)
+from labkit.predict import Prediction, confidence_band, top_k
 
 LABELS = ["golden retriever", "Labrador retriever", "tennis ball", "Sealyham terrier", "kuvasz"]
 
@@ -33,15 +33,15 @@ def prediction_with(probabilities: list[float], not_sure: bool = False, labels=L
 
 
 @pytest.fixture(scope="module")
-def golden_retriever_prediction() -> Prediction:
+def beagle_prediction() -> Prediction:
     from labkit.model import shared_classifier
 
-    return shared_classifier().classify(SAMPLES_DIR / "207_golden_retriever.jpg", top=5)
+    return shared_classifier().classify(SAMPLES_DIR / "beagle.jpg", top=5)
 
 
 @pytest.fixture(scope="module")
-def zebra():
-    return load_image(SAMPLES_DIR / "340_zebra.jpg")
+def shuttle():
+    return load_image(SAMPLES_DIR / "space_shuttle.jpg")
 
 
 def bars(figure: Figure):
@@ -58,18 +58,18 @@ def y_labels(figure: Figure) -> list[str]:
 
 # --- plot_top_k -------------------------------------------------------------------------------------------------
 
-def test_real_prediction_chart_shows_each_guess_best_on_top_with_its_percentage(golden_retriever_prediction):
-    figure = plot_top_k(golden_retriever_prediction)
+def test_real_prediction_chart_shows_each_guess_best_on_top_with_its_percentage(beagle_prediction):
+    figure = plot_top_k(beagle_prediction)
     ax = figure.axes[0]
 
     assert isinstance(figure, Figure)
-    assert golden_retriever_prediction.label == "golden retriever"
-    assert y_labels(figure) == [score.label for score in golden_retriever_prediction.top]
+    assert beagle_prediction.label == "beagle"
+    assert y_labels(figure) == [score.label for score in beagle_prediction.top]
     assert ax.yaxis_inverted(), "the first tick (best guess) must be drawn at the top"
     widths = [bar.get_width() for bar in bars(figure)]
-    assert widths == pytest.approx([100 * score.probability for score in golden_retriever_prediction.top])
+    assert widths == pytest.approx([100 * score.probability for score in beagle_prediction.top])
     assert widths == sorted(widths, reverse=True)
-    assert bar_texts(figure) == [format_percent(score.probability) for score in golden_retriever_prediction.top]
+    assert bar_texts(figure) == [format_percent(score.probability) for score in beagle_prediction.top]
     assert ax.get_xlim() == (0, 100)
 
 
@@ -82,6 +82,15 @@ def test_bar_colour_follows_the_confidence_band(probability, colour):
 
     assert bars(figure)[0].get_facecolor() == to_rgba(colour)
     assert bar_texts(figure) == [f"{probability:.0%}"], "the percentage is printed too: colour is not the only cue"
+
+
+@pytest.mark.parametrize("probability, band, colour", [
+    (0.60, "high", CONFIDENT_COLOUR), (0.59, "medium", UNSURE_COLOUR), (0.30, "medium", UNSURE_COLOUR),
+    (0.29, "low", UNLIKELY_COLOUR),
+])
+def test_the_app_s_confidence_words_and_the_chart_s_colours_name_the_same_bands(probability, band, colour):
+    assert confidence_band(probability) == band  # the app's "high" / "medium" / "low"
+    assert confidence_colour(probability) == colour
 
 
 def test_chart_of_an_unsure_prediction_mixes_bands_and_keeps_the_order():
@@ -123,20 +132,20 @@ def test_chart_can_be_drawn_into_an_existing_panel():
     assert len(right.patches) == 2 and len(left.patches) == 0
 
 
-def test_plotting_leaves_no_pyplot_figure_open(golden_retriever_prediction, zebra):
+def test_plotting_leaves_no_pyplot_figure_open(beagle_prediction, shuttle):
     before = plt.get_fignums()
 
-    figure_to_png(plot_top_k(golden_retriever_prediction))
-    figure_to_png(show_images([zebra, zebra]))
-    figure_to_png(plot_pixel_histogram(zebra))
+    figure_to_png(plot_top_k(beagle_prediction))
+    figure_to_png(show_images([shuttle, shuttle]))
+    figure_to_png(plot_pixel_histogram(shuttle))
 
     assert plt.get_fignums() == before
 
 
 # --- figure_to_png and alt text ---------------------------------------------------------------------------------
 
-def test_figure_to_png_gives_a_png_of_the_figure_size(golden_retriever_prediction):
-    figure = plot_top_k(golden_retriever_prediction)
+def test_figure_to_png_gives_a_png_of_the_figure_size(beagle_prediction):
+    figure = plot_top_k(beagle_prediction)
     width, height = figure.get_size_inches()
 
     small = Image.open(io.BytesIO(figure_to_png(figure, dpi=50)))
@@ -153,15 +162,15 @@ def test_figure_to_png_is_the_same_for_the_same_chart():
     assert figure_to_png(plot_top_k(prediction)) == figure_to_png(plot_top_k(prediction))
 
 
-def test_alt_text_reads_out_every_bar_in_order(golden_retriever_prediction):
-    text = top_k_alt_text(golden_retriever_prediction)
+def test_alt_text_reads_out_every_bar_in_order(beagle_prediction):
+    text = top_k_alt_text(beagle_prediction)
 
-    assert text.startswith("Bar chart of the top 5 guesses: golden retriever ")
+    assert text.startswith("Bar chart of the top 5 guesses: beagle ")
     spoken = ", ".join(f"{score.label} {format_percent(score.probability)}"
-                       for score in golden_retriever_prediction.top)
+                       for score in beagle_prediction.top)
     assert spoken in text
-    assert bar_texts(plot_top_k(golden_retriever_prediction)) == [
-        format_percent(score.probability) for score in golden_retriever_prediction.top], "chart and text agree"
+    assert bar_texts(plot_top_k(beagle_prediction)) == [
+        format_percent(score.probability) for score in beagle_prediction.top], "chart and text agree"
 
 
 def test_alt_text_says_when_the_model_is_not_sure():
@@ -171,18 +180,28 @@ def test_alt_text_says_when_the_model_is_not_sure():
     assert top_k_alt_text(prediction_with([0.9])) == "Bar chart of the best guess: golden retriever 90%."
 
 
-@pytest.mark.parametrize("probability, text", [(0.0, "0%"), (0.004, "<1%"), (0.005, "0%"), (0.0051, "1%"),
-                                               (0.5, "50%"), (0.996, "100%"), (1.0, "100%")])
-def test_format_percent_rounds_to_whole_percent_and_never_hides_a_small_chance(probability, text):
-    # 0.005 is 0.5 %: Python rounds half to even, so "0%"; anything below 0.5 % but above 0 reads "<1%".
+@pytest.mark.parametrize("probability, text", [(0.0, "<1%"), (0.004, "<1%"), (0.005, "<1%"), (0.0051, "1%"),
+                                               (0.5, "50%"), (0.994, "99%"), (0.995, ">99%"), (0.9999, ">99%"),
+                                               (1.0, ">99%")])
+def test_format_percent_rounds_to_whole_percent_and_says_less_than_1_or_more_than_99_at_the_ends(probability, text):
+    # 0.005 is 0.5 %: Python rounds half to even, so it would read "0%"; whatever rounds to 0 % reads "<1%", and
+    # whatever rounds to 100 % reads ">99%": a calibrated model is never certain.
     assert format_percent(probability) == text
+
+
+def test_format_percent_never_shows_100_or_0_percent_at_any_precision():
+    probabilities = np.concatenate([np.linspace(0, 1, 20001), [1e-12, 1 - 1e-12, 0.99949, 0.99951]])
+    for decimals in (0, 1, 2):
+        texts = {format_percent(float(value), decimals) for value in probabilities}
+        assert f"{1:.{decimals}%}" not in texts and f"{0:.{decimals}%}" not in texts
+    assert format_percent(0.99951, decimals=1) == ">99.9%" and format_percent(0.0004, decimals=1) == "<0.1%"
 
 
 # --- show_images, show_channels, plot_pixel_histogram -----------------------------------------------------------
 
-def test_show_images_lays_out_a_grid_with_titles(zebra):
-    banana = load_image(SAMPLES_DIR / "954_banana.jpg")
-    figure = show_images([zebra, banana, zebra, banana, zebra], titles=list("abcde"), columns=4)
+def test_show_images_lays_out_a_grid_with_titles(shuttle):
+    pizza = load_image(SAMPLES_DIR / "pizza.jpg")
+    figure = show_images([shuttle, pizza, shuttle, pizza, shuttle], titles=list("abcde"), columns=4)
 
     assert len(figure.axes) == 5
     assert [ax.get_subplotspec().get_geometry()[:2] for ax in figure.axes] == [(2, 4)] * 5
@@ -190,41 +209,41 @@ def test_show_images_lays_out_a_grid_with_titles(zebra):
     assert not any(ax.axison for ax in figure.axes), "photos are shown without axes"
 
 
-def test_show_images_uses_fewer_columns_for_fewer_images(zebra):
-    figure = show_images([zebra, zebra], columns=4)
+def test_show_images_uses_fewer_columns_for_fewer_images(shuttle):
+    figure = show_images([shuttle, shuttle], columns=4)
 
     assert [ax.get_subplotspec().get_geometry()[:2] for ax in figure.axes] == [(1, 2)] * 2
 
 
-def test_show_images_shows_a_model_input_as_the_photo_it_came_from(zebra):
+def test_show_images_shows_a_model_input_as_the_photo_it_came_from(shuttle):
     from labkit.preprocess import resize_for_model, to_model_input
 
-    figure = show_images([to_model_input(zebra)])
+    figure = show_images([to_model_input(shuttle)])
     shown = figure.axes[0].get_images()[0].get_array()
 
-    photo = np.asarray(resize_for_model(zebra)) / 255
+    photo = np.asarray(resize_for_model(shuttle)) / 255
     assert shown.min() >= 0 and shown.max() <= 1
     assert np.abs(shown - photo).max() < 1e-5
 
 
 def test_show_images_accepts_paths_and_arrays():
-    path = SAMPLES_DIR / "281_tabby.jpg"
+    path = SAMPLES_DIR / "tabby.jpg"
     figure = show_images([path, np.asarray(load_image(path))])
 
     first, second = (ax.get_images()[0].get_array() for ax in figure.axes)
     assert np.array_equal(np.asarray(first), np.asarray(second))
 
 
-def test_show_images_asks_for_one_title_per_image(zebra):
+def test_show_images_asks_for_one_title_per_image(shuttle):
     with pytest.raises(ValueError, match="one title per image"):
-        show_images([zebra, zebra], titles=["only one"])
+        show_images([shuttle, shuttle], titles=["only one"])
     with pytest.raises(ValueError, match="at least one image"):
         show_images([])
 
 
-def test_show_channels_shows_red_green_and_blue_as_brightness(zebra):
-    figure = show_channels(zebra)
-    pixels = np.asarray(zebra)
+def test_show_channels_shows_red_green_and_blue_as_brightness(shuttle):
+    figure = show_channels(shuttle)
+    pixels = np.asarray(shuttle)
 
     assert [ax.get_title() for ax in figure.axes] == ["red channel", "green channel", "blue channel"]
     for channel, ax in enumerate(figure.axes):
@@ -233,17 +252,17 @@ def test_show_channels_shows_red_green_and_blue_as_brightness(zebra):
         assert image.get_cmap().name == "gray" and image.get_clim() == (0, 255)
 
 
-def test_pixel_histogram_counts_every_pixel_once_per_channel(zebra):
-    figure = plot_pixel_histogram(zebra)
+def test_pixel_histogram_counts_every_pixel_once_per_channel(shuttle):
+    figure = plot_pixel_histogram(shuttle)
     ax = figure.axes[0]
-    width, height = zebra.size
+    width, height = shuttle.size
 
     steps = ax.patches
     assert [step.get_label() for step in steps] == ["red", "green", "blue"]
     for step, channel in zip(steps, range(3)):
         counts = step.get_data().values
         assert counts.sum() == width * height
-        expected, _ = np.histogram(np.asarray(zebra)[..., channel], bins=64, range=(0, 256))
+        expected, _ = np.histogram(np.asarray(shuttle)[..., channel], bins=64, range=(0, 256))
         assert np.array_equal(counts, expected)
     assert ax.get_xlim() == (0, 255)
     assert [text.get_text() for text in ax.get_legend().get_texts()] == ["red", "green", "blue"]
@@ -255,10 +274,10 @@ def test_pixel_histogram_of_a_white_image_is_one_spike_at_255():
     assert counts[-1] == 100 and counts[:-1].sum() == 0
 
 
-def test_pixel_histogram_explains_what_it_wants_for_a_model_input(zebra):
+def test_pixel_histogram_explains_what_it_wants_for_a_model_input(shuttle):
     from labkit.preprocess import to_model_input
 
     with pytest.raises(ValueError, match="0..255"):
-        plot_pixel_histogram(np.asarray(zebra, dtype=np.float32) / 255)
+        plot_pixel_histogram(np.asarray(shuttle, dtype=np.float32) / 255)
     with pytest.raises(ValueError, match="load_image"):
-        plot_pixel_histogram(to_model_input(zebra))
+        plot_pixel_histogram(to_model_input(shuttle))
