@@ -29,9 +29,8 @@ from pathlib import Path
 from typing import Union
 
 import numpy as np
-from tqdm import tqdm
-
 from PIL import Image
+from tqdm import tqdm
 
 from labkit.images import IMAGE_EXTENSIONS, ImageError, iter_image_files, load_image, to_rgb
 from labkit.preprocess import DEFAULT_POLICY, ResizePolicy, to_batch
@@ -263,7 +262,7 @@ TrainingSource = Union[str, os.PathLike, TrainingSet]  # a folder with one subfo
 
 
 def class_folders(folder: str | os.PathLike) -> list[Path]:
-    """Return the class subfolders of a training folder, sorted by name (hidden ones like ``.ipynb_checkpoints`` left out).
+    """Return the class subfolders of a training folder, sorted by name (hidden ones, ``.ipynb_checkpoints``, left out).
 
     Raises :class:`TrainingFolderError` when the folder is missing or has fewer than :data:`MIN_CLASSES` subfolders.
 
@@ -323,7 +322,7 @@ def read_training_folder(folder: str | os.PathLike, policy: ResizePolicy = DEFAU
             continue
         files.append(path)
         labels.append(label)
-    _warn_skipped(skipped, lambda file: file.path.relative_to(folder))
+    _warn_skipped(skipped, lambda file: Path(file.path).relative_to(folder))
     training_set = TrainingSet([path.name for path in subfolders], photos, np.array(labels, np.int64), files,
                                skipped, folder, policy)
     _check_counts(training_set, min_per_class)
@@ -428,7 +427,7 @@ def check_class_names(class_names: Sequence[object]) -> None:
                 "exported model's classes and of a training folder), so each must be a valid folder name. What to "
                 "do: rename the class, e.g. with letters, digits, spaces, '-' or '_'.")
     seen: dict[str, str] = {}
-    for name in class_names:
+    for name in map(str, class_names):  # all text by now
         other = seen.setdefault(name.casefold(), name)
         if other != name:
             raise ClassNameError(f"The classes {other!r} and {name!r} differ only in upper and lower case: on "
@@ -475,7 +474,7 @@ def _check_counts(training_set: TrainingSet, min_per_class: int = MIN_IMAGES_PER
         "better), or remove that class's folder.")
 
 
-def as_training_set(source: "TrainingSource", policy: ResizePolicy = DEFAULT_POLICY, progress: bool = True,
+def as_training_set(source: TrainingSource, policy: ResizePolicy = DEFAULT_POLICY, progress: bool = True,
                     min_per_class: int = MIN_IMAGES_PER_CLASS) -> TrainingSet:
     """Return ``source`` if it is a :class:`TrainingSet`, else read it as a folder (:func:`read_training_folder`)."""
     if isinstance(source, TrainingSet):
