@@ -20,23 +20,21 @@ listed in benchmarks/README.md), so a fresh set of photos may score a little low
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
+from _results import machine_load, write_result  # noqa: E402  (benchmarks/, this script's folder)
+
 TARGET_ACCURACY = 0.90
 TARGET_SECONDS = 180  # "about 3 minutes on a quiet 2-core machine"
 REFERENCE_BATCH = 32
 REFERENCE_REPEATS = 5
-RESULTS = Path(__file__).resolve().parent / "results" / "transfer.json"
 
 
 def reference_pass():
@@ -62,28 +60,14 @@ def reference_pass():
     return seconds
 
 
-def machine() -> dict:
-    """What ran the benchmark: processor, cores, Python, TensorFlow."""
-    import tensorflow as tf
-
-    model_name = platform.processor()
-    try:
-        model_name = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                          if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"processor": model_name, "cores": os.cpu_count(), "system": platform.platform(),
-            "python": platform.python_version(), "tensorflow": tf.__version__}
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="one training run per seed (default: 0)")
     parser.add_argument("--train", type=Path, help="training folder (default: trashnet-mini)")
     parser.add_argument("--val", type=Path, help="photos to measure on (default: trashnet-val)")
-    parser.add_argument("--out", type=Path, default=RESULTS, help=f"results file (default: {RESULTS.name})")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     args = parser.parse_args()
+    started = machine_load()
 
     shared = Path(__file__).resolve().parents[2] / "shared"
     os.environ.setdefault("LABKIT_WEIGHTS_DIR", str(shared / "models"))
@@ -126,15 +110,15 @@ def main() -> int:
     print(f"top-1 on trashnet-val: {top1:.1%} (target >= {TARGET_ACCURACY:.0%}: "
           f"{'met' if top1 >= TARGET_ACCURACY else 'NOT met'}); training time / reference: {ratio:.1f} "
           f"(a quiet machine's reference is about 1 s, so about {ratio:.0f} s there; target about {TARGET_SECONDS} s)")
-    summary = {"benchmark": "benchmarks/transfer.py", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-               "machine": machine(), "train": str(train_folder.name), "measured_on": str(val_folder.name),
-               "recipe": transfer.recipe(), "import_seconds": round(import_seconds, 1),
-               "reference": f"median of {REFERENCE_REPEATS} compiled Keras forward passes of MobileNetV2 (no top, "
-                            f"224 x 224, batch of {REFERENCE_BATCH}), before and after training",
-               "top1": top1, "ratio": ratio, "runs": runs}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
+    write_result("transfer", {
+        "train": train_folder.name, "measured_on": val_folder.name, "top1": top1,
+        "top1_95": runs[0]["top1_95"] if len(runs) == 1 else None, "photos": runs[0]["photos"],
+        "train_seconds": statistics.median(run["train_seconds"] for run in runs),
+        "reference_seconds": statistics.median(run["reference_seconds"] for run in runs), "ratio": ratio,
+        "reference": f"median of {REFERENCE_REPEATS} compiled Keras forward passes of MobileNetV2 (no top, 224 x 224, "
+                     f"batch of {REFERENCE_BATCH}), before and after training",
+        "import_seconds": round(import_seconds, 1), "recipe": transfer.recipe(), "runs": runs,
+    }, load_at_start=started)
     return 0
 
 
