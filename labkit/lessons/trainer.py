@@ -1,0 +1,719 @@
+"""Lesson 08's "Try it": a Teachable-Machine-style trainer. Name classes, add photos, train, try, export.
+
+``trainer()`` returns the whole widget; everything it does goes through one :class:`TrainerSession` (the state, no
+widgets in it), which a test or a notebook can also drive from Python, without a browser::
+
+    >>> teach = trainer("data/trashnet-mini")        # four classes of 60 photos, ready to train  # doctest: +SKIP
+    >>> teach.train(wait=True)                       # what the Train button does, but waiting     # doctest: +SKIP
+    >>> teach.try_photo("my_bottle.jpg").label       # what the "Try a photo" upload does          # doctest: +SKIP
+    'glass'
+
+What a student does, and what labkit does for each step:
+
+1. **Classes**: type a name and press *Add class* (a class name becomes a folder name in the export, so it must be
+   one: :func:`class_name_message` says what is wrong with it). Rename a class by editing its name (Enter), remove
+   it with its *Remove* button.
+2. **Photos**: each class's *Add photos* button takes several photos at once (FileUpload, ``multiple=True``); their
+   bytes stay in memory, never written to disk. Or type a folder (e.g. ``data/trashnet-mini/glass``) and press
+   *Add folder*. Each photo is decoded on arrival (:func:`labkit.images.load_image`): an unreadable one is skipped
+   and listed, the others are kept. Counts and thumbnails show what each class has.
+3. **Train**: :func:`labkit.transfer.fine_tune` on the photos, in a background thread so the notebook stays
+   usable. A progress bar and the loss and accuracy curves (a static matplotlib picture) are redrawn after every
+   epoch; *Stop* asks training to end after the current epoch, and the model trained so far is kept.
+4. **Try a photo**: upload a photo the model never saw; it gets its top-3 with calibrated percentages (the
+   fine-tuned model's temperature, fitted on the validation photos).
+5. **Export**: :func:`labkit.export.export_model` writes ``model.keras``, Teachable Machine's ``labels.txt`` and a
+   LiteRT ``model.tflite`` into ``exports/NAME``, where the app's Model menu finds it.
+
+Bad input never loses work: fewer than two classes, too few photos in a class (the message says how many more),
+an unreadable photo or an invalid class name each get a message saying what to do, and everything else stays.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import ipywidgets as widgets
+from PIL import Image
+
+from labkit.export import DEFAULT_EXPORTS_DIR, export_model
+from labkit.images import ImageError, load_image
+from labkit.paths import shared_dataset_dir
+from labkit.plots import figure_to_png, format_percent, plot_top_k, top_k_alt_text
+from labkit.predict import Prediction
+from labkit.transfer import (FINE_TUNE_EPOCHS, HEAD_EPOCHS, MIN_CLASSES, MIN_IMAGES_PER_CLASS, EpochReport,
+                             FineTuneResult, TrainingDataError, class_name_problem, fine_tune, plot_training_curves,
+                             training_set_from_photos)
+
+# --- Configurable parameters --------------------------------------------------------------------------------------
+EXAMPLE_PHOTOS = shared_dataset_dir("trashnet-mini")  # glass/, metal/, paper/, plastic/: 60 photos each (MIT)
+THUMBNAIL_PIXELS = 64  # longest side of a class's thumbnails
+THUMBNAILS_SHOWN = 10  # per class; the count says how many more there are
+TRY_PREVIEW_PIXELS = 224  # the tried photo, as the model sees it
+CURVES_DPI = 80
+MAX_EPOCHS = 100  # the epochs controls' upper bound
+ACCEPTED_FILES = "image/*"  # what the file chooser offers; anything else still gets a clear message
+
+
+class TrainerInputError(ValueError):
+    """What the student gave the trainer cannot be used as it is; the message says what is wrong and what to do."""
+
+
+@dataclass(frozen=True)
+class Photo:
+    """One photo of a class: its file name, its bytes (in memory only) and a small JPEG thumbnail."""
+
+    name: str
+    data: bytes = field(repr=False)
+    thumbnail: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class SkippedPhoto:
+    """A photo left out because it could not be read, and why."""
+
+    class_name: str
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Added:
+    """What adding photos did: how many were kept, and the ones skipped (with their reasons)."""
+
+    class_name: str
+    added: int
+    skipped: tuple[SkippedPhoto, ...] = ()
+
+    def message(self) -> str:
+        """One line for the student, e.g. ``"glass: added 5 photos; skipped 1 that could not be read: ..."``."""
+        text = f"{self.class_name}: added {self.added} photo{'s' if self.added != 1 else ''}."
+        if self.skipped:
+            text += (f" Skipped {len(self.skipped)} that could not be read as a photo (the others are kept): "
+                     + " ".join(photo.reason for photo in self.skipped))
+        return text
+
+
+def class_name_message(name: str, existing: Iterable[str] = ()) -> str | None:
+    """Say what makes ``name`` unusable as a class name, and what to type instead; ``None`` when it is fine.
+
+    A class name becomes a folder name (the export's labels, ``labkit train``'s class folders), so it must be a valid
+    one on every system (:func:`labkit.transfer.class_name_problem` decides), and differ from the other classes'
+    names, ignoring case (macOS and Windows would see one folder).
+
+    Example:
+        >>> class_name_message("glass") is None
+        True
+        >>> class_name_message("glass/bottles")
+        "'glass/bottles' cannot be a class name: it contains '/', which folder names cannot contain. Class names become folder names. Try 'glass-bottles'."
+    """
+    if not name.strip():
+        return "A class needs a name: type one, e.g. 'glass', then press Add class."
+    problem = class_name_problem(name)
+    if problem is not None:
+        suggestion = re.sub(r'[/\\:*?"<>|\x00-\x1f]+', "-", name).strip(" .-")
+        if not suggestion or class_name_problem(suggestion) is not None:
+            suggestion = "my-class"
+        return (f"'{name}' cannot be a class name: it {problem}. Class names become folder names. "
+                f"Try '{suggestion}'.")
+    if name.casefold() in {other.casefold() for other in existing}:
+        return f"There is already a class called '{name}' (ignoring upper and lower case). Give each class its own name."
+    return None
+
+
+def thumbnail_jpeg(image: Image.Image, size: int = THUMBNAIL_PIXELS) -> bytes:
+    """Return a small JPEG of ``image`` (longest side ``size`` pixels), for a class's row of thumbnails.
+
+    Example:
+        >>> thumbnail_jpeg(Image.new("RGB", (640, 480)))[:2]
+        b'\\xff\\xd8'
+    """
+    small = image.copy()
+    small.thumbnail((size, size), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    small.convert("RGB").save(buffer, format="JPEG", quality=80)
+    return buffer.getvalue()
+
+
+def read_photo(name: str, data: bytes) -> Photo:
+    """Decode a photo's bytes (checking it is a usable image) and keep them with a thumbnail.
+
+    Raises:
+        ImageError: the bytes are not a readable photo; the message says why.
+    """
+    return Photo(name, data, thumbnail_jpeg(load_image(data, name=name)))
+
+
+class TrainerSession:
+    """The trainer's state and everything it can do, with no widgets in it (the widget and the tests drive it).
+
+    ``classes`` maps each class name to its photos, in the order the classes were added; ``result`` is the last
+    training's :class:`labkit.transfer.FineTuneResult` (``None`` before the first); ``history`` holds the epochs of
+    the current or last training, in :func:`labkit.transfer.plot_training_curves`' format.
+
+    Example:
+        >>> session = TrainerSession()
+        >>> session.add_class("glass")
+        'glass'
+        >>> session.add_photos("glass", [("bad.jpg", b"not a photo")]).skipped[0].name
+        'bad.jpg'
+    """
+
+    def __init__(self) -> None:
+        self.classes: dict[str, list[Photo]] = {}
+        self.skipped: list[SkippedPhoto] = []
+        self.result: FineTuneResult | None = None
+        self.history: dict[str, list[float]] = _empty_history()
+        self.error: BaseException | None = None
+        self.stopped = False
+        self.stop_event = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    # --- classes ----------------------------------------------------------------------------------------------
+
+    def add_class(self, name: str) -> str:
+        """Add an empty class; raises :class:`TrainerInputError` when ``name`` is not a usable folder name."""
+        problem = class_name_message(name, self.classes)
+        if problem:
+            raise TrainerInputError(problem)
+        self.classes[name] = []
+        return name
+
+    def rename_class(self, old: str, new: str) -> str:
+        """Rename a class, keeping its photos and its place; :class:`TrainerInputError` for an unusable name."""
+        if new == old:
+            return new
+        problem = class_name_message(new, [name for name in self.classes if name != old])
+        if problem:
+            raise TrainerInputError(problem)
+        self.classes = {(new if name == old else name): photos for name, photos in self.classes.items()}
+        self.skipped = [SkippedPhoto(new if photo.class_name == old else photo.class_name, photo.name, photo.reason)
+                        for photo in self.skipped]
+        return new
+
+    def remove_class(self, name: str) -> list[Photo]:
+        """Remove a class and return its photos."""
+        self.skipped = [photo for photo in self.skipped if photo.class_name != name]
+        return self.classes.pop(name)
+
+    # --- photos -----------------------------------------------------------------------------------------------
+
+    def add_photos(self, class_name: str, files: Iterable[tuple[str, bytes | memoryview]]) -> Added:
+        """Add photos, given as ``(file name, bytes)``, to a class. Unreadable ones are skipped and listed.
+
+        Example:
+            >>> session.add_photos("glass", [("bottle.jpg", open("bottle.jpg", "rb").read())])  # doctest: +SKIP
+            Added(class_name='glass', added=1, skipped=())
+        """
+        photos = self._photos_of(class_name)
+        added, skipped = 0, []
+        for name, data in files:
+            try:
+                photos.append(read_photo(name, bytes(data)))
+                added += 1
+            except ImageError as error:
+                skipped.append(SkippedPhoto(class_name, name, str(error)))
+        self.skipped.extend(skipped)
+        return Added(class_name, added, tuple(skipped))
+
+    def add_folder(self, class_name: str, folder: str | os.PathLike) -> Added:
+        """Add every image file of ``folder`` (e.g. ``data/trashnet-mini/glass``) to a class, read into memory."""
+        folder = Path(folder).expanduser()
+        if not folder.is_dir():
+            raise TrainerInputError(f"No folder at '{folder}'. Type the path of a folder of photos (relative to "
+                                    f"{Path.cwd()}), e.g. '{EXAMPLE_PHOTOS.name}/glass'.")
+        files = [path for path in sorted(folder.iterdir()) if path.is_file() and not path.name.startswith(".")]
+        if not files:
+            raise TrainerInputError(f"'{folder}' holds no files. Pick the folder that holds the photos themselves.")
+        return self.add_photos(class_name, ((path.name, path.read_bytes()) for path in files))
+
+    def add_classes_from(self, folder: str | os.PathLike) -> list[Added]:
+        """Add one class per subfolder of ``folder`` (named after it), with its photos: ``data/trashnet-mini``."""
+        folder = Path(folder)
+        subfolders = sorted(child for child in folder.iterdir() if child.is_dir() and not child.name.startswith("."))
+        reports = []
+        for subfolder in subfolders:
+            if subfolder.name not in self.classes:
+                self.add_class(subfolder.name)
+            reports.append(self.add_folder(subfolder.name, subfolder))
+        return reports
+
+    def _photos_of(self, class_name: str) -> list[Photo]:
+        if class_name not in self.classes:
+            raise TrainerInputError(f"There is no class called '{class_name}'. Add it first.")
+        return self.classes[class_name]
+
+    def counts(self) -> dict[str, int]:
+        """Photos per class, e.g. ``{"glass": 60, "metal": 58}``."""
+        return {name: len(photos) for name, photos in self.classes.items()}
+
+    def describe(self) -> str:
+        """One line: ``"4 classes: glass (60 photos), metal (60 photos), ..."``."""
+        if not self.classes:
+            return "No classes yet."
+        listed = ", ".join(f"{name} ({count} photo{'s' if count != 1 else ''})" for name, count in self.counts().items())
+        return f"{len(self.classes)} class{'es' if len(self.classes) != 1 else ''}: {listed}"
+
+    def problems(self) -> list[str]:
+        """What stops training right now (empty when it can start): too few classes, or too few photos in one."""
+        problems = []
+        if len(self.classes) < MIN_CLASSES:
+            have = {0: "no class yet", 1: f"only one, '{next(iter(self.classes), '')}'"}[len(self.classes)]
+            problems.append(f"Training needs at least {MIN_CLASSES} classes and there is {have}: a model learns to tell "
+                            "classes apart. Add another class and give it photos.")
+        for name, count in self.counts().items():
+            if count < MIN_IMAGES_PER_CLASS:
+                more = MIN_IMAGES_PER_CLASS - count
+                problems.append(f"'{name}' has {count} photo{'s' if count != 1 else ''}; each class needs at least "
+                                f"{MIN_IMAGES_PER_CLASS} (some to learn from, one or more to check on). Add {more} more "
+                                "(50 or more works much better), or remove the class.")
+        return problems
+
+    # --- training ---------------------------------------------------------------------------------------------
+
+    @property
+    def training(self) -> bool:
+        """Whether a training is running now."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def start_training(self, *, head_epochs: int = HEAD_EPOCHS, fine_tune_epochs: int = FINE_TUNE_EPOCHS,
+                       on_epoch: Callable[[EpochReport], None] | None = None,
+                       on_done: Callable[[], None] | None = None, **options: Any) -> threading.Thread:
+        """Start training in a background thread and return it; ``on_epoch`` and ``on_done`` run in that thread.
+
+        Raises :class:`TrainerInputError` before starting when :meth:`problems` lists anything, or when a training
+        is already running. ``options`` go to :func:`labkit.transfer.fine_tune` (``seed``, ``weights``...).
+        """
+        with self._lock:
+            if self.training:
+                raise TrainerInputError("A training is already running. Wait for it, or press Stop first.")
+            problems = self.problems()
+            if problems:
+                raise TrainerInputError(" ".join(problems))
+            # A snapshot: the student may keep adding photos while this training runs, for the next one.
+            photos = {name: [photo.data for photo in class_photos] for name, class_photos in self.classes.items()}
+            self.history, self.error, self.stopped = _empty_history(), None, False
+            self.stop_event = threading.Event()
+            self._thread = threading.Thread(target=self._train, name="labkit-trainer", daemon=True,
+                                            args=(photos, head_epochs, fine_tune_epochs, on_epoch, on_done, options))
+            self._thread.start()
+            return self._thread
+
+    def _train(self, photos: Mapping[str, Sequence[bytes]], head_epochs: int, fine_tune_epochs: int,
+               on_epoch: Callable[[EpochReport], None] | None, on_done: Callable[[], None] | None,
+               options: dict[str, Any]) -> None:
+        def record(report: EpochReport) -> None:
+            for name in ("loss", "accuracy", "val_loss", "val_accuracy", "phase"):
+                value = getattr(report, name)
+                self.history[name].append(float("nan") if value is None else value)  # no validation photos: a gap
+            if on_epoch is not None:
+                on_epoch(report)
+
+        try:
+            training_set = training_set_from_photos(photos)
+            result = fine_tune(training_set, head_epochs=head_epochs, fine_tune_epochs=fine_tune_epochs,
+                               on_epoch=record, stop=self.stop_event, progress=False, **options)
+            self.stopped = result.stopped
+            self.result = result
+        except Exception as error:  # shown in the widget (and re-raised by train(wait=True))
+            self.error = error
+        finally:
+            if on_done is not None:
+                on_done()
+
+    def stop(self) -> None:
+        """Ask the running training to stop after the current epoch; the model trained so far is kept."""
+        self.stop_event.set()
+
+    def wait(self, timeout: float | None = None) -> FineTuneResult:
+        """Wait for the running training; return its result, or raise its error."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self.error is not None:
+            raise self.error
+        if self.result is None:
+            raise TrainerInputError("Nothing has been trained yet: press Train first.")
+        return self.result
+
+    # --- using the model --------------------------------------------------------------------------------------
+
+    def classify(self, data: bytes | str | os.PathLike, name: str | None = None) -> Prediction:
+        """Classify a new photo (bytes or a path) with the trained model: top-3 with calibrated percentages."""
+        if self.result is None:
+            raise TrainerInputError("Train a model first: there is nothing to try the photo on yet.")
+        image = load_image(data, name=name)
+        return self.result.classifier.classify(image, top=min(3, len(self.result.class_names)))
+
+    def export(self, name: str, folder: str | os.PathLike = DEFAULT_EXPORTS_DIR, *, litert: bool = True) -> Path:
+        """Export the trained model to ``folder/name`` (.keras, labels.txt, LiteRT), where the app finds it."""
+        if self.result is None:
+            raise TrainerInputError("Train a model first: there is nothing to export yet.")
+        if not name.strip() or class_name_problem(name) is not None:
+            raise TrainerInputError(f"'{name}' cannot be a model name: it {class_name_problem(name) or 'is empty'}. "
+                                    "The model is saved in a folder of that name; try e.g. 'trash-sorter'.")
+        return export_model(self.result, Path(folder) / name, litert=litert)
+
+
+def _empty_history() -> dict[str, list[float]]:
+    return {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": [], "phase": []}
+
+
+# --- The widget ---------------------------------------------------------------------------------------------------
+
+def _data_url(data: bytes, mime: str) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _img(data: bytes, mime: str, alt: str, css: str = "") -> str:
+    return f'<img src="{_data_url(data, mime)}" alt="{html.escape(alt, quote=True)}" style="{css}">'
+
+
+def _message_html(text: str, kind: str = "info") -> str:
+    """A message where the student looks: problems in red with role="alert" (read out by screen readers)."""
+    if not text:
+        return ""
+    colour, role = {"info": ("#1b5e20", "status"), "problem": ("#b71c1c", "alert")}[kind]
+    lines = "".join(f"<p style='margin:2px 0'>{html.escape(line)}</p>" for line in text.split("\n"))
+    return f"<div role='{role}' style='color:{colour}'>{lines}</div>"
+
+
+class ClassCard(widgets.VBox):
+    """One class: its name (editable), photo count, thumbnails, an upload button, a folder box and Remove."""
+
+    def __init__(self, trainer: "Trainer", name: str) -> None:
+        self.trainer, self.class_name = trainer, name
+        self.name_box = widgets.Text(value=name, description="Class", continuous_update=False,
+                                     tooltip="The class's name (a folder name): edit it and press Enter to rename")
+        self.count = widgets.HTML()
+        self.thumbnails = widgets.HTML()
+        self.upload = widgets.FileUpload(accept=ACCEPTED_FILES, multiple=True, description="Add photos",
+                                         tooltip=f"Choose photos of '{name}' (several at once)")
+        self.folder_box = widgets.Text(placeholder=f"a folder, e.g. {EXAMPLE_PHOTOS.name}/{name}",
+                                       description="or folder", continuous_update=False)
+        self.add_folder_button = widgets.Button(description="Add folder", tooltip="Add every photo of that folder")
+        self.remove_button = widgets.Button(description="Remove class", button_style="danger",
+                                            tooltip=f"Remove the class '{name}' and its photos")
+        self.name_box.observe(self._on_rename, "value")
+        self.upload.observe(self._on_upload, "value")
+        self.add_folder_button.on_click(lambda _: self._on_folder())
+        self.remove_button.on_click(lambda _: self.trainer.delete_class(self.class_name))
+        super().__init__([widgets.HBox([self.name_box, self.count, self.remove_button]), self.thumbnails,
+                          widgets.HBox([self.upload, self.folder_box, self.add_folder_button])],
+                         layout=widgets.Layout(border="1px solid #cccccc", padding="6px", margin="4px 0"))
+        self.add_class("labkit-trainer-class")
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Show the class's current count and first thumbnails."""
+        photos = self.trainer.session.classes.get(self.class_name, [])
+        self.count.value = (f"<span class='labkit-trainer-count' style='margin-left:8px'>{len(photos)} "
+                            f"photo{'s' if len(photos) != 1 else ''}</span>")
+        shown = "".join(_img(photo.thumbnail, "image/jpeg", f"{self.class_name}: {photo.name}", "margin:1px")
+                        for photo in photos[:THUMBNAILS_SHOWN])
+        more = f"<span> and {len(photos) - THUMBNAILS_SHOWN} more</span>" if len(photos) > THUMBNAILS_SHOWN else ""
+        self.thumbnails.value = shown + more if photos else "<em>No photos yet: add some below.</em>"
+
+    def _on_rename(self, change: dict) -> None:
+        if change["new"] == self.class_name:
+            return
+        try:
+            self.class_name = self.trainer.session.rename_class(self.class_name, change["new"])
+            self.trainer.say(f"Renamed '{change['old']}' to '{self.class_name}'.")
+        except TrainerInputError as error:
+            self.trainer.say(str(error), "problem")
+            self.name_box.value = self.class_name  # the old name stays; nothing is lost
+
+    def _on_upload(self, change: dict) -> None:
+        files = change["new"]
+        if not files:  # our own reset below
+            return
+        # Copy the bytes out, then clear the widget: nothing stays in its state, nothing is written to disk.
+        uploads = [(file["name"], bytes(file["content"])) for file in files]
+        self.upload.value = ()
+        self.trainer.add_photos(self.class_name, uploads)
+
+    def _on_folder(self) -> None:
+        self.trainer.add_folder(self.class_name, self.folder_box.value)
+
+
+class Trainer(widgets.VBox):
+    """The trainer widget (build it with :func:`trainer`): classes, photos, training, trying and exporting.
+
+    Its methods are what its buttons do, so a notebook or a test can drive it without a browser; ``session``
+    holds the state.
+    """
+
+    def __init__(self, session: TrainerSession | None = None, *, head_epochs: int = HEAD_EPOCHS,
+                 fine_tune_epochs: int = FINE_TUNE_EPOCHS, exports_dir: str | os.PathLike = DEFAULT_EXPORTS_DIR,
+                 training_options: dict[str, Any] | None = None) -> None:
+        self.session = session or TrainerSession()
+        self.exports_dir = Path(exports_dir)
+        self.training_options = dict(training_options or {})
+        self.started: float | None = None
+
+        self.messages = widgets.HTML()
+        self.messages.add_class("labkit-trainer-messages")
+        self.cards = widgets.VBox()
+        self.new_class_name = widgets.Text(placeholder="e.g. glass", description="New class",
+                                      tooltip="Type a class name, then press Enter or Add class")
+        self.add_class_button = widgets.Button(description="Add class", button_style="primary")
+        self.new_class_name.on_submit(lambda _: self.new_class(self.new_class_name.value))
+        self.add_class_button.on_click(lambda _: self.new_class(self.new_class_name.value))
+
+        style = {"description_width": "initial"}
+        self.head_epochs = widgets.BoundedIntText(head_epochs, min=1, max=MAX_EPOCHS, description="New-head epochs",
+                                                  style=style, layout=widgets.Layout(width="190px"))
+        self.fine_tune_epochs = widgets.BoundedIntText(fine_tune_epochs, min=0, max=MAX_EPOCHS,
+                                                       description="Fine-tuning epochs", style=style,
+                                                       layout=widgets.Layout(width="200px"))
+        self.train_button = widgets.Button(description="Train", button_style="success", icon="play",
+                                           tooltip="Train a model on these classes (in the background)")
+        self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True,
+                                          tooltip="Stop after the current epoch, keeping the model trained so far")
+        self.progress = widgets.IntProgress(value=0, min=0, max=1, description="Epochs",
+                                            layout=widgets.Layout(width="420px"))
+        self.progress_text = widgets.HTML()
+        self.curves = widgets.HTML()
+        self.train_button.on_click(lambda _: self.train())
+        self.stop_button.on_click(lambda _: self.stop())
+
+        self.try_upload = widgets.FileUpload(accept=ACCEPTED_FILES, multiple=False, description="Try a photo",
+                                             tooltip="Choose a new photo for the trained model to classify")
+        self.try_upload.observe(self._on_try, "value")
+        self.try_result = widgets.HTML()
+        self.try_result.add_class("labkit-trainer-try")
+
+        self.export_name = widgets.Text(value="my-classes", description="Model name", continuous_update=False)
+        self.export_button = widgets.Button(description="Export", icon="download",
+                                            tooltip="Save .keras, labels.txt and LiteRT into exports/NAME")
+        self.export_button.on_click(lambda _: self.export(self.export_name.value))
+        self.export_result = widgets.HTML()
+
+        def heading(text: str) -> widgets.HTML:
+            return widgets.HTML(f"<h4 style='margin:8px 0 2px'>{html.escape(text)}</h4>")
+
+        super().__init__([
+            heading("1 · Classes and their photos"), self.cards, widgets.HBox([self.new_class_name, self.add_class_button]),
+            self.messages,
+            heading("2 · Train"),
+            widgets.HBox([self.head_epochs, self.fine_tune_epochs, self.train_button, self.stop_button]),
+            widgets.HBox([self.progress, self.progress_text]), self.curves,
+            heading("3 · Try it on a new photo"), self.try_upload, self.try_result,
+            heading("4 · Export"), widgets.HBox([self.export_name, self.export_button]), self.export_result,
+        ])
+        self.add_class("labkit-trainer")
+        self._rebuild_cards()
+        self._show_state()
+
+    # --- what the controls do ---------------------------------------------------------------------------------
+
+    def say(self, text: str, kind: str = "info") -> None:
+        """Show a message under the classes (problems in red, announced to screen readers)."""
+        self.messages.value = _message_html(text, kind)
+
+    # (Not add_class / remove_class: those names are ipywidgets' own, for CSS classes.)
+    def new_class(self, name: str) -> None:
+        """Add a class (the *Add class* button); a bad name gets a message and the typed text stays."""
+        try:
+            self.session.add_class(name)
+        except TrainerInputError as error:
+            self.say(str(error), "problem")
+            return
+        self.new_class_name.value = ""
+        self._rebuild_cards()
+        self.say(f"Added the class '{name}'. Now add its photos.")
+
+    def delete_class(self, name: str) -> None:
+        """Remove a class and its photos (its *Remove class* button)."""
+        photos = self.session.remove_class(name)
+        self._rebuild_cards()
+        self.say(f"Removed the class '{name}' and its {len(photos)} photo{'s' if len(photos) != 1 else ''}.")
+
+    def add_photos(self, class_name: str, uploads: Iterable[tuple[str, bytes]]) -> Added:
+        """Add uploaded photos ``(name, bytes)`` to a class (its *Add photos* button)."""
+        try:
+            report = self.session.add_photos(class_name, uploads)
+        except TrainerInputError as error:
+            self.say(str(error), "problem")
+            return Added(class_name, 0)
+        self._after_adding([report])
+        return report
+
+    def add_folder(self, class_name: str, folder: str | os.PathLike) -> Added:
+        """Add every photo of a folder to a class (its *Add folder* button)."""
+        try:
+            report = self.session.add_folder(class_name, folder)
+        except TrainerInputError as error:
+            self.say(str(error), "problem")
+            return Added(class_name, 0)
+        self._after_adding([report])
+        return report
+
+    def add_classes_from(self, folder: str | os.PathLike) -> list[Added]:
+        """Add one class per subfolder of ``folder``, with its photos."""
+        reports = self.session.add_classes_from(folder)
+        self._rebuild_cards()
+        self._after_adding(reports)
+        return reports
+
+    def _after_adding(self, reports: Sequence[Added]) -> None:
+        for card in self.cards.children:
+            card.refresh()
+        problem = any(report.skipped for report in reports)
+        self.say("\n".join(report.message() for report in reports), "problem" if problem else "info")
+
+    def train(self, wait: bool = False) -> FineTuneResult | None:
+        """Start training (the *Train* button) in the background; ``wait=True`` waits for it and returns the result.
+
+        Headless (nbval, a script), ``wait=True`` is how a lesson trains: the progress bar and curves update as
+        they would after a click, and an error is raised instead of only shown.
+        """
+        self.try_result.value = ""
+        try:
+            self.session.start_training(head_epochs=self.head_epochs.value,
+                                        fine_tune_epochs=self.fine_tune_epochs.value, on_epoch=self._on_epoch,
+                                        on_done=self._on_done, **self.training_options)
+        except TrainerInputError as error:
+            self.say(str(error), "problem")
+            if wait:
+                raise
+            return None
+        self.started = time.perf_counter()
+        self.progress.max = max(1, self.head_epochs.value + self.fine_tune_epochs.value)
+        self.progress.value = 0
+        self.progress.bar_style = ""
+        self.progress_text.value = "Reading the photos and computing their features…"
+        self.curves.value = ""
+        self.train_button.disabled, self.stop_button.disabled = True, False
+        self.say("Training… you can keep using the notebook; the curves appear after the first epoch.")
+        return self.session.wait() if wait else None
+
+    def stop(self) -> None:
+        """Stop training after the current epoch (the *Stop* button); the model trained so far is kept."""
+        self.session.stop()
+        self.stop_button.disabled = True
+        self.progress_text.value = "Stopping after this epoch…"
+
+    def try_photo(self, photo: bytes | str | os.PathLike, name: str | None = None) -> Prediction | None:
+        """Classify a new photo with the trained model and show it with its top-3 (the *Try a photo* upload)."""
+        name = name or (Path(photo).name if isinstance(photo, (str, os.PathLike)) else "your photo")
+        try:
+            prediction = self.session.classify(photo, name)
+            image = load_image(photo, name=name)
+        except (ImageError, TrainerInputError) as error:
+            self.try_result.value = _message_html(str(error), "problem")
+            return None
+        self.try_result.value = _prediction_html(name, image, prediction)
+        return prediction
+
+    def export(self, name: str) -> Path | None:
+        """Export the trained model to ``exports/NAME`` (the *Export* button) and say where it went."""
+        self.export_result.value = _message_html("Exporting (the LiteRT conversion takes a little while)…")
+        try:
+            folder = self.session.export(name, self.exports_dir)
+        except TrainerInputError as error:
+            self.export_result.value = _message_html(str(error), "problem")
+            return None
+        files = ", ".join(sorted(path.name for path in folder.iterdir()))
+        self.export_result.value = _message_html(
+            f"Exported to {folder.parent.name}/{folder.name}: {files}. In the app (make app), pick '{folder.name}' "
+            "in the Model menu.")
+        return folder
+
+    # --- what the widget shows --------------------------------------------------------------------------------
+
+    def _on_try(self, change: dict) -> None:
+        files = change["new"]
+        if not files:
+            return
+        name, data = files[0]["name"], bytes(files[0]["content"])
+        self.try_upload.value = ()
+        self.try_photo(data, name)
+
+    def _on_epoch(self, report: EpochReport) -> None:
+        done = report.epoch if report.phase == 1 else self.head_epochs.value + report.epoch  # early stopping may
+        self.progress.value = min(done, self.progress.max)                                 # end phase 1 sooner
+        accuracy = "" if report.val_accuracy is None else f": validation accuracy {report.val_accuracy:.0%}"
+        self.progress_text.value = html.escape(f"{report.phase_name} epoch {report.epoch}/{report.epochs}{accuracy}")
+        self._draw_curves()
+
+    def _draw_curves(self) -> None:
+        history = self.session.history
+        if not history["loss"]:
+            return
+        picture = figure_to_png(plot_training_curves(history), dpi=CURVES_DPI)
+        last = f"{history['val_accuracy'][-1]:.0%}" if history["val_accuracy"] else "not measured"
+        alt = (f"Training curves over {len(history['loss'])} epochs: loss and accuracy on the training and validation "
+               f"photos; validation accuracy now {last}.")
+        self.curves.value = _img(picture, "image/png", alt, "max-width:100%")
+
+    def _on_done(self) -> None:
+        self.train_button.disabled, self.stop_button.disabled = False, True
+        session = self.session
+        if session.error is not None:
+            self.progress.bar_style = "danger"
+            self.progress_text.value = "Training failed."
+            message = str(session.error) if isinstance(session.error, (TrainingDataError, TrainerInputError)) \
+                else f"Training failed: {type(session.error).__name__}: {session.error}"
+            self.say(message, "problem")
+            return
+        self.progress.value = self.progress.max
+        self.progress.bar_style = "warning" if session.stopped else "success"
+        result = session.result
+        stopped = "Stopped early, " if session.stopped else ""
+        checked = ("no validation photos to check it on" if result.val_accuracy is None else
+                   f"{result.val_accuracy:.0%} right on {result.validation_count} validation photos it never trained on")
+        self.progress_text.value = html.escape(f"{stopped}done: {checked}")
+        self._draw_curves()
+        self.say(f"{stopped}trained on {', '.join(result.class_names)}: {checked}. Now try a new photo.")
+
+    def _rebuild_cards(self) -> None:
+        self.cards.children = [ClassCard(self, name) for name in self.session.classes]
+
+    def _show_state(self) -> None:
+        if self.session.result is not None:
+            self._draw_curves()
+
+
+def _prediction_html(name: str, image: Image.Image, prediction: Prediction) -> str:
+    """The tried photo beside its top guesses (text) and their bar chart, with alt text for both pictures."""
+    chart = plot_top_k(prediction)
+    chart.set_size_inches(4.4, 0.45 * len(prediction.top) + 0.9)
+    guesses = "".join(f"<li><b>{html.escape(score.label)}</b> {format_percent(score.probability)}</li>"
+                      for score in prediction.top)
+    doubt = "<p>⚠ Not sure: this photo may be none of the classes.</p>" if prediction.not_sure else ""
+    return (f"<div style='display:flex;gap:12px;align-items:flex-start' aria-label='Result for "
+            f"{html.escape(name, quote=True)}'>"
+            + _img(thumbnail_jpeg(image, TRY_PREVIEW_PIXELS), "image/jpeg", f"Your photo, {name}")
+            + f"<div><p class='labkit-trainer-label'>{html.escape(name)}: <b>{html.escape(prediction.label)}</b> "
+            f"{format_percent(prediction.probability)}</p><ol>{guesses}</ol>{doubt}"
+            + _img(figure_to_png(chart, dpi=CURVES_DPI), "image/png", top_k_alt_text(prediction)) + "</div></div>")
+
+
+def trainer(folder: str | os.PathLike | None = None, **options: Any) -> Trainer:
+    """Build the trainer widget, empty or with one class per subfolder of ``folder`` (e.g. ``data/trashnet-mini``).
+
+    Args:
+        folder: a folder of class folders to start from; ``None`` starts empty.
+        options: for :class:`Trainer`: ``head_epochs``, ``fine_tune_epochs`` (the epochs controls' starting values),
+            ``exports_dir``, ``training_options`` (passed to :func:`labkit.transfer.fine_tune`).
+
+    Example:
+        >>> teach = trainer(EXAMPLE_PHOTOS)  # the last line of a cell displays it  # doctest: +SKIP
+        >>> teach.train(wait=True).val_accuracy  # doctest: +SKIP
+        0.85
+    """
+    widget = Trainer(**options)
+    if folder is not None:
+        widget.add_classes_from(folder)
+    return widget
