@@ -465,9 +465,8 @@ class Trainer(widgets.VBox):
         self.messages.add_class("labkit-trainer-messages")
         self.cards = widgets.VBox()
         self.new_class_name = widgets.Text(placeholder="e.g. glass", description="New class",
-                                      tooltip="Type a class name, then press Enter or Add class")
+                                      tooltip="Type a class name, then press Add class")
         self.add_class_button = widgets.Button(description="Add class", button_style="primary")
-        self.new_class_name.on_submit(lambda _: self.new_class(self.new_class_name.value))
         self.add_class_button.on_click(lambda _: self.new_class(self.new_class_name.value))
 
         style = {"description_width": "initial"}
