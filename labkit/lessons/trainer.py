@@ -40,7 +40,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence, Union
 
 import ipywidgets as widgets
 from PIL import Image
@@ -75,6 +75,9 @@ class Photo:
     name: str
     data: bytes = field(repr=False)
     thumbnail: bytes = field(repr=False)
+
+
+PhotoLike = Union[bytes, str, os.PathLike, Image.Image, Photo]  # a photo to classify
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,7 @@ class TrainerSession:
         self.stop_event = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._trained_on: dict[str, Photo] = {}  # the last training's photos, by the names fine_tune knows them by
 
     # --- classes ----------------------------------------------------------------------------------------------
 
@@ -301,7 +305,9 @@ class TrainerSession:
             if problems:
                 raise TrainerInputError(" ".join(problems))
             # A snapshot: the student may keep adding photos while this training runs, for the next one.
-            photos = {name: [photo.data for photo in class_photos] for name, class_photos in self.classes.items()}
+            photos = {name: _by_unique_name(class_photos) for name, class_photos in self.classes.items()}
+            self._trained_on = {f"{name}: {photo_name}": photo for name, named in photos.items()
+                                for photo_name, photo in named.items()}
             self.history, self.error, self.stopped = _empty_history(), None, False
             self.stop_event = threading.Event()
             self._thread = threading.Thread(target=self._train, name="labkit-trainer", daemon=True,
@@ -309,7 +315,7 @@ class TrainerSession:
             self._thread.start()
             return self._thread
 
-    def _train(self, photos: Mapping[str, Sequence[bytes]], head_epochs: int, fine_tune_epochs: int,
+    def _train(self, photos: Mapping[str, Mapping[str, Photo]], head_epochs: int, fine_tune_epochs: int,
                on_epoch: Callable[[EpochReport], None] | None, on_done: Callable[[], None] | None,
                options: dict[str, Any]) -> None:
         def record(report: EpochReport) -> None:
@@ -320,7 +326,8 @@ class TrainerSession:
                 on_epoch(report)
 
         try:
-            training_set = training_set_from_photos(photos)
+            training_set = training_set_from_photos({name: {photo_name: photo.data for photo_name, photo in named.items()}
+                                                     for name, named in photos.items()})
             result = fine_tune(training_set, head_epochs=head_epochs, fine_tune_epochs=fine_tune_epochs,
                                on_epoch=record, stop=self.stop_event, progress=False, **options)
             self.stopped = result.stopped
@@ -347,12 +354,26 @@ class TrainerSession:
 
     # --- using the model --------------------------------------------------------------------------------------
 
-    def classify(self, data: bytes | str | os.PathLike, name: str | None = None) -> Prediction:
-        """Classify a new photo (bytes or a path) with the trained model: top-3 with calibrated percentages."""
+    def classify(self, photo: PhotoLike, name: str | None = None) -> Prediction:
+        """Classify a new photo (bytes, a path or a PIL image) with the trained model: top-3, calibrated percentages."""
         if self.result is None:
             raise TrainerInputError("Train a model first: there is nothing to try the photo on yet.")
-        image = load_image(data, name=name)
+        image = _as_image(photo, name)
         return self.result.classifier.classify(image, top=min(3, len(self.result.class_names)))
+
+    def validation_photos(self) -> list[tuple[str, Photo]]:
+        """The photos the last training held back to check the model on (never learnt from), with their classes.
+
+        Example:
+            >>> true_class, photo = session.validation_photos()[0]  # doctest: +SKIP
+            >>> session.classify(photo.data).label == true_class  # doctest: +SKIP
+            True
+        """
+        if self.result is None or self.result.validation is None:
+            return []
+        validation = self.result.validation
+        return [(validation.class_names[label], self._trained_on[str(file)])
+                for file, label in zip(validation.files, validation.labels) if str(file) in self._trained_on]
 
     def export(self, name: str, folder: str | os.PathLike = DEFAULT_EXPORTS_DIR, *, litert: bool = True) -> Path:
         """Export the trained model to ``folder/name`` (.keras, labels.txt, LiteRT), where the app finds it."""
@@ -362,6 +383,25 @@ class TrainerSession:
             raise TrainerInputError(f"'{name}' cannot be a model name: it {class_name_problem(name) or 'is empty'}. "
                                     "The model is saved in a folder of that name; try e.g. 'trash-sorter'.")
         return export_model(self.result, Path(folder) / name, litert=litert)
+
+
+def _by_unique_name(photos: Sequence[Photo]) -> dict[str, Photo]:
+    """``{name: photo}``, numbering repeated names (two uploads called ``image.jpg``: ``image (2).jpg``)."""
+    named: dict[str, Photo] = {}
+    for photo in photos:
+        name, number = photo.name, 1
+        while name in named:
+            number += 1
+            name = f"{Path(photo.name).stem} ({number}){Path(photo.name).suffix}"
+        named[name] = photo
+    return named
+
+
+def _as_image(photo: PhotoLike, name: str | None = None) -> Image.Image:
+    """A PIL image from bytes, a path or a PIL image (checked by :func:`labkit.images.load_image`)."""
+    if isinstance(photo, Photo):
+        return load_image(photo.data, name=photo.name)
+    return photo if isinstance(photo, Image.Image) else load_image(photo, name=name)
 
 
 def _empty_history() -> dict[str, list[float]]:
@@ -603,12 +643,13 @@ class Trainer(widgets.VBox):
         self.stop_button.disabled = True
         self.progress_text.value = "Stopping after this epoch…"
 
-    def try_photo(self, photo: bytes | str | os.PathLike, name: str | None = None) -> Prediction | None:
+    def try_photo(self, photo: PhotoLike, name: str | None = None) -> Prediction | None:
         """Classify a new photo with the trained model and show it with its top-3 (the *Try a photo* upload)."""
-        name = name or (Path(photo).name if isinstance(photo, (str, os.PathLike)) else "your photo")
+        name = name or (Path(photo).name if isinstance(photo, (str, os.PathLike)) else
+                        photo.name if isinstance(photo, Photo) else "your photo")
         try:
-            prediction = self.session.classify(photo, name)
-            image = load_image(photo, name=name)
+            image = _as_image(photo, name)
+            prediction = self.session.classify(image)
         except (ImageError, TrainerInputError) as error:
             self.try_result.value = _message_html(str(error), "problem")
             return None
