@@ -1,0 +1,158 @@
+"""Lesson 05's "Try it": turn the two knobs behind the model's trustworthiness and watch what they change.
+
+``try_trust(logits, labels, other_logits)`` takes what the lesson already computed (the labelled photos' logits and
+true classes, and the logits of generated non-photos) and shows two things:
+
+1. **Temperature**: the reliability diagram of the photos at the chosen temperature, with its expected calibration
+   error (ECE), and one photo's top-3 percentages at that temperature. The ranking never changes, only how sure the
+   percentages sound.
+2. **Threshold**: the "not sure" threshold on the out-of-distribution score; which real photos get flagged (wrongly)
+   and which generated non-photos slip through as "sure".
+
+Only numpy and matplotlib run when a slider moves: no image is classified again, so it redraws within a second.
+
+Example:
+    >>> widget = try_trust(logits, labels, other_logits)                   # doctest: +SKIP
+    >>> widget.temperature.value = 2.0                                     # doctest: +SKIP
+    >>> widget.state.ece                                                   # doctest: +SKIP
+    0.31
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from typing import Sequence
+
+import ipywidgets as widgets
+import numpy as np
+
+from labkit.lessons.tryit import ResultArea, TryIt, figure_html, text_html
+from labkit.plots import format_percent
+from labkit.predict import softmax, top_k
+from labkit.uncertainty import (Calibration, expected_calibration_error, plot_ood_scores, plot_reliability_diagram,
+                                shipped_calibration)
+from labkit.weights import load_class_index, readable_label
+
+BINS = 10
+TEMPERATURES = (0.25, 4.0)  # the slider's range: sharper to softer than any fitted temperature
+LISTED = 6  # names listed in the threshold's summary before "and N more"
+
+
+@dataclass
+class Trust:
+    """The state: the data (logits, labels, names) and the two knobs."""
+
+    logits: np.ndarray  # (photos, classes)
+    labels: np.ndarray  # (photos,)
+    other_logits: np.ndarray  # (generated images, classes)
+    calibration: Calibration
+    class_names: Sequence[str]
+    photo_names: Sequence[str]
+    other_kinds: Sequence[str]
+    photo: int = 0  # the photo whose percentages are shown
+    temperature: float = 1.0
+    threshold: float = 0.0
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        return softmax(self.logits, self.temperature)
+
+    @property
+    def ece(self) -> float:
+        return expected_calibration_error(self.probabilities, self.labels, BINS)
+
+    def photo_text(self) -> str:
+        scores = top_k(self.probabilities[self.photo], list(self.class_names), list(self.class_names), 3)
+        guesses = ", ".join(f"{score.label} {format_percent(score.probability)}" for score in scores)
+        return f"{self.photo_names[self.photo]} at T = {self.temperature:.2f}: {guesses}."
+
+    def temperature_text(self) -> str:
+        return (f"Temperature {self.temperature:.2f}: ECE {self.ece:.3f} on {len(self.labels)} photos "
+                f"(labkit's fitted temperature is {self.calibration.temperature:.2f}).")
+
+    def flagged(self) -> tuple[np.ndarray, np.ndarray]:
+        """Which photos, and which generated images, score above the threshold ("not sure")."""
+        return (np.asarray(self.calibration.ood_score(self.logits)) > self.threshold,
+                np.asarray(self.calibration.ood_score(self.other_logits)) > self.threshold)
+
+    def threshold_text(self) -> str:
+        photos, others = self.flagged()
+        names = [name for name, flag in zip(self.photo_names, photos) if flag]
+        listed = ", ".join(names[:LISTED]) + (f" and {len(names) - LISTED} more" if len(names) > LISTED else "")
+        missed = Counter(kind for kind, flag in zip(self.other_kinds, others) if not flag)
+        slipped = ", ".join(f"{count} {kind}" for kind, count in sorted(missed.items()))
+        return (f"Threshold {self.threshold:.2f}: {photos.sum()} of {len(photos)} real photos get \"not sure\""
+                f"{f' ({listed})' if names else ''}; {others.sum()} of {len(others)} generated non-photos do"
+                f"{f', and these pass as sure: {slipped}' if slipped else ''}.")
+
+    def describe(self) -> str:
+        return f"{self.temperature_text()} {self.photo_text()} {self.threshold_text()}"
+
+
+def try_trust(logits: np.ndarray, labels: Sequence[int], other_logits: np.ndarray, *,
+              calibration: Calibration | None = None, class_names: Sequence[str] | None = None,
+              photo_names: Sequence[str] | None = None, other_kinds: Sequence[str] | None = None,
+              photo: int = 0) -> TryIt:
+    """Build lesson 05's widget: a temperature slider and a "not sure" threshold slider, each with its picture.
+
+    Args:
+        logits, labels: the labelled photos' raw scores (photos, classes) and true class indices.
+        other_logits: the raw scores of images that are none of the classes (``generate_ood_images``).
+        calibration: the flag's score and starting threshold and the starting temperature (default: labkit's).
+        class_names: the model's class names (default: ImageNet's 1000).
+        photo_names: a name per photo, for the lists; ``other_kinds``: a kind per generated image (``"chart"``…).
+        photo: which photo's percentages to show.
+
+    The widget's ``temperature`` and ``threshold`` are the sliders, ``state`` the :class:`Trust` they change.
+    """
+    calibration = calibration or shipped_calibration()
+    if class_names is None:
+        class_names = [readable_label(label) for _, label in load_class_index()]
+    logits, other_logits = np.asarray(logits, np.float64), np.asarray(other_logits, np.float64)
+    labels = np.asarray(labels)
+    if len(logits) != len(labels):
+        raise ValueError(f"Got {len(logits)} rows of logits but {len(labels)} labels: give one label per photo.")
+    state = Trust(logits, labels, other_logits, calibration, class_names,
+                  photo_names or [f"photo {number + 1}" for number in range(len(labels))],
+                  other_kinds or ["image"] * len(other_logits), photo,
+                  temperature=calibration.temperature, threshold=calibration.ood_threshold)
+
+    temperature = widgets.FloatLogSlider(value=state.temperature, base=10, min=math.log10(TEMPERATURES[0]),
+                                         max=math.log10(TEMPERATURES[1]), step=0.02, description="Temperature",
+                                         readout_format=".2f", continuous_update=False)
+    scores = np.concatenate([np.atleast_1d(calibration.ood_score(logits)),
+                             np.atleast_1d(calibration.ood_score(other_logits))])
+    low, high = float(np.floor(scores.min())), float(np.ceil(scores.max()))
+    threshold = widgets.FloatSlider(value=min(max(state.threshold, low), high), min=low, max=high,
+                                    step=round((high - low) / 200, 3) or 0.01, description="Not-sure threshold",
+                                    readout_format=".2f", continuous_update=False,
+                                    style={"description_width": "initial"})
+    calibration_result, threshold_result = ResultArea(), ResultArea()
+
+    def show_temperature() -> None:
+        state.temperature = temperature.value
+        figure = plot_reliability_diagram(state.probabilities, state.labels, BINS,
+                                          title=f"T = {state.temperature:.2f}: ECE {state.ece:.3f}")
+        alt = (f"Reliability diagram at temperature {state.temperature:.2f}: accuracy against confidence in "
+               f"{BINS} bins, expected calibration error {state.ece:.3f}.")
+        calibration_result.show(text_html(state.temperature_text()) + text_html(state.photo_text())
+                                + figure_html(figure, alt))
+
+    def show_threshold() -> None:
+        state.threshold = threshold.value
+        figure = plot_ood_scores(calibration.ood_score(state.logits), calibration.ood_score(state.other_logits),
+                                 state.threshold)
+        alt = ("Histograms of the out-of-distribution score of the real photos and of the generated images, with "
+               f"the not-sure threshold at {state.threshold:.2f} as a dashed line. {state.threshold_text()}")
+        threshold_result.show(text_html(state.threshold_text()) + figure_html(figure, alt))
+
+    show_temperature()
+    show_threshold()
+    temperature.observe(calibration_result.guard(show_temperature), "value")
+    threshold.observe(threshold_result.guard(show_threshold), "value")
+    widget = TryIt([temperature, calibration_result, threshold, threshold_result],
+                   [calibration_result, threshold_result], state.describe, css_class="labkit-try-trust")
+    widget.temperature, widget.threshold, widget.state = temperature, threshold, state
+    return widget
