@@ -77,7 +77,7 @@ def test_a_class_name_that_is_not_a_folder_name_gets_a_clear_message_and_nothing
     widget.new_class_name.value = "metal/steel"
     widget.add_class_button.click()
     assert "cannot be a class name" in widget.messages.value and "Try &#x27;metal-steel&#x27;" in widget.messages.value
-    assert 'role=\'alert\'' in widget.messages.value
+    assert 'role="alert"' in widget.messages.value
     assert widget.new_class_name.value == "metal/steel"  # kept, to correct
     assert list(widget.session.classes) == ["glass"]
 
@@ -108,7 +108,7 @@ def test_an_unreadable_photo_among_good_ones_is_skipped_and_listed_and_the_rest_
     assert widget.session.counts() == {"metal": 4}
     message = widget.messages.value
     assert "added 4 photos" in message and "Skipped 2" in message
-    assert "broken.jpg" in message and "notes.jpg" in message and "role='alert'" in message
+    assert "broken.jpg" in message and "notes.jpg" in message and 'role="alert"' in message
     assert [photo.name for photo in widget.session.skipped] == ["broken.jpg", "notes.jpg"]
 
 
@@ -149,6 +149,9 @@ def test_a_class_folder_adds_its_photos_and_a_missing_folder_says_so():
     prefilled = trainer(EXAMPLE_PHOTOS)
     assert list(prefilled.session.classes) == ["glass", "metal", "paper", "plastic"]
     assert all(count >= MIN_IMAGES_PER_CLASS for count in prefilled.session.counts().values())
+    shown = prefilled._repr_mimebundle_()  # what a saved notebook keeps: the state in words, and the messages
+    assert shown["text/plain"].startswith("4 classes: glass (") and shown["text/plain"].endswith("photos).")
+    assert "plastic: added" in shown["text/html"]
 
 
 def test_session_keeps_uploads_as_bytes_with_thumbnails():

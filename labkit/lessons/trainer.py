@@ -31,13 +31,12 @@ an unreadable photo or an invalid class name each get a message saying what to d
 
 from __future__ import annotations
 
-import base64
 import html
 import io
+import math
 import os
 import re
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence, Union
@@ -47,8 +46,9 @@ from PIL import Image
 
 from labkit.export import DEFAULT_EXPORTS_DIR, export_model
 from labkit.images import ImageError, load_image
+from labkit.lessons.tryit import ACCEPTED_FILES, ResultArea, TryIt, figure_html, image_html, photo_html, text_html, uploaded_files
 from labkit.paths import shared_dataset_dir
-from labkit.plots import figure_to_png, format_percent, plot_top_k, top_k_alt_text
+from labkit.plots import format_percent, plot_top_k, top_k_alt_text
 from labkit.predict import Prediction
 from labkit.transfer import (FINE_TUNE_EPOCHS, HEAD_EPOCHS, MIN_CLASSES, MIN_IMAGES_PER_CLASS, EpochReport,
                              FineTuneResult, TrainingDataError, class_name_problem, fine_tune, plot_training_curves,
@@ -59,9 +59,7 @@ EXAMPLE_PHOTOS = shared_dataset_dir("trashnet-mini")  # glass/, metal/, paper/, 
 THUMBNAIL_PIXELS = 64  # longest side of a class's thumbnails
 THUMBNAILS_SHOWN = 10  # per class; the count says how many more there are
 TRY_PREVIEW_PIXELS = 224  # the tried photo, as the model sees it
-CURVES_DPI = 80
 MAX_EPOCHS = 100  # the epochs controls' upper bound
-ACCEPTED_FILES = "image/*"  # what the file chooser offers; anything else still gets a clear message
 
 
 class TrainerInputError(ValueError):
@@ -410,43 +408,32 @@ def _empty_history() -> dict[str, list[float]]:
 
 # --- The widget ---------------------------------------------------------------------------------------------------
 
-def _data_url(data: bytes, mime: str) -> str:
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-
-
-def _img(data: bytes, mime: str, alt: str, css: str = "") -> str:
-    return f'<img src="{_data_url(data, mime)}" alt="{html.escape(alt, quote=True)}" style="{css}">'
-
-
-def _message_html(text: str, kind: str = "info") -> str:
-    """A message where the student looks: problems in red with role="alert" (read out by screen readers)."""
-    if not text:
-        return ""
-    colour, role = {"info": ("#1b5e20", "status"), "problem": ("#b71c1c", "alert")}[kind]
-    lines = "".join(f"<p style='margin:2px 0'>{html.escape(line)}</p>" for line in text.split("\n"))
-    return f"<div role='{role}' style='color:{colour}'>{lines}</div>"
+def _lines_html(text: str) -> str:
+    return "".join(text_html(line) for line in text.split("\n") if line)
 
 
 class ClassCard(widgets.VBox):
-    """One class: its name (editable), photo count, thumbnails, an upload button, a folder box and Remove."""
+    """One class: its name (edit it and press Enter to rename), photo count, thumbnails, *Add photos* (several at
+    once), a folder box with *Add folder*, and *Remove class*."""
 
     def __init__(self, trainer: "Trainer", name: str) -> None:
         self.trainer, self.class_name = trainer, name
+        guard = trainer.messages.guard
         self.name_box = widgets.Text(value=name, description="Class", continuous_update=False,
                                      tooltip="The class's name (a folder name): edit it and press Enter to rename")
         self.count = widgets.HTML()
         self.thumbnails = widgets.HTML()
         self.upload = widgets.FileUpload(accept=ACCEPTED_FILES, multiple=True, description="Add photos",
-                                         tooltip=f"Choose photos of '{name}' (several at once)")
+                                         tooltip="Choose photos of this class (several at once); they stay in memory")
         self.folder_box = widgets.Text(placeholder=f"a folder, e.g. {EXAMPLE_PHOTOS.name}/{name}",
                                        description="or folder", continuous_update=False)
         self.add_folder_button = widgets.Button(description="Add folder", tooltip="Add every photo of that folder")
         self.remove_button = widgets.Button(description="Remove class", button_style="danger",
-                                            tooltip=f"Remove the class '{name}' and its photos")
-        self.name_box.observe(self._on_rename, "value")
-        self.upload.observe(self._on_upload, "value")
-        self.add_folder_button.on_click(lambda _: self._on_folder())
-        self.remove_button.on_click(lambda _: self.trainer.delete_class(self.class_name))
+                                            tooltip="Remove this class and its photos")
+        self.name_box.observe(guard(self._renamed), "value")
+        self.upload.observe(guard(self._uploaded), "value")
+        self.add_folder_button.on_click(guard(lambda: self.trainer.add_folder(self.class_name, self.folder_box.value)))
+        self.remove_button.on_click(guard(lambda: self.trainer.delete_class(self.class_name)))
         super().__init__([widgets.HBox([self.name_box, self.count, self.remove_button]), self.thumbnails,
                           widgets.HBox([self.upload, self.folder_box, self.add_folder_button])],
                          layout=widgets.Layout(border="1px solid #cccccc", padding="6px", margin="4px 0"))
@@ -458,39 +445,36 @@ class ClassCard(widgets.VBox):
         photos = self.trainer.session.classes.get(self.class_name, [])
         self.count.value = (f"<span class='labkit-trainer-count' style='margin-left:8px'>{len(photos)} "
                             f"photo{'s' if len(photos) != 1 else ''}</span>")
-        shown = "".join(_img(photo.thumbnail, "image/jpeg", f"{self.class_name}: {photo.name}", "margin:1px")
-                        for photo in photos[:THUMBNAILS_SHOWN])
+        shown = "".join(image_html(photo.thumbnail, "image/jpeg", f"{self.class_name}: {photo.name}",
+                                   "labkit-trainer-thumbnail") for photo in photos[:THUMBNAILS_SHOWN])
         more = f"<span> and {len(photos) - THUMBNAILS_SHOWN} more</span>" if len(photos) > THUMBNAILS_SHOWN else ""
         self.thumbnails.value = shown + more if photos else "<em>No photos yet: add some below.</em>"
 
-    def _on_rename(self, change: dict) -> None:
-        if change["new"] == self.class_name:
+    def _renamed(self) -> None:
+        old, new = self.class_name, self.name_box.value
+        if new == old:
             return
         try:
-            self.class_name = self.trainer.session.rename_class(self.class_name, change["new"])
-            self.trainer.say(f"Renamed '{change['old']}' to '{self.class_name}'.")
+            self.class_name = self.trainer.session.rename_class(old, new)
         except TrainerInputError as error:
+            self.name_box.value = old  # the old name stays; nothing is lost
             self.trainer.say(str(error), "problem")
-            self.name_box.value = self.class_name  # the old name stays; nothing is lost
-
-    def _on_upload(self, change: dict) -> None:
-        files = change["new"]
-        if not files:  # our own reset below
             return
-        # Copy the bytes out, then clear the widget: nothing stays in its state, nothing is written to disk.
-        uploads = [(file["name"], bytes(file["content"])) for file in files]
-        self.upload.value = ()
+        self.trainer.say(f"Renamed '{old}' to '{new}'.")
+
+    def _uploaded(self) -> None:
+        uploads = uploaded_files(self.upload)
+        if not uploads:  # our own reset below
+            return
+        self.upload.value = ()  # the bytes are copied out: nothing stays in the widget, nothing is written to disk
         self.trainer.add_photos(self.class_name, uploads)
 
-    def _on_folder(self) -> None:
-        self.trainer.add_folder(self.class_name, self.folder_box.value)
 
-
-class Trainer(widgets.VBox):
+class Trainer(TryIt):
     """The trainer widget (build it with :func:`trainer`): classes, photos, training, trying and exporting.
 
     Its methods are what its buttons do, so a notebook or a test can drive it without a browser; ``session``
-    holds the state.
+    holds the state. In a saved notebook its output reads as :meth:`describe` (text) and its messages (HTML).
     """
 
     def __init__(self, session: TrainerSession | None = None, *, head_epochs: int = HEAD_EPOCHS,
@@ -499,15 +483,15 @@ class Trainer(widgets.VBox):
         self.session = session or TrainerSession()
         self.exports_dir = Path(exports_dir)
         self.training_options = dict(training_options or {})
-        self.started: float | None = None
 
-        self.messages = widgets.HTML()
+        self.messages = ResultArea()
         self.messages.add_class("labkit-trainer-messages")
+        guard = self.messages.guard
         self.cards = widgets.VBox()
         self.new_class_name = widgets.Text(placeholder="e.g. glass", description="New class",
-                                      tooltip="Type a class name, then press Add class")
+                                           tooltip="Type a class name, then press Add class")
         self.add_class_button = widgets.Button(description="Add class", button_style="primary")
-        self.add_class_button.on_click(lambda _: self.new_class(self.new_class_name.value))
+        self.add_class_button.on_click(guard(lambda: self.new_class(self.new_class_name.value)))
 
         style = {"description_width": "initial"}
         self.head_epochs = widgets.BoundedIntText(head_epochs, min=1, max=MAX_EPOCHS, description="New-head epochs",
@@ -523,42 +507,57 @@ class Trainer(widgets.VBox):
                                             layout=widgets.Layout(width="420px"))
         self.progress_text = widgets.HTML()
         self.curves = widgets.HTML()
-        self.train_button.on_click(lambda _: self.train())
-        self.stop_button.on_click(lambda _: self.stop())
+        self.train_button.on_click(guard(self.train))
+        self.stop_button.on_click(guard(self.stop))
 
+        self.try_result = ResultArea()
+        self.try_result.add_class("labkit-trainer-try")
         self.try_upload = widgets.FileUpload(accept=ACCEPTED_FILES, multiple=False, description="Try a photo",
                                              tooltip="Choose a new photo for the trained model to classify")
-        self.try_upload.observe(self._on_try, "value")
-        self.try_result = widgets.HTML()
-        self.try_result.add_class("labkit-trainer-try")
+        self.try_upload.observe(self.try_result.guard(self._try_uploaded), "value")
 
+        self.export_result = ResultArea()
         self.export_name = widgets.Text(value="my-classes", description="Model name", continuous_update=False)
         self.export_button = widgets.Button(description="Export", icon="download",
                                             tooltip="Save .keras, labels.txt and LiteRT into exports/NAME")
-        self.export_button.on_click(lambda _: self.export(self.export_name.value))
-        self.export_result = widgets.HTML()
+        self.export_button.on_click(self.export_result.guard(lambda: self.export(self.export_name.value)))
 
         def heading(text: str) -> widgets.HTML:
             return widgets.HTML(f"<h4 style='margin:8px 0 2px'>{html.escape(text)}</h4>")
 
         super().__init__([
-            heading("1 · Classes and their photos"), self.cards, widgets.HBox([self.new_class_name, self.add_class_button]),
-            self.messages,
+            heading("1 · Classes and their photos"), self.cards,
+            widgets.HBox([self.new_class_name, self.add_class_button]), self.messages,
             heading("2 · Train"),
             widgets.HBox([self.head_epochs, self.fine_tune_epochs, self.train_button, self.stop_button]),
             widgets.HBox([self.progress, self.progress_text]), self.curves,
             heading("3 · Try it on a new photo"), self.try_upload, self.try_result,
             heading("4 · Export"), widgets.HBox([self.export_name, self.export_button]), self.export_result,
-        ])
-        self.add_class("labkit-trainer")
+        ], results=[self.messages, self.try_result, self.export_result], summary=self.describe,
+            css_class="labkit-trainer")
         self._rebuild_cards()
-        self._show_state()
+
+    def describe(self) -> str:
+        """The trainer's state in words: classes and counts, then the last training's outcome."""
+        text = self.session.describe()
+        result = self.session.result
+        if self.session.training:
+            text += ". Training…"
+        elif result is not None:
+            text += f". Trained on {', '.join(result.class_names)}: {_checked(result)}"
+        return text + "."
 
     # --- what the controls do ---------------------------------------------------------------------------------
 
     def say(self, text: str, kind: str = "info") -> None:
-        """Show a message under the classes (problems in red, announced to screen readers)."""
-        self.messages.value = _message_html(text, kind)
+        """Show a message under the classes: ``"info"``, ``"warning"`` (partly done) or ``"problem"`` (not done)."""
+        if kind == "problem":
+            self.messages.problem(text)
+        elif kind == "warning":
+            self.messages.show(f'<div role="alert" style="border-left: 4px solid #f0a202; padding: 4px 10px;">'
+                               f"{_lines_html(text)}</div>")
+        else:
+            self.messages.show(_lines_html(text))
 
     # (Not add_class / remove_class: those names are ipywidgets' own, for CSS classes.)
     def new_class(self, name: str) -> None:
@@ -580,36 +579,26 @@ class Trainer(widgets.VBox):
 
     def add_photos(self, class_name: str, uploads: Iterable[tuple[str, bytes]]) -> Added:
         """Add uploaded photos ``(name, bytes)`` to a class (its *Add photos* button)."""
-        try:
-            report = self.session.add_photos(class_name, uploads)
-        except TrainerInputError as error:
-            self.say(str(error), "problem")
-            return Added(class_name, 0)
-        self._after_adding([report])
-        return report
+        return self._adding(lambda: [self.session.add_photos(class_name, uploads)], class_name)[0]
 
     def add_folder(self, class_name: str, folder: str | os.PathLike) -> Added:
         """Add every photo of a folder to a class (its *Add folder* button)."""
-        try:
-            report = self.session.add_folder(class_name, folder)
-        except TrainerInputError as error:
-            self.say(str(error), "problem")
-            return Added(class_name, 0)
-        self._after_adding([report])
-        return report
+        return self._adding(lambda: [self.session.add_folder(class_name, folder)], class_name)[0]
 
     def add_classes_from(self, folder: str | os.PathLike) -> list[Added]:
         """Add one class per subfolder of ``folder``, with its photos."""
-        reports = self.session.add_classes_from(folder)
-        self._rebuild_cards()
-        self._after_adding(reports)
-        return reports
+        return self._adding(lambda: self.session.add_classes_from(folder))
 
-    def _after_adding(self, reports: Sequence[Added]) -> None:
-        for card in self.cards.children:
-            card.refresh()
-        problem = any(report.skipped for report in reports)
-        self.say("\n".join(report.message() for report in reports), "problem" if problem else "info")
+    def _adding(self, add: Callable[[], list[Added]], class_name: str = "") -> list[Added]:
+        try:
+            reports = add()
+        except TrainerInputError as error:
+            self.say(str(error), "problem")
+            return [Added(class_name, 0)]
+        self._rebuild_cards()
+        skipped = any(report.skipped for report in reports)
+        self.say("\n".join(report.message() for report in reports), "warning" if skipped else "info")
+        return reports
 
     def train(self, wait: bool = False) -> FineTuneResult | None:
         """Start training (the *Train* button) in the background; ``wait=True`` waits for it and returns the result.
@@ -617,7 +606,6 @@ class Trainer(widgets.VBox):
         Headless (nbval, a script), ``wait=True`` is how a lesson trains: the progress bar and curves update as
         they would after a click, and an error is raised instead of only shown.
         """
-        self.try_result.value = ""
         try:
             self.session.start_training(head_epochs=self.head_epochs.value,
                                         fine_tune_epochs=self.fine_tune_epochs.value, on_epoch=self._on_epoch,
@@ -627,7 +615,7 @@ class Trainer(widgets.VBox):
             if wait:
                 raise
             return None
-        self.started = time.perf_counter()
+        self.try_result.show("")
         self.progress.max = max(1, self.head_epochs.value + self.fine_tune_epochs.value)
         self.progress.value = 0
         self.progress.bar_style = ""
@@ -651,34 +639,33 @@ class Trainer(widgets.VBox):
             image = _as_image(photo, name)
             prediction = self.session.classify(image)
         except (ImageError, TrainerInputError) as error:
-            self.try_result.value = _message_html(str(error), "problem")
+            self.try_result.problem(str(error))
             return None
-        self.try_result.value = _prediction_html(name, image, prediction)
+        self.try_result.show(_prediction_html(name, image, prediction))
         return prediction
 
     def export(self, name: str) -> Path | None:
         """Export the trained model to ``exports/NAME`` (the *Export* button) and say where it went."""
-        self.export_result.value = _message_html("Exporting (the LiteRT conversion takes a little while)…")
+        self.export_result.show(text_html("Exporting (the LiteRT conversion takes a little while)…"))
         try:
             folder = self.session.export(name, self.exports_dir)
         except TrainerInputError as error:
-            self.export_result.value = _message_html(str(error), "problem")
+            self.export_result.problem(str(error))
             return None
         files = ", ".join(sorted(path.name for path in folder.iterdir()))
-        self.export_result.value = _message_html(
+        self.export_result.show(text_html(
             f"Exported to {folder.parent.name}/{folder.name}: {files}. In the app (make app), pick '{folder.name}' "
-            "in the Model menu.")
+            "in the Model menu."))
         return folder
 
     # --- what the widget shows --------------------------------------------------------------------------------
 
-    def _on_try(self, change: dict) -> None:
-        files = change["new"]
-        if not files:
+    def _try_uploaded(self) -> None:
+        uploads = uploaded_files(self.try_upload)
+        if not uploads:
             return
-        name, data = files[0]["name"], bytes(files[0]["content"])
         self.try_upload.value = ()
-        self.try_photo(data, name)
+        self.try_photo(uploads[0][1], uploads[0][0])
 
     def _on_epoch(self, report: EpochReport) -> None:
         done = report.epoch if report.phase == 1 else self.head_epochs.value + report.epoch  # early stopping may
@@ -691,11 +678,10 @@ class Trainer(widgets.VBox):
         history = self.session.history
         if not history["loss"]:
             return
-        picture = figure_to_png(plot_training_curves(history), dpi=CURVES_DPI)
-        last = f"{history['val_accuracy'][-1]:.0%}" if history["val_accuracy"] else "not measured"
+        last = history["val_accuracy"][-1] if history["val_accuracy"] else math.nan
         alt = (f"Training curves over {len(history['loss'])} epochs: loss and accuracy on the training and validation "
-               f"photos; validation accuracy now {last}.")
-        self.curves.value = _img(picture, "image/png", alt, "max-width:100%")
+               f"photos; validation accuracy now {'not measured' if math.isnan(last) else f'{last:.0%}'}.")
+        self.curves.value = figure_html(plot_training_curves(history), alt)
 
     def _on_done(self) -> None:
         self.train_button.disabled, self.stop_button.disabled = False, True
@@ -711,18 +697,21 @@ class Trainer(widgets.VBox):
         self.progress.bar_style = "warning" if session.stopped else "success"
         result = session.result
         stopped = "Stopped early, " if session.stopped else ""
-        checked = ("no validation photos to check it on" if result.val_accuracy is None else
-                   f"{result.val_accuracy:.0%} right on {result.validation_count} validation photos it never trained on")
-        self.progress_text.value = html.escape(f"{stopped}done: {checked}")
+        self.progress_text.value = html.escape(f"{stopped}done: {_checked(result)}")
         self._draw_curves()
-        self.say(f"{stopped}trained on {', '.join(result.class_names)}: {checked}. Now try a new photo.")
+        self.say(f"{stopped}trained on {', '.join(result.class_names)}: {_checked(result)}. Now try a new photo.")
 
     def _rebuild_cards(self) -> None:
-        self.cards.children = [ClassCard(self, name) for name in self.session.classes]
+        cards = {card.class_name: card for card in self.cards.children}
+        self.cards.children = [cards.get(name) or ClassCard(self, name) for name in self.session.classes]
+        for card in self.cards.children:
+            card.refresh()
 
-    def _show_state(self) -> None:
-        if self.session.result is not None:
-            self._draw_curves()
+
+def _checked(result: FineTuneResult) -> str:
+    if result.val_accuracy is None:
+        return "no validation photos to check it on"
+    return f"{result.val_accuracy:.0%} right on {result.validation_count} validation photos it never trained on"
 
 
 def _prediction_html(name: str, image: Image.Image, prediction: Prediction) -> str:
@@ -733,11 +722,11 @@ def _prediction_html(name: str, image: Image.Image, prediction: Prediction) -> s
                       for score in prediction.top)
     doubt = "<p>⚠ Not sure: this photo may be none of the classes.</p>" if prediction.not_sure else ""
     return (f"<div style='display:flex;gap:12px;align-items:flex-start' aria-label='Result for "
-            f"{html.escape(name, quote=True)}'>"
-            + _img(thumbnail_jpeg(image, TRY_PREVIEW_PIXELS), "image/jpeg", f"Your photo, {name}")
-            + f"<div><p class='labkit-trainer-label'>{html.escape(name)}: <b>{html.escape(prediction.label)}</b> "
+            f"{html.escape(name, quote=True)}'><div style='max-width:{TRY_PREVIEW_PIXELS}px'>"
+            + photo_html(image, f"Your photo, {name}", TRY_PREVIEW_PIXELS)
+            + f"</div><div><p class='labkit-trainer-label'>{html.escape(name)}: <b>{html.escape(prediction.label)}</b> "
             f"{format_percent(prediction.probability)}</p><ol>{guesses}</ol>{doubt}"
-            + _img(figure_to_png(chart, dpi=CURVES_DPI), "image/png", top_k_alt_text(prediction)) + "</div></div>")
+            + figure_html(chart, top_k_alt_text(prediction)) + "</div></div>")
 
 
 def trainer(folder: str | os.PathLike | None = None, **options: Any) -> Trainer:
