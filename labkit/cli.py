@@ -217,24 +217,47 @@ def model_errors() -> tuple[type[Exception], ...]:
 
 
 def add_train_command(commands: argparse._SubParsersAction) -> None:
+    from labkit.transfer import FINE_TUNE_EPOCHS, HEAD_EPOCHS  # light: TensorFlow loads only when training starts
+
     parser = commands.add_parser(
         "train", help="teach the model your own classes (one subfolder of photos per class)",
-        description="Fine-tune MobileNetV2 on FOLDER, which holds one subfolder of photos per class (the folder "
-                    "names become the class names), and export the model to DIR: model.keras, labels.txt, "
-                    "model.tflite and labkit.json. Use it with `classify --model DIR`. Progress goes to stderr, "
-                    "the summary to stdout.")
+        description="Fine-tune MobileNetV2 on every photo of FOLDER, which holds one subfolder of photos per class "
+                    "(the folder names become the class names), and export the model to DIR: model.keras, "
+                    "labels.txt, model.tflite and labkit.json. Use it with `classify --model DIR`. To measure the "
+                    "model, give photos it never learns from: --val FOLDER (best), or --val-split to hold back part "
+                    "of FOLDER; early stopping and calibration then use them. Progress goes to stderr, the summary "
+                    "to stdout.")
     parser.add_argument("folder", metavar="FOLDER", help="the training photos, e.g. photos/cats/*.jpg, photos/dogs/")
     parser.add_argument("--out", required=True, metavar="DIR", help="the folder to export the model to")
+    checked_on = parser.add_mutually_exclusive_group()
+    checked_on.add_argument("--val", metavar="FOLDER",
+                            help="validation photos, never learnt from: one subfolder per class, named as in FOLDER")
+    checked_on.add_argument("--val-split", type=fraction, metavar="F", default=0.0,
+                            help="hold back this share of each class of FOLDER for validation, e.g. 0.2 "
+                                 "(default 0: learn from every photo)")
     parser.add_argument("--epochs", type=whole_number, metavar="N",
-                        help="fine-tuning epochs, at most (default 8; 0 trains only the new last layer)")
+                        help=f"fine-tuning epochs, at most (default {FINE_TUNE_EPOCHS}; 0 trains only the new last "
+                             "layer)")
     parser.add_argument("--head-epochs", type=positive_int, metavar="N",
-                        help="epochs for the new last layer, at most (default 40; early stopping ends it sooner)")
+                        help=f"epochs for the new last layer, at most (default {HEAD_EPOCHS}; with validation "
+                             "photos, early stopping may end it sooner)")
     parser.set_defaults(run=run_train)
+
+
+def fraction(text: str) -> float:
+    """An argparse type for a share such as ``0.2``: at least 0 and below 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give a share such as 0.2") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1 (a share such as 0.2), got {value}")
+    return value
 
 
 def run_train(args: argparse.Namespace) -> int:
     from labkit.export import export_model
-    from labkit.transfer import TrainingFolderError, fine_tune
+    from labkit.transfer import TrainingDataError, fine_tune
 
     options = {name: value for name, value in (("fine_tune_epochs", args.epochs), ("head_epochs", args.head_epochs))
                if value is not None}
@@ -242,8 +265,8 @@ def run_train(args: argparse.Namespace) -> int:
     # Progress and warnings go to stderr (sys.stderr still shows); Keras' own prints must not mix into the summary.
     with native_stderr_silenced(), contextlib.redirect_stdout(sys.stderr):
         try:
-            result = fine_tune(args.folder, **options)
-        except TrainingFolderError as error:
+            result = fine_tune(args.folder, validation=args.val, validation_split=args.val_split, **options)
+        except TrainingDataError as error:
             print(f"labkit train: {error}", file=sys.stderr)
             return EXIT_USAGE
         folder = export_model(result, args.out)

@@ -129,7 +129,7 @@ def export_model(source: "FineTuneResult | Classifier", folder: str | os.PathLik
     from labkit.transfer import FineTuneResult
 
     if isinstance(source, FineTuneResult):
-        classifier, accuracy, checked_on = source.classifier, source.val_accuracy, len(source.validation_set)
+        classifier, accuracy, checked_on = source.classifier, source.val_accuracy, source.validation_count
         training = source.settings
     else:
         classifier, accuracy, checked_on, training = source, None, None, None

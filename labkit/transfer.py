@@ -44,20 +44,24 @@ from __future__ import annotations
 import math
 import os
 import sys
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence, TextIO
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence, TextIO, Union
 
 import numpy as np
-from matplotlib.figure import Figure
+from PIL import Image
 from tqdm import tqdm
 
-from labkit.images import IMAGE_EXTENSIONS, ImageError, load_image
-from labkit.preprocess import DEFAULT_POLICY, IMAGE_SIZE, ResizePolicy, to_model_input
+from labkit.images import IMAGE_EXTENSIONS, ImageError, load_image, to_rgb
+from labkit.preprocess import DEFAULT_POLICY, IMAGE_SIZE, ResizePolicy, to_batch
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from labkit.evaluate import LabelledImage
     from labkit.model import Classifier
     from labkit.uncertainty import Calibration
@@ -67,6 +71,8 @@ VALIDATION_SPLIT = 0.2  # share of each class kept aside to measure accuracy on 
 SEED = 0  # fixes the split, the augmentations and the new layer's starting weights
 MIN_CLASSES = 2
 MIN_IMAGES_PER_CLASS = 5  # one for validation, four to learn from: the bare minimum, 50+ is better
+KEPT_PHOTO_SIDE = 640  # photos are kept in memory at most this big (longer side): enough for any input size here
+MAX_CLASS_NAME_BYTES = 255  # the longest file name ext4, APFS and NTFS accept
 FEATURE_FLIPS = ("none", "horizontal", "vertical", "both")  # phase 1 learns from each photo and its mirror images
 ROTATION = 0.1  # RandomRotation factor: up to +-10 % of a full turn (36 degrees)
 ZOOM = 0.2  # RandomZoom factor: up to 20 % in or out
@@ -85,38 +91,99 @@ COSINE_DECAY = True  # phase 2's learning rate glides from FINE_TUNE_LEARNING_RA
 PATIENCE = 5  # epochs without a better validation loss before early stopping
 BATCH_SIZE = 32
 BASE_MODEL = "MobileNetV2 (alpha 1.0, 224 x 224, ImageNet weights, include_top=False)"
+_NOT_IN_FOLDER_NAMES = frozenset('/\\:*?"<>|')  # Windows refuses all of these; "/" separates folders everywhere
+_WINDOWS_DEVICE_NAMES = frozenset(["CON", "PRN", "AUX", "NUL", *(f"COM{n}" for n in range(1, 10)),
+                                   *(f"LPT{n}" for n in range(1, 10))])
 
 
-class TrainingFolderError(ValueError):
+PhotoSource = Union[bytes, bytearray, memoryview, Image.Image, str, os.PathLike]  # one photo given in memory
+
+
+class TrainingDataError(ValueError):
+    """The training photos cannot be used as they are: the message says what is wrong and what to do."""
+
+
+class TrainingFolderError(TrainingDataError):
     """The training folder cannot be used as it is: the message says what is wrong and how to fix the folder."""
 
 
+class ClassNameError(TrainingDataError):
+    """A class name cannot be used: it would not make a valid folder name (the message says which and why)."""
+
+
 class SkippedFilesWarning(UserWarning):
-    """Some files in the training folder could not be read as images and were left out."""
+    """Some files or photos could not be read as images and were left out."""
 
 
 @dataclass(frozen=True)
 class SkippedFile:
-    """A file left out of training, and why."""
+    """A photo left out of training, and why: ``path`` is its file, or a name for a photo given in memory."""
 
-    path: Path
+    path: Path | str
     reason: str
+
+    @property
+    def name(self) -> str:
+        """The file's name (``IMG_0042.jpg``) or the in-memory photo's name (``glass: photo 3``)."""
+        return self.path.name if isinstance(self.path, Path) else self.path
 
 
 @dataclass
 class TrainingSet:
-    """The photos of a training folder, preprocessed: ``images`` (N, 224, 224, 3) in [-1, 1], ``labels`` (N,)."""
+    """Labelled photos to learn from (or to check on): upright RGB images, their classes and where they came from.
 
-    folder: Path
+    Made by :func:`read_training_folder` (a folder with one subfolder per class) or :func:`training_set_from_photos`
+    (photos in memory, e.g. uploads). ``photos[i]`` belongs to ``class_names[labels[i]]``; ``files[i]`` is its path,
+    or a name such as ``"glass: photo 3"`` for a photo given in memory. ``images`` is the model input
+    (N, 224, 224, 3) in [-1, 1], made by :func:`labkit.to_model_input` with ``policy``, as prediction does.
+    """
+
     class_names: list[str]
-    files: list[Path]
+    photos: list[Image.Image] = field(repr=False)
     labels: np.ndarray
-    images: np.ndarray = field(repr=False)
+    files: list[Path | str] = field(repr=False)
     skipped_files: list[SkippedFile] = field(default_factory=list)
+    folder: Path | None = None
+    policy: ResizePolicy = DEFAULT_POLICY
 
     def counts(self) -> dict[str, int]:
         """Readable photos per class, e.g. ``{"glass": 60, "metal": 60}``."""
         return {name: int(np.sum(self.labels == index)) for index, name in enumerate(self.class_names)}
+
+    @cached_property
+    def images(self) -> np.ndarray:
+        """The photos as the model sees them: (N, 224, 224, 3) float32 in [-1, 1]."""
+        return to_batch(self.photos, self.policy)
+
+    def __len__(self) -> int:
+        return len(self.photos)
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """One finished epoch, as :func:`fine_tune` passes it to its ``on_epoch`` callback (for a progress bar, curves).
+
+    ``phase`` is 1 (the new head learns, the base is frozen) or 2 (fine-tuning); ``epoch`` counts from 1 within the
+    phase and ``epochs`` is the most that phase may run (early stopping can end it sooner). Accuracies are shares
+    (0.82); the validation figures are ``None`` when there are no validation photos.
+    """
+
+    phase: int
+    epoch: int
+    epochs: int
+    loss: float
+    accuracy: float
+    val_loss: float | None = None
+    val_accuracy: float | None = None
+
+    @property
+    def phase_name(self) -> str:
+        """``"new head"`` or ``"fine-tuning"``."""
+        return PHASE_NAMES[self.phase]
+
+
+EpochCallback = Callable[[EpochReport], None]
+PHASE_NAMES = {1: "new head", 2: "fine-tuning"}
 
 
 @dataclass
@@ -124,34 +191,50 @@ class FineTuneResult:
     """What :func:`fine_tune` returns: the trained classifier and how training went.
 
     ``history`` has one value per epoch for ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` and ``phase``
-    (1 = new head only, 2 = fine-tuning); ``val_accuracy`` is the final classifier's top-1 on the validation photos;
-    ``validation_set`` lists them with their true classes, for :func:`labkit.evaluate.evaluate`.
+    (1 = new head only, 2 = fine-tuning; the validation lists are empty without validation photos);
+    ``val_accuracy`` is the final classifier's top-1 on the validation photos (``None`` without any);
+    ``validation`` holds those photos (a :class:`TrainingSet`) and ``validation_set`` lists the ones that are files,
+    with their true classes, for :func:`labkit.evaluate.evaluate`. ``stopped`` is true when the ``stop`` event ended
+    training early: the classifier is still usable, trained for fewer epochs.
     """
 
     classifier: "Classifier"
     history: dict[str, list[float]]
     class_names: list[str]
-    val_accuracy: float
+    val_accuracy: float | None
     seconds: float
     skipped_files: list[SkippedFile]
     validation_set: list["LabelledImage"] = field(repr=False)
     settings: dict = field(default_factory=dict, repr=False)
+    validation: TrainingSet | None = field(default=None, repr=False)
+    stopped: bool = False
+
+    @property
+    def validation_count(self) -> int:
+        """How many photos the validation accuracy was measured on (0: none)."""
+        return 0 if self.validation is None else len(self.validation)
 
     def summary(self) -> str:
         """A few lines for people: classes, photos, validation accuracy, epochs and time."""
         counts = self.settings.get("images_per_class", {})
         epochs = self.history.get("phase", [])
         classes = ", ".join(f"{name} ({counts[name]})" if name in counts else name for name in self.class_names)
-        lines = [f"classes: {classes}",
-                 f"validation accuracy: {self.val_accuracy:.1%} on {len(self.validation_set)} photos",
-                 f"epochs: {epochs.count(1)} new head + {epochs.count(2)} fine-tuning, {self.seconds:.0f} s"]
+        accuracy = ("validation accuracy: not measured (no validation photos; give some to check the model on)"
+                    if self.val_accuracy is None else
+                    f"validation accuracy: {self.val_accuracy:.1%} on {self.validation_count} photos")
+        stopped = " (stopped early)" if self.stopped else ""
+        lines = [f"classes: {classes}", accuracy,
+                 f"epochs: {epochs.count(1)} new head + {epochs.count(2)} fine-tuning, {self.seconds:.0f} s{stopped}"]
         if self.skipped_files:
             lines.append(f"skipped {len(self.skipped_files)} unreadable file(s): "
-                         + ", ".join(file.path.name for file in self.skipped_files))
+                         + ", ".join(file.name for file in self.skipped_files))
         return "\n".join(lines)
 
 
-# --- 1. Read the folder -------------------------------------------------------------------------------------------
+TrainingSource = Union[str, os.PathLike, TrainingSet]  # a folder with one subfolder per class, or photos in memory
+
+
+# --- 1. Read the photos -------------------------------------------------------------------------------------------
 
 def class_folders(folder: str | os.PathLike) -> list[Path]:
     """Return the class subfolders of a training folder, sorted by name (hidden ones like ``.ipynb_checkpoints`` left out).
@@ -178,8 +261,8 @@ def class_folders(folder: str | os.PathLike) -> list[Path]:
 
 
 def read_training_folder(folder: str | os.PathLike, policy: ResizePolicy = DEFAULT_POLICY,
-                         progress: bool = True) -> TrainingSet:
-    """Load and preprocess every photo of a folder with one subfolder per class.
+                         progress: bool = True, min_per_class: int = MIN_IMAGES_PER_CLASS) -> TrainingSet:
+    """Load every photo of a folder with one subfolder per class.
 
     Files that are not readable images (a text file, a truncated JPEG...) are skipped, listed in
     ``skipped_files`` and named in a :class:`SkippedFilesWarning`. Hidden files (``.DS_Store``) are ignored.
@@ -188,10 +271,10 @@ def read_training_folder(folder: str | os.PathLike, policy: ResizePolicy = DEFAU
         folder: the training folder, e.g. ``trashnet-mini/`` holding ``glass/``, ``metal/``, ...
         policy: the resize policy, the classifier's (default ``"squash"``).
         progress: show a progress bar on stderr.
+        min_per_class: fewest readable photos a class may have (a validation folder needs only 1).
 
     Raises:
-        TrainingFolderError: fewer than 2 classes, or a class with fewer than :data:`MIN_IMAGES_PER_CLASS` readable
-            photos.
+        TrainingFolderError: fewer than 2 classes, or a class with fewer than ``min_per_class`` readable photos.
 
     Example:
         >>> training_set = read_training_folder("../shared/datasets/trashnet-mini")  # doctest: +SKIP
@@ -203,41 +286,175 @@ def read_training_folder(folder: str | os.PathLike, policy: ResizePolicy = DEFAU
     candidates = [(label, path) for label, subfolder in enumerate(subfolders)
                   for path in sorted(subfolder.iterdir(), key=lambda path: path.name)
                   if path.is_file() and not path.name.startswith(".")]
-    files, labels, images, skipped = [], [], [], []
+    photos, labels, files, skipped = [], [], [], []
     for label, path in tqdm(candidates, desc="reading photos", unit="photo", file=sys.stderr,
                             disable=not progress, leave=False, mininterval=1):
         try:
-            images.append(to_model_input(load_image(path), policy))
+            photos.append(_kept_photo(load_image(path)))
         except ImageError as error:
             reason = str(error) if path.suffix.lower() in IMAGE_EXTENSIONS else f"not an image file type: {error}"
             skipped.append(SkippedFile(path, reason))
             continue
         files.append(path)
         labels.append(label)
-    if skipped:
-        listed = "\n".join(f"  - {file.path.relative_to(folder)}: {file.reason}" for file in skipped)
-        warnings.warn(f"Skipped {len(skipped)} file(s) that could not be read as images:\n{listed}\n"
-                      "Training goes on without them; to use them, save them again as JPEG or PNG.",
-                      SkippedFilesWarning, stacklevel=2)
-    training_set = TrainingSet(folder, [path.name for path in subfolders], files, np.array(labels, np.int64),
-                               np.stack(images) if images else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE, 3), np.float32),
-                               skipped)
-    _check_counts(training_set)
+    _warn_skipped(skipped, lambda file: file.path.relative_to(folder))
+    training_set = TrainingSet([path.name for path in subfolders], photos, np.array(labels, np.int64), files,
+                               skipped, folder, policy)
+    _check_counts(training_set, min_per_class)
     return training_set
 
 
-def _check_counts(training_set: TrainingSet) -> None:
-    too_few = {name: count for name, count in training_set.counts().items() if count < MIN_IMAGES_PER_CLASS}
+
+
+def training_set_from_photos(photos: Mapping[str, Sequence[PhotoSource] | Mapping[str, PhotoSource]],
+                             policy: ResizePolicy = DEFAULT_POLICY,
+                             min_per_class: int = MIN_IMAGES_PER_CLASS) -> TrainingSet:
+    """Make a :class:`TrainingSet` from photos in memory, one entry per class, as a trainer widget collects them.
+
+    Each class maps to its photos: file bytes (an upload), PIL images or paths; or to a mapping ``{name: photo}``
+    so that skipped photos are listed by their names (``"IMG_0042.HEIC"``). Photos that cannot be read are
+    skipped, listed in ``skipped_files`` and named in a :class:`SkippedFilesWarning`; the others are kept.
+    The classes keep the mapping's order.
+
+    Raises:
+        ClassNameError: a class name that would not make a valid folder name (:func:`class_name_problem` says why).
+        TrainingDataError: fewer than 2 classes, or a class with fewer than ``min_per_class`` readable photos.
+
+    Example:
+        >>> training_set = training_set_from_photos({"cat": [open("cat1.jpg", "rb").read(), ...],  # doctest: +SKIP
+        ...                                          "dog": ["dog1.jpg", ...]})
+        >>> training_set.counts()  # doctest: +SKIP
+        {'cat': 12, 'dog': 15}
+    """
+    class_names = list(photos)
+    check_class_names(class_names)
+    kept, labels, files, skipped = [], [], [], []
+    for label, name in enumerate(class_names):
+        given = photos[name]
+        named = (given.items() if isinstance(given, Mapping)
+                 else ((_photo_name(name, number, photo), photo) for number, photo in enumerate(given, start=1)))
+        for photo_name, photo in named:
+            try:
+                image = to_rgb(photo) if isinstance(photo, Image.Image) else load_image(photo, name=photo_name)
+            except ImageError as error:
+                skipped.append(SkippedFile(f"{name}: {photo_name}", str(error)))
+                continue
+            kept.append(_kept_photo(image))
+            labels.append(label)
+            files.append(Path(photo) if isinstance(photo, (str, os.PathLike)) else f"{name}: {photo_name}")
+    _warn_skipped(skipped, lambda file: file.name)
+    training_set = TrainingSet(class_names, kept, np.array(labels, np.int64), files, skipped, None, policy)
+    _check_counts(training_set, min_per_class)
+    return training_set
+
+
+def class_name_problem(name: object) -> str | None:
+    """Say why ``name`` cannot be a class name, or return ``None`` when it can.
+
+    A class name must be usable as a folder name on Windows, macOS and Linux: a trained model's classes and a
+    training folder's subfolders are the same names (``labkit train`` and ``labkit evaluate`` read classes from
+    subfolders, and a student saves photos into them).
+
+    Example:
+        >>> class_name_problem("glass") is None
+        True
+        >>> class_name_problem("glass/metal")
+        "contains '/', which folder names cannot contain"
+    """
+    if not isinstance(name, str):
+        return f"is a {type(name).__name__}, not text"
+    if not name.strip():
+        return "is empty"
+    bad = next((character for character in name if character in _NOT_IN_FOLDER_NAMES or ord(character) < 32), None)
+    if bad is not None:
+        shown = repr(bad) if ord(bad) < 32 else f"'{bad}'"
+        return f"contains {shown}, which folder names cannot contain"
+    if name != name.strip():
+        return "starts or ends with a space, which file systems drop or keep inconsistently"
+    if name in (".", ".."):
+        return "is a dot or two, which mean the folder itself or the one above it, not a new folder"
+    if name.startswith("."):
+        return "starts with a dot, which hides the folder (labkit, like most tools, skips hidden folders)"
+    if name.endswith("."):
+        return "ends with a dot, which Windows removes from folder names"
+    if name.split(".")[0].upper() in _WINDOWS_DEVICE_NAMES:
+        return ("is a device name that Windows reserves (CON, PRN, AUX, NUL, COM1-9, LPT1-9), so no folder may be "
+                "called that")
+    if len(name.encode("utf-8")) > MAX_CLASS_NAME_BYTES:
+        return f"is longer than file systems allow ({MAX_CLASS_NAME_BYTES} bytes)"
+    return None
+
+
+def check_class_names(class_names: Sequence[object]) -> None:
+    """Raise :class:`ClassNameError` unless every name is a valid folder name and no two differ only in case.
+
+    Raises :class:`TrainingDataError` when there are fewer than :data:`MIN_CLASSES` classes.
+    """
+    if len(class_names) < MIN_CLASSES:
+        found = f"only one, '{class_names[0]}'" if class_names else "none"
+        raise TrainingDataError(f"A model needs at least {MIN_CLASSES} classes to learn to tell apart; there is "
+                                f"{found}. What to do: add another class, with its photos.")
+    for name in class_names:
+        problem = class_name_problem(name)
+        if problem is not None:
+            raise ClassNameError(
+                f"The class name {name!r} cannot be used: it {problem}. Class names become folder names (of the "
+                "exported model's classes and of a training folder), so each must be a valid folder name. What to "
+                "do: rename the class, e.g. with letters, digits, spaces, '-' or '_'.")
+    seen: dict[str, str] = {}
+    for name in class_names:
+        other = seen.setdefault(name.casefold(), name)
+        if other != name:
+            raise ClassNameError(f"The classes {other!r} and {name!r} differ only in upper and lower case: on "
+                                 "Windows and macOS they would be the same folder. What to do: rename one, or put "
+                                 "their photos together in one class.")
+
+
+def _photo_name(class_name: str, number: int, photo: object) -> str:
+    return Path(photo).name if isinstance(photo, (str, os.PathLike)) else f"photo {number}"
+
+
+def _kept_photo(image: Image.Image) -> Image.Image:
+    """A photo as training keeps it in memory: RGB, its longer side at most :data:`KEPT_PHOTO_SIDE` pixels."""
+    if max(image.size) > KEPT_PHOTO_SIDE:  # a phone photo would take 36 MB; what the model sees is far smaller
+        image = image.copy()
+        image.thumbnail((KEPT_PHOTO_SIDE, KEPT_PHOTO_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return image
+
+
+def _warn_skipped(skipped: list[SkippedFile], shown: Callable[[SkippedFile], object]) -> None:
+    if skipped:
+        listed = "\n".join(f"  - {shown(file)}: {file.reason}" for file in skipped)
+        warnings.warn(f"Skipped {len(skipped)} photo(s) that could not be read as images:\n{listed}\n"
+                      "Training goes on without them; to use them, save them again as JPEG or PNG.",
+                      SkippedFilesWarning, stacklevel=3)
+
+
+def _check_counts(training_set: TrainingSet, min_per_class: int = MIN_IMAGES_PER_CLASS) -> None:
+    too_few = {name: count for name, count in training_set.counts().items() if count < min_per_class}
     if not too_few:
         return
     described = ", ".join(f"'{name}' has {count}" for name, count in too_few.items())
-    skipped = (f" ({len(training_set.skipped_files)} unreadable file(s) were skipped, see the warning)"
+    skipped = (f" ({len(training_set.skipped_files)} unreadable photo(s) were skipped, see the warning)"
                if training_set.skipped_files else "")
+    if training_set.folder is None:
+        raise TrainingDataError(
+            f"Each class needs at least {min_per_class} readable photos to learn from: {described}{skipped}. "
+            f"What to do: add photos to {', '.join(repr(name) for name in too_few)} (50 or more per class works "
+            "much better), or remove that class.")
     raise TrainingFolderError(
-        f"Each class needs at least {MIN_IMAGES_PER_CLASS} readable photos (one or more to check the model on, "
+        f"Each class needs at least {min_per_class} readable photos (one or more to check the model on, "
         f"the rest to learn from): {described}{skipped}. What to do: add photos to "
         f"{', '.join(str(training_set.folder / name) for name in too_few)} (50 or more per class works much "
         "better), or remove that class's folder.")
+
+
+def as_training_set(source: "TrainingSource", policy: ResizePolicy = DEFAULT_POLICY, progress: bool = True,
+                    min_per_class: int = MIN_IMAGES_PER_CLASS) -> TrainingSet:
+    """Return ``source`` if it is a :class:`TrainingSet`, else read it as a folder (:func:`read_training_folder`)."""
+    if isinstance(source, TrainingSet):
+        return source
+    return read_training_folder(source, policy, progress, min_per_class)
 
 
 # --- 2. Split -----------------------------------------------------------------------------------------------------
@@ -251,7 +468,7 @@ def split_validation(labels: np.ndarray, fraction: float = VALIDATION_SPLIT,
 
     Example:
         >>> train, val = split_validation(np.array([0] * 10 + [1] * 10), 0.2)
-        >>> len(train), len(val), sorted(np.bincount(np.array([0] * 10 + [1] * 10)[val]))
+        >>> len(train), len(val), np.bincount(np.array([0] * 10 + [1] * 10)[val]).tolist()
         (16, 4, [2, 2])
     """
     rng = np.random.default_rng(seed)
@@ -317,27 +534,39 @@ def epoch_printer(phase: str, epochs: int, stream: TextIO | None = None):
     return EpochLine()
 
 
-def fine_tune(folder: str | os.PathLike, *, head_epochs: int = HEAD_EPOCHS, fine_tune_epochs: int = FINE_TUNE_EPOCHS,
-              validation_split: float = VALIDATION_SPLIT, seed: int = SEED,
+def fine_tune(source: "TrainingSource", *, validation: "TrainingSource | None" = None,
+              validation_split: float = VALIDATION_SPLIT, head_epochs: int = HEAD_EPOCHS,
+              fine_tune_epochs: int = FINE_TUNE_EPOCHS, seed: int = SEED,
               weights: str | os.PathLike | None = "imagenet", policy: ResizePolicy = DEFAULT_POLICY,
-              calibrate: bool = True, progress: bool = True) -> FineTuneResult:
-    """Train MobileNetV2 to recognise the classes of a folder (one subfolder of photos per class).
+              calibrate: bool = True, progress: bool = True, on_epoch: EpochCallback | None = None,
+              stop: threading.Event | None = None) -> FineTuneResult:
+    """Train MobileNetV2 on new classes: from a folder (one subfolder of photos per class) or from photos in memory.
 
     Args:
-        folder: e.g. ``trashnet-mini/`` holding ``glass/``, ``metal/``, ``paper/``, ``plastic/``.
+        source: e.g. ``trashnet-mini/`` holding ``glass/``, ``metal/``, ``paper/``, ``plastic/``; or a
+            :class:`TrainingSet` (:func:`training_set_from_photos` makes one from uploads).
+        validation: photos to check the model on, never learnt from (a folder or a :class:`TrainingSet` with the
+            same class names); early stopping and calibration use them. ``None``: hold back ``validation_split``.
+        validation_split: share of each class held back for validation when ``validation`` is ``None`` (with
+            ``seed``: always the same photos); ``0`` learns from every photo (no validation accuracy, no early
+            stopping, no calibration).
         head_epochs: phase 1 (the new Dense layer only), at most; early stopping may end it sooner.
         fine_tune_epochs: phase 2 (the top MobileNetV2 blocks too, at a low learning rate), at most; ``0`` skips it.
-        validation_split: share of each class kept aside for validation (with ``seed``: always the same photos).
         weights: the base's ImageNet weights (``"imagenet"``: the no-top file found by :mod:`labkit.weights`).
+        policy: how a folder's photos are resized (a :class:`TrainingSet` keeps its own).
         calibrate: fit the temperature and the "not sure" threshold on the validation photos
             (:func:`calibrate_on_validation`), so uncertainty works on the new model as on the ImageNet one.
         progress: progress bars and one line per epoch on stderr.
+        on_epoch: called after every epoch with an :class:`EpochReport` (phase, epoch, loss, accuracy...).
+        stop: when this ``threading.Event`` is set (e.g. by a Stop button), training ends after the current batch
+            and its epoch's report; the result is returned as usual, with ``stopped=True``.
 
     Returns:
-        a :class:`FineTuneResult`; ``result.classifier`` is a :class:`labkit.Classifier` over the folder's classes.
+        a :class:`FineTuneResult`; ``result.classifier`` is a :class:`labkit.Classifier` over the classes.
 
     Raises:
-        TrainingFolderError: fewer than 2 classes, or a class with fewer than 5 readable photos.
+        TrainingDataError: fewer than 2 classes, a class with fewer than 5 readable photos, validation photos of
+            a class the training photos lack (:class:`TrainingFolderError` for a folder's problems).
 
     Example:
         >>> result = fine_tune("../shared/datasets/trashnet-mini")  # doctest: +SKIP
@@ -348,11 +577,21 @@ def fine_tune(folder: str | os.PathLike, *, head_epochs: int = HEAD_EPOCHS, fine
 
     start = time.perf_counter()
     say = _say if progress else (lambda message: None)
-    training_set = read_training_folder(folder, policy, progress)
-    train, val = split_validation(training_set.labels, validation_split, seed)
+    stop = stop or threading.Event()
+    training_set = as_training_set(source, policy, progress)
+    policy = training_set.policy
     images, labels = training_set.images, training_set.labels
+    if validation is not None:
+        checked = _same_classes(as_training_set(validation, policy, progress, min_per_class=1), training_set)
+        train, val_images, val_labels = np.arange(len(labels)), checked.images, checked.labels
+    elif validation_split > 0:
+        train, val = split_validation(labels, validation_split, seed)
+        checked = _subset(training_set, val)
+        val_images, val_labels = images[val], labels[val]
+    else:
+        checked, train, val_images, val_labels = None, np.arange(len(labels)), images[:0], labels[:0]
     num_classes = len(training_set.class_names)
-    say(f"{len(training_set.files)} photos in {num_classes} classes: {len(train)} to learn from, {len(val)} to "
+    say(f"{len(training_set)} photos in {num_classes} classes: {len(train)} to learn from, {len(val_labels)} to "
         "check on")
     keras.utils.set_random_seed(seed)  # same augmentations and starting weights on every run
 
@@ -360,29 +599,56 @@ def fine_tune(folder: str | os.PathLike, *, head_epochs: int = HEAD_EPOCHS, fine
     base.trainable = False
     head = keras.layers.Dense(num_classes, name="logits")  # no softmax: labkit's classifier wants logits
     dropout = keras.layers.Dropout(DROPOUT, name="dropout")
-    features = _pooled_features(base, images, train, val, progress)
-    history = _train_head(head, dropout, features, np.tile(labels[train], len(FEATURE_FLIPS)), labels[val],
-                          head_epochs, progress)
-    if fine_tune_epochs > 0:
-        phase_two = _fine_tune_top(base, head, dropout, {"train": images[train], "val": images[val]}, labels[train],
-                                   labels[val], fine_tune_epochs, seed, progress)
+    features = _pooled_features(base, images[train], val_images, progress, stop)
+    flips = len(features["train"]) // len(train)
+    watchers = _watchers(stop, on_epoch)
+    history = _train_head(head, dropout, features, np.tile(labels[train], flips), val_labels, head_epochs,
+                          progress, watchers)
+    if fine_tune_epochs > 0 and not stop.is_set():
+        phase_two = _fine_tune_top(base, head, dropout, {"train": images[train], "val": val_images}, labels[train],
+                                   val_labels, fine_tune_epochs, seed, progress, watchers)
         history = {name: history[name] + phase_two[name] for name in history}
 
     classifier = classifier_from_base(base, head, training_set.class_names, policy)
-    val_accuracy = float(np.mean(classifier.logits(images[val]).argmax(axis=1) == labels[val]))
-    if calibrate:
-        calibrate_on_validation(classifier, images[val], labels[val], seed)
+    val_accuracy = None
+    if len(val_labels):
+        val_accuracy = float(np.mean(classifier.logits(val_images).argmax(axis=1) == val_labels))
+        if calibrate:
+            calibrate_on_validation(classifier, val_images, val_labels, seed)
     from labkit.evaluate import LabelledImage
 
-    validation_set = [LabelledImage(training_set.files[index], int(labels[index])) for index in val]
+    validation_set = [] if checked is None else [
+        LabelledImage(path, int(label)) for path, label in zip(checked.files, checked.labels) if isinstance(path, Path)]
     settings = {"images_per_class": training_set.counts(), "train_images": int(len(train)),
-                "validation_images": int(len(val)), "validation_split": validation_split, "seed": seed,
-                "head_epochs": history["phase"].count(1), "fine_tune_epochs": history["phase"].count(2),
-                "fine_tune_from": FINE_TUNE_FROM, "policy": policy}
-    result = FineTuneResult(classifier, history, training_set.class_names, val_accuracy,
-                            time.perf_counter() - start, training_set.skipped_files, validation_set, settings)
+                "validation_images": int(len(val_labels)), "validation_split": validation_split if validation is None
+                else None, "seed": seed, "head_epochs": history["phase"].count(1),
+                "fine_tune_epochs": history["phase"].count(2), "fine_tune_from": FINE_TUNE_FROM, "policy": policy}
+    result = FineTuneResult(classifier, history, training_set.class_names, val_accuracy, time.perf_counter() - start,
+                            training_set.skipped_files, validation_set, settings, checked, stop.is_set())
     say(result.summary())
     return result
+
+
+def _same_classes(validation: TrainingSet, training_set: TrainingSet) -> TrainingSet:
+    """The validation photos with labels renumbered to the training set's class order; refuses unknown classes."""
+    unknown = [name for name in validation.class_names if name not in training_set.class_names]
+    if unknown:
+        raise TrainingDataError(
+            f"The validation photos have class(es) the training photos lack: {', '.join(map(repr, unknown))} "
+            f"(training classes: {', '.join(training_set.class_names)}). What to do: name the validation classes "
+            "exactly like the training ones.")
+    order = np.array([training_set.class_names.index(name) for name in validation.class_names], np.int64)
+    renumbered = TrainingSet(training_set.class_names, validation.photos, order[validation.labels], validation.files,
+                             validation.skipped_files, validation.folder, validation.policy)
+    renumbered.__dict__["images"] = validation.images  # keep the cached model inputs
+    return renumbered
+
+
+def _subset(training_set: TrainingSet, indices: np.ndarray) -> TrainingSet:
+    """The photos at ``indices``, as their own set (the held-back validation photos)."""
+    return TrainingSet(training_set.class_names, [training_set.photos[index] for index in indices],
+                       training_set.labels[indices], [training_set.files[index] for index in indices], [],
+                       training_set.folder, training_set.policy)
 
 
 def _say(message: str) -> None:
@@ -395,12 +661,13 @@ def _flipped(batch: np.ndarray, flip: str) -> np.ndarray:
     return np.flip(batch, axes) if axes else batch
 
 
-def _pooled_features(base, images: np.ndarray, train: np.ndarray, val: np.ndarray,
-                     progress: bool) -> dict[str, np.ndarray]:
+def _pooled_features(base, train_images: np.ndarray, val_images: np.ndarray, progress: bool,
+                     stop: threading.Event) -> dict[str, np.ndarray]:
     """Run the frozen base once per photo and per flip: 1280 averaged features each, ``{"train": ..., "val": ...}``.
 
     Training rows are all photos unflipped, then all mirrored, and so on (:data:`FEATURE_FLIPS`); validation photos
-    are never flipped. Flipping is the cheap augmentation here: a mirrored bottle is still a bottle.
+    are never flipped. Flipping is the cheap augmentation here: a mirrored bottle is still a bottle. When ``stop``
+    is set, the mirrored copies not yet computed are left out (every photo is computed once, unflipped).
     """
     import keras
     import tensorflow as tf
@@ -408,52 +675,85 @@ def _pooled_features(base, images: np.ndarray, train: np.ndarray, val: np.ndarra
     pooled = keras.Model(base.inputs, keras.layers.GlobalAveragePooling2D()(base.output), name="frozen_features")
     # One traced function, reused for every batch (model.predict would rebuild its pipeline on each call).
     run = tf.function(lambda batch: pooled(batch, training=False), autograph=False)
-    passes = [("val", images[val])] + [("train", _flipped(images[train], flip)) for flip in FEATURE_FLIPS]
+    passes = [("val", val_images)] + [("train", _flipped(train_images, flip)) for flip in FEATURE_FLIPS]
     parts: dict[str, list[np.ndarray]] = {"train": [], "val": []}
     with tqdm(total=sum(len(batch) for _, batch in passes), desc="computing features", unit="photo",
               file=sys.stderr, disable=not progress, leave=False, mininterval=1) as bar:
-        for part, part_images in passes:
+        for number, (part, part_images) in enumerate(passes):
+            if number > 1 and stop.is_set():
+                break
             for first in range(0, len(part_images), BATCH_SIZE):
                 batch = np.ascontiguousarray(part_images[first:first + BATCH_SIZE])
                 parts[part].append(run(tf.convert_to_tensor(batch)).numpy())
                 bar.update(len(batch))
-    return {part: np.concatenate(rows) for part, rows in parts.items()}
+    width = pooled.output_shape[-1]
+    return {part: np.concatenate(rows) if rows else np.zeros((0, width), np.float32) for part, rows in parts.items()}
+
+
+def _watchers(stop: threading.Event, on_epoch: EpochCallback | None) -> Callable[[int, int], list]:
+    """Return ``(phase, epochs) -> Keras callbacks`` that honour ``stop`` and report each epoch to ``on_epoch``."""
+    import keras
+
+    class Watcher(keras.callbacks.Callback):
+        def __init__(self, phase: int, epochs: int):
+            super().__init__()
+            self.phase, self.epochs = phase, epochs
+
+        def on_train_batch_end(self, batch, logs=None):
+            if stop.is_set():
+                self.model.stop_training = True  # Keras ends the epoch after this batch, then validates
+
+        def on_epoch_end(self, epoch, logs=None):
+            if on_epoch is not None:
+                logs = logs or {}
+                value = (lambda name: float(logs[name]) if name in logs else None)
+                on_epoch(EpochReport(self.phase, epoch + 1, self.epochs, value("loss"), value("accuracy"),
+                                     value("val_loss"), value("val_accuracy")))
+            if stop.is_set():  # set between batches, or by on_epoch itself: no further epoch starts
+                self.model.stop_training = True
+
+    return lambda phase, epochs: [Watcher(phase, epochs)]
 
 
 def _fit(model, inputs: dict[str, np.ndarray], train_labels: np.ndarray, val_labels: np.ndarray, epochs: int,
-         learning_rate, phase: str, progress: bool) -> dict[str, list[float]]:
+         learning_rate, phase: str, progress: bool, watchers) -> dict[str, list[float]]:
     import keras
 
     num_classes = model.output_shape[-1]
+    number = 1 if phase == "head" else 2
     # from_logits: the model ends in a Dense layer without softmax; the loss applies softmax itself, more stably.
     loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=LABEL_SMOOTHING)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"])
-    callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=PATIENCE, restore_best_weights=True)]
+    validating = len(val_labels) > 0
+    # Without validation photos there is nothing to stop early on: every epoch runs.
+    callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=PATIENCE, restore_best_weights=True)
+                 ] if validating else []
+    callbacks += watchers(number, epochs)
     if progress:
         callbacks.append(epoch_printer(phase, epochs))
     # Label smoothing needs one-hot targets.
-    train_targets, val_targets = (keras.utils.to_categorical(labels, num_classes) for labels in (train_labels,
-                                                                                               val_labels))
-    fitted = model.fit(inputs["train"], train_targets, validation_data=(inputs["val"], val_targets),
-                       epochs=epochs, batch_size=BATCH_SIZE, callbacks=callbacks, verbose=0)
-    history = {name: [float(value) for value in fitted.history[name]]
+    train_targets = keras.utils.to_categorical(train_labels, num_classes)
+    validation_data = (inputs["val"], keras.utils.to_categorical(val_labels, num_classes)) if validating else None
+    fitted = model.fit(inputs["train"], train_targets, validation_data=validation_data, epochs=epochs,
+                       batch_size=BATCH_SIZE, callbacks=callbacks, verbose=0)
+    history = {name: [float(value) for value in fitted.history.get(name, [])]
                for name in ("loss", "accuracy", "val_loss", "val_accuracy")}
-    history["phase"] = [1 if phase == "head" else 2] * len(history["loss"])
+    history["phase"] = [number] * len(history["loss"])
     return history
 
 
 def _train_head(head, dropout, features: dict[str, np.ndarray], train_labels: np.ndarray, val_labels: np.ndarray,
-                epochs: int, progress: bool) -> dict[str, list[float]]:
+                epochs: int, progress: bool, watchers) -> dict[str, list[float]]:
     """Phase 1: train the new Dense layer on the cached, pooled features of the frozen base."""
     import keras
 
     inputs = keras.Input(features["train"].shape[1:], name="features")
     model = keras.Model(inputs, head(dropout(inputs)), name="new_head")
-    return _fit(model, features, train_labels, val_labels, epochs, HEAD_LEARNING_RATE, "head", progress)
+    return _fit(model, features, train_labels, val_labels, epochs, HEAD_LEARNING_RATE, "head", progress, watchers)
 
 
 def _fine_tune_top(base, head, dropout, images: dict[str, np.ndarray], train_labels: np.ndarray,
-                   val_labels: np.ndarray, epochs: int, seed: int, progress: bool) -> dict[str, list[float]]:
+                   val_labels: np.ndarray, epochs: int, seed: int, progress: bool, watchers) -> dict[str, list[float]]:
     """Phase 2: train MobileNetV2's top blocks (from :data:`FINE_TUNE_FROM`) and the head, end to end."""
     import keras
 
@@ -478,7 +778,7 @@ def _fine_tune_top(base, head, dropout, images: dict[str, np.ndarray], train_lab
     learning_rate = (keras.optimizers.schedules.CosineDecay(FINE_TUNE_LEARNING_RATE, decay_steps=steps)
                      if COSINE_DECAY else FINE_TUNE_LEARNING_RATE)
     # _fit compiles the model: after changing `trainable`, Keras must recompile to know which weights to train.
-    return _fit(model, images, train_labels, val_labels, epochs, learning_rate, "fine-tune", progress)
+    return _fit(model, images, train_labels, val_labels, epochs, learning_rate, "fine-tune", progress, watchers)
 
 
 def calibrate_on_validation(classifier: "Classifier", images: np.ndarray, labels: np.ndarray,
@@ -532,6 +832,8 @@ def plot_training_curves(history: dict[str, list[float]] | FineTuneResult) -> Fi
     Example:
         >>> plot_training_curves(result.history)  # doctest: +SKIP
     """
+    from matplotlib.figure import Figure  # here, not at the top: `labkit train --help` needs no matplotlib
+
     if isinstance(history, FineTuneResult):
         history = history.history
     figure = Figure(figsize=(9, 3.2), layout="constrained")
