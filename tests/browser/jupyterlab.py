@@ -49,6 +49,8 @@ TEST_SETTINGS = {
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
                                                                          "checkForUpdates": False},
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    # No autosave: the tests run the committed lessons, and a save would write the browser's outputs into them.
+    "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
 }
 
 FileLike = Union[Path, tuple[str, bytes]]
