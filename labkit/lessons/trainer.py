@@ -539,7 +539,7 @@ class Trainer(TryIt):
 
     def describe(self) -> str:
         """The trainer's state in words: classes and counts, then the last training's outcome."""
-        text = self.session.describe()
+        text = self.session.describe().rstrip(".")
         result = self.session.result
         if self.session.training:
             text += ". Training…"
