@@ -46,7 +46,8 @@ from PIL import Image
 
 from labkit.export import DEFAULT_EXPORTS_DIR, export_model
 from labkit.images import ImageError, load_image
-from labkit.lessons.tryit import ACCEPTED_FILES, ResultArea, TryIt, figure_html, image_html, photo_html, text_html, uploaded_files
+from labkit.lessons.tryit import (ACCEPTED_FILES, ResultArea, TryIt, figure_html, image_html, photo_html, text_html,
+                                  uploaded_files)
 from labkit.paths import shared_dataset_dir
 from labkit.plots import format_percent, plot_top_k, top_k_alt_text
 from labkit.predict import Prediction
@@ -96,7 +97,7 @@ class Added:
     skipped: tuple[SkippedPhoto, ...] = ()
 
     def message(self) -> str:
-        """One line for the student, e.g. ``"glass: added 5 photos; skipped 1 that could not be read: ..."``."""
+        """One line for the student: ``"glass: added 5 photos. Skipped 1 that could not be read as a photo..."``."""
         text = f"{self.class_name}: added {self.added} photo{'s' if self.added != 1 else ''}."
         if self.skipped:
             text += (f" Skipped {len(self.skipped)} that could not be read as a photo (the others are kept): "
@@ -114,8 +115,9 @@ def class_name_message(name: str, existing: Iterable[str] = ()) -> str | None:
     Example:
         >>> class_name_message("glass") is None
         True
-        >>> class_name_message("glass/bottles")
-        "'glass/bottles' cannot be a class name: it contains '/', which folder names cannot contain. Class names become folder names. Try 'glass-bottles'."
+        >>> print(class_name_message("glass/bottles"))  # doctest: +NORMALIZE_WHITESPACE
+        'glass/bottles' cannot be a class name: it contains '/', which folder names cannot contain.
+        Class names become folder names. Try 'glass-bottles'.
     """
     if not name.strip():
         return "A class needs a name: type one, e.g. 'glass', then press Add class."
@@ -127,7 +129,8 @@ def class_name_message(name: str, existing: Iterable[str] = ()) -> str | None:
         return (f"'{name}' cannot be a class name: it {problem}. Class names become folder names. "
                 f"Try '{suggestion}'.")
     if name.casefold() in {other.casefold() for other in existing}:
-        return f"There is already a class called '{name}' (ignoring upper and lower case). Give each class its own name."
+        return (f"There is already a class called '{name}' (ignoring upper and lower case). Give each class its own "
+                "name.")
     return None
 
 
@@ -263,7 +266,8 @@ class TrainerSession:
         """One line: ``"4 classes: glass (60 photos), metal (60 photos), ..."``."""
         if not self.classes:
             return "No classes yet."
-        listed = ", ".join(f"{name} ({count} photo{'s' if count != 1 else ''})" for name, count in self.counts().items())
+        listed = ", ".join(f"{name} ({count} photo{'s' if count != 1 else ''})"
+                           for name, count in self.counts().items())
         return f"{len(self.classes)} class{'es' if len(self.classes) != 1 else ''}: {listed}"
 
     def problems(self) -> list[str]:
@@ -271,14 +275,14 @@ class TrainerSession:
         problems = []
         if len(self.classes) < MIN_CLASSES:
             have = {0: "no class yet", 1: f"only one, '{next(iter(self.classes), '')}'"}[len(self.classes)]
-            problems.append(f"Training needs at least {MIN_CLASSES} classes and there is {have}: a model learns to tell "
-                            "classes apart. Add another class and give it photos.")
+            problems.append(f"Training needs at least {MIN_CLASSES} classes and there is {have}: a model learns to "
+                            "tell classes apart. Add another class and give it photos.")
         for name, count in self.counts().items():
             if count < MIN_IMAGES_PER_CLASS:
                 more = MIN_IMAGES_PER_CLASS - count
                 problems.append(f"'{name}' has {count} photo{'s' if count != 1 else ''}; each class needs at least "
-                                f"{MIN_IMAGES_PER_CLASS} (some to learn from, one or more to check on). Add {more} more "
-                                "(50 or more works much better), or remove the class.")
+                                f"{MIN_IMAGES_PER_CLASS} (some to learn from, one or more to check on). Add {more} "
+                                "more (50 or more works much better), or remove the class.")
         return problems
 
     # --- training ---------------------------------------------------------------------------------------------
@@ -324,8 +328,9 @@ class TrainerSession:
                 on_epoch(report)
 
         try:
-            training_set = training_set_from_photos({name: {photo_name: photo.data for photo_name, photo in named.items()}
-                                                     for name, named in photos.items()})
+            in_memory = {name: {photo_name: photo.data for photo_name, photo in named.items()}
+                         for name, named in photos.items()}
+            training_set = training_set_from_photos(in_memory)
             result = fine_tune(training_set, head_epochs=head_epochs, fine_tune_epochs=fine_tune_epochs,
                                on_epoch=record, stop=self.stop_event, progress=False, **options)
             self.stopped = result.stopped
