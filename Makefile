@@ -1,4 +1,5 @@
-# labkit's commands. `make app` on a fresh machine creates .venv, installs labkit and starts the web app;
+# labkit's commands. `make app` on a fresh machine creates .venv, installs labkit and starts the web app (teachers);
+# `make lab` does the same installation and opens the lessons in JupyterLab (students);
 # `make test` also installs Debian's chromium for the browser tests and runs pytest (tests/ and every notebook).
 
 PYTHON ?= python3
@@ -6,23 +7,15 @@ VENV := .venv
 VENV_PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8866
+LAB_PORT ?= 8888
+LAB_ARGS ?=
 PYTEST_ARGS ?=
 VOILA_ARGS ?=
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: venv samples chromium test app bench notebooks clean
+.PHONY: venv chromium hub-deps test app lab bench notebooks clean
 
-venv: $(STAMP) samples
-
-# The gallery's photos are ImageNet images whose licence keeps them out of git: copy the ones listed in
-# data/samples/labels.csv from the course's shared folder beside the checkout (skipped when it isn't there).
-SHARED_SAMPLES ?= ../shared/samples
-samples:
-	@if [ -d $(SHARED_SAMPLES) ]; then \
-		tail -n +2 data/samples/labels.csv | cut -d, -f1 | while read -r photo; do \
-			[ -f data/samples/$$photo ] || cp $(SHARED_SAMPLES)/$$photo data/samples/; \
-		done; \
-	else echo "note: $(SHARED_SAMPLES) not found; the app's gallery and the lessons need data/samples/ photos" >&2; fi
+venv: $(STAMP)
 
 $(VENV_PYTHON):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -32,7 +25,7 @@ $(VENV_PYTHON):
 
 # Reinstall only when pyproject.toml (the dependency list) is newer than the last install.
 $(STAMP): pyproject.toml | $(VENV_PYTHON)
-	$(VENV_PYTHON) -m pip install -e ".[test]"
+	$(VENV_PYTHON) -m pip install -e ".[test,hub]"
 	touch $@
 
 # The browser tests drive Debian's chromium through Playwright's Python package. Never `playwright install`:
@@ -45,15 +38,39 @@ chromium:
 	echo "Installing Debian's chromium for the browser tests"; \
 	$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
-test: venv chromium
+# JupyterHub's proxy (deploy/jupyterhub_config.py, tests/hub/) is configurable-http-proxy from npm, installed into
+# the git-ignored .hub/ folder; JupyterHub itself is pyproject's `hub` extra. 4.6: it runs on Node.js 10 and newer
+# (Debian 12's 18 included); 5.x needs Node.js 20.19 or newer.
+HUB_PROXY_VERSION := 4.6.3
+HUB_PROXY_STAMP := .hub/.installed-$(HUB_PROXY_VERSION)
+hub-deps: $(HUB_PROXY_STAMP)
+
+$(HUB_PROXY_STAMP):
+	@command -v npm >/dev/null 2>&1 || \
+		{ echo "JupyterHub's proxy needs Node.js and npm: apt-get install -y nodejs npm" >&2; exit 1; }
+	npm install --prefix .hub --no-audit --no-fund configurable-http-proxy@$(HUB_PROXY_VERSION)
+	touch $@
+
+test: venv chromium hub-deps
 	$(VENV_PYTHON) -m pytest $(PYTEST_ARGS)
 
 # Voilà reads its settings (upload and message size limits, kernel culling) from ./voila.json: standalone
 # `voila` searches Voila.config_file_paths, which defaults to [os.getcwd(), *jupyter_config_path()] with the
 # current directory first and winning (voila/app.py, _config_file_paths_default). So run it from the repo root.
 # Command-line options still beat the file, e.g. VOILA_ARGS="--Voila.ip=0.0.0.0" to serve a classroom.
+# voila.json pre-heats a pool of kernels at start: convert the model for LiteRT first (once, ~30 s; afterwards ~1 s),
+# so the pool's kernels load it rather than each converting it with TensorFlow at the same time. If it fails
+# (no weights), the app still starts and says what is missing.
 app: venv
+	-$(VENV_PYTHON) -c "from labkit.model import shared_classifier; shared_classifier()"
 	$(VENV)/bin/voila notebooks/dashboard.ipynb --port=$(PORT) $(VOILA_ARGS)
+
+# The lessons in JupyterLab, on this machine only (loopback) and behind Jupyter's token, which it prints with the
+# link to open. Widgets work out of the box: ipywidgets 8 ships JupyterLab's extension. As root (a container, Binder's
+# build), JupyterLab refuses to start without --allow-root. LAB_ARGS adds options, e.g. LAB_ARGS="--no-browser".
+lab: venv
+	$(VENV)/bin/jupyter lab notebooks --ip=127.0.0.1 --port=$(LAB_PORT) \
+		$$( [ "$$(id -u)" -eq 0 ] && echo --allow-root ) $(LAB_ARGS)
 
 bench: venv
 	@set -e; ls benchmarks/*.py >/dev/null 2>&1 || { echo "No scripts in benchmarks/" >&2; exit 1; }; \

@@ -4,15 +4,22 @@ Starts Voilà on notebooks/dashboard.ipynb (from the repository root, so ./voila
 chromium with Playwright, the same way the browser tests do. Prints medians of ``--runs`` measurements:
 
 - page load -> ready: from navigating to the app until the status line says "Ready" (a new tab, so a new kernel
-  that imports labkit and loads the model). The first load after the server starts is reported on its own as the
-  cold start. Target: within 10 s.
+  that imports labkit and loads the model, or one from ./voila.json's pre-heated pool). The first load after the
+  server starts is reported on its own as the cold start. Target: within 10 s.
+- N students at once -> ready: ``--together`` tabs (3 by default, fresh profiles) open the app at the same moment,
+  each timed until its "Ready", with ./voila.json (pre-heated pool) and, as the reference measured in the same run,
+  the same server with ``--VoilaConfiguration.preheat_kernel=False`` (every tab starts a kernel from cold). Both
+  servers are idle (the pool full) before the tabs open, as when a class arrives. Target: every tab within 10 s.
 - upload -> result visible: from handing a photo to the file chooser (or dropping it) until its card is on the
   page, in one tab whose model is loaded. Target: within 1 s.
 - show where it looked: from pressing a card's "Show where it looked" until the Grad-CAM overlay is visible. The
   first press in a tab imports TensorFlow and builds the Keras model in that kernel (reported on its own); later
   presses, on other cards, reuse them. No target: it shows what LABKIT_WARM_UP_GRADCAM=1 would save.
 
-Run from the repository root: ``.venv/bin/python benchmarks/browser.py [--runs 10] [--photo PATH]``.
+The machine's load average is printed with the figures: on a shared machine the times move with it.
+
+Run from the repository root: ``.venv/bin/python benchmarks/browser.py [--runs 10] [--together 3] [--photo PATH]``
+(``--runs 0`` measures only the students arriving together).
 LABKIT_WEIGHTS_DIR must point at the weights (``../shared/models`` by default, as in the tests).
 """
 
@@ -30,8 +37,13 @@ sys.path.insert(0, str(REPO_ROOT / "tests" / "browser"))  # the tests' server an
 os.environ.setdefault("LABKIT_WEIGHTS_DIR", str(REPO_ROOT.parent / "shared" / "models"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from concurrent_sessions import is_ready, open_sessions, wait_all, wait_until_idle  # noqa: E402
+from course_data import shared_samples_dir  # noqa: E402
 from dashboard_page import DashboardPage  # noqa: E402
 from serving import launch_chromium, start_voila, stop, warm_model_cache  # noqa: E402
+from soak import start_server  # noqa: E402
+
+import psutil  # noqa: E402  (after soak, which sets up sys.path and the environment)
 
 READY_TARGET_S = 10.0
 RESULT_TARGET_S = 1.0
@@ -48,6 +60,22 @@ def time_page_loads(browser, url: str, runs: int) -> list[float]:
         dashboard.close()
         context.close()
     return seconds
+
+
+def time_arrivals_together(browser, url: str, server: psutil.Process, tabs: int) -> list[float]:
+    """Seconds from navigation to "Ready" for ``tabs`` fresh profiles opening the app at the same moment.
+
+    Waits first until the server and its kernels are idle (a pre-heated pool is then full); closes the tabs after.
+    """
+    wait_until_idle(server)
+    sessions = open_sessions(browser, url, [Path(f"tab{number}") for number in range(tabs)])
+    try:
+        wait_all(sessions, is_ready, lambda session, now: setattr(session, "ready_s", now - session.opened), "ready")
+    finally:
+        for session in sessions:
+            session.dashboard.close()
+            session.context.close()
+    return [session.ready_s for session in sessions]
 
 
 def time_results(dashboard: DashboardPage, photo: Path, runs: int, how: str) -> list[float]:
@@ -85,19 +113,51 @@ def report(name: str, seconds: list[float], target: float) -> None:
           f"({verdict} the {target:g} s target, n={len(seconds)})")
 
 
+def report_together(name: str, seconds: list[float], target: float) -> None:
+    verdict = "all meet" if max(seconds) <= target else "MISSES"
+    print(f"{name:<34} " + "  ".join(f"{value:5.2f}" for value in seconds) +
+          f" s   slowest {max(seconds):5.2f} s   ({verdict} the {target:g} s target)")
+
+
+def measure_together(browser, tabs: int) -> tuple[list[float], list[float]]:
+    """``tabs`` students arriving at once: seconds to "Ready" with ./voila.json's pre-heated pool, and without."""
+    measured = {}
+    for name, extra in (("pool", ()), ("cold", ("--VoilaConfiguration.preheat_kernel=False",))):
+        process, url = start_server(None, REPO_ROOT / "test-artifacts" / f"voila-benchmark-together-{name}.log",
+                                    extra_args=extra)
+        try:
+            measured[name] = time_arrivals_together(browser, url, psutil.Process(process.pid), tabs)
+        finally:
+            stop(process)
+    return measured["pool"], measured["cold"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--photo", type=Path, default=REPO_ROOT / "data" / "samples" / "340_zebra.jpg")
+    parser.add_argument("--runs", type=int, default=10, help="page loads, uploads... one at a time (0: none)")
+    parser.add_argument("--together", type=int, default=3, help="students opening the app at once (0: none)")
+    parser.add_argument("--photo", type=Path, default=shared_samples_dir() / "340_zebra.jpg")
     args = parser.parse_args()
 
     from playwright.sync_api import sync_playwright
 
     warm_model_cache()  # a one-off LiteRT conversion is not what this measures
-    process, url = start_voila(REPO_ROOT / "test-artifacts" / "voila-benchmark.log")
-    try:
-        with sync_playwright() as playwright:
-            browser = launch_chromium(playwright)
+    load_before = os.getloadavg()
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        if args.together > 0:
+            together, cold_together = measure_together(browser, args.together)
+            load_after = os.getloadavg()
+            print(f"labkit web app, {os.cpu_count()} CPUs, load average {load_before[0]:.1f} before and "
+                  f"{load_after[0]:.1f} after (1 minute; other jobs share the machine)")
+            report_together(f"{args.together} at once -> ready, pool", together, READY_TARGET_S)
+            report_together(f"{args.together} at once -> ready, no pool", cold_together, READY_TARGET_S)
+            print(f"{'slowest tab, pool / no pool':<34} {max(together) / max(cold_together):5.2f}")
+        if args.runs <= 0:
+            browser.close()
+            return
+        process, url = start_voila(REPO_ROOT / "test-artifacts" / "voila-benchmark.log")
+        try:
             cold = time_page_loads(browser, url, 1)
             loads = time_page_loads(browser, url, args.runs)
             context = browser.new_context()
@@ -106,11 +166,12 @@ def main() -> None:
             drops = time_results(dashboard, args.photo, args.runs, "drop")
             first_gradcam, *gradcams = time_where_it_looked(dashboard, args.runs)
             dashboard.close()
-            browser.close()
-    finally:
-        stop(process)
+        finally:
+            stop(process)
+        browser.close()
 
-    print(f"labkit web app, {os.cpu_count()} CPUs, photo {args.photo.name} ({args.photo.stat().st_size / 1e3:.0f} kB)")
+    print(f"one at a time, photo {args.photo.name} ({args.photo.stat().st_size / 1e3:.0f} kB), load average "
+          f"{os.getloadavg()[0]:.1f}")
     print(f"{'cold start (first page load)':<34} {cold[0]:13.2f} s   "
           f"({'meets' if cold[0] <= READY_TARGET_S else 'MISSES'} the {READY_TARGET_S:g} s target)")
     report("page load -> ready", loads, READY_TARGET_S)

@@ -69,7 +69,7 @@ class Session:
 
 
 def expected_labels() -> dict[str, str]:
-    from labkit.paths import shared_samples_dir
+    from course_data import shared_samples_dir
     from labkit.weights import readable_label
 
     with open(shared_samples_dir() / "labels.csv", newline="", encoding="utf-8") as handle:
@@ -194,7 +194,7 @@ def main() -> int:
 
     from playwright.sync_api import sync_playwright
 
-    from labkit.paths import shared_samples_dir
+    from course_data import shared_samples_dir
 
     labels = expected_labels()
     photos = [shared_samples_dir() / name for name in PHOTOS]

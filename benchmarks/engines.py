@@ -41,7 +41,8 @@ from labkit import Classifier, load_image, to_model_input  # noqa: E402
 from labkit.engines import DEFAULT_ENGINE, ENGINES, LiteRTForward, cached_model_path, file_sha256  # noqa: E402
 from labkit.evaluate import evaluate  # noqa: E402
 from labkit.images import iter_image_files  # noqa: E402
-from labkit.paths import SAMPLES_DIR, shared_samples_dir  # noqa: E402
+from course_data import shared_samples_dir  # noqa: E402
+from labkit.paths import SAMPLES_DIR  # noqa: E402
 from labkit.preprocess import to_batch  # noqa: E402
 from labkit.weights import resolve_weights  # noqa: E402
 

@@ -84,9 +84,13 @@ def load_originals() -> list[Original]:
     """Read the sample JPEGs and re-encode a few as PNG (RGB, RGBA, palette, grayscale) and progressive JPEG."""
     from PIL import Image
 
-    from labkit.paths import SAMPLES_DIR, shared_samples_dir
+    from labkit.paths import SAMPLES_DIR
 
-    paths = {path.name: path for folder in (shared_samples_dir(), SAMPLES_DIR) for path in folder.glob("*.jpg")}
+    # the course's 60 labelled photos beside the checkout, as benchmarks/course_data.py finds them (this script is
+    # also imported by tests/test_fuzz.py, without benchmarks/ on sys.path)
+    shared_samples = Path(os.environ.get("LABKIT_SHARED_DIR", REPO_ROOT.parent / "shared")) / "samples"
+
+    paths = {path.name: path for folder in (shared_samples, SAMPLES_DIR) for path in folder.glob("*.jpg")}
     originals = [Original(name, "JPEG", paths[name].read_bytes()) for name in sorted(paths)]
     for name, mode in zip(PNG_SOURCES, ("RGB", "RGBA", "P", "L")):
         with Image.open(paths[name]) as photo:

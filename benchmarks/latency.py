@@ -25,7 +25,8 @@ from labkit import Classifier  # noqa: E402
 from labkit.cli import available_engines  # noqa: E402
 from labkit.evaluate import LatencyStats, measure_latency  # noqa: E402
 from labkit.images import iter_image_files  # noqa: E402
-from labkit.paths import SAMPLES_DIR, shared_samples_dir  # noqa: E402
+from course_data import shared_samples_dir  # noqa: E402
+from labkit.paths import SAMPLES_DIR  # noqa: E402
 
 PHOTO = SAMPLES_DIR / "207_golden_retriever.jpg"  # 256 px on its shorter side, like most course photos
 BATCH = 32

@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 from labkit import Classifier  # noqa: E402
 from labkit.evaluate import read_labelled_folder  # noqa: E402
 from labkit.model import REACT_CLIP  # noqa: E402
-from labkit.paths import shared_samples_dir  # noqa: E402
+from course_data import shared_samples_dir  # noqa: E402
 from labkit.predict import softmax  # noqa: E402
 from labkit.uncertainty import (CALIBRATION_FILE, OOD_IMAGES, OOD_KINDS, OOD_METHODS,  # noqa: E402
                                 REACT_PERCENTILE, Calibration, TemperatureScaler, auroc, choose_ood_threshold,

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 
 from labkit import Classifier  # noqa: E402
 from labkit.evaluate import EvaluationResult, evaluate  # noqa: E402
-from labkit.paths import shared_samples_dir  # noqa: E402
+from course_data import shared_samples_dir  # noqa: E402
 from labkit.preprocess import DEFAULT_POLICY  # noqa: E402
 
 POLICIES = ("squash", "crop")

@@ -138,7 +138,7 @@ class Memory:
 
 def sample_photos() -> list[Path]:
     """The 60 labelled photos of ../shared/samples, sorted."""
-    from labkit.paths import shared_samples_dir
+    from course_data import shared_samples_dir
 
     return sorted(shared_samples_dir().glob("*.jpg"))
 

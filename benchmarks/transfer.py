@@ -44,10 +44,10 @@ def main() -> int:
     import keras  # noqa: F401 (timed apart: every process pays it once)
 
     from labkit import transfer
-    from labkit.paths import shared_dataset_dir
+    from labkit.paths import TRASHNET_MINI_DIR
 
     import_seconds = time.perf_counter() - start
-    folder = shared_dataset_dir("trashnet-mini")
+    folder = TRASHNET_MINI_DIR
     options = {}
     if args.fine_tune_epochs is not None:
         options["fine_tune_epochs"] = args.fine_tune_epochs

@@ -4,7 +4,7 @@ Smallest example::
 
     from labkit import Classifier
     classifier = Classifier()
-    print(classifier.classify("data/samples/207_golden_retriever.jpg"))
+    print(classifier.classify("data/samples/beagle.jpg"))
 """
 
 from labkit.images import ImageError, load_image

@@ -43,7 +43,6 @@ once the model is ready: right for one teacher's demo, too heavy for a class wit
 from __future__ import annotations
 
 import base64
-import csv
 import dataclasses
 import functools
 import html
@@ -69,8 +68,8 @@ from labkit.model import Classifier, shared_classifier
 from labkit.paths import REPO_ROOT, SAMPLES_DIR
 from labkit.preprocess import IMAGE_SIZE
 from labkit.predict import Prediction
+from labkit.samples import credits_html, read_samples, sample_caption
 from labkit.uncertainty import NOT_SURE_MESSAGE
-from labkit.weights import readable_label
 
 # Configurable parameters.
 MAX_UPLOAD_BYTES = DEFAULT_MAX_BYTES  # per photo; voila.json lets a websocket message this big through
@@ -714,13 +713,11 @@ def sample_photos(folder: Path = SAMPLES_DIR) -> list[dict]:
 
     Example:
         >>> sample_photos()[0]["label"]  # doctest: +SKIP
-        'golden retriever'
+        'beagle'
     """
-    with open(folder / "labels.csv", newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    return [{"file": row["file"], "label": readable_label(row["label"]),
+    return [{"file": row["file"], "label": sample_caption(row),
              "thumbnail": _data_url(preview_jpeg(load_image(folder / row["file"]), THUMBNAIL_PIXELS), "image/jpeg")}
-            for row in rows]
+            for row in read_samples(folder)]
 
 
 def too_large_error(name: str, size: int, limit: int = MAX_UPLOAD_BYTES) -> FileTooLargeError:
@@ -779,6 +776,7 @@ def build_dashboard(app: DashboardApp | None = None, samples_folder: Path = SAMP
 
     gallery = SampleGallery(samples=sample_photos(samples_folder))
     sample_labels = {sample["file"]: sample["label"] for sample in gallery.samples}
+    photo_credits = widgets.HTML(credits_html(samples_folder))  # the photos' authors and licences, one click away
 
     clear = widgets.Button(description="Clear results", tooltip="Remove every result from this page")
     clear.add_class("labkit-clear")
@@ -846,7 +844,7 @@ def build_dashboard(app: DashboardApp | None = None, samples_folder: Path = SAMP
     show_status()
     show_results()
 
-    page = widgets.VBox([header, model_bar, status, intake, gallery, results])
+    page = widgets.VBox([header, model_bar, status, intake, gallery, photo_credits, results])
     page.add_class("labkit-app")
     page.app = app  # so a notebook holding only the page can still drive it headless
     return page

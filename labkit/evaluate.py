@@ -13,10 +13,10 @@ Why an interval? 54 right out of 60 reads "90 %", but another 60 photos could ea
 photos the measurement itself is uncertain. The Wilson interval says by how much.
 
 Example:
-    >>> from labkit import Classifier
-    >>> result = evaluate(Classifier(), "../shared/samples")  # doctest: +SKIP
+    >>> from labkit import Classifier, datasets
+    >>> result = evaluate(Classifier(engine="keras"), datasets.fetch("imagenet-val-650"))  # doctest: +SKIP
     >>> print(result.summary())  # doctest: +SKIP
-    60 images: top-1 90.0% (95% interval 79.9%-95.3%), top-3 98.3% (95% interval 91.1%-99.7%)
+    650 images: top-1 78.6% (95% interval 75.3%-81.6%), top-3 91.2% (95% interval 88.8%-93.2%)
     ...
 """
 
@@ -179,7 +179,8 @@ def read_labelled_folder(path: str | os.PathLike, class_names: Sequence[str] | N
     """List the photos of a labelled folder with their true class, from ``labels.csv`` or class subfolders.
 
     Args:
-        path: the folder (or a ``.csv`` file; its ``file`` column is relative to the CSV's folder).
+        path: the folder (or a ``.csv`` file; its ``file`` column is relative to the CSV's folder, or to its
+            ``images/`` subfolder as in the datasets of :mod:`labkit.datasets`).
         class_names, wnids: the model's classes, e.g. ``classifier.class_names``; default: the 1000 ImageNet classes.
             A fine-tuned model's folders are simply named after its classes.
 
@@ -187,9 +188,9 @@ def read_labelled_folder(path: str | os.PathLike, class_names: Sequence[str] | N
         LabelError: no photos, no ``file`` column, or a label/wnid/class_index the model does not know.
 
     Example:
-        >>> items = read_labelled_folder("data/samples")  # doctest: +SKIP
-        >>> items[0]  # doctest: +SKIP
-        LabelledImage(path=PosixPath('data/samples/207_golden_retriever.jpg'), class_index=207)
+        >>> items = read_labelled_folder(datasets.fetch("imagenet-val-650"))  # doctest: +SKIP
+        >>> items[0].class_index  # doctest: +SKIP
+        625
     """
     lookup = ClassLookup(class_names, wnids) if class_names is not None else ClassLookup.imagenet()
     path = Path(path)
@@ -231,10 +232,22 @@ def _read_labels_csv(csv_path: Path, lookup: ClassLookup) -> list[LabelledImage]
                 raise LabelError(f"{where}: the file or its {label_column} is empty. Fill it in or delete the line.")
             index = (lookup.class_index(label, where) if label_column == "class_index"
                      else lookup.index(label, where))
-            items.append(LabelledImage(csv_path.parent / file_name, index))
+            items.append(LabelledImage(_photo_path(csv_path.parent, file_name), index))
     if not items:
         raise LabelError(f"{csv_path} lists no photos. Add one line per photo: its file name and its class.")
     return items
+
+
+def _photo_path(folder: Path, file_name: str) -> Path:
+    """The photo a labels.csv row names: beside the CSV, else in its ``images/`` subfolder.
+
+    The second place is the layout of the datasets :mod:`labkit.datasets` fetches (imagenet-val-650 keeps the
+    source's file names in ``labels.csv`` and its photos in ``images/``), so ``evaluate(classifier, folder)`` works
+    on the folder :func:`labkit.datasets.fetch` returns.
+    """
+    beside = folder / file_name
+    in_images = folder / "images" / file_name
+    return in_images if not beside.exists() and in_images.exists() else beside
 
 
 def _read_class_folders(folder: Path, lookup: ClassLookup) -> list[LabelledImage]:
@@ -385,9 +398,9 @@ def evaluate(classifier, source: LabelledSource, top: int = 3, limit: int | None
         batch_size: photos per forward pass.
 
     Example:
-        >>> result = evaluate(Classifier(), "../shared/samples", progress=False)  # doctest: +SKIP
-        >>> round(result.top1, 2), result.n  # doctest: +SKIP
-        (0.9, 60)
+        >>> result = evaluate(Classifier(), datasets.fetch("imagenet-val-650"), progress=False)  # doctest: +SKIP
+        >>> result.n  # doctest: +SKIP
+        650
     """
     if isinstance(source, (str, os.PathLike)):
         items = read_labelled_folder(source, classifier.class_names, classifier.wnids)

@@ -19,9 +19,9 @@ changes the classifier's model (no ``layer.activation = None``), so predictions 
 Example:
     >>> from labkit import Classifier
     >>> classifier = Classifier()
-    >>> heatmap = gradcam(classifier, "data/samples/340_zebra.jpg")  # doctest: +SKIP
-    >>> overlay_heatmap(load_image("data/samples/340_zebra.jpg"), heatmap)  # doctest: +SKIP
-    <PIL.Image.Image image mode=RGB size=384x256>
+    >>> heatmap = gradcam(classifier, "data/samples/tabby.jpg")  # doctest: +SKIP
+    >>> overlay_heatmap(load_image("data/samples/tabby.jpg"), heatmap)  # doctest: +SKIP
+    <PIL.Image.Image image mode=RGB size=577x384>
 """
 
 from __future__ import annotations
@@ -194,9 +194,9 @@ def gradcam(classifier: "Classifier", image: ImageSource, class_index: int | Non
             shown prediction's ``class_index`` so the heatmap matches the answer on screen.
 
     Example:
-        >>> heatmap = gradcam(classifier, "data/samples/340_zebra.jpg")  # doctest: +SKIP
+        >>> heatmap = gradcam(classifier, "data/samples/tabby.jpg")  # doctest: +SKIP
         >>> heatmap.shape, float(heatmap.max())  # doctest: +SKIP
-        ((256, 384), 1.0)
+        ((384, 577), 1.0)
     """
     photo = image if isinstance(image, Image.Image) else load_image(image)
     photo = photo.convert("RGB") if photo.mode != "RGB" else photo
@@ -249,7 +249,7 @@ def gradcam_overlay(classifier: "Classifier", image: ImageSource, class_index: i
     """Return the photo with its Grad-CAM heatmap blended over it, in one call (what the app's toggle shows).
 
     Example:
-        >>> gradcam_overlay(classifier, "data/samples/340_zebra.jpg").mode  # doctest: +SKIP
+        >>> gradcam_overlay(classifier, "data/samples/tabby.jpg").mode  # doctest: +SKIP
         'RGB'
     """
     photo = image if isinstance(image, Image.Image) else load_image(image)

@@ -18,7 +18,7 @@ Notes about what was done (e.g. "animated image: using the first of 12 frames") 
 ``image.info["labkit_notes"]``, a list of strings, empty when there is nothing to say.
 
 Example:
-    >>> image = load_image("data/samples/207_golden_retriever.jpg")  # doctest: +SKIP
+    >>> image = load_image("data/samples/beagle.jpg")  # doctest: +SKIP
     >>> image.mode, image.info["labkit_notes"]  # doctest: +SKIP
     ('RGB', [])
 """
@@ -118,7 +118,7 @@ def load_image(
             ``CorruptImageError``, ``UnsupportedFormatError``, ``FileTooLargeError``, ``TooManyPixelsError``).
 
     Example:
-        >>> image = load_image("data/samples/207_golden_retriever.jpg")  # doctest: +SKIP
+        >>> image = load_image("data/samples/beagle.jpg")  # doctest: +SKIP
         >>> image.mode  # doctest: +SKIP
         'RGB'
     """

@@ -1,4 +1,8 @@
-"""Where labkit finds its files: the repository, the bundled samples, and the shared data beside the checkout."""
+"""Where labkit finds its files: the repository, its open photos and datasets under data/, and its cache folder.
+
+Everything the lessons and the app read is in the repository (``data/samples``: CC0 photos; ``data/trashnet-mini``:
+MIT photos) or is a named dataset that :mod:`labkit.datasets` fetches and checks (ImageNet validation photos).
+"""
 
 from __future__ import annotations
 
@@ -7,33 +11,13 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
-SAMPLES_DIR = REPO_ROOT / "data" / "samples"
-# The course's larger data (60 labelled photos, the transfer-learning set) sits beside the checkout, never in git.
-SHARED_DIR = Path(os.environ.get("LABKIT_SHARED_DIR", REPO_ROOT.parent / "shared"))
-
-
-def shared_samples_dir() -> Path:
-    """Return the folder of 60 labelled ImageNet photos that ships beside the checkout.
-
-    Example:
-        >>> shared_samples_dir().name
-        'samples'
-    """
-    return SHARED_DIR / "samples"
-
-
-def shared_dataset_dir(name: str = "trashnet-mini") -> Path:
-    """Return a named photo set under ``../shared/datasets`` (the transfer-learning lesson uses ``trashnet-mini``).
-
-    Example:
-        >>> shared_dataset_dir().name
-        'trashnet-mini'
-    """
-    return SHARED_DIR / "datasets" / name
+DATA_DIR = REPO_ROOT / "data"
+SAMPLES_DIR = DATA_DIR / "samples"  # 18 open photos with their labels.csv and CREDITS.md
+TRASHNET_MINI_DIR = DATA_DIR / "trashnet-mini"  # 240 TrashNet photos (MIT), one folder per material
 
 
 def cache_dir() -> Path:
-    """Return labkit's cache folder (converted LiteRT models and such), creating it if needed.
+    """Return labkit's cache folder (converted LiteRT models, fetched datasets), creating it if needed.
 
     ``$LABKIT_CACHE_DIR`` wins; otherwise ``$XDG_CACHE_HOME/labkit`` or ``~/.cache/labkit``.
     """

@@ -6,10 +6,10 @@ In a notebook, a returned figure shows itself when it is a cell's last value (ru
 
 Example:
     >>> from labkit import Classifier
-    >>> prediction = Classifier().classify("data/samples/207_golden_retriever.jpg")  # doctest: +SKIP
+    >>> prediction = Classifier().classify("data/samples/beagle.jpg")  # doctest: +SKIP
     >>> png = figure_to_png(plot_top_k(prediction))  # doctest: +SKIP
     >>> top_k_alt_text(prediction)  # doctest: +SKIP
-    'Bar chart of the top 3 guesses: golden retriever 86%, Afghan hound 6%, Saluki 5%.'
+    'Bar chart of the top 3 guesses: beagle 63%, Walker hound 22%, English foxhound 14%.'
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def plot_top_k(prediction: Prediction, ax: Axes | None = None, title: str | None
         title: text above the chart; none by default.
 
     Example:
-        >>> figure = plot_top_k(Classifier().classify("data/samples/954_banana.jpg"))  # doctest: +SKIP
+        >>> figure = plot_top_k(Classifier().classify("data/samples/pizza.jpg"))  # doctest: +SKIP
         >>> figure_to_png(figure)[:4]  # doctest: +SKIP
         b'\\x89PNG'
     """
@@ -116,8 +116,8 @@ def top_k_alt_text(prediction: Prediction) -> str:
     """Describe :func:`plot_top_k`'s chart in words, for screen readers (the image's ``alt`` text).
 
     Example:
-        >>> top_k_alt_text(Classifier().classify("data/samples/207_golden_retriever.jpg"))  # doctest: +SKIP
-        'Bar chart of the top 3 guesses: golden retriever 86%, Afghan hound 6%, Saluki 5%.'
+        >>> top_k_alt_text(Classifier().classify("data/samples/beagle.jpg"))  # doctest: +SKIP
+        'Bar chart of the top 3 guesses: beagle 63%, Walker hound 22%, English foxhound 14%.'
     """
     guesses = ", ".join(f"{score.label} {format_percent(score.probability)}" for score in prediction.top)
     count = len(prediction.top)

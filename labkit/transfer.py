@@ -33,7 +33,7 @@ lower on five splits, 82.9 % at best).
 Training on several threads is not bit-for-bit repeatable, so a run can differ from the last by a photo or two.
 
 Example:
-    >>> result = fine_tune("../shared/datasets/trashnet-mini")  # doctest: +SKIP
+    >>> result = fine_tune("data/trashnet-mini")  # doctest: +SKIP
     >>> print(result.summary())  # doctest: +SKIP
     >>> result.classifier.classify("my_bottle.jpg").label  # doctest: +SKIP
     'glass'
@@ -242,7 +242,7 @@ def class_folders(folder: str | os.PathLike) -> list[Path]:
     Raises :class:`TrainingFolderError` when the folder is missing or has fewer than :data:`MIN_CLASSES` subfolders.
 
     Example:
-        >>> [path.name for path in class_folders("../shared/datasets/trashnet-mini")]  # doctest: +SKIP
+        >>> [path.name for path in class_folders("data/trashnet-mini")]  # doctest: +SKIP
         ['glass', 'metal', 'paper', 'plastic']
     """
     folder = Path(folder)
@@ -277,7 +277,7 @@ def read_training_folder(folder: str | os.PathLike, policy: ResizePolicy = DEFAU
         TrainingFolderError: fewer than 2 classes, or a class with fewer than ``min_per_class`` readable photos.
 
     Example:
-        >>> training_set = read_training_folder("../shared/datasets/trashnet-mini")  # doctest: +SKIP
+        >>> training_set = read_training_folder("data/trashnet-mini")  # doctest: +SKIP
         >>> training_set.counts()  # doctest: +SKIP
         {'glass': 60, 'metal': 60, 'paper': 60, 'plastic': 60}
     """
@@ -569,7 +569,7 @@ def fine_tune(source: "TrainingSource", *, validation: "TrainingSource | None" =
             a class the training photos lack (:class:`TrainingFolderError` for a folder's problems).
 
     Example:
-        >>> result = fine_tune("../shared/datasets/trashnet-mini")  # doctest: +SKIP
+        >>> result = fine_tune("data/trashnet-mini")  # doctest: +SKIP
         >>> round(result.val_accuracy, 1), result.class_names  # doctest: +SKIP
         (0.9, ['glass', 'metal', 'paper', 'plastic'])
     """

@@ -7,6 +7,7 @@ so they reach the notebooks as well.
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import pytest
@@ -22,10 +23,9 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def samples_dir() -> Path:
-    """../shared/samples: 60 real ImageNet photos and their labels.csv (never copied into git)."""
-    from labkit.paths import shared_samples_dir
-
-    folder = shared_samples_dir()
+    """../shared/samples: 60 real ImageNet photos and their labels.csv (never copied into git; labkit never reads
+    them, the tests compare against them). ``$LABKIT_SHARED_DIR`` moves the shared folder."""
+    folder = Path(os.environ.get("LABKIT_SHARED_DIR", REPO_ROOT.parent / "shared")) / "samples"
     if not (folder / "labels.csv").is_file():
         pytest.fail(f"The shared sample photos are missing: no {folder / 'labels.csv'}. "
                     "Check out labkit beside the course's shared/ folder, or set LABKIT_SHARED_DIR to it.")

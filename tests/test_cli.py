@@ -63,16 +63,17 @@ def test_classify_names_each_photo_with_its_top_guesses():
     assert len(lines) == len(rows)
     for line, row in zip(lines, rows):
         assert line.startswith(f"data/samples/{row['file']}: ")
-        assert readable(row["label"]) in line  # among the top three
+        if row["label"]:  # the three photos of none of the 1000 classes have no label to look for
+            assert readable(row["label"]) in line  # among the top three
         assert line.count("%") == 3
 
 
 def test_classify_json_is_a_list_with_the_top_n_and_timing():
-    shown = run_labkit("classify", "--json", "--top", "5", "data/samples/340_zebra.jpg")
+    shown = run_labkit("classify", "--json", "--top", "5", "data/samples/cab.jpg")
     assert shown.returncode == 0, shown.stderr
     (answer,) = json.loads(shown.stdout)
-    assert answer["file"] == "data/samples/340_zebra.jpg"
-    assert answer["top"][0]["label"] == "zebra" and answer["top"][0]["class_index"] == 340
+    assert answer["file"] == "data/samples/cab.jpg"
+    assert answer["top"][0]["label"] == "cab" and answer["top"][0]["class_index"] == 468
     assert len(answer["top"]) == 5 and answer["elapsed_ms"] > 0
     probabilities = [guess["probability"] for guess in answer["top"]]
     assert probabilities == sorted(probabilities, reverse=True)
@@ -80,12 +81,12 @@ def test_classify_json_is_a_list_with_the_top_n_and_timing():
 
 def test_a_bad_file_gets_one_clear_line_and_the_others_are_still_classified(tmp_path):
     (tmp_path / "notes.jpg").write_text("shopping list: milk, eggs, bread\n")
-    shutil.copy(BUNDLED / "340_zebra.jpg", tmp_path)
+    shutil.copy(BUNDLED / "cab.jpg", tmp_path)
 
-    shown = run_labkit("classify", "notes.jpg", "340_zebra.jpg", cwd=tmp_path)
+    shown = run_labkit("classify", "notes.jpg", "cab.jpg", cwd=tmp_path)
 
     assert shown.returncode == 1
-    assert shown.stdout.startswith("340_zebra.jpg: zebra")
+    assert shown.stdout.startswith("cab.jpg: cab")
     assert_clean_failure(shown.stderr)
     (line,) = [line for line in shown.stderr.splitlines() if not is_labkit_notice(line)]
     assert line.startswith("notes.jpg: ") and "is not an image: it looks like a text file" in line
@@ -93,7 +94,7 @@ def test_a_bad_file_gets_one_clear_line_and_the_others_are_still_classified(tmp_
 
 def test_a_bad_file_in_json_mode_is_an_error_entry(tmp_path):
     (tmp_path / "empty.jpg").write_bytes(b"")
-    shown = run_labkit("classify", "--json", str(tmp_path / "empty.jpg"), "data/samples/954_banana.jpg")
+    shown = run_labkit("classify", "--json", str(tmp_path / "empty.jpg"), "data/samples/pizza.jpg")
     assert shown.returncode == 1
     failed, answered = json.loads(shown.stdout)
     assert failed["file"].endswith("empty.jpg") and "is empty (0 bytes)" in failed["error"]
@@ -111,7 +112,7 @@ def test_usage_errors_exit_2_without_a_traceback(args):
 
 
 def test_missing_weights_give_one_message_and_exit_3(tmp_path):
-    shown = run_labkit("classify", "data/samples/340_zebra.jpg",
+    shown = run_labkit("classify", "data/samples/cab.jpg",
                        env={"LABKIT_WEIGHTS_DIR": str(tmp_path), "KERAS_HOME": str(tmp_path / "keras")})
     assert shown.returncode == 3
     assert_clean_failure(shown.stderr)

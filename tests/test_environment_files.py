@@ -1,8 +1,10 @@
-"""The install files agree with each other, and the bundled sample photos match their labels.csv."""
+"""The install files agree with each other, and the bundled sample photos match their labels.csv and credits."""
 
 from __future__ import annotations
 
 import csv
+import json
+import os
 import tomllib
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_SAMPLES = REPO_ROOT / "data" / "samples"
-NOT_PHOTOS = {"labels.csv", "README.md"}
+NOT_PHOTOS = {"labels.csv", "README.md", "CREDITS.md"}
 
 
 def pyproject() -> dict:
@@ -47,7 +49,8 @@ def bundled_label_rows() -> list[dict[str, str]]:
 
 def test_environment_yml_lists_the_same_packages_and_versions_as_pyproject():
     project = pyproject()["project"]
-    wanted = requirement_map(project["dependencies"] + project["optional-dependencies"]["test"])
+    extras = project["optional-dependencies"]
+    wanted = requirement_map(project["dependencies"] + extras["test"] + extras["hub"])
     conda = requirement_map(conda_pip_list(environment_yml()))
 
     only_pyproject = sorted(set(wanted) - set(conda))
@@ -82,11 +85,24 @@ def test_bundled_labels_csv_lists_exactly_the_photos_in_data_samples():
         f"rows with no photo: {sorted(set(listed) - on_disk)}")
 
 
-def test_bundled_labels_agree_with_the_shared_labels(sample_labels):
-    shared = {row["file"]: row for row in sample_labels}
+def test_bundled_labels_name_the_models_classes_or_are_empty_for_the_photos_of_none():
+    # Keras' class index (file name as Keras downloads it; tests point LABKIT_WEIGHTS_DIR at the real files)
+    with open(Path(os.environ["LABKIT_WEIGHTS_DIR"]) / "imagenet_class_index.json", encoding="utf-8") as handle:
+        classes = {int(index): (wnid, label) for index, (wnid, label) in json.load(handle).items()}
+    rows = bundled_label_rows()
+    unlabelled = [row["file"] for row in rows if not any((row["wnid"], row["class_index"], row["label"]))]
+    assert unlabelled == ["raccoon.jpg", "whale_shark.jpg", "person.jpg"]
+    for row in rows:
+        if row["file"] not in unlabelled:
+            assert classes[int(row["class_index"])] == (row["wnid"], row["label"]), row
+
+
+def test_every_bundled_sample_is_credited_with_its_licence():
+    credits = (BUNDLED_SAMPLES / "CREDITS.md").read_text(encoding="utf-8")
+    table = {line.split("|")[1].strip(): line for line in credits.splitlines() if line.startswith("| ")}
     for row in bundled_label_rows():
-        assert row["file"] in shared, f"{row['file']} is not one of the shared samples it should be copied from"
-        assert {**row, "class_index": int(row["class_index"])} == shared[row["file"]]
+        assert row["file"] in table, f"CREDITS.md does not credit {row['file']}"
+        assert "CC0 1.0" in table[row["file"]] or "public domain" in table[row["file"]], table[row["file"]]
 
 
 def test_every_bundled_sample_is_a_readable_photo():
@@ -96,3 +112,10 @@ def test_every_bundled_sample_is_a_readable_photo():
             image.load()  # decodes every pixel: a truncated file fails here, not only a bad header
             assert image.format == "JPEG", f"{path.name} is {image.format}, expected JPEG"
             assert min(image.size) >= 224, f"{path.name} is {image.size}, smaller than the model's 224x224 input"
+
+
+def test_no_notebook_mentions_the_course_shared_folder():
+    # A student's clone has no ../shared beside it: lessons read data/ and labkit.datasets only.
+    mentions = {path.name: path.read_text(encoding="utf-8").count("shared")
+                for path in sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))}
+    assert mentions and not any(mentions.values()), f"notebooks mentioning 'shared': {mentions}"

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from labkit import Classifier
 from labkit.evaluate import (EvaluationResult, LabelError, LabelledImage, evaluate, measure_latency, plot_confusion_matrix,
                              read_labelled_folder, score_logits, wilson_interval)
-from labkit.paths import shared_dataset_dir
+from labkit.paths import TRASHNET_MINI_DIR
 from labkit.plots import figure_to_png
 
 BOTTLES = ["beer bottle", "wine bottle", "water bottle", "pop bottle", "pill bottle", "water jug"]
@@ -95,7 +95,7 @@ def test_class_subfolders_may_be_named_by_wnid_or_label(tmp_path, samples_dir, s
 
 def test_a_fine_tuned_models_classes_name_its_folders():
     classes = ["glass", "metal", "paper", "plastic"]
-    items = read_labelled_folder(shared_dataset_dir("trashnet-mini"), class_names=classes)
+    items = read_labelled_folder(TRASHNET_MINI_DIR, class_names=classes)
     for index, name in enumerate(classes):
         photos = [item for item in items if item.class_index == index]
         assert len(photos) == 60 and all(item.path.parent.name == name for item in photos)

@@ -33,15 +33,15 @@ def prediction_with(probabilities: list[float], not_sure: bool = False, labels=L
 
 
 @pytest.fixture(scope="module")
-def golden_retriever_prediction() -> Prediction:
+def beagle_prediction() -> Prediction:
     from labkit.model import shared_classifier
 
-    return shared_classifier().classify(SAMPLES_DIR / "207_golden_retriever.jpg", top=5)
+    return shared_classifier().classify(SAMPLES_DIR / "beagle.jpg", top=5)
 
 
 @pytest.fixture(scope="module")
-def zebra():
-    return load_image(SAMPLES_DIR / "340_zebra.jpg")
+def shuttle():
+    return load_image(SAMPLES_DIR / "space_shuttle.jpg")
 
 
 def bars(figure: Figure):
@@ -58,18 +58,18 @@ def y_labels(figure: Figure) -> list[str]:
 
 # --- plot_top_k -------------------------------------------------------------------------------------------------
 
-def test_real_prediction_chart_shows_each_guess_best_on_top_with_its_percentage(golden_retriever_prediction):
-    figure = plot_top_k(golden_retriever_prediction)
+def test_real_prediction_chart_shows_each_guess_best_on_top_with_its_percentage(beagle_prediction):
+    figure = plot_top_k(beagle_prediction)
     ax = figure.axes[0]
 
     assert isinstance(figure, Figure)
-    assert golden_retriever_prediction.label == "golden retriever"
-    assert y_labels(figure) == [score.label for score in golden_retriever_prediction.top]
+    assert beagle_prediction.label == "beagle"
+    assert y_labels(figure) == [score.label for score in beagle_prediction.top]
     assert ax.yaxis_inverted(), "the first tick (best guess) must be drawn at the top"
     widths = [bar.get_width() for bar in bars(figure)]
-    assert widths == pytest.approx([100 * score.probability for score in golden_retriever_prediction.top])
+    assert widths == pytest.approx([100 * score.probability for score in beagle_prediction.top])
     assert widths == sorted(widths, reverse=True)
-    assert bar_texts(figure) == [format_percent(score.probability) for score in golden_retriever_prediction.top]
+    assert bar_texts(figure) == [format_percent(score.probability) for score in beagle_prediction.top]
     assert ax.get_xlim() == (0, 100)
 
 
@@ -123,20 +123,20 @@ def test_chart_can_be_drawn_into_an_existing_panel():
     assert len(right.patches) == 2 and len(left.patches) == 0
 
 
-def test_plotting_leaves_no_pyplot_figure_open(golden_retriever_prediction, zebra):
+def test_plotting_leaves_no_pyplot_figure_open(beagle_prediction, shuttle):
     before = plt.get_fignums()
 
-    figure_to_png(plot_top_k(golden_retriever_prediction))
-    figure_to_png(show_images([zebra, zebra]))
-    figure_to_png(plot_pixel_histogram(zebra))
+    figure_to_png(plot_top_k(beagle_prediction))
+    figure_to_png(show_images([shuttle, shuttle]))
+    figure_to_png(plot_pixel_histogram(shuttle))
 
     assert plt.get_fignums() == before
 
 
 # --- figure_to_png and alt text ---------------------------------------------------------------------------------
 
-def test_figure_to_png_gives_a_png_of_the_figure_size(golden_retriever_prediction):
-    figure = plot_top_k(golden_retriever_prediction)
+def test_figure_to_png_gives_a_png_of_the_figure_size(beagle_prediction):
+    figure = plot_top_k(beagle_prediction)
     width, height = figure.get_size_inches()
 
     small = Image.open(io.BytesIO(figure_to_png(figure, dpi=50)))
@@ -153,15 +153,15 @@ def test_figure_to_png_is_the_same_for_the_same_chart():
     assert figure_to_png(plot_top_k(prediction)) == figure_to_png(plot_top_k(prediction))
 
 
-def test_alt_text_reads_out_every_bar_in_order(golden_retriever_prediction):
-    text = top_k_alt_text(golden_retriever_prediction)
+def test_alt_text_reads_out_every_bar_in_order(beagle_prediction):
+    text = top_k_alt_text(beagle_prediction)
 
-    assert text.startswith("Bar chart of the top 5 guesses: golden retriever ")
+    assert text.startswith("Bar chart of the top 5 guesses: beagle ")
     spoken = ", ".join(f"{score.label} {format_percent(score.probability)}"
-                       for score in golden_retriever_prediction.top)
+                       for score in beagle_prediction.top)
     assert spoken in text
-    assert bar_texts(plot_top_k(golden_retriever_prediction)) == [
-        format_percent(score.probability) for score in golden_retriever_prediction.top], "chart and text agree"
+    assert bar_texts(plot_top_k(beagle_prediction)) == [
+        format_percent(score.probability) for score in beagle_prediction.top], "chart and text agree"
 
 
 def test_alt_text_says_when_the_model_is_not_sure():
@@ -180,9 +180,9 @@ def test_format_percent_rounds_to_whole_percent_and_never_hides_a_small_chance(p
 
 # --- show_images, show_channels, plot_pixel_histogram -----------------------------------------------------------
 
-def test_show_images_lays_out_a_grid_with_titles(zebra):
-    banana = load_image(SAMPLES_DIR / "954_banana.jpg")
-    figure = show_images([zebra, banana, zebra, banana, zebra], titles=list("abcde"), columns=4)
+def test_show_images_lays_out_a_grid_with_titles(shuttle):
+    pizza = load_image(SAMPLES_DIR / "pizza.jpg")
+    figure = show_images([shuttle, pizza, shuttle, pizza, shuttle], titles=list("abcde"), columns=4)
 
     assert len(figure.axes) == 5
     assert [ax.get_subplotspec().get_geometry()[:2] for ax in figure.axes] == [(2, 4)] * 5
@@ -190,41 +190,41 @@ def test_show_images_lays_out_a_grid_with_titles(zebra):
     assert not any(ax.axison for ax in figure.axes), "photos are shown without axes"
 
 
-def test_show_images_uses_fewer_columns_for_fewer_images(zebra):
-    figure = show_images([zebra, zebra], columns=4)
+def test_show_images_uses_fewer_columns_for_fewer_images(shuttle):
+    figure = show_images([shuttle, shuttle], columns=4)
 
     assert [ax.get_subplotspec().get_geometry()[:2] for ax in figure.axes] == [(1, 2)] * 2
 
 
-def test_show_images_shows_a_model_input_as_the_photo_it_came_from(zebra):
+def test_show_images_shows_a_model_input_as_the_photo_it_came_from(shuttle):
     from labkit.preprocess import resize_for_model, to_model_input
 
-    figure = show_images([to_model_input(zebra)])
+    figure = show_images([to_model_input(shuttle)])
     shown = figure.axes[0].get_images()[0].get_array()
 
-    photo = np.asarray(resize_for_model(zebra)) / 255
+    photo = np.asarray(resize_for_model(shuttle)) / 255
     assert shown.min() >= 0 and shown.max() <= 1
     assert np.abs(shown - photo).max() < 1e-5
 
 
 def test_show_images_accepts_paths_and_arrays():
-    path = SAMPLES_DIR / "281_tabby.jpg"
+    path = SAMPLES_DIR / "tabby.jpg"
     figure = show_images([path, np.asarray(load_image(path))])
 
     first, second = (ax.get_images()[0].get_array() for ax in figure.axes)
     assert np.array_equal(np.asarray(first), np.asarray(second))
 
 
-def test_show_images_asks_for_one_title_per_image(zebra):
+def test_show_images_asks_for_one_title_per_image(shuttle):
     with pytest.raises(ValueError, match="one title per image"):
-        show_images([zebra, zebra], titles=["only one"])
+        show_images([shuttle, shuttle], titles=["only one"])
     with pytest.raises(ValueError, match="at least one image"):
         show_images([])
 
 
-def test_show_channels_shows_red_green_and_blue_as_brightness(zebra):
-    figure = show_channels(zebra)
-    pixels = np.asarray(zebra)
+def test_show_channels_shows_red_green_and_blue_as_brightness(shuttle):
+    figure = show_channels(shuttle)
+    pixels = np.asarray(shuttle)
 
     assert [ax.get_title() for ax in figure.axes] == ["red channel", "green channel", "blue channel"]
     for channel, ax in enumerate(figure.axes):
@@ -233,17 +233,17 @@ def test_show_channels_shows_red_green_and_blue_as_brightness(zebra):
         assert image.get_cmap().name == "gray" and image.get_clim() == (0, 255)
 
 
-def test_pixel_histogram_counts_every_pixel_once_per_channel(zebra):
-    figure = plot_pixel_histogram(zebra)
+def test_pixel_histogram_counts_every_pixel_once_per_channel(shuttle):
+    figure = plot_pixel_histogram(shuttle)
     ax = figure.axes[0]
-    width, height = zebra.size
+    width, height = shuttle.size
 
     steps = ax.patches
     assert [step.get_label() for step in steps] == ["red", "green", "blue"]
     for step, channel in zip(steps, range(3)):
         counts = step.get_data().values
         assert counts.sum() == width * height
-        expected, _ = np.histogram(np.asarray(zebra)[..., channel], bins=64, range=(0, 256))
+        expected, _ = np.histogram(np.asarray(shuttle)[..., channel], bins=64, range=(0, 256))
         assert np.array_equal(counts, expected)
     assert ax.get_xlim() == (0, 255)
     assert [text.get_text() for text in ax.get_legend().get_texts()] == ["red", "green", "blue"]
@@ -255,10 +255,10 @@ def test_pixel_histogram_of_a_white_image_is_one_spike_at_255():
     assert counts[-1] == 100 and counts[:-1].sum() == 0
 
 
-def test_pixel_histogram_explains_what_it_wants_for_a_model_input(zebra):
+def test_pixel_histogram_explains_what_it_wants_for_a_model_input(shuttle):
     from labkit.preprocess import to_model_input
 
     with pytest.raises(ValueError, match="0..255"):
-        plot_pixel_histogram(np.asarray(zebra, dtype=np.float32) / 255)
+        plot_pixel_histogram(np.asarray(shuttle, dtype=np.float32) / 255)
     with pytest.raises(ValueError, match="load_image"):
-        plot_pixel_histogram(to_model_input(zebra))
+        plot_pixel_histogram(to_model_input(shuttle))

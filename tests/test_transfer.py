@@ -22,7 +22,7 @@ import pytest
 from labkit import Classifier, load_image
 from labkit.export import (ExportError, describe_export, export_model, find_exported_models, read_labels,
                            read_metadata)
-from labkit.paths import shared_dataset_dir
+from labkit.paths import TRASHNET_MINI_DIR
 from labkit.preprocess import to_batch
 from labkit.transfer import (ClassNameError, EpochReport, SkippedFilesWarning, TrainingDataError,
                              TrainingFolderError, TrainingSet, class_name_problem, fine_tune, plot_training_curves,
@@ -30,7 +30,7 @@ from labkit.transfer import (ClassNameError, EpochReport, SkippedFilesWarning, T
 from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-TRASHNET = shared_dataset_dir("trashnet-mini")
+TRASHNET = TRASHNET_MINI_DIR
 TINY_CLASSES = ("glass", "paper")
 TINY_PER_CLASS = 8
 TINY_TRAINING = {"head_epochs": 1, "fine_tune_epochs": 1, "progress": False}
@@ -39,8 +39,8 @@ TINY_TRAINING = {"head_epochs": 1, "fine_tune_epochs": 1, "progress": False}
 def copy_photos(destination: Path, per_class: dict[str, int]) -> Path:
     """Copy the first N trashnet-mini photos of each named class into destination/<class>/."""
     if not TRASHNET.is_dir():
-        pytest.fail(f"The transfer-learning photos are missing: no {TRASHNET}. Check out labkit beside the course's "
-                    "shared/ folder, or set LABKIT_SHARED_DIR to it.")
+        pytest.fail(f"The transfer-learning photos are missing: no {TRASHNET}. They are part of the repository "
+                    "(data/trashnet-mini): check out the whole repository.")
     for name, count in per_class.items():
         (destination / name).mkdir(parents=True, exist_ok=True)
         for photo in sorted((TRASHNET / name).glob("*.jpg"))[:count]:

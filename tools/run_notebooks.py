@@ -43,6 +43,7 @@ def strip_log_lines(path: Path) -> int:
 def main(paths: list[str]) -> None:
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     environment.setdefault("LABKIT_WEIGHTS_DIR", str(Path.cwd().parent / "shared" / "models"))
+    environment.setdefault("LABKIT_DATA_DIR", str(Path.cwd().parent / "shared" / "datasets"))  # as the tests do
     for name in paths or sorted(str(path) for path in Path("notebooks").glob("[0-9]*.ipynb")):
         print(f"executing {name}", flush=True)
         subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--inplace",

@@ -48,7 +48,7 @@ from labkit.export import DEFAULT_EXPORTS_DIR, export_model
 from labkit.images import ImageError, load_image
 from labkit.lessons.tryit import (ACCEPTED_FILES, ResultArea, TryIt, figure_html, image_html, photo_html, text_html,
                                   uploaded_files)
-from labkit.paths import shared_dataset_dir
+from labkit.paths import TRASHNET_MINI_DIR
 from labkit.plots import format_percent, plot_top_k, top_k_alt_text
 from labkit.predict import Prediction
 from labkit.transfer import (FINE_TUNE_EPOCHS, HEAD_EPOCHS, MIN_CLASSES, MIN_IMAGES_PER_CLASS, EpochReport,
@@ -56,7 +56,7 @@ from labkit.transfer import (FINE_TUNE_EPOCHS, HEAD_EPOCHS, MIN_CLASSES, MIN_IMA
                              training_set_from_photos)
 
 # --- Configurable parameters --------------------------------------------------------------------------------------
-EXAMPLE_PHOTOS = shared_dataset_dir("trashnet-mini")  # glass/, metal/, paper/, plastic/: 60 photos each (MIT)
+EXAMPLE_PHOTOS = TRASHNET_MINI_DIR  # data/trashnet-mini: glass/, metal/, paper/, plastic/, 60 photos each (MIT)
 THUMBNAIL_PIXELS = 64  # longest side of a class's thumbnails
 THUMBNAILS_SHOWN = 10  # per class; the count says how many more there are
 TRY_PREVIEW_PIXELS = 224  # the tried photo, as the model sees it

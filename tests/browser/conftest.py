@@ -36,13 +36,10 @@ def voila_url() -> str:
 
 @pytest.fixture(scope="session")
 def trashnet_dir() -> Path:
-    """../shared/datasets/trashnet-mini: one folder of photos per class (glass, metal, paper, plastic)."""
-    from labkit.paths import SHARED_DIR
+    """data/trashnet-mini: one folder of photos per class (glass, metal, paper, plastic), in the repository."""
+    from labkit.paths import TRASHNET_MINI_DIR
 
-    folder = SHARED_DIR / "datasets" / "trashnet-mini"
-    if not folder.is_dir():
-        pytest.fail(f"The shared training photos are missing: no {folder}.")
-    return folder
+    return TRASHNET_MINI_DIR
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,205 @@
+"""Run the repository's JupyterHub (deploy/jupyterhub_config.py) on loopback, for tests/hub/ and benchmarks/hub.py.
+Not a test module.
+
+The real configuration is loaded as it is, then a few test-only settings override it (the file
+:func:`write_test_config` writes):
+
+- ports: free ports of 127.0.0.1 for the proxy, its API and the hub, instead of port 8000 on every address;
+- state: the hub's database, cookie secret and proxy pid file, and the students' homes, in a temporary folder;
+- students: JupyterHub's DummyAuthenticator (any name, one password) instead of the class password;
+- servers: SimpleLocalProcessSpawner instead of SystemdSpawner. The real one starts each server as a systemd unit
+  with a throwaway Unix user and cgroup limits; this machine (a container, like CI) has no systemd to ask, and no
+  Unix user per student. SimpleLocalProcessSpawner runs each server as a plain child process of the hub with its
+  own home folder, which is all the test needs: the same server command (deploy/singleuser-start, then
+  jupyterhub-singleuser), default URL, environment and culler. The memory and CPU limits are not enforced by it;
+  benchmarks/hub.py measures what a server uses instead;
+- culling: a short idle timeout (``cull_timeout_s``) and frequent activity reports, so a culled server is seen
+  within a minute or two instead of an hour;
+- an API token for the test (a service with read access to users and servers).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT / "tests" / "browser"))  # the browser tests' chromium and page helpers
+
+from serving import READY_TEXT, free_port  # noqa: E402
+
+HUB_CONFIG = REPO_ROOT / "deploy" / "jupyterhub_config.py"
+PROXY = REPO_ROOT / ".hub" / "node_modules" / ".bin" / "configurable-http-proxy"
+PASSWORD = "labkit-test-password"
+HUB_START_S = 90
+STOP_S = 30
+ACTIVITY_INTERVAL_S = 5  # how often servers and the proxy report activity to the hub (default 300)
+
+
+@dataclass
+class Hub:
+    """A running JupyterHub: its process, public URL, state folder and an API token that reads users and servers."""
+
+    process: subprocess.Popen
+    url: str
+    state: Path
+    token: str
+    log: Path
+    spawned: set[int] = field(default_factory=set)  # pids of single-user servers seen, to stop leftovers
+
+    def api(self, path: str, method: str = "GET") -> dict | list | None:
+        """Call the hub's REST API (``path`` after /hub/api/) with the test's token; return the decoded JSON."""
+        request = urllib.request.Request(f"{self.url}hub/api/{path}", method=method,
+                                         headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body = response.read()
+        return json.loads(body) if body else None
+
+    def server(self, name: str) -> dict | None:
+        """The user's default server as the hub's API describes it (``started``, ``ready``...), or None."""
+        try:
+            user = self.api(f"users/{name}")
+        except urllib.error.HTTPError as error:
+            if error.code == 404:
+                return None
+            raise
+        return user.get("servers", {}).get("")
+
+    def server_processes(self) -> dict[str, psutil.Process]:
+        """The running single-user servers, by student name (their environment's JUPYTERHUB_USER)."""
+        found = {}
+        for child in psutil.Process(self.process.pid).children(recursive=True):
+            try:
+                if "jupyterhub-singleuser" in " ".join(child.cmdline()):
+                    found[child.environ().get("JUPYTERHUB_USER", "?")] = child
+                    self.spawned.add(child.pid)
+            except psutil.Error:
+                continue
+        return found
+
+
+def write_test_config(state: Path, port: int, cull_timeout_s: int, token: str) -> Path:
+    """Write a config that loads deploy/jupyterhub_config.py, then applies the test-only overrides above."""
+    from labkit.paths import cache_dir
+
+    settings = {
+        "real": str(HUB_CONFIG),
+        "bind_url": f"http://127.0.0.1:{port}",
+        "hub_bind_url": f"http://127.0.0.1:{free_port()}",
+        "proxy_api_url": f"http://127.0.0.1:{free_port()}",
+        "state": str(state),
+        "homes": str(state / "home" / "{username}"),
+        "proxy": str(PROXY),
+        "password": PASSWORD,
+        "cache": str(cache_dir()),  # the converted models this machine already made, linked into each home
+        "cull_timeout": cull_timeout_s,
+        "cull_every": max(2, cull_timeout_s // 6),
+        "activity": ACTIVITY_INTERVAL_S,
+        "token": token,
+        "as_root": os.geteuid() == 0,
+    }
+    path = state / "jupyterhub_config.py"
+    path.write_text(f"""# Written by tests/hub/hubserver.py: the repository's config, then test-only overrides.
+import json, sys
+settings = json.loads({json.dumps(json.dumps(settings))})
+load_subconfig(settings["real"])
+c.JupyterHub.bind_url = settings["bind_url"]
+c.JupyterHub.hub_bind_url = settings["hub_bind_url"]
+c.ConfigurableHTTPProxy.api_url = settings["proxy_api_url"]
+c.ConfigurableHTTPProxy.command = [settings["proxy"]]
+c.ConfigurableHTTPProxy.pid_file = settings["state"] + "/jupyterhub-proxy.pid"
+c.JupyterHub.db_url = "sqlite:///" + settings["state"] + "/jupyterhub.sqlite"
+c.JupyterHub.cookie_secret_file = settings["state"] + "/jupyterhub_cookie_secret"
+c.JupyterHub.cleanup_servers = True  # the test's hub takes its students' servers down with it
+c.JupyterHub.authenticator_class = "dummy"
+c.DummyAuthenticator.password = settings["password"]
+c.JupyterHub.spawner_class = "simple"
+c.SimpleLocalProcessSpawner.home_dir_template = settings["homes"]
+if settings["as_root"]:
+    c.Spawner.args = ["--ServerApp.allow_root=True"]  # the servers run as the hub's user, root here
+c.Spawner.environment["LABKIT_SHARED_CACHE"] = settings["cache"]
+c.Spawner.environment["JUPYTERHUB_ACTIVITY_INTERVAL"] = str(settings["activity"])
+c.JupyterHub.last_activity_interval = settings["activity"]
+for service in c.JupyterHub.services:
+    if service["name"] == "idle-culler":
+        service["command"] = [sys.executable, "-m", "jupyterhub_idle_culler",
+                              "--timeout=%d" % settings["cull_timeout"], "--cull-every=%d" % settings["cull_every"]]
+c.JupyterHub.services.append({{"name": "labkit-test", "api_token": settings["token"]}})
+c.JupyterHub.load_roles.append({{"name": "labkit-test", "services": ["labkit-test"],
+                                "scopes": ["list:users", "read:users", "read:servers", "admin:servers"]}})
+""")
+    return path
+
+
+def start_hub(state: Path, cull_timeout_s: int = 3600, log: Path | None = None) -> Hub:
+    """Start JupyterHub with the repository's config and the test overrides; wait until its API answers.
+
+    ``state``: a folder for the hub's state and the students' homes. ``log``: the hub's log (its proxy's, its
+    culler's and the students' servers' too), by default in ``state``.
+    """
+    if not PROXY.exists():
+        raise RuntimeError(f"configurable-http-proxy is not installed at {PROXY}: run `make hub-deps`.")
+    state.mkdir(parents=True, exist_ok=True)
+    port, token = free_port(), secrets.token_hex(16)
+    config = write_test_config(state, port, cull_timeout_s, token)
+    log = log or state / "jupyterhub.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    hub_command = Path(sys.executable).parent / "jupyterhub"
+    process = subprocess.Popen([str(hub_command), "-f", str(config)], cwd=state, stdout=open(log, "w"),
+                               stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    hub = Hub(process, f"http://127.0.0.1:{port}/", state, token, log)
+    deadline = time.monotonic() + HUB_START_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"JupyterHub exited with code {process.returncode}; see {log}")
+        try:
+            hub.api("")
+            return hub
+        except (OSError, urllib.error.URLError):
+            time.sleep(0.5)
+    stop_hub(hub)
+    raise RuntimeError(f"JupyterHub did not answer within {HUB_START_S} s; see {log}")
+
+
+def stop_hub(hub: Hub) -> None:
+    """Stop the hub (it stops the proxy and the students' servers), then any server process left behind."""
+    hub.server_processes()
+    children = psutil.Process(hub.process.pid).children(recursive=True)
+    if hub.process.poll() is None:
+        hub.process.terminate()
+        try:
+            hub.process.wait(timeout=STOP_S)
+        except subprocess.TimeoutExpired:
+            hub.process.kill()
+            hub.process.wait()
+    for child in children:
+        try:
+            child.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(children, timeout=10)
+
+
+def log_in(context, hub: Hub, name: str):
+    """Open the hub's login page in ``context`` and log in as ``name``; return the page (it goes on to the app)."""
+    page = context.new_page()
+    page.goto(f"{hub.url}hub/login", wait_until="domcontentloaded")
+    page.fill("#username_input", name)
+    page.fill("#password_input", PASSWORD)
+    page.click("#login_submit", no_wait_after=True)
+    return page
+
+
+def wait_until_ready(page, timeout_s: float) -> None:
+    """Wait until the app's status line says "Ready" (the hub spawned the server, Voilà ran the notebook)."""
+    page.get_by_text(READY_TEXT).wait_for(timeout=timeout_s * 1000)
