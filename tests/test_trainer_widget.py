@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import builtins
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -28,7 +28,7 @@ def photos_of(material: str, count: int = PHOTOS_PER_CLASS, skip: int = 0) -> li
 def upload_value(files: list[tuple[str, bytes]]) -> list[dict]:
     """What ipywidgets 8's FileUpload.value holds after a student picks these files."""
     return [{"name": name, "type": "image/jpeg", "size": len(data), "content": memoryview(data),
-             "last_modified": datetime(2026, 1, 1, tzinfo=timezone.utc)} for name, data in files]
+             "last_modified": datetime(2026, 1, 1, tzinfo=UTC)} for name, data in files]
 
 
 def as_files(paths: list[Path]) -> list[tuple[str, bytes]]:

@@ -37,23 +37,42 @@ import math
 import os
 import re
 import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence, Union
+from typing import Any, Union
 
 import ipywidgets as widgets
 from PIL import Image
 
 from labkit.export import DEFAULT_EXPORTS_DIR, export_model
 from labkit.images import ImageError, load_image
-from labkit.lessons.tryit import (ACCEPTED_FILES, ResultArea, TryIt, figure_html, image_html, photo_html, text_html,
-                                  uploaded_files)
+from labkit.lessons.tryit import (
+    ACCEPTED_FILES,
+    ResultArea,
+    TryIt,
+    figure_html,
+    image_html,
+    photo_html,
+    text_html,
+    uploaded_files,
+)
 from labkit.paths import TRASHNET_MINI_DIR
 from labkit.plots import format_percent, plot_top_k, top_k_alt_text
 from labkit.predict import Prediction
-from labkit.transfer import (FINE_TUNE_EPOCHS, HEAD_EPOCHS, MIN_CLASSES, MIN_IMAGES_PER_CLASS, EpochReport,
-                             FineTuneResult, TrainingDataError, class_name_problem, fine_tune, plot_training_curves,
-                             training_set_from_photos)
+from labkit.transfer import (
+    FINE_TUNE_EPOCHS,
+    HEAD_EPOCHS,
+    MIN_CLASSES,
+    MIN_IMAGES_PER_CLASS,
+    EpochReport,
+    FineTuneResult,
+    TrainingDataError,
+    class_name_problem,
+    fine_tune,
+    plot_training_curves,
+    training_set_from_photos,
+)
 
 # --- Configurable parameters --------------------------------------------------------------------------------------
 EXAMPLE_PHOTOS = TRASHNET_MINI_DIR  # data/trashnet-mini: glass/, metal/, paper/, plastic/, 60 photos each (MIT)
@@ -375,8 +394,9 @@ class TrainerSession:
         if self.result is None or self.result.validation is None:
             return []
         validation = self.result.validation
+        pairs = zip(validation.files, validation.labels, strict=True)
         return [(validation.class_names[label], self._trained_on[str(file)])
-                for file, label in zip(validation.files, validation.labels) if str(file) in self._trained_on]
+                for file, label in pairs if str(file) in self._trained_on]
 
     def export(self, name: str, folder: str | os.PathLike = DEFAULT_EXPORTS_DIR, *, litert: bool = True) -> Path:
         """Export the trained model to ``folder/name`` (.keras, labels.txt, LiteRT), where the app finds it."""
@@ -421,7 +441,7 @@ class ClassCard(widgets.VBox):
     """One class: its name (edit it and press Enter to rename), photo count, thumbnails, *Add photos* (several at
     once), a folder box with *Add folder*, and *Remove class*."""
 
-    def __init__(self, trainer: "Trainer", name: str) -> None:
+    def __init__(self, trainer: Trainer, name: str) -> None:
         self.trainer, self.class_name = trainer, name
         guard = trainer.messages.guard
         self.name_box = widgets.Text(value=name, description="Class", continuous_update=False,
@@ -437,7 +457,7 @@ class ClassCard(widgets.VBox):
                                             tooltip="Remove this class and its photos")
         self.name_box.observe(guard(self._renamed), "value")
         self.upload.observe(guard(self._uploaded), "value")
-        self.add_folder_button.on_click(guard(lambda: self.trainer.add_folder(self.class_name, self.folder_box.value)))
+        self.add_folder_button.on_click(guard(self._folder_chosen))
         self.remove_button.on_click(guard(lambda: self.trainer.delete_class(self.class_name)))
         super().__init__([widgets.HBox([self.name_box, self.count, self.remove_button]), self.thumbnails,
                           widgets.HBox([self.upload, self.folder_box, self.add_folder_button])],
@@ -466,6 +486,9 @@ class ClassCard(widgets.VBox):
             self.trainer.say(str(error), "problem")
             return
         self.trainer.say(f"Renamed '{old}' to '{new}'.")
+
+    def _folder_chosen(self) -> None:
+        self.trainer.add_folder(self.class_name, self.folder_box.value)
 
     def _uploaded(self) -> None:
         uploads = uploaded_files(self.upload)
@@ -512,7 +535,7 @@ class Trainer(TryIt):
                                             layout=widgets.Layout(width="420px"))
         self.progress_text = widgets.HTML()
         self.curves = widgets.HTML()
-        self.train_button.on_click(guard(self.train))
+        self.train_button.on_click(guard(self._train_pressed))
         self.stop_button.on_click(guard(self.stop))
 
         self.try_result = ResultArea()
@@ -525,7 +548,7 @@ class Trainer(TryIt):
         self.export_name = widgets.Text(value="my-classes", description="Model name", continuous_update=False)
         self.export_button = widgets.Button(description="Export", icon="download",
                                             tooltip="Save .keras, labels.txt and LiteRT into exports/NAME")
-        self.export_button.on_click(self.export_result.guard(lambda: self.export(self.export_name.value)))
+        self.export_button.on_click(self.export_result.guard(self._export_pressed))
 
         def heading(text: str) -> widgets.HTML:
             return widgets.HTML(f"<h4 style='margin:8px 0 2px'>{html.escape(text)}</h4>")
@@ -665,6 +688,12 @@ class Trainer(TryIt):
 
     # --- what the widget shows --------------------------------------------------------------------------------
 
+    def _train_pressed(self) -> None:
+        self.train()
+
+    def _export_pressed(self) -> None:
+        self.export(self.export_name.value)
+
     def _try_uploaded(self) -> None:
         uploads = uploaded_files(self.try_upload)
         if not uploads:
@@ -701,6 +730,7 @@ class Trainer(TryIt):
         self.progress.value = self.progress.max
         self.progress.bar_style = "warning" if session.stopped else "success"
         result = session.result
+        assert result is not None  # no error: fine_tune returned
         stopped = "Stopped early, " if session.stopped else ""
         self.progress_text.value = html.escape(f"{stopped}done: {_checked(result)}")
         self._draw_curves()

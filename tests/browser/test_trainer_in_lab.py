@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from jupyterlab import LabPage
 from playwright.sync_api import expect
 
-from jupyterlab import LabPage
 from labkit.lessons.trainer import EXAMPLE_PHOTOS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
