@@ -25,7 +25,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from labkit.evaluate import EvaluationResult, plot_confusion_matrix, wilson_interval
-from labkit.lessons.tryit import ResultArea, TryIt, figure_html, text_html
+from labkit.lessons.tryit import SLIDER_STYLE, ResultArea, TryIt, figure_html, side_by_side, text_html
 
 SEED = 0  # the order photos are drawn in: fixed, so the lesson's saved output stays the same
 STEP = 5  # the slider's step, in photos
@@ -116,7 +116,7 @@ def try_accuracy(result: EvaluationResult, classes: Sequence[str] | None = None,
                      min(photos or result.n, result.n), tuple(chosen))
     count = widgets.IntSlider(value=state.n, min=min(STEP, result.n), max=result.n, step=1,
                               description="Photos evaluated", continuous_update=False,
-                              style={"description_width": "initial"}, layout=widgets.Layout(width="480px"))
+                              style=SLIDER_STYLE, layout=widgets.Layout(width="420px"))
     choose = widgets.SelectMultiple(options=names, value=state.classes, rows=8, description="Classes")
     accuracy_result, classes_result = ResultArea(), ResultArea()
 
@@ -143,7 +143,7 @@ def try_accuracy(result: EvaluationResult, classes: Sequence[str] | None = None,
     show_classes()
     count.observe(accuracy_result.guard(show_accuracy), "value")
     choose.observe(classes_result.guard(show_classes), "value")
-    widget = TryIt([count, accuracy_result, choose, classes_result], [accuracy_result, classes_result],
-                   state.describe, css_class="labkit-try-accuracy")
+    widget = TryIt([side_by_side([count, accuracy_result], [choose, classes_result])],
+                   [accuracy_result, classes_result], state.describe, css_class="labkit-try-accuracy")
     widget.photos, widget.classes, widget.state = count, choose, state
     return widget

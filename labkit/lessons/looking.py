@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from labkit.explain import DEFAULT_ALPHA, gradcam, overlay_heatmap
-from labkit.lessons.tryit import PhotoPicker, Progress, ResultArea, TryIt, photo_html, text_html
+from labkit.lessons.tryit import SLIDER_STYLE, PhotoPicker, Progress, ResultArea, TryIt, photo_html, text_html
 from labkit.model import Classifier, shared_classifier
 from labkit.plots import format_percent
 from labkit.predict import Prediction
@@ -74,7 +74,7 @@ def try_where_it_looked(classifier: Classifier | None = None, photo: str | Image
     """
     classifier = classifier or shared_classifier()
     result, progress = ResultArea(), Progress()
-    classes = widgets.RadioButtons(description="Evidence for", layout=widgets.Layout(width="auto"))
+    classes = widgets.RadioButtons(description="Evidence for", layout=widgets.Layout(width="auto"), style=SLIDER_STYLE)
     opacity = widgets.FloatSlider(value=DEFAULT_ALPHA, min=0.0, max=1.0, step=0.05, description="Opacity",
                                   continuous_update=False, readout_format=".2f")
 

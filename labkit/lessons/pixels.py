@@ -1,7 +1,9 @@
 """Lesson 01's "Try it": pick a photo and a pixel, and read the numbers the model gets.
 
 ``try_pixels()`` shows, for the pixel at (row, column): its three numbers, a zoomed patch around it, and that
-patch's red, green and blue channels with every value written in its square.
+patch's red, green and blue channels with every value written in its square. The pixel is chosen with the Row and
+Column sliders (arrow keys move one pixel), or by clicking the photo (:class:`PixelPicker`, the one place a lesson
+needs custom front-end behaviour: anywidget).
 
 Example:
     >>> widget = try_pixels()                                # doctest: +SKIP
@@ -14,16 +16,62 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import anywidget
 import ipywidgets as widgets
 import numpy as np
+import traitlets
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from PIL import Image
 
-from labkit.lessons.tryit import PhotoPicker, ResultArea, TryIt, figure_html, text_html
+from labkit.lessons.tryit import PhotoPicker, ResultArea, TryIt, data_url, figure_html, jpeg_bytes, text_html
 from labkit.plots import CHANNEL_COLOURS
 
 PATCH = 5  # pixels per side of the zoomed patch, centred on the chosen pixel (small enough to print its numbers)
+PICKER_PIXELS = 320  # longest side of the clickable photo
+
+# A click on the photo sets (row, column) in the photo's own pixels, whatever size the photo is shown at.
+PICKER_ESM = """
+function render({ model, el }) {
+  const image = document.createElement("img");
+  image.className = "labkit-pick-pixel";
+  image.style.cursor = "crosshair";
+  image.style.maxWidth = "100%";
+  function draw() {
+    image.src = model.get("src");
+    image.alt = model.get("alt");
+  }
+  image.addEventListener("click", (event) => {
+    const box = image.getBoundingClientRect();
+    const clamp = (value, size) => Math.min(size - 1, Math.max(0, Math.floor(value)));
+    model.set("row", clamp((event.clientY - box.top) / box.height * model.get("height"), model.get("height")));
+    model.set("column", clamp((event.clientX - box.left) / box.width * model.get("width"), model.get("width")));
+    model.save_changes();
+  });
+  model.on("change:src", draw);
+  draw();
+  el.append(image);
+  return () => model.off("change:src", draw);
+}
+export default { render };
+"""
+
+
+class PixelPicker(anywidget.AnyWidget):
+    """The photo, small; a click on it chooses that pixel (``row``, ``column`` in the photo's own pixels)."""
+
+    _esm = PICKER_ESM
+    src = traitlets.Unicode("").tag(sync=True)  # a data: URL of the photo, at most PICKER_PIXELS on its longest side
+    alt = traitlets.Unicode("").tag(sync=True)
+    width = traitlets.Int(1).tag(sync=True)  # the photo's own size, to turn a click into a pixel
+    height = traitlets.Int(1).tag(sync=True)
+    row = traitlets.Int(0).tag(sync=True)
+    column = traitlets.Int(0).tag(sync=True)
+
+    def show(self, name: str, image: Image.Image) -> None:
+        self.width, self.height = image.size
+        self.alt = f"{name}: click a point of the photo to read that pixel's numbers"
+        self.src = data_url(jpeg_bytes(image, PICKER_PIXELS), "image/jpeg")
 
 
 @dataclass
@@ -103,13 +151,28 @@ def try_pixels(photo: str | None = None, row: int | None = None, column: int | N
     result = ResultArea()
     rows = widgets.IntSlider(description="Row", min=0, continuous_update=False)
     columns = widgets.IntSlider(description="Column", min=0, continuous_update=False)
+    picker_photo = PixelPicker()
+
+    moving_both = False  # a click moves both sliders: draw once, after both have moved
 
     def show() -> None:
+        if moving_both:
+            return
         choice.row, choice.column = rows.value, columns.value
         result.show(text_html(choice.describe()) + figure_html(pixel_figure(choice.clamp()), pixel_alt_text(choice)))
 
+    def clicked() -> None:
+        nonlocal moving_both
+        moving_both = True
+        try:
+            rows.value, columns.value = picker_photo.row, picker_photo.column
+        finally:
+            moving_both = False
+        show()
+
     def new_photo(name: str, image: Image.Image) -> None:
         choice.name, choice.pixels = name, np.asarray(image)
+        picker_photo.show(name, image)
         height, width = choice.pixels.shape[:2]
         with rows.hold_trait_notifications(), columns.hold_trait_notifications():
             rows.max, columns.max = height - 1, width - 1
@@ -120,10 +183,15 @@ def try_pixels(photo: str | None = None, row: int | None = None, column: int | N
     pixels = np.asarray(picker.photo)
     choice = PixelChoice(picker.name, pixels, pixels.shape[0] // 2 if row is None else row,
                          pixels.shape[1] // 2 if column is None else column).clamp()
+    picker_photo.show(picker.name, picker.photo)
     rows.max, columns.max = pixels.shape[0] - 1, pixels.shape[1] - 1
     rows.value, columns.value = choice.row, choice.column
     show()
     rows.observe(result.guard(show), "value")
     columns.observe(result.guard(show), "value")
-    return TryIt([picker, widgets.HBox([rows, columns]), result], [result], choice.describe,
-                 css_class="labkit-try-pixels")
+    picker_photo.observe(result.guard(clicked), ["row", "column"])
+    hint = widgets.HTML("<p style='margin: 2px 0'>Click the photo, or move the sliders (arrow keys: one pixel).</p>")
+    widget = TryIt([picker, widgets.HBox([picker_photo, widgets.VBox([hint, rows, columns])]), result], [result],
+                   choice.describe, css_class="labkit-try-pixels")
+    widget.rows, widget.columns, widget.photo = rows, columns, picker_photo
+    return widget

@@ -18,7 +18,7 @@ import html
 
 from PIL import Image
 
-from labkit.lessons.tryit import PhotoPicker, ResultArea, TryIt, figure_html, photo_html, text_html
+from labkit.lessons.tryit import PhotoPicker, ResultArea, TryIt, figure_html, photo_html
 from labkit.model import Classifier, shared_classifier
 from labkit.plots import CONFIDENT, format_percent, plot_top_k, top_k_alt_text
 from labkit.predict import Prediction
@@ -52,7 +52,7 @@ def describe(name: str, prediction: Prediction) -> str:
 
 def prediction_html(name: str, photo: Image.Image, prediction: Prediction, num_classes: int = 1000) -> str:
     """The photo, the best guess in large type, the top-3 as a list and a chart, and the doubts."""
-    guesses = "".join(f"<li>{html.escape(score.label)}: {format_percent(score.probability)}</li>"
+    guesses = "".join(f"<li style='margin: 0'>{html.escape(score.label)}: {format_percent(score.probability)}</li>"
                       for score in prediction.top)
     notes = "".join(f'<p class="labkit-try-doubt"><span aria-hidden="true">⚠</span> {html.escape(reason)}</p>'
                     for reason in doubts(prediction, num_classes))
@@ -62,9 +62,9 @@ def prediction_html(name: str, photo: Image.Image, prediction: Prediction, num_c
             f'<div>{photo_html(photo, f"Your photo, {name}", longest_side=260)}</div>'
             f'<div><p class="labkit-try-best" style="font-size: 1.4em; margin: 0;"><strong>'
             f'{html.escape(prediction.label)}</strong> {format_percent(prediction.probability)}</p>'
-            f'<ol class="labkit-try-guesses" aria-label="Top {len(prediction.top)} guesses">{guesses}</ol>'
-            f'{notes}{figure_html(chart, top_k_alt_text(prediction))}</div></div>'
-            + text_html(describe(name, prediction)))
+            f'<ol class="labkit-try-guesses" aria-label="Top {len(prediction.top)} guesses" '
+            f'style="margin: 4px 0; line-height: 1.3;">{guesses}</ol>'
+            f'{notes}{figure_html(chart, top_k_alt_text(prediction))}</div></div>')
 
 
 def try_your_photo(classifier: Classifier | None = None, photo: str | None = None) -> TryIt:

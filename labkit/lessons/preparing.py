@@ -20,7 +20,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
-from labkit.lessons.tryit import PhotoPicker, ResultArea, TryIt, figure_html, text_html
+from labkit.lessons.tryit import SLIDER_STYLE, PhotoPicker, ResultArea, TryIt, figure_html, text_html
 from labkit.model import Classifier, shared_classifier
 from labkit.plots import format_percent, plot_top_k
 from labkit.predict import Prediction
@@ -86,8 +86,10 @@ def try_preparing(classifier: Classifier | None = None, photo: str | None = None
     classifier = classifier or shared_classifier()
     result = ResultArea()
     policy = widgets.ToggleButtons(options=["squash", "crop"], value=DEFAULT_POLICY, description="Resize",
+                                   style={**SLIDER_STYLE, "button_width": "80px"},
                                    tooltips=["the whole photo, stretched to a square", "the centre square, cut out"])
     scaling = widgets.ToggleButtons(options=list(SCALINGS), value=RIGHT_SCALING, description="Scale to",
+                                    style={**SLIDER_STYLE, "button_width": "80px"},
                                     tooltips=["x / 127.5 - 1: what MobileNetV2 learned on", "x / 255: the slip"])
 
     def show() -> None:
@@ -106,7 +108,7 @@ def try_preparing(classifier: Classifier | None = None, photo: str | None = None
     show()
     policy.observe(result.guard(show), "value")
     scaling.observe(result.guard(show), "value")
-    widget = TryIt([picker, policy, scaling, result], [result], state.describe,
+    widget = TryIt([picker, widgets.HBox([policy, scaling]), result], [result], state.describe,
                    css_class="labkit-try-preparing")
     widget.policy, widget.scaling, widget.state = policy, scaling, state
     return widget

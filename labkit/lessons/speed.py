@@ -30,7 +30,7 @@ import numpy as np
 from labkit.engines import DEFAULT_ENGINE, ENGINES
 from labkit.evaluate import measure_latency
 from labkit.images import load_image
-from labkit.lessons.tryit import Progress, ResultArea, TryIt, samples
+from labkit.lessons.tryit import SLIDER_STYLE, Progress, ResultArea, TryIt, samples
 from labkit.model import Classifier, shared_classifier
 from labkit.preprocess import to_batch
 
@@ -82,15 +82,21 @@ def table_html(rows: list[Measurement]) -> str:
     if not rows:
         return '<p class="labkit-try-text">Nothing measured yet: choose an engine and a batch size, press Measure.</p>'
     fastest = min(row.ms_per_photo for row in rows)
-    cells = "".join(
-        f"<tr><td>{html.escape(row.engine)}</td><td style='text-align: right'>{row.batch}</td>"
-        f"<td style='text-align: right'>{'<strong>' if row.ms_per_photo == fastest else ''}{row.ms_per_photo:.1f} ms"
-        f"{'</strong>' if row.ms_per_photo == fastest else ''}</td>"
-        f"<td style='text-align: right'>{1000 / row.ms_per_photo:.0f} images/s</td></tr>" for row in rows)
-    return ('<table class="labkit-try-speed-table"><caption style="text-align: left">Measured on this machine, '
-            'median of each run (fastest per photo in bold)</caption>'
-            '<thead><tr><th scope="col">engine</th><th scope="col">batch</th><th scope="col">per photo</th>'
-            f'<th scope="col">speed</th></tr></thead><tbody>{cells}</tbody></table>')
+    cell = "padding: 2px 12px; text-align: right;"
+
+    def bold(row: Measurement, text: str) -> str:
+        return f"<strong>{text}</strong>" if row.ms_per_photo == fastest else text
+
+    body = "".join(
+        f"<tr><td style='{cell} text-align: left;'>{html.escape(row.engine)}</td><td style='{cell}'>{row.batch}</td>"
+        f"<td style='{cell}'>{bold(row, f'{row.ms_per_photo:.1f} ms')}</td>"
+        f"<td style='{cell}'>{1000 / row.ms_per_photo:.0f} images/s</td></tr>" for row in rows)
+    header = "".join(f"<th scope='col' style='{cell}'>{name}</th>"
+                     for name in ("engine", "batch", "per photo", "speed"))
+    return ('<table class="labkit-try-speed-table" style="border-collapse: collapse;">'
+            '<caption style="text-align: left; caption-side: top; white-space: nowrap;">Measured on this machine: '
+            'the median of each run (fastest per photo in bold)</caption>'
+            f'<thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>')
 
 
 def try_speed(classifiers: Mapping[str, Classifier] | None = None, engine: str = DEFAULT_ENGINE,
@@ -107,7 +113,8 @@ def try_speed(classifiers: Mapping[str, Classifier] | None = None, engine: str =
     state = SpeedState(to_batch([load_image(sample.path) for sample in samples()[:BATCH_SIZES[-1]]]),
                        dict(classifiers or {}))
     engines = widgets.Dropdown(options=list(ENGINES), value=engine, description="Engine")
-    batch = widgets.Dropdown(options=list(BATCH_SIZES), value=1, description="Batch size")
+    batch = widgets.Dropdown(options=list(BATCH_SIZES), value=1, description="Batch size", style=SLIDER_STYLE,
+                             layout=widgets.Layout(width="160px"))
     button = widgets.Button(description="Measure", icon="stopwatch", button_style="primary",
                             tooltip="Time the chosen engine on a batch of sample photos")
     result, progress = ResultArea(), Progress()
@@ -137,5 +144,5 @@ def try_speed(classifiers: Mapping[str, Classifier] | None = None, engine: str =
         guarded()
     widget = TryIt([widgets.HBox([engines, batch, button]), progress, result], [result], state.describe,
                    css_class="labkit-try-speed")
-    widget.engine, widget.batch, widget.measure, widget.state = engines, batch, button, state
+    widget.engine, widget.batch, widget.measure, widget.progress, widget.state = engines, batch, button, progress, state
     return widget

@@ -28,7 +28,7 @@ from typing import Sequence
 import ipywidgets as widgets
 import numpy as np
 
-from labkit.lessons.tryit import ResultArea, TryIt, figure_html, text_html
+from labkit.lessons.tryit import SLIDER_STYLE, ResultArea, TryIt, figure_html, side_by_side, text_html
 from labkit.plots import format_percent
 from labkit.predict import softmax, top_k
 from labkit.uncertainty import (Calibration, expected_calibration_error, plot_ood_scores, plot_reliability_diagram,
@@ -102,7 +102,8 @@ def try_trust(logits: np.ndarray, labels: Sequence[int], other_logits: np.ndarra
         other_logits: the raw scores of images that are none of the classes (``generate_ood_images``).
         calibration: the flag's score and starting threshold and the starting temperature (default: labkit's).
         class_names: the model's class names (default: ImageNet's 1000).
-        photo_names: a name per photo, for the lists; ``other_kinds``: a kind per generated image (``"chart"``…).
+        photo_names: a name per photo, for the lists (default: its number and true class, ``"#3 (tabby)"``);
+            ``other_kinds``: a kind per generated image (``"chart"``…).
         photo: which photo's percentages to show.
 
     The widget's ``temperature`` and ``threshold`` are the sliders, ``state`` the :class:`Trust` they change.
@@ -115,20 +116,21 @@ def try_trust(logits: np.ndarray, labels: Sequence[int], other_logits: np.ndarra
     if len(logits) != len(labels):
         raise ValueError(f"Got {len(logits)} rows of logits but {len(labels)} labels: give one label per photo.")
     state = Trust(logits, labels, other_logits, calibration, class_names,
-                  photo_names or [f"photo {number + 1}" for number in range(len(labels))],
+                  photo_names or [f"#{number + 1} ({class_names[label]})" for number, label in enumerate(labels)],
                   other_kinds or ["image"] * len(other_logits), photo,
                   temperature=calibration.temperature, threshold=calibration.ood_threshold)
 
     temperature = widgets.FloatLogSlider(value=state.temperature, base=10, min=math.log10(TEMPERATURES[0]),
                                          max=math.log10(TEMPERATURES[1]), step=0.02, description="Temperature",
-                                         readout_format=".2f", continuous_update=False)
+                                         readout_format=".2f", continuous_update=False, style=SLIDER_STYLE,
+                                         layout=widgets.Layout(width="420px"))
     scores = np.concatenate([np.atleast_1d(calibration.ood_score(logits)),
                              np.atleast_1d(calibration.ood_score(other_logits))])
     low, high = float(np.floor(scores.min())), float(np.ceil(scores.max()))
     threshold = widgets.FloatSlider(value=min(max(state.threshold, low), high), min=low, max=high,
                                     step=round((high - low) / 200, 3) or 0.01, description="Not-sure threshold",
-                                    readout_format=".2f", continuous_update=False,
-                                    style={"description_width": "initial"})
+                                    readout_format=".2f", continuous_update=False, style=SLIDER_STYLE,
+                                    layout=widgets.Layout(width="420px"))
     calibration_result, threshold_result = ResultArea(), ResultArea()
 
     def show_temperature() -> None:
@@ -152,7 +154,8 @@ def try_trust(logits: np.ndarray, labels: Sequence[int], other_logits: np.ndarra
     show_threshold()
     temperature.observe(calibration_result.guard(show_temperature), "value")
     threshold.observe(threshold_result.guard(show_threshold), "value")
-    widget = TryIt([temperature, calibration_result, threshold, threshold_result],
+    sections = side_by_side([temperature, calibration_result], [threshold, threshold_result])
+    widget = TryIt([sections],
                    [calibration_result, threshold_result], state.describe, css_class="labkit-try-trust")
     widget.temperature, widget.threshold, widget.state = temperature, threshold, state
     return widget

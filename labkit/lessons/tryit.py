@@ -20,7 +20,6 @@ Example:
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import io
 from dataclasses import dataclass
@@ -34,8 +33,9 @@ from PIL import Image
 from labkit.images import ImageError, load_image
 from labkit.paths import SAMPLES_DIR
 from labkit.plots import figure_to_png
-from labkit.weights import readable_label
+from labkit.samples import read_samples, sample_caption
 
+SLIDER_STYLE = {"description_width": "initial"}  # the whole description, never cut to "Temperat…"
 FIGURE_DPI = 80  # sharp enough in a notebook, small enough to redraw within a second and keep the notebook light
 PHOTO_JPEG_QUALITY = 85
 ACCEPTED_FILES = "image/*"  # what the file chooser offers; anything else still gets a clear message
@@ -57,20 +57,25 @@ def figure_html(figure: Figure, alt: str, dpi: int = FIGURE_DPI) -> str:
     return image_html(figure_to_png(figure, dpi=dpi), "image/png", alt)
 
 
-def photo_html(image: Image.Image, alt: str, longest_side: int = 448) -> str:
-    """A photo as a small JPEG ``<img>`` with alt text."""
+def jpeg_bytes(image: Image.Image, longest_side: int = 448) -> bytes:
+    """A small JPEG of ``image`` (its longest side at most ``longest_side``), in memory."""
     small = image.convert("RGB")
     if max(small.size) > longest_side:
         small = small.copy()
         small.thumbnail((longest_side, longest_side), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
     small.save(buffer, format="JPEG", quality=PHOTO_JPEG_QUALITY)
-    return image_html(buffer.getvalue(), "image/jpeg", alt)
+    return buffer.getvalue()
+
+
+def photo_html(image: Image.Image, alt: str, longest_side: int = 448) -> str:
+    """A photo as a small JPEG ``<img>`` with alt text."""
+    return image_html(jpeg_bytes(image, longest_side), "image/jpeg", alt)
 
 
 def text_html(text: str) -> str:
     """One paragraph of plain text, escaped."""
-    return f'<p class="labkit-try-text">{html.escape(text)}</p>'
+    return f'<p class="labkit-try-text" style="margin: 2px 0;">{html.escape(text)}</p>'
 
 
 class ResultArea(widgets.HTML):
@@ -134,6 +139,13 @@ class Progress(widgets.HBox):
         self.layout.display = "none"
 
 
+def side_by_side(*sections: Sequence[widgets.Widget]) -> widgets.HBox:
+    """Lay sections (each a list of rows) side by side when there is room, one under the other when there is not."""
+    column = dict(flex="1 1 420px", min_width="0", margin="0 16px 8px 0")
+    return widgets.HBox([widgets.VBox(list(rows), layout=widgets.Layout(**column)) for rows in sections],
+                        layout=widgets.Layout(flex_flow="row wrap"))
+
+
 class TryIt(widgets.VBox):
     """A lesson's widget: its controls and, under them, its result area(s) (and a progress line, if any).
 
@@ -185,29 +197,21 @@ class Sample:
 
 
 def samples(folder: Path = SAMPLES_DIR) -> list[Sample]:
-    """The sample photos listed in ``folder/labels.csv`` that are present, in the file's order.
+    """The sample photos of ``folder/labels.csv`` (:mod:`labkit.samples`), in the file's order.
 
     Example:
-        >>> samples()[0].path.suffix  # doctest: +SKIP
-        '.jpg'
+        >>> samples()[0].caption, samples()[-1].caption
+        ('beagle', 'person')
     """
-    with open(folder / "labels.csv", newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    found = [row for row in rows if (folder / row["file"]).is_file()]
-    if not found:
-        raise FileNotFoundError(f"No sample photo of {folder / 'labels.csv'} is in {folder}. What to do: run "
-                                "the lesson from a complete checkout of labkit.")
-    return [Sample(folder / row["file"],
-                   readable_label(row["label"]) if row.get("label") else Path(row["file"]).stem.replace("_", " "))
-            for row in found]
+    return [Sample(Path(folder) / row["file"], sample_caption(row)) for row in read_samples(folder)]
 
 
 def find_sample(caption: str, folder: Path = SAMPLES_DIR) -> Sample:
     """The sample whose caption (class) or file name is ``caption``, e.g. ``"tabby"``.
 
     Example:
-        >>> find_sample("tabby").caption  # doctest: +SKIP
-        'tabby'
+        >>> find_sample("tabby").path.name
+        'tabby.jpg'
     """
     for sample in samples(folder):
         if caption in (sample.caption, sample.path.name, sample.path.stem):
@@ -233,9 +237,11 @@ class PhotoPicker(widgets.HBox):
         self.samples = samples()
         chosen = find_sample(default) if default else self.samples[0]
         self.dropdown = widgets.Dropdown(options=[(s.caption, s.path.name) for s in self.samples],
-                                         value=chosen.path.name, description="Sample photo")
+                                         value=chosen.path.name, description="Sample photo",
+                                         style=SLIDER_STYLE)
         self.upload = widgets.FileUpload(accept=ACCEPTED_FILES, multiple=False, description="Upload a photo",
-                                         tooltip="Upload a photo of your own (it stays in memory, never saved)")
+                                         tooltip="Upload a photo of your own (it stays in memory, never saved)",
+                                         layout=widgets.Layout(width="auto"))
         super().__init__([self.dropdown, *([self.upload] if upload else [])])
         self.on_photo = on_photo
         self.name = chosen.path.name

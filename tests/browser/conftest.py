@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 
 from dashboard_page import DashboardPage
-from jupyterlab import jupyterlab  # noqa: F401  (the session's JupyterLab server, for the lessons' tests)
+from jupyterlab import jupyterlab, lab  # noqa: F401  (JupyterLab for the lessons' tests, and a tab on a lesson)
 from serving import (REPO_ROOT, TRAINING_CLASSES, TRAINING_PHOTOS, export_small_model, launch_chromium, start_voila,
                      stop, warm_model_cache)
 

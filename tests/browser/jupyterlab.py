@@ -12,10 +12,10 @@ process from the repository root, where the real package is the one imported.)
 
 Example::
 
-    def test_lesson_runs(jupyterlab, context):
-        lab = LabPage.open_notebook(context, jupyterlab, "notebooks/03_first_predictions.ipynb")
-        lab.run_all_cells()
-        lab.wait_until_idle()
+    def test_lesson_runs(lab):
+        lesson = lab("notebooks/03_first_predictions.ipynb")   # a new tab; its kernel is shut down afterwards
+        lesson.run_all_and_wait()
+        assert lesson.errors() == []
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import Callable, Union
 
 import pytest
 from playwright.sync_api import BrowserContext, Locator, Page
@@ -43,13 +43,13 @@ NOTEBOOK_OPEN_MS = 120_000
 KERNEL_IDLE_MS = 300_000  # a whole lesson: importing TensorFlow, Grad-CAM, a few dozen photos
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 # User settings written for the test server: no "would you like news?" toast, no update check (they would cover the
-# widgets and reach for the network), and every cell rendered, not only those in view (JupyterLab 4's default
-# windowing), so that a test finds any cell's widget and sees every cell's prompt.
+# widgets and reach for the network), no autosave, and every cell rendered, not only those in view (JupyterLab 4's
+# default windowing), so that a test finds any cell's widget and sees every cell's prompt.
 TEST_SETTINGS = {
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
                                                                          "checkForUpdates": False},
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
-    # No autosave: the tests run the committed lessons, and a save would write the browser's outputs into them.
+    # Never autosave: a test runs the repository's own lessons, whose committed outputs nbval checks.
     "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
 }
 
@@ -66,8 +66,16 @@ class JupyterLabServer:
     log_path: Path
 
     def notebook_url(self, path: str) -> str:
-        """The URL that opens ``path`` (relative to the repository) in JupyterLab, logged in by the token."""
-        return f"{self.url}lab/tree/{path}?token={self.token}"
+        """The URL that opens ``path`` (relative to the repository) alone in JupyterLab, logged in by the token.
+
+        ``reset`` starts from an empty workspace: the server remembers the tabs an earlier test opened.
+        """
+        return f"{self.url}lab/tree/{path}?reset&token={self.token}"
+
+    def shut_down_kernels(self) -> None:
+        """Shut every notebook's kernel down (each lesson's kernel holds a model: hundreds of megabytes)."""
+        for session in self.api("api/sessions") or []:
+            self.api(f"api/sessions/{session['id']}", method="DELETE")
 
     def api(self, endpoint: str, method: str = "GET") -> dict | list | None:
         """Call the server's REST API (``endpoint`` like ``"api/status"``) with the token; return its JSON."""
@@ -147,6 +155,25 @@ def jupyterlab() -> JupyterLabServer:
         stop_jupyterlab(server)
 
 
+@pytest.fixture
+def lab(jupyterlab, context) -> "Callable[[str], LabPage]":
+    """Open a notebook in a new tab of the test's browser: ``lab("notebooks/03_first_predictions.ipynb")``.
+
+    When the test ends, the kernels it started are shut down, and each notebook it opened must be unchanged on disk
+    (the committed lessons are nbval's reference: a test runs them, it never saves them).
+    """
+    opened: dict[Path, bytes] = {}
+
+    def open_notebook(path: str) -> LabPage:
+        opened.setdefault(REPO_ROOT / path, (REPO_ROOT / path).read_bytes())
+        return LabPage.open_notebook(context, jupyterlab, path)
+
+    yield open_notebook
+    jupyterlab.shut_down_kernels()
+    changed = [str(path.relative_to(REPO_ROOT)) for path, content in opened.items() if path.read_bytes() != content]
+    assert not changed, f"The browser test saved over {changed}; JupyterLab's autosave should be off (TEST_SETTINGS)."
+
+
 def _payload(file: FileLike) -> str | dict:
     if isinstance(file, Path):
         return str(file)
@@ -171,7 +198,7 @@ class LabPage:
         page = context.new_page()
         page.goto(server.notebook_url(path), wait_until="commit")
         lab = cls(page)
-        page.locator(".jp-NotebookPanel .jp-Notebook").first.wait_for(timeout=NOTEBOOK_OPEN_MS)
+        page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook").wait_for(timeout=NOTEBOOK_OPEN_MS)
         deadline = time.monotonic() + NOTEBOOK_OPEN_MS / 1000
         while not any(session["path"].endswith(path) and session["kernel"]["execution_state"] == "idle"
                       for session in server.api("api/sessions")):
@@ -185,7 +212,7 @@ class LabPage:
     @property
     def notebook(self) -> Locator:
         """The notebook panel in view."""
-        return self.page.locator(".jp-NotebookPanel:visible")
+        return self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
 
     def run_all_cells(self) -> None:
         """Run > Run All Cells, through the menu bar as a student would; return once the cells are queued.
@@ -225,10 +252,13 @@ class LabPage:
         self.wait_until_idle(timeout_ms)
 
     def errors(self) -> list[str]:
-        """The text of every error output (tracebacks) in the notebook: a test asserts it is empty."""
-        return self.notebook.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
-                                     ", .jp-RenderedText[data-mime-type='application/vnd.jupyter.error']"
-                                     ).all_inner_texts()
+        """The text of every traceback in the notebook's outputs: a test asserts it is empty.
+
+        JupyterLab renders an error like stderr (``application/vnd.jupyter.stderr``); log lines a library writes to
+        stderr are not errors, so only outputs with a Python traceback count.
+        """
+        outputs = self.notebook.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+        return [text for text in outputs.all_inner_texts() if "Traceback (most recent call last)" in text]
 
     def widget(self, description: str) -> Locator:
         """The ipywidgets control whose description, aria-label or tooltip is exactly ``description``.
