@@ -23,23 +23,23 @@ PHOTOS_PER_CLASS = 6
 TRAINING_MS = 600_000  # a few epochs on a busy 2-core machine, TensorFlow's import and MobileNetV2's build included
 
 
-def run_cell(lab: LabPage, text: str) -> None:
+def run_cell(lesson: LabPage, text: str) -> None:
     """Select the code cell whose source contains ``text`` and run it with Shift+Enter, as a student would."""
-    cell = lab.notebook.locator(".jp-CodeCell").filter(has_text=text).first
+    cell = lesson.notebook.locator(".jp-CodeCell").filter(has_text=text).first
     cell.locator(".jp-InputArea-editor").click()
-    lab.page.keyboard.press("Shift+Enter")
-    lab.wait_until_idle()
+    lesson.page.keyboard.press("Shift+Enter")
+    lesson.wait_until_idle()
 
 
-def test_two_classes_of_uploaded_photos_train_and_a_new_photo_is_classified(jupyterlab, context):
-    lab = LabPage.open_notebook(context, jupyterlab, LESSON)
-    run_cell(lab, "# Configuration")
-    run_cell(lab, "yours = trainer()")
-    trainer = lab.notebook.locator(".labkit-trainer").last
+def test_two_classes_of_uploaded_photos_train_and_a_new_photo_is_classified(lab):
+    lesson = lab(LESSON)
+    run_cell(lesson, "# Configuration")
+    run_cell(lesson, "yours = trainer()")
+    trainer = lesson.notebook.locator(".labkit-trainer").last
     trainer.wait_for()
 
     for number, material in enumerate(("glass", "metal"), start=1):
-        trainer.locator(".widget-text", has=lab.page.get_by_text("New class", exact=True)).locator("input").fill(
+        trainer.locator(".widget-text", has=lesson.page.get_by_text("New class", exact=True)).locator("input").fill(
             material)
         trainer.get_by_role("button", name="Add class", exact=True).click()
         cards = trainer.locator(".labkit-trainer-class")
@@ -47,14 +47,15 @@ def test_two_classes_of_uploaded_photos_train_and_a_new_photo_is_classified(jupy
         card = cards.nth(number - 1)
         expect(card.locator("input").first).to_have_value(material)
         photos = sorted((EXAMPLE_PHOTOS / material).glob("*.jpg"))[:PHOTOS_PER_CLASS]
-        with lab.page.expect_file_chooser() as chooser:  # this class's own "Add photos" button
+        with lesson.page.expect_file_chooser() as chooser:  # this class's own "Add photos" button
             card.locator(".widget-upload").click()
         chooser.value.set_files([str(photo) for photo in photos])
         card.get_by_text(f"{PHOTOS_PER_CLASS} photos", exact=True).wait_for()
         assert card.locator(f"img[alt^='{material}: ']").count() == PHOTOS_PER_CLASS
 
     for description, value in (("New-head epochs", "3"), ("Fine-tuning epochs", "0")):
-        box = trainer.locator(".widget-inline-hbox", has=lab.page.get_by_text(description, exact=True)).locator("input")
+        label = lesson.page.get_by_text(description, exact=True)
+        box = trainer.locator(".widget-inline-hbox", has=label).locator("input")
         box.fill(value)
         box.press("Tab")
     trainer.locator("button").filter(has_text=re.compile(r"^\s*Train\s*$")).click()  # (its icon joins its name)
@@ -62,10 +63,10 @@ def test_two_classes_of_uploaded_photos_train_and_a_new_photo_is_classified(jupy
     trainer.get_by_text("trained on glass, metal", exact=False).wait_for(timeout=TRAINING_MS)
 
     new_photo = sorted((EXAMPLE_PHOTOS / "metal").glob("*.jpg"))[PHOTOS_PER_CLASS]
-    lab.upload(new_photo, button="Try a photo")
+    lesson.upload(new_photo, button="Try a photo")
     answer = trainer.locator(".labkit-trainer-label")
     answer.wait_for(timeout=60_000)
     text = answer.inner_text()
     assert text.startswith(f"{new_photo.name}: ") and text.split(": ")[1].split()[0] in ("glass", "metal"), text
     assert trainer.locator(f"img[alt='Your photo, {new_photo.name}']").count() == 1
-    assert lab.errors() == []
+    assert lesson.errors() == []
