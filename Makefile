@@ -1,6 +1,7 @@
 # labkit's commands. `make app` on a fresh machine creates .venv, installs labkit and starts the web app (teachers);
 # `make lab` does the same installation and opens the lessons in JupyterLab (students);
-# `make test` also installs Debian's chromium for the browser tests and runs pytest (tests/ and every notebook).
+# `make test` also installs Debian's chromium for the browser tests, runs `make lint`, then pytest (tests/ and every
+# notebook).
 
 PYTHON ?= python3
 VENV := .venv
@@ -13,7 +14,7 @@ PYTEST_ARGS ?=
 VOILA_ARGS ?=
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: venv chromium hub-deps test app lab bench notebooks clean
+.PHONY: venv chromium hub-deps lint test app lab bench notebooks clean
 
 venv: $(STAMP)
 
@@ -38,6 +39,14 @@ chromium:
 	echo "Installing Debian's chromium for the browser tests"; \
 	$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
+# The checks pyproject.toml configures, on labkit/: its layers imported one way (import-linter), lint and format
+# (ruff), and types (mypy). `make test` runs them before pytest.
+lint: venv
+	PYTHONPATH=$(CURDIR) $(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check labkit
+	$(VENV)/bin/ruff format --check labkit
+	$(VENV)/bin/mypy labkit
+
 # JupyterHub's proxy (deploy/jupyterhub_config.py, tests/hub/) is configurable-http-proxy from npm, installed into
 # the git-ignored .hub/ folder; JupyterHub itself is pyproject's `hub` extra. 4.6: it runs on Node.js 10 and newer
 # (Debian 12's 18 included); 5.x needs Node.js 20.19 or newer.
@@ -51,7 +60,7 @@ $(HUB_PROXY_STAMP):
 	npm install --prefix .hub --no-audit --no-fund configurable-http-proxy@$(HUB_PROXY_VERSION)
 	touch $@
 
-test: venv chromium hub-deps
+test: venv chromium hub-deps lint
 	$(VENV_PYTHON) -m pytest $(PYTEST_ARGS)
 
 # Voilà reads its settings (upload and message size limits, kernel culling) from ./voila.json: standalone

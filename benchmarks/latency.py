@@ -22,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
 from labkit import Classifier  # noqa: E402
-from labkit.cli import available_engines  # noqa: E402
+from labkit.engines import DEFAULT_ENGINE, ENGINES  # noqa: E402
 from labkit.evaluate import LatencyStats, measure_latency  # noqa: E402
 from labkit.images import iter_image_files  # noqa: E402
 from course_data import shared_samples_dir  # noqa: E402
@@ -55,9 +55,8 @@ def row(name: str, single: LatencyStats, batch: LatencyStats) -> str:
 
 
 def main() -> None:
-    engines, default_engine = available_engines()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--engine", choices=engines, default=default_engine)
+    parser.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
     args = parser.parse_args()

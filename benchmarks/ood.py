@@ -1,25 +1,27 @@
 """How well do the out-of-distribution scores tell generated non-photos from real photos? And the calibration.
 
-Prints, for the ImageNet MobileNetV2 on the 60 labelled photos in ../shared/samples against images from
-labkit.uncertainty.generate_ood_images (noise, text pages, charts, textures, flat colours, gradients):
+Prints, for the ImageNet MobileNetV2 on the 650 ImageNet validation photos of imagenet-val-650 (read as
+benchmarks/calibration.py reads them) against images from labkit.nonphotos.generate_ood_images (noise, text pages,
+charts, textures, flat colours, gradients):
 
 - the AUROC of the maximum softmax probability and of the energy score, for several seeds (median and range);
 - the score the app uses (labkit/data/calibration.json) and how often its threshold flags photos and each kind;
 - the temperature, and the expected calibration error (ECE) before and after it, in-sample and on held-out halves;
-- the ReAct clip (labkit.model.REACT_CLIP) re-derived from the photos, and with --sweep the AUROCs, flags and
+- the ReAct clip (labkit.network.REACT_CLIP) re-derived from the photos, and with --sweep the AUROCs, flags and
   top-1 for clips at other percentiles of the photos' pooled features (computed in numpy on the Keras features).
 
 Run from the repository root (LABKIT_WEIGHTS_DIR must point at the weights, e.g. ../shared/models):
 
     .venv/bin/python benchmarks/ood.py            # measure
-    .venv/bin/python benchmarks/ood.py --save     # also refit and rewrite labkit/data/calibration.json
     .venv/bin/python benchmarks/ood.py --sweep    # also compare ReAct clips at other percentiles
+
+The shipped calibration (labkit/data/calibration.json) is refitted by ``benchmarks/calibration.py --save``, which
+also prints the held-out figures (AUROC, false positives at 95 % true positives, flagged share per kind).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import statistics
 import sys
@@ -29,24 +31,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
+from calibration import validation_photos  # noqa: E402  benchmarks/calibration.py, beside this script
 
 from labkit import Classifier  # noqa: E402
-from labkit.evaluate import read_labelled_folder  # noqa: E402
-from labkit.model import REACT_CLIP  # noqa: E402
-from course_data import shared_samples_dir  # noqa: E402
+from labkit.calibrate import OOD_IMAGES, logits_for_images, measure_react_clip, pooled_features  # noqa: E402
+from labkit.calibration import CALIBRATION_FILE, Calibration, TemperatureScaler, expected_calibration_error  # noqa: E402
+from labkit.network import REACT_CLIP, REACT_PERCENTILE  # noqa: E402
+from labkit.nonphotos import OOD_KINDS, generate_ood_images  # noqa: E402
+from labkit.ood import OOD_METHODS, auroc, choose_ood_threshold, ood_score  # noqa: E402
 from labkit.predict import softmax  # noqa: E402
-from labkit.uncertainty import (CALIBRATION_FILE, OOD_IMAGES, OOD_KINDS, OOD_METHODS,  # noqa: E402
-                                REACT_PERCENTILE, Calibration, TemperatureScaler, auroc, choose_ood_threshold,
-                                expected_calibration_error, fit_calibration, generate_ood_images,
-                                logits_for_images, measure_react_clip, ood_score, pooled_features)
 
 SEEDS = range(5)  # seed 0 is the set the shipped calibration was fitted against
 SWEEP_PERCENTILES = (None, 80, 90, 95, 97, 99)  # None: no clip
 REQUIRED_AUROC = 0.85
-SMALL_SET_NOTE = ("Only 60 photos, one per class for 60 of the 1000 classes, possibly from ImageNet's training set "
-                  "(see ../shared/samples/README.md): a rough estimate, not a benchmark. Refit on your own labelled "
-                  "photos with labkit.uncertainty.fit_calibration(classifier, folder).")
-
 
 def held_out_ece(logits: np.ndarray, labels: np.ndarray) -> list[tuple[float, float, float]]:
     """Fit the temperature on one half (alternate rows of labels.csv), measure ECE on the other, both ways."""
@@ -86,24 +83,15 @@ def react_sweep(classifier: Classifier, photos: list, labels: np.ndarray) -> Non
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--save", action="store_true", help=f"refit and write {CALIBRATION_FILE}")
     parser.add_argument("--engine", default=None, help="classifier engine (default: labkit's default)")
     parser.add_argument("--sweep", action="store_true", help="compare ReAct clips at other percentiles")
     args = parser.parse_args()
 
     classifier = Classifier(engine=args.engine)
-    folder = shared_samples_dir()
-    if args.save:
-        fitted = fit_calibration(classifier, folder, seed=0)
-        described = fitted.fitted_on.replace(f"in {folder.name}/", "in ../shared/samples/")
-        clipped = (f"the model clips its pooled features at labkit.model.REACT_CLIP = {REACT_CLIP} (ReAct), which is "
-                   "what lets the energy score catch colour noise and text pages")
-        fitted = dataclasses.replace(fitted, fitted_on=f"{described}; {clipped}. {SMALL_SET_NOTE}")
-        fitted.save(CALIBRATION_FILE)
-        print(f"wrote {CALIBRATION_FILE}")
+    items = validation_photos()
+    folder = items[0].path.parent
     calibration = Calibration.load(CALIBRATION_FILE)
 
-    items = read_labelled_folder(folder, classifier.class_names, classifier.wnids)  # labels.csv order, as the tests
     logits = logits_for_images(classifier, [item.path for item in items])
     labels = np.array([item.class_index for item in items])
     print(f"engine {classifier.engine}, policy {classifier.policy}: {len(labels)} photos, top-1 "
@@ -144,7 +132,7 @@ def main() -> None:
 
     print("\n== ReAct clip (pooled features clipped before the last layer)")
     derived = measure_react_clip(classifier, folder)
-    print(f"labkit.model.REACT_CLIP = {REACT_CLIP}; the {REACT_PERCENTILE}th percentile of these photos' pooled "
+    print(f"labkit.network.REACT_CLIP = {REACT_CLIP}; the {REACT_PERCENTILE}th percentile of these photos' pooled "
           f"features: {derived:.3f}")
     if args.sweep:
         react_sweep(classifier, [item.path for item in items], labels)

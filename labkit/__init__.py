@@ -11,8 +11,8 @@ from labkit.images import ImageError, load_image
 from labkit.model import Classifier, shared_classifier
 from labkit.predict import ClassScore, Prediction
 from labkit.preprocess import to_batch, to_model_input
+from labkit.version import __version__
 from labkit.weights import WeightsNotFound
 
-__all__ = ["Classifier", "ClassScore", "ImageError", "Prediction", "WeightsNotFound", "load_image",
+__all__ = ["Classifier", "ClassScore", "ImageError", "Prediction", "WeightsNotFound", "__version__", "load_image",
            "shared_classifier", "to_batch", "to_model_input"]
-__version__ = "0.1.0"

@@ -16,38 +16,31 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
-import importlib
 import json
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
-import labkit
+from labkit.engines import DEFAULT_ENGINE, ENGINES, EngineError
+from labkit.evaluate import evaluate
+from labkit.export import ExportError, export_model, load_exported
+from labkit.folders import LabelError, TrainingDataError, read_labelled_folder
 from labkit.images import ImageError
+from labkit.model import Classifier
+from labkit.ood import NOT_SURE_MESSAGE
 from labkit.paths import REPO_ROOT
+from labkit.predict import Prediction, format_percent
+from labkit.transfer import FINE_TUNE_EPOCHS, HEAD_EPOCHS, fine_tune
+from labkit.version import __version__
 from labkit.weights import WeightsNotFound
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_NO_MODEL = 0, 1, 2, 3
 EXIT_NO_DATASET = 4  # `fetch`: the dataset could not be downloaded or checked
 DASHBOARD = Path("notebooks") / "dashboard.ipynb"  # relative to the repository, where voila.json lives
 DEFAULT_PORT = 8866  # Voilà's own default
-
-
-@functools.cache
-def available_engines() -> tuple[tuple[str, ...], str]:
-    """Return the engine names ``--engine`` accepts and the default: "keras" plus :mod:`labkit.engines`' own."""
-    try:
-        engines = importlib.import_module("labkit.engines")
-    except ModuleNotFoundError as error:
-        if error.name != "labkit.engines":
-            raise
-        return ("keras",), "keras"
-    names = tuple(dict.fromkeys(("keras", *getattr(engines, "ENGINES", ()))))
-    return names, getattr(engines, "DEFAULT_ENGINE", "keras")
 
 
 def whole_number_at_least(minimum: int):
@@ -71,21 +64,20 @@ whole_number = whole_number_at_least(0)
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     """Add the options that choose the model and how it runs (shared by every command that classifies)."""
-    engines, default = available_engines()
-    parser.add_argument("--engine", choices=engines, default=default,
-                        help=f"how to run the model (default: {default})")
+    parser.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE,
+                        help=f"how to run the model (default: {DEFAULT_ENGINE})")
     parser.add_argument("--model", metavar="PATH",
                         help="a model exported by `python -m labkit train` (default: the ImageNet model)")
 
 
-def make_classifier(args: argparse.Namespace) -> "labkit.Classifier":
+def make_classifier(args: argparse.Namespace) -> Classifier:
     """Build the classifier the model options ask for, keeping native libraries' log lines off the terminal."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # Keras prints download progress on stdout; keep stdout for answers (--json must stay parseable).
     with native_stderr_silenced(), contextlib.redirect_stdout(sys.stderr):
         if getattr(args, "model", None):
-            return labkit.Classifier.from_export(args.model, engine=args.engine)
-        return labkit.Classifier(engine=args.engine)
+            return load_exported(args.model, engine=args.engine)
+        return Classifier(engine=args.engine)
 
 
 @contextlib.contextmanager
@@ -114,7 +106,8 @@ def add_classify_command(commands: argparse._SubParsersAction) -> None:
                                  description="Print the model's top guesses for each photo.")
     parser.add_argument("images", nargs="+", metavar="IMG", help="image files (JPEG, PNG, GIF, BMP, WebP, TIFF)")
     parser.add_argument("--top", type=positive_int, default=3, metavar="N", help="guesses per photo (default 3)")
-    parser.add_argument("--json", action="store_true", help="print one JSON list instead of text")
+    parser.add_argument("--json", action="store_true", help="print one JSON list instead of text (with each photo's "
+                        "ood_score, higher = less familiar, and its note: out_of_distribution, low_confidence or null)")
     add_model_options(parser)
     parser.set_defaults(run=run_classify)
 
@@ -138,11 +131,19 @@ def run_classify(args: argparse.Namespace) -> int:
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
-def describe(prediction: "labkit.Prediction") -> str:
-    """One line for people: ``golden retriever 92.1%, Labrador retriever 3.2%, ...`` plus any notes."""
-    text = ", ".join(f"{score.label} {score.probability:.1%}" for score in prediction.top)
-    if prediction.not_sure:
-        text += " (not sure)"
+def describe(prediction: Prediction) -> str:
+    """One line for people: ``golden retriever 92.1%, Labrador retriever 3.2%, ...`` plus any note of doubt.
+
+    Percentages by :func:`labkit.predict.format_percent` (never "100.0%"); the note as the app names it, e.g.
+    ``(low confidence: it hesitates between cab and limousine)`` or ``(not sure: this is probably none of ...)``.
+    """
+    text = ", ".join(f"{score.label} {format_percent(score.probability, decimals=1)}" for score in prediction.top)
+    if prediction.note == "out_of_distribution":
+        text += f" ({NOT_SURE_MESSAGE})"
+    elif prediction.note == "low_confidence":
+        runner_up = prediction.runner_up
+        text += (f" (low confidence: it hesitates between {prediction.label} and {runner_up.label})"
+                 if runner_up is not None else " (low confidence)")
     return text + "".join(f" [{note}]" for note in prediction.notes)
 
 
@@ -153,15 +154,14 @@ def add_evaluate_command(commands: argparse._SubParsersAction) -> None:
                     "them (columns file and class_index, wnid or label) or one subfolder per class.")
     parser.add_argument("path", metavar="PATH", help="the labelled folder, or a labels CSV")
     parser.add_argument("--top", type=positive_int, default=3, metavar="N", help="k for top-k accuracy (default 3)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text (with ece, nll, "
+                        "mean_confidence and not_sure_rate)")
     parser.add_argument("--limit", type=positive_int, metavar="N", help="evaluate only the first N photos")
     add_model_options(parser)
     parser.set_defaults(run=run_evaluate)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from labkit.evaluate import LabelError, evaluate, read_labelled_folder
-
     if not Path(args.path).exists():  # a typo should not wait for the model to load
         print(f"labkit evaluate: no folder or file at '{args.path}'. Check the spelling; relative paths start "
               f"from the current folder, {Path.cwd()}.", file=sys.stderr)
@@ -207,20 +207,12 @@ def run_serve(args: argparse.Namespace) -> int:
             continue
 
 
-def model_errors() -> tuple[type[Exception], ...]:
-    """The errors that mean "the model cannot be loaded here": missing weights, an engine that cannot run."""
-    try:
-        from labkit.engines import EngineError
-    except ImportError:
-        return (WeightsNotFound,)
-    from labkit.export import ExportError  # --model PATH that is not an export
-
-    return WeightsNotFound, EngineError, ExportError
+# The errors that mean "the model cannot be loaded here": missing weights, an engine that cannot run, a --model
+# PATH that is not an export.
+MODEL_ERRORS: tuple[type[Exception], ...] = (WeightsNotFound, EngineError, ExportError)
 
 
 def add_train_command(commands: argparse._SubParsersAction) -> None:
-    from labkit.transfer import FINE_TUNE_EPOCHS, HEAD_EPOCHS  # light: TensorFlow loads only when training starts
-
     parser = commands.add_parser(
         "train", help="teach the model your own classes (one subfolder of photos per class)",
         description="Fine-tune MobileNetV2 on every photo of FOLDER, which holds one subfolder of photos per class "
@@ -258,9 +250,6 @@ def fraction(text: str) -> float:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from labkit.export import export_model
-    from labkit.transfer import TrainingDataError, fine_tune
-
     options = {name: value for name, value in (("fine_tune_epochs", args.epochs), ("head_epochs", args.head_epochs))
                if value is not None}
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -312,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``python -m labkit`` parser, one subcommand per entry of :data:`COMMANDS`."""
     parser = argparse.ArgumentParser(prog="python -m labkit",
                                      description="Classify photos with MobileNetV2, measure accuracy, serve the app.")
-    parser.add_argument("--version", action="version", version=f"labkit {labkit.__version__}")
+    parser.add_argument("--version", action="version", version=f"labkit {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     for add_command in COMMANDS:
         add_command(commands)
@@ -330,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except model_errors() as error:
+    except MODEL_ERRORS as error:
         print(f"labkit: {error}", file=sys.stderr)
         return EXIT_NO_MODEL
     except KeyboardInterrupt:

@@ -52,24 +52,32 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Callable, Sequence
 
 import anywidget
 import ipywidgets as widgets
 import traitlets
 from PIL import Image
 
-from labkit.export import (DEFAULT_EXPORTS_DIR, LITERT_FILE, ExportError, describe_export, find_exported_models,
-                           read_metadata)
+from labkit.calibration import shipped_calibration
+from labkit.export import (
+    DEFAULT_EXPORTS_DIR,
+    LITERT_FILE,
+    ExportError,
+    describe_export,
+    find_exported_models,
+    load_exported,
+    read_metadata,
+)
 from labkit.images import DEFAULT_MAX_BYTES, FileTooLargeError, ImageError, load_image
 from labkit.model import Classifier, shared_classifier
+from labkit.ood import NOT_SURE_MESSAGE
 from labkit.paths import REPO_ROOT, SAMPLES_DIR
+from labkit.predict import Prediction, confidence_band, doubt
 from labkit.preprocess import IMAGE_SIZE
-from labkit.predict import Prediction
 from labkit.samples import credits_html, read_samples, sample_caption
-from labkit.uncertainty import NOT_SURE_MESSAGE
 
 # Configurable parameters.
 MAX_UPLOAD_BYTES = DEFAULT_MAX_BYTES  # per photo; voila.json lets a websocket message this big through
@@ -132,7 +140,8 @@ class ModelOption:
 def imagenet_model(load: Callable[[], Classifier] = shared_classifier) -> ModelOption:
     """The built-in model, MobileNetV2 with ImageNet's 1000 classes (loaded by ``load``, the kernel's shared one)."""
     return ModelOption(IMAGENET, IMAGENET_NAME, IMAGENET_CLASSES, MODEL_DESCRIPTION, load,
-                       note=f"Knows 1000 kinds of things: animals, vehicles, food, objects. {ACCURACY_NOTE}.")
+                       note=f"Knows 1000 kinds of things: animals, vehicles, food, objects. {ACCURACY_NOTE}. "
+                            f"{shipped_calibration().summary()}".strip())
 
 
 @functools.lru_cache(maxsize=8)
@@ -145,7 +154,7 @@ def shared_exported_classifier(folder: str) -> Classifier:
     """
     # LiteRT keeps TensorFlow out of the kernel (~95 MB instead of ~750 MB); an export without one runs on Keras.
     engine = "litert" if (Path(folder) / LITERT_FILE).is_file() else "keras"
-    return Classifier.from_export(folder, engine=engine)
+    return load_exported(folder, engine=engine)
 
 
 def exported_model(folder: str | os.PathLike) -> ModelOption:
@@ -209,11 +218,11 @@ def not_sure_message(num_classes: int = 1000, custom: bool = False) -> str:
 
     Example:
         >>> not_sure_message()
-        'Not sure: this may not be one of the 1000 things I know'
+        'Not sure: this is probably none of the 1000 things I know'
         >>> not_sure_message(2, custom=True)
-        'Not sure: this may not be one of the 2 classes I was taught'
+        'Not sure: this is probably none of the 2 classes I was taught'
     """
-    message = f"not sure: this may not be one of the {num_classes} classes I was taught" if custom else (
+    message = f"not sure: this is probably none of the {num_classes} classes I was taught" if custom else (
         NOT_SURE_MESSAGE)
     return message[:1].upper() + message[1:]
 
@@ -567,7 +576,7 @@ def result_card(name: str, image: Image.Image, prediction: Prediction, *, model_
     preview = preview_jpeg(image)
     guesses = "".join(
         f'<li><span class="labkit-guess-label">{html.escape(score.label)}</span>'
-        f'<span class="labkit-guess-percent">{format_percent(score.probability)}</span></li>'
+        f'<span class="labkit-guess-percent">{html.escape(format_percent(score.probability))}</span></li>'
         for score in prediction.top)
     chart = chart_png(prediction)
     body = f"""
@@ -579,7 +588,7 @@ def result_card(name: str, image: Image.Image, prediction: Prediction, *, model_
     <p class="labkit-best-guess">
       <span class="labkit-best-label">{html.escape(best.label)}</span>
       <span class="labkit-best-percent labkit-{confidence_band(best.probability)}"
-        >{format_percent(best.probability)}</span>
+        >{html.escape(format_percent(best.probability))}</span>
     </p>
     <ol class="labkit-guesses" aria-label="Top {len(prediction.top)} guesses">{guesses}</ol>
     {_caveats_html(prediction, not_sure or not_sure_message())}
@@ -627,18 +636,6 @@ def error_card(name: str, message: str) -> widgets.VBox:
     return _card(widgets.HTML(body), kind="problem")
 
 
-def confidence_band(probability: float) -> str:
-    """Name the confidence band of a probability, as the bar chart colours it: "high", "medium" or "low".
-
-    Example:
-        >>> confidence_band(0.92), confidence_band(0.45), confidence_band(0.1)
-        ('high', 'medium', 'low')
-    """
-    from labkit.plots import CONFIDENT, UNSURE
-
-    return "high" if probability >= CONFIDENT else "medium" if probability >= UNSURE else "low"
-
-
 def _card(*children: widgets.Widget, kind: str) -> widgets.VBox:
     card = widgets.VBox(list(children))
     for name in ("labkit-card", f"labkit-card-{kind}", ARRIVING):
@@ -647,25 +644,20 @@ def _card(*children: widgets.Widget, kind: str) -> widgets.VBox:
 
 
 def _caveats_html(prediction: Prediction, not_sure: str) -> str:
-    """The card's "not sure" note (words and an icon: colour is never the only cue) and labkit's notes, if any.
+    """The card's note of doubt (words and an icon: colour is never the only cue) and labkit's notes, if any.
 
-    Two reasons to doubt: the model flags the photo as maybe none of the things it knows (``prediction.not_sure``,
-    from :mod:`labkit.uncertainty`: ``not_sure`` gives the words), or its best guess is only amber or grey.
+    Two notes for two reasons (:func:`labkit.predict.doubt` words them): the photo is probably none of the things
+    the model knows (``prediction.not_sure``; ``not_sure`` gives the words), or the model hesitates on it (calibrated
+    best guess under :data:`labkit.predict.LOW_CONFIDENCE`; the note names the runner-up).
     """
-    from labkit.plots import format_percent
-
     notes = "".join(f'<p class="labkit-note">{html.escape(note[:1].upper() + note[1:])}.</p>'
                     for note in prediction.notes)
-    low = confidence_band(prediction.probability) != "high"  # the bar is amber or grey, not green
-    if not (prediction.not_sure or low):
+    words = doubt(prediction, not_sure)
+    if words is None:
         return notes
-    share = f"the best guess gets only {format_percent(prediction.probability)}"
-    heading, reason = "Not sure", share
-    if prediction.not_sure:
-        heading, _, reason = not_sure.partition(": ")
-        reason += f" ({share})" if low else ""
-    return (f'<p class="labkit-doubt"><span aria-hidden="true">⚠</span> <strong>{html.escape(heading)}:</strong> '
-            f'{html.escape(reason)}. Treat the answer as a guess.</p>' + notes)
+    heading, reason = words
+    return (f'<p class="labkit-doubt labkit-doubt-{prediction.note}"><span aria-hidden="true">⚠</span> '
+            f'<strong>{html.escape(heading)}:</strong> {html.escape(reason)}. Treat the answer as a guess.</p>' + notes)
 
 
 def preview_jpeg(image: Image.Image, size: int = PREVIEW_PIXELS) -> bytes:

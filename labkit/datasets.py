@@ -189,6 +189,7 @@ def fetch(name: str, *, progress: bool = True) -> Path:
         fetcher = pooch.create(path=folder, base_url=f"{mirror.rstrip('/')}/{name}/", registry=files)
         where = f"the mirror {mirror} ({MIRROR_VARIABLE})"
     else:
+        assert dataset.source_url is not None  # checked above: without a mirror, only a public source gets here
         public = {file_name: dataset.source_url + dataset.source_path(file_name) for file_name in files}
         fetcher = pooch.create(path=folder, base_url=dataset.source_url, registry=files, urls=public)
         where = f"{dataset.source_url}"

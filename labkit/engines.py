@@ -1,61 +1,31 @@
-"""Fast engines for the Classifier: the same MobileNetV2 converted to LiteRT (TFLite), run by XNNPACK.
+"""Fast engines: the classifier's network converted to LiteRT (TFLite) and run by XNNPACK, from a model description.
 
 Engines (pass one as ``Classifier(engine=...)``):
 
-- ``"keras"``: the Keras model, one compiled ``tf.function``. Needs TensorFlow in the process.
+- ``"keras"``: the Keras model, one compiled ``tf.function`` (:func:`labkit.network.compile_forward`). Needs
+  TensorFlow in the process; the Classifier runs it itself, this module only names it.
 - ``"litert"``: the model converted to a float32 LiteRT flatbuffer. Same answers as Keras.
 - ``"litert-int8"``: weights and activations quantized to 8-bit integers (float input and output): 3.5x smaller,
   faster, and a little different; the trade-off lesson 07 shows.
 
-Measured with ``benchmarks/engines.py`` on a 2-core machine shared with other jobs (load average 1.5), one
-256-px JPEG end to end (decode, preprocess, forward), medians of 60 runs, LiteRT on two threads. CPU ms is the
-processor time of all the process's threads per photo. Top-1 and agreement are on the 60 labelled photos of
-``../shared/samples``. Decoding the JPEG and resizing it with Pillow take about 2 ms of each photo's time, the
-int8 forward pass about 3 ms.
+An engine is built from a :class:`labkit.network.ModelDescription` (weights, classes, input size, resize policy),
+never from a Classifier: :func:`make_forward` returns ``batch -> logits``.
 
-    =============  ======  ======  ======  ==========  =========  =====  ===================
-    engine         p50 ms  p90 ms  CPU ms  images/s    size (MB)  top-1  same top-1 as keras
-                                           (batch 32)
-    =============  ======  ======  ======  ==========  =========  =====  ===================
-    keras          20.3    27.3    28.9    53          14.5       54/60  60/60
-    litert         6.3     8.0     10.0    160         14.0       54/60  60/60
-    litert-int8    5.2     5.8     7.8     172         4.0        55/60  58/60
-    model.predict  86.8    123     94.1    -           14.5       54/60  60/60
-    =============  ======  ======  ======  ==========  =========  =====  ===================
+Decisions (``benchmarks/engines.py`` measures them; the log of what was tried is in ``benchmarks/README.md``):
 
-The machine's speed drifts over minutes, so one run says little: ten runs within an hour gave p50s of 5.6-8.0 ms
-(median 6.6) for ``litert`` and 4.6-6.6 ms (median 5.5) for ``litert-int8``, seven of the ten under 6 ms.
+- :data:`DEFAULT_ENGINE` is the fastest engine whose top-1 agrees with Keras' on at least 99 % of the 60 labelled
+  photos: ``litert``. int8 is faster again but disagrees on two photos whose two best classes are close.
+- int8 keeps float input and output (the model quantizes inside); its activation ranges are calibrated on the open
+  photos of ``data/samples`` (:func:`calibration_batch`): they are in the repository, so every machine builds the
+  same int8 model.
+- Two XNNPACK threads by default, one with ``LABKIT_THREADS=1`` (:func:`default_threads`): a student's photo
+  usually finds the second core idle; a server kept busy by a whole class does better with one (docs/classroom.md).
+- A batch runs one image at a time through one interpreter, rather than an interpreter resized to the batch: as
+  fast or faster, and no reallocation when the batch size changes.
+- The converted models are cached in ``labkit.paths.cache_dir() / "litert"``, keyed by a hash of the weights, so
+  only the first kernel pays for the conversion and for TensorFlow (``benchmarks/memory.py``).
 
-:data:`DEFAULT_ENGINE` is the fastest engine whose top-1 agrees with Keras' on at least 99 % of those photos:
-``litert``. int8 is faster again (forward pass 2.6 vs 4.3 ms), but agrees on 58/60 (96.7 %): on two photos the
-model hesitates between two classes with close scores, and rounding tips the balance (lesson 07 shows them).
-
-Choices measured along the way (``benchmarks/engines.py --choices`` and one-off runs, same machine):
-
-- int8 with float input and output (the model quantizes inside) rather than int8 input and output quantized in
-  numpy: 3.2 vs 3.8 ms per forward pass, the same accuracy within one photo, and simpler.
-- The int8 activation ranges are calibrated on the 18 open photos of ``data/samples`` (in the repository, so every
-  machine builds the same int8 model; :func:`calibration_batch`). They were first calibrated on 60 ImageNet photos
-  beside the checkout; calibrating on 60 photos of another set (trashnet-mini) gave the same 58/60 agreement and
-  55/60 top-1 there. With data/samples, lesson 07 measures int8 on the 650 photos of imagenet-val-650: the same
-  first guess as Keras on 639/650, 510/650 right against Keras' 511/650.
-- Two XNNPACK threads by default, one with ``LABKIT_THREADS=1`` (:func:`default_threads`). Forward pass alone,
-  medians, on a 2-core machine: with the other core idle, 2 threads took 4.1 vs 9.3 ms (float32) and 2.9 vs 4.6 ms
-  (int8); with the other core busy they tie for float32 (11.2 vs 11.6 ms) and one thread wins for int8 (7.7 vs
-  9.5 ms); an earlier machine, kept busy by other jobs, found them tied with a worse p90 for two. A student's photo
-  usually finds the second core idle; a server whose cores are kept busy by a whole class can set
-  ``LABKIT_THREADS=1`` (docs/classroom.md).
-- A batch runs one image at a time rather than through an interpreter resized to the batch: float32 faster in
-  every run (82 vs 63 and 92 vs 52 images/s at batch 32); int8 either way by up to 15 % (141 vs 159, 83 vs 75),
-  so one simple code path for both, with no reallocation when the batch size changes.
-
-The converted models are cached in ``labkit.paths.cache_dir() / "litert"``, keyed by a hash of the weights, so only
-the first kernel pays for the conversion and for TensorFlow; later ones never import TensorFlow. Measured with
-``benchmarks/memory.py`` (a fresh process: import labkit, ``shared_classifier()``, classify one photo): the default
-engine with a warm cache, 94 MB resident and 0.4 s from import to the first answer; the Keras engine, 733 MB and
-9.4 s; the very first start (converting), about 1 GB at its peak and 30 s.
-
-Importing this module imports neither TensorFlow nor LiteRT: ``labkit.model`` reads :data:`DEFAULT_ENGINE` from it.
+Importing this module imports neither TensorFlow nor LiteRT.
 """
 
 from __future__ import annotations
@@ -67,26 +37,27 @@ import os
 import sys
 import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Any
 
 import numpy as np
 
+from labkit.images import iter_image_files, load_image
+from labkit.network import REACT_CLIP, ModelDescription, load_keras_model
 from labkit.paths import SAMPLES_DIR, cache_dir
-
-if TYPE_CHECKING:  # only for type hints: importing labkit.model here would be circular
-    from labkit.model import Classifier
+from labkit.preprocess import DEFAULT_POLICY, ResizePolicy, to_batch
+from labkit.version import __version__
+from labkit.weights import resolve_weights
 
 ENGINES = ("keras", "litert", "litert-int8")
 DEFAULT_ENGINE = "litert"
 # Bump when the conversion recipe changes, so cached flatbuffers made by an older recipe are not reused.
-CONVERSION_VERSION = 2  # 2: the model gained the ReAct clip (labkit.model.REACT_CLIP)
+CONVERSION_VERSION = 2  # 2: the model gained the ReAct clip (labkit.network.REACT_CLIP)
 MAX_THREADS = 2  # XNNPACK threads per interpreter unless $LABKIT_THREADS says otherwise: measured, see above
 THREADS_ENV = "LABKIT_THREADS"
 CALIBRATION_LIMIT = 60  # photos the int8 conversion measures activation ranges on
 CONVERSION_SECONDS = 30  # roughly, on a 2-core machine, either engine, TensorFlow import and model build included
-
-LogitsFunction = Callable[[np.ndarray], np.ndarray]
 
 
 class EngineError(RuntimeError):
@@ -106,7 +77,7 @@ def check_engine(engine: str) -> str:
     return engine
 
 
-def default_engine(weights, model=None) -> str:
+def default_engine(weights: str | os.PathLike | None, model: Any = None) -> str:
     """Return the engine a Classifier uses when none is named.
 
     :data:`DEFAULT_ENGINE` for weights read from a file (ImageNet or a ``.h5`` path): converted once, cached, and
@@ -120,34 +91,33 @@ def default_engine(weights, model=None) -> str:
     return "keras" if model is not None or weights is None else DEFAULT_ENGINE
 
 
-def make_forward(engine: str, classifier: Classifier) -> LogitsFunction:
-    """Return ``batch -> logits`` (N, classes) for a preprocessed float32 batch (N, 224, 224, 3), on ``engine``.
+def make_forward(engine: str, description: ModelDescription) -> LiteRTForward:
+    """Return ``batch -> logits`` (N, classes) on a LiteRT ``engine`` for the network ``description`` names.
 
-    LiteRT engines load the converted model from labkit's cache, converting it first if needed (once, ~30 s), and
-    never touch ``classifier.model`` on a cache hit, so TensorFlow stays unimported.
+    The model comes from labkit's cache, converted first if needed (once, ~30 s); on a cache hit TensorFlow stays
+    unimported. A cached file broken by a crash or a full disk is converted again.
 
     Args:
-        engine: one of :data:`ENGINES`.
-        classifier: the :class:`labkit.model.Classifier` whose model to run (its weights, classes and policy).
+        engine: ``"litert"`` or ``"litert-int8"`` (the ``"keras"`` engine is :func:`labkit.network.compile_forward`).
+        description: the network: its weights, classes, input size and resize policy.
 
     Example:
-        >>> forward = make_forward("litert-int8", Classifier())  # doctest: +SKIP
+        >>> forward = make_forward("litert-int8", ModelDescription())  # doctest: +SKIP
         >>> forward(np.zeros((2, 224, 224, 3), np.float32)).shape  # doctest: +SKIP
         (2, 1000)
     """
-    check_engine(engine)
-    if engine == "keras":
-        from labkit.model import compile_forward
-
-        return compile_forward(classifier.model)
-    model = litert_model(engine, classifier)
+    model = litert_model(engine, description)
     try:
-        return LiteRTForward(model)
+        forward = LiteRTForward(model)
     except ValueError:  # LiteRT's word for "not a valid flatbuffer": a cached file broken by a crash or a full disk
-        if not isinstance(model, Path):
+        if not isinstance(model, Path) or model == description.litert_file:
             raise
         model.unlink(missing_ok=True)
-        return LiteRTForward(litert_model(engine, classifier))
+        forward = LiteRTForward(litert_model(engine, description))
+    if forward.num_classes != description.num_classes:
+        raise EngineError(f"{forward.path or 'The LiteRT model'} has {forward.num_classes} outputs but "
+                          f"{description.num_classes} classes are named for it. What to do: export the model again.")
+    return forward
 
 
 class LiteRTForward:
@@ -224,25 +194,29 @@ def _litert_interpreter_class():
     return Interpreter
 
 
-def litert_model(engine: str, classifier: Classifier) -> Path | bytes:
-    """Return the classifier's model converted for a LiteRT ``engine``: a cached file, converting it on a miss.
 
-    A model with random weights (``weights=None``) is converted in memory and not cached.
+def litert_model(engine: str, description: ModelDescription) -> Path | bytes:
+    """Return the network converted for a LiteRT ``engine``: a ready file, a cached file, or bytes.
+
+    A ready ``description.litert_file`` (an export) serves ``"litert"`` as is; otherwise the conversion is cached,
+    converting on a miss. A model with random weights (``weights=None``) is converted in memory and not cached.
 
     Example:
-        >>> litert_model("litert", Classifier(engine="litert")).suffix  # doctest: +SKIP
+        >>> litert_model("litert", ModelDescription()).suffix  # doctest: +SKIP
         '.tflite'
     """
     check_engine(engine)
     if engine == "keras":
         raise EngineError("The 'keras' engine runs the Keras model itself; there is no LiteRT model to return.")
-    fingerprint = weights_fingerprint(classifier)
+    if engine == "litert" and description.litert_file is not None and Path(description.litert_file).is_file():
+        return Path(description.litert_file)
+    fingerprint = weights_fingerprint(description)
     if fingerprint is None:
-        return _convert_with_notice(engine, classifier, None)
-    path = cached_model_path(engine, fingerprint, classifier.policy, classifier.num_classes)
+        return _convert_with_notice(engine, description, None)
+    path = cached_model_path(engine, fingerprint, description.policy, description.num_classes)
     if path.is_file():
         return path
-    content = _convert_with_notice(engine, classifier, path)
+    content = _convert_with_notice(engine, description, path)
     _write_atomically(path, content)
     return path
 
@@ -256,9 +230,6 @@ def cached_model_path(engine: str, fingerprint: str, policy: str, num_classes: i
         >>> cached_model_path("litert", "0" * 64, "squash", 1000).name  # doctest: +ELLIPSIS
         'litert-....tflite'
     """
-    from labkit import __version__
-    from labkit.model import REACT_CLIP
-
     # labkit builds the network around the weights (e.g. the ReAct clip), so its version and that clip are part of
     # the key: a new release or a re-measured clip converts again instead of serving a stale model.
     recipe = (f"v{CONVERSION_VERSION}|labkit {__version__}|clip {REACT_CLIP}|{engine}|{fingerprint}|{num_classes}|"
@@ -266,27 +237,23 @@ def cached_model_path(engine: str, fingerprint: str, policy: str, num_classes: i
     return cache_dir() / "litert" / f"{engine}-{hashlib.sha256(recipe.encode()).hexdigest()[:16]}.tflite"
 
 
-def weights_fingerprint(classifier: Classifier) -> str | None:
-    """Return a sha256 identifying the classifier's weights, without building the Keras model when it can.
+def weights_fingerprint(description: ModelDescription) -> str | None:
+    """Return a sha256 identifying the described network's weights, without building the Keras model when it can.
 
-    ImageNet or a weights file: the file's sha256 (TensorFlow is not imported). A Keras model already in memory
-    (passed as ``model=``, or built because something read ``classifier.model`` first): a hash of its weight arrays,
-    which is as correct but caches a second copy. Random weights (``weights=None``): ``None``, nothing to reuse.
+    A model in memory: a hash of its weight arrays. A saved ``.keras`` model, ImageNet or a weights file: the file's
+    sha256 (TensorFlow is not imported). Random weights (``weights=None``): ``None``, nothing to reuse.
 
     Example:
-        >>> len(weights_fingerprint(Classifier(engine="keras")))  # doctest: +SKIP
+        >>> len(weights_fingerprint(ModelDescription()))  # doctest: +SKIP
         64
     """
-    # Engines never touch classifier.model, so while the classifier is being built a model is already there only
-    # when the caller passed one (a fine-tuned model); reading .model would build it, importing TensorFlow.
-    model = getattr(classifier, "_model", None)
-    if model is not None:
-        return model_fingerprint(model)
-    if classifier.weights is None:
+    if description.keras_model is not None:
+        return model_fingerprint(description.keras_model)
+    if description.keras_file is not None:
+        return file_sha256(Path(description.keras_file))
+    if description.weights is None:
         return None
-    from labkit.weights import resolve_weights
-
-    path = resolve_weights() if classifier.weights == "imagenet" else Path(classifier.weights)
+    path = resolve_weights() if description.weights == "imagenet" else Path(description.weights)
     return file_sha256(path)
 
 
@@ -304,7 +271,7 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def model_fingerprint(model) -> str:
+def model_fingerprint(model: Any) -> str:
     """Return a sha256 of a Keras model's input and output shapes and its weight arrays (names, shapes, values)."""
     digest = hashlib.sha256(f"{model.input_shape}|{model.output_shape}".encode())
     for variable in model.weights:
@@ -314,7 +281,7 @@ def model_fingerprint(model) -> str:
     return digest.hexdigest()
 
 
-def convert_to_litert(model, *, int8: bool = False, calibration: np.ndarray | None = None) -> bytes:
+def convert_to_litert(model: Any, *, int8: bool = False, calibration: np.ndarray | None = None) -> bytes:
     """Convert a Keras model (outputs logits) to a LiteRT flatbuffer, float32 or full-integer int8.
 
     int8 quantizes weights and activations; the ranges of the activations are measured on ``calibration``, a
@@ -335,11 +302,11 @@ def convert_to_litert(model, *, int8: bool = False, calibration: np.ndarray | No
         converter.representative_dataset = lambda: ([image[None]] for image in np.asarray(calibration, np.float32))
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     with _quiet(tf.get_logger()):
-        return converter.convert()
+        return bytes(converter.convert())
 
 
 @contextlib.contextmanager
-def _quiet(tensorflow_logger):
+def _quiet(tensorflow_logger: Any) -> Iterator[None]:
     """Keep the converter's chatter out of notebooks and terminals: it is not for students."""
     # Keras prints its export's endpoints (with a temporary path) on stdout, TensorFlow's logger reports "Assets
     # written to /tmp/..." (on stdout in a notebook), and the converter warns about input statistics that models
@@ -354,7 +321,7 @@ def _quiet(tensorflow_logger):
         tensorflow_logger.setLevel(level)
 
 
-def calibration_batch(policy: str = "squash", limit: int = CALIBRATION_LIMIT) -> np.ndarray:
+def calibration_batch(policy: ResizePolicy = DEFAULT_POLICY, limit: int = CALIBRATION_LIMIT) -> np.ndarray:
     """Return up to ``limit`` photos preprocessed as the classifier would: the open photos of data/samples.
 
     They are in the repository, so the int8 conversion gives the same model wherever labkit runs.
@@ -363,9 +330,6 @@ def calibration_batch(policy: str = "squash", limit: int = CALIBRATION_LIMIT) ->
         >>> calibration_batch(limit=2).shape  # doctest: +SKIP
         (2, 224, 224, 3)
     """
-    from labkit.images import iter_image_files, load_image
-    from labkit.preprocess import to_batch
-
     folder = SAMPLES_DIR
     files = iter_image_files(folder)[:limit]
     if not files:
@@ -374,25 +338,15 @@ def calibration_batch(policy: str = "squash", limit: int = CALIBRATION_LIMIT) ->
     return to_batch([load_image(path) for path in files], policy)
 
 
-def _convert_with_notice(engine: str, classifier: Classifier, path: Path | None) -> bytes:
+def _convert_with_notice(engine: str, description: ModelDescription, path: Path | None) -> bytes:
     where = f", cached in {path.parent}" if path is not None else ""
     print(f"labkit: converting the model to LiteRT {'int8' if 'int8' in engine else 'float32'}, "
           f"about {CONVERSION_SECONDS} s, once{where}.", file=sys.stderr, flush=True)
     int8 = engine == "litert-int8"
-    calibration = calibration_batch(classifier.policy) if int8 else None
-    return convert_to_litert(_keras_model(classifier), int8=int8, calibration=calibration)
-
-
-def _keras_model(classifier: Classifier):
-    """The classifier's Keras model, built for the conversion only, so the LiteRT classifier does not keep it."""
-    # Keeping it would hold on to ~100 MB of TensorFlow state, and would make weights_fingerprint() take it for a
-    # model passed in by the caller.
-    model = getattr(classifier, "_model", None)
-    if model is not None:
-        return model
-    from labkit.model import build_mobilenet_v2
-
-    return build_mobilenet_v2(classifier.weights, num_classes=classifier.num_classes)
+    calibration = calibration_batch(description.policy) if int8 else None
+    # The Keras model is built (or loaded) for the conversion only and dropped after it: a LiteRT classifier that
+    # kept it would hold on to ~100 MB of TensorFlow state.
+    return convert_to_litert(load_keras_model(description), int8=int8, calibration=calibration)
 
 
 def _write_atomically(path: Path, content: bytes) -> None:

@@ -26,25 +26,22 @@ Example:
 
 from __future__ import annotations
 
-import os
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Union
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from labkit.images import load_image
-from labkit.preprocess import CROP_FROM, DEFAULT_POLICY, IMAGE_SIZE, ResizePolicy, to_model_input
+from labkit.images import ImageSource, as_image
+from labkit.model import Classifier
+from labkit.preprocess import CROP_FROM, IMAGE_SIZE, ResizePolicy, to_model_input
 
-if TYPE_CHECKING:
-    from labkit.model import Classifier
-
-ImageSource = Union[str, os.PathLike, bytes, Image.Image, Any]
 DEFAULT_ALPHA = 0.45  # enough colour to read the heatmap, enough photo to recognise what is under it
 DEFAULT_COLORMAP = "jet"  # the colours Grad-CAM papers use: blue = ignored, red = looked here
 
 # One compiled Grad-CAM function per Keras model, dropped when the model is garbage-collected.
-_compiled: "weakref.WeakKeyDictionary[Any, Callable]" = weakref.WeakKeyDictionary()
+_compiled: weakref.WeakKeyDictionary[Any, Callable] = weakref.WeakKeyDictionary()
 
 
 class ExplainError(ValueError):
@@ -165,7 +162,7 @@ def resize_heatmap(heatmap: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         (224, 224)
     """
     resized = Image.fromarray(np.asarray(heatmap, dtype=np.float32), mode="F").resize(
-        tuple(int(side) for side in size), Image.Resampling.BILINEAR)
+        (int(size[0]), int(size[1])), Image.Resampling.BILINEAR)
     return np.clip(np.asarray(resized), 0.0, 1.0)
 
 
@@ -180,7 +177,7 @@ def _model_view_box(image_size: tuple[int, int], policy: ResizePolicy) -> tuple[
     return round(left), round(top), round(left + side), round(top + side)
 
 
-def gradcam(classifier: "Classifier", image: ImageSource, class_index: int | None = None) -> np.ndarray:
+def gradcam(classifier: Classifier, image: ImageSource, class_index: int | None = None) -> np.ndarray:
     """Return a Grad-CAM heatmap for one image: shape (height, width) of the photo, values in [0, 1].
 
     1 marks where the model found the most evidence for the class, 0 none. With the ``"crop"`` resize policy the
@@ -198,9 +195,8 @@ def gradcam(classifier: "Classifier", image: ImageSource, class_index: int | Non
         >>> heatmap.shape, float(heatmap.max())  # doctest: +SKIP
         ((384, 577), 1.0)
     """
-    photo = image if isinstance(image, Image.Image) else load_image(image)
-    photo = photo.convert("RGB") if photo.mode != "RGB" else photo
-    policy = getattr(classifier, "policy", DEFAULT_POLICY)
+    photo = as_image(image)
+    policy = classifier.policy
     model = classifier.model
     classes = model.outputs[0].shape[-1]
     if class_index is not None and not 0 <= class_index < classes:
@@ -235,8 +231,7 @@ def overlay_heatmap(image: ImageSource, heatmap: np.ndarray, alpha: float = DEFA
 
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be between 0 (photo only) and 1 (heatmap only); got {alpha}.")
-    photo = image if isinstance(image, Image.Image) else load_image(image)
-    photo = photo.convert("RGB") if photo.mode != "RGB" else photo
+    photo = as_image(image)
     heatmap = np.asarray(heatmap, dtype=np.float32)
     if heatmap.shape != (photo.height, photo.width):
         heatmap = resize_heatmap(np.clip(heatmap, 0, 1), photo.size)
@@ -244,7 +239,7 @@ def overlay_heatmap(image: ImageSource, heatmap: np.ndarray, alpha: float = DEFA
     return Image.blend(photo, Image.fromarray((coloured * 255).astype(np.uint8)), alpha)
 
 
-def gradcam_overlay(classifier: "Classifier", image: ImageSource, class_index: int | None = None,
+def gradcam_overlay(classifier: Classifier, image: ImageSource, class_index: int | None = None,
                     alpha: float = DEFAULT_ALPHA) -> Image.Image:
     """Return the photo with its Grad-CAM heatmap blended over it, in one call (what the app's toggle shows).
 
@@ -252,5 +247,5 @@ def gradcam_overlay(classifier: "Classifier", image: ImageSource, class_index: i
         >>> gradcam_overlay(classifier, "data/samples/tabby.jpg").mode  # doctest: +SKIP
         'RGB'
     """
-    photo = image if isinstance(image, Image.Image) else load_image(image)
+    photo = as_image(image)
     return overlay_heatmap(photo, gradcam(classifier, photo, class_index), alpha)

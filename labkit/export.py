@@ -10,15 +10,15 @@ An export folder holds:
   base model and the input policy (224 x 224, squashed, pixels scaled to [-1, 1]);
 - ``calibration.json`` (when the classifier has one): its temperature and "not sure" threshold.
 
-:meth:`labkit.Classifier.from_export` (or :func:`load_exported`) loads it back; predictions, Grad-CAM, uncertainty,
-evaluation and the command line (``--model PATH``) then work on it as on the ImageNet model.
+:func:`load_exported` loads it back as a plain :class:`labkit.Classifier`; predictions, Grad-CAM, the "not sure"
+flag, evaluation and the command line (``--model PATH``) then work on it as on the ImageNet model.
 
 This module imports neither TensorFlow nor LiteRT until a model is saved or loaded, so the app can list the exported
 models (:func:`find_exported_models`) instantly.
 
 Example:
     >>> folder = export_model(result, "exports/trashnet")  # doctest: +SKIP
-    >>> Classifier.from_export(folder, engine="litert").classify("bottle.jpg").label  # doctest: +SKIP
+    >>> load_exported(folder, engine="litert").classify("bottle.jpg").label  # doctest: +SKIP
     'glass'
 """
 
@@ -26,16 +26,19 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any
 
+from labkit.calibration import Calibration
+from labkit.engines import convert_to_litert
 from labkit.model import Classifier
+from labkit.network import ModelDescription
 from labkit.paths import REPO_ROOT
 from labkit.preprocess import IMAGE_SIZE
-
-if TYPE_CHECKING:
-    from labkit.transfer import FineTuneResult
+from labkit.transfer import BASE_MODEL, FineTuneResult
+from labkit.version import __version__
 
 MODEL_FILE = "model.keras"
 LABELS_FILE = "labels.txt"
@@ -72,7 +75,7 @@ def read_labels(path: str | os.PathLike) -> list[str]:
         ['glass', 'metal', 'paper', 'plastic']
     """
     path = Path(path)
-    names = []
+    names: list[str] = []
     for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines()):
         line = line.strip()
         if not line:
@@ -92,16 +95,13 @@ def read_labels(path: str | os.PathLike) -> list[str]:
 def build_metadata(classifier: Classifier, val_accuracy: float | None = None, validation_images: int | None = None,
                    training: dict | None = None) -> dict[str, Any]:
     """Return the contents of ``labkit.json`` for ``classifier``: classes, accuracy, date, base model, input policy."""
-    from labkit import __version__
-    from labkit.transfer import BASE_MODEL
-
     return {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
         "class_names": list(classifier.class_names),
         "val_accuracy": None if val_accuracy is None else round(float(val_accuracy), 4),
         "validation_images": validation_images,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "base_model": BASE_MODEL,
         "input": {"size": [IMAGE_SIZE, IMAGE_SIZE], "resize": classifier.policy, "scale": PIXEL_SCALING},
         "output": "logits: apply softmax for probabilities",
@@ -111,7 +111,7 @@ def build_metadata(classifier: Classifier, val_accuracy: float | None = None, va
     }
 
 
-def export_model(source: "FineTuneResult | Classifier", folder: str | os.PathLike, *, litert: bool = True) -> Path:
+def export_model(source: FineTuneResult | Classifier, folder: str | os.PathLike, *, litert: bool = True) -> Path:
     """Save a fine-tuned classifier into ``folder`` (created if needed): .keras, labels.txt, .tflite and labkit.json.
 
     Files of an earlier export in the same folder are replaced.
@@ -126,8 +126,6 @@ def export_model(source: "FineTuneResult | Classifier", folder: str | os.PathLik
         >>> export_model(result, "exports/trashnet")  # doctest: +SKIP
         PosixPath('exports/trashnet')
     """
-    from labkit.transfer import FineTuneResult
-
     if isinstance(source, FineTuneResult):
         classifier, accuracy, checked_on = source.classifier, source.val_accuracy, source.validation_count
         training = source.settings
@@ -142,8 +140,6 @@ def export_model(source: "FineTuneResult | Classifier", folder: str | os.PathLik
     model.save(folder / MODEL_FILE)
     write_labels(classifier.class_names, folder / LABELS_FILE)
     if litert:
-        from labkit.engines import convert_to_litert
-
         (folder / LITERT_FILE).write_bytes(convert_to_litert(model))
     else:
         (folder / LITERT_FILE).unlink(missing_ok=True)  # never leave an older model's .tflite beside this one
@@ -174,68 +170,32 @@ def read_metadata(folder: str | os.PathLike) -> dict[str, Any]:
     return metadata
 
 
-class ExportedClassifier(Classifier):
-    """A :class:`labkit.Classifier` loaded from an export folder (see :func:`load_exported`).
+def load_exported(folder: str | os.PathLike, engine: str = "keras", warm_up: bool = True) -> Classifier:
+    """Load an export folder as a :class:`labkit.Classifier`: ``engine="keras"`` (model.keras) or ``"litert"``.
 
-    ``engine="litert"`` runs the exported ``model.tflite`` and loads the Keras model only when something needs it
-    (Grad-CAM), so it starts without TensorFlow; ``"keras"`` runs ``model.keras``.
-    """
-
-    def __init__(self, folder: str | os.PathLike, *, engine: str = "keras", warm_up: bool = True) -> None:
-        self.folder = Path(folder)
-        self.metadata = read_metadata(self.folder)
-        class_names = read_labels(self.folder / LABELS_FILE)
-        if class_names != self.metadata.get("class_names", class_names):
-            raise ExportError(f"{self.folder / LABELS_FILE} and {METADATA_FILE} name different classes. Export the "
-                              "model again.")
-        policy = self.metadata.get("input", {}).get("resize", "squash")
-        super().__init__(weights=None, engine=engine, policy=policy, warm_up=warm_up, class_names=class_names)
-        if (self.folder / CALIBRATION_FILE).is_file():
-            from labkit.uncertainty import Calibration
-
-            Calibration.load(self.folder / CALIBRATION_FILE).apply_to(self)
-
-    def _make_forward(self, engine: str):
-        if engine == "litert" and (self.folder / LITERT_FILE).is_file():
-            from labkit.engines import LiteRTForward
-
-            forward = LiteRTForward(self.folder / LITERT_FILE)
-            self._check_outputs(forward.num_classes, LITERT_FILE)
-            return forward
-        _ = self.model  # load model.keras first: the other engines start from it (labkit.engines caches them)
-        return super()._make_forward(engine)
-
-    @property
-    def model(self):
-        """The exported Keras model (image -> logits), loaded on first use."""
-        if self._model is None:
-            import keras
-
-            path = self.folder / MODEL_FILE
-            if not path.is_file():
-                raise ExportError(f"No {MODEL_FILE} in '{self.folder}'. Export the model again.")
-            self._model = keras.models.load_model(path, compile=False)
-            self._check_outputs(self._model.output_shape[-1], MODEL_FILE)
-        return self._model
-
-    def _check_outputs(self, outputs: int, file_name: str) -> None:
-        if outputs != self.num_classes:
-            raise ExportError(f"{self.folder / file_name} has {outputs} outputs but {LABELS_FILE} names "
-                              f"{self.num_classes} classes. Export the model again.")
-
-    def __repr__(self) -> str:
-        return f"ExportedClassifier({str(self.folder)!r}, engine={self.engine!r}, classes={self.class_names})"
-
-
-def load_exported(folder: str | os.PathLike, engine: str = "keras", warm_up: bool = True) -> ExportedClassifier:
-    """Load an export folder as a classifier: ``engine="keras"`` (model.keras) or ``"litert"`` (model.tflite).
+    ``"litert"`` runs the exported ``model.tflite`` and loads the Keras model only when something needs it
+    (Grad-CAM), so it starts without TensorFlow. The export's calibration (temperature and "not sure" threshold)
+    comes along when it has one.
 
     Example:
         >>> classifier = load_exported("exports/trashnet", engine="litert")  # doctest: +SKIP
         >>> classifier.class_names  # doctest: +SKIP
         ['glass', 'metal', 'paper', 'plastic']
     """
-    return ExportedClassifier(folder, engine=engine, warm_up=warm_up)
+    folder = Path(folder)
+    metadata = read_metadata(folder)
+    class_names = read_labels(folder / LABELS_FILE)
+    if class_names != metadata.get("class_names", class_names):
+        raise ExportError(f"{folder / LABELS_FILE} and {METADATA_FILE} name different classes. Export the model "
+                          "again.")
+    if engine == "keras" and not (folder / MODEL_FILE).is_file():
+        raise ExportError(f"No {MODEL_FILE} in '{folder}'. Export the model again.")
+    description = ModelDescription(weights=None, num_classes=len(class_names),
+                                   policy=metadata.get("input", {}).get("resize", "squash"),
+                                   keras_file=folder / MODEL_FILE, litert_file=folder / LITERT_FILE)
+    calibration = Calibration.load(folder / CALIBRATION_FILE) if (folder / CALIBRATION_FILE).is_file() else None
+    return Classifier(description=description, engine=engine, warm_up=warm_up, class_names=class_names,
+                      calibration=calibration)
 
 
 def find_exported_models(folder: str | os.PathLike | None = None) -> list[Path]:

@@ -1,89 +1,31 @@
-"""The Classifier: MobileNetV2 loaded once, one compiled forward pass reused for every image.
+"""The Classifier: a network, an engine and a calibration, loaded once and answering in milliseconds.
 
-Why not ``model.predict``? Each ``predict`` call builds a data pipeline and a step function around the model,
-which costs tens of milliseconds on these 2-core machines, many times the forward pass itself. labkit compiles the
-forward pass once (``tf.function`` with a fixed input signature, so it never retraces) and warms it up on
-construction, so the first student's photo is as fast as the hundredth.
+- the network (:mod:`labkit.network`): MobileNetV2 with the ReAct clip, or a fine-tuned model;
+- the engine (:mod:`labkit.engines`): LiteRT by default, or one compiled ``tf.function`` (``"keras"``), built once
+  and warmed up on construction, so the first student's photo is as fast as the hundredth;
+- the calibration (:mod:`labkit.calibration`): the temperature and the "not sure" rule.
 
-TensorFlow is imported only when a Keras model is built, so ``import labkit`` stays light.
+TensorFlow is imported only when a Keras model is built or run, so ``import labkit`` stays light.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence, Union
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from labkit.engines import DEFAULT_ENGINE, default_engine
-from labkit.images import load_image
-from labkit.predict import Prediction, softmax, top_k
-from labkit.preprocess import DEFAULT_POLICY, IMAGE_SIZE, ResizePolicy, to_batch, to_model_input
-from labkit.weights import load_class_index, readable_label, resolve_weights
-
-ImageSource = Union[str, os.PathLike, bytes, Image.Image, Any]
-LogitsFunction = Callable[[np.ndarray], np.ndarray]
-
-
-# ReAct (Sun et al., 2021, "ReAct: Out-of-distribution detection with rectified activations"): the 1280 pooled
-# features are clipped at this value before the last Dense layer. Images unlike any photo (colour noise, text pages)
-# push a few features far above what photos do; clipping them keeps those images' logits small, so the app's
-# "not sure" flag catches them (median AUROC 0.88 -> 0.99, generated noise flagged 51 % -> 99 %, benchmarks/ood.py)
-# while the photos' answers stay the same (top-1 54/60 with and without). The value is the 95th percentile
-# (labkit.uncertainty.REACT_PERCENTILE) of the pooled features of the 60 photos in ../shared/samples, ImageNet
-# weights, "squash" policy; labkit.uncertainty.measure_react_clip(folder) re-derives it, benchmarks/ood.py prints it.
-REACT_CLIP = 1.506
-
-
-def build_mobilenet_v2(weights: str | os.PathLike | None = "imagenet", num_classes: int = 1000):
-    """Build Keras' MobileNetV2 whose last layer outputs logits (softmax is applied by labkit).
-
-    The pooled features are clipped at :data:`REACT_CLIP` (a ``ReLU`` layer named ``"react_clip"``) before the
-    ``"predictions"`` layer, for every build, so a ``weights=None`` model has the same graph as the real one.
-
-    Args:
-        weights: ``"imagenet"`` (found by :func:`labkit.weights.resolve_weights`), a path to an ``.h5`` file, or
-            ``None`` for random weights (fast tests).
-
-    Example:
-        >>> build_mobilenet_v2(None).output_shape
-        (None, 1000)
-    """
-    import keras
-
-    if weights == "imagenet":
-        weights = resolve_weights()
-    # Logits rather than probabilities: temperature scaling and the energy score need them.
-    base = keras.applications.MobileNetV2(weights=None if weights is None else str(weights), classes=num_classes,
-                                          classifier_activation=None)
-    head = base.get_layer("predictions")  # reused, with its loaded weights; its input is the pooled features
-    clipped = keras.layers.ReLU(max_value=REACT_CLIP, name="react_clip")(head.input)
-    return keras.Model(base.input, head(clipped), name=base.name)  # one flat graph: Grad-CAM reads "out_relu"
-
-
-def compile_forward(model) -> LogitsFunction:
-    """Return ``batch -> logits`` as one ``tf.function`` with a fixed input signature (never retraced).
-
-    Example:
-        >>> forward = compile_forward(build_mobilenet_v2(None))
-        >>> forward(np.zeros((2, 224, 224, 3), np.float32)).shape
-        (2, 1000)
-    """
-    import tensorflow as tf
-
-    height, width, channels = model.input_shape[1:]
-    signature = [tf.TensorSpec([None, height, width, channels], tf.float32)]
-    compiled = tf.function(lambda batch: model(batch, training=False), input_signature=signature,
-                           reduce_retracing=True)
-
-    def forward(batch: np.ndarray) -> np.ndarray:
-        return compiled(tf.convert_to_tensor(batch, tf.float32)).numpy()
-
-    return forward
+from labkit.calibration import Calibration, shipped_calibration
+from labkit.engines import DEFAULT_ENGINE, check_engine, default_engine, make_forward
+from labkit.images import NOTES_KEY, ImageSource, as_image
+from labkit.network import LogitsFunction, ModelDescription, compile_forward, load_keras_model
+from labkit.predict import LOW_CONFIDENCE, Prediction, softmax, top_k
+from labkit.preprocess import DEFAULT_POLICY, IMAGE_SIZE, ResizePolicy, to_model_input
+from labkit.weights import load_class_index, readable_label
 
 
 class Classifier:
@@ -99,6 +41,12 @@ class Classifier:
         warm_up: run one forward pass now so the first real image is fast.
         model: a Keras model that outputs logits, instead of building MobileNetV2 (fine-tuned models).
         class_names: readable class names for ``model``'s outputs; ``wnids`` optional ids (default: the names).
+        description: where the network comes from (:class:`labkit.network.ModelDescription`), instead of
+            ``weights`` and ``model``: a saved ``.keras`` file and a ready ``.tflite`` (what
+            :func:`labkit.export.load_exported` passes). Its ``num_classes`` must match ``class_names``.
+        calibration: the temperature and "not sure" rule. Default: the shipped one for the ImageNet weights
+            (``labkit/data/calibration.json``), none for other models until one is fitted
+            (:func:`labkit.calibrate.fit_calibration`).
 
     Example:
         >>> classifier = Classifier()
@@ -107,44 +55,47 @@ class Classifier:
     """
 
     def __init__(self, weights: str | os.PathLike | None = "imagenet", *, engine: str | None = None,
-                 policy: ResizePolicy = DEFAULT_POLICY, warm_up: bool = True, model=None,
-                 class_names: Sequence[str] | None = None, wnids: Sequence[str] | None = None) -> None:
+                 policy: ResizePolicy = DEFAULT_POLICY, warm_up: bool = True, model: Any = None,
+                 class_names: Sequence[str] | None = None, wnids: Sequence[str] | None = None,
+                 description: ModelDescription | None = None, calibration: Calibration | None = None) -> None:
         if class_names is None:
-            if model is not None:
+            if model is not None or description is not None:
                 raise ValueError("A custom model needs its class_names (one per output).")
             classes = load_class_index()
             class_names = [readable_label(label) for _, label in classes]
             wnids = [wnid for wnid, _ in classes]
         self.class_names = list(class_names)
         self.wnids = list(wnids) if wnids is not None else list(self.class_names)
-        self.engine = engine = default_engine(weights, model) if engine is None else engine
-        self.policy = policy
+        if description is None:
+            description = ModelDescription(weights=weights, num_classes=len(self.class_names), policy=policy,
+                                           keras_model=model)
+        elif description.num_classes != len(self.class_names):
+            raise ValueError(f"The model has {description.num_classes} outputs but {len(self.class_names)} "
+                             "class_names were given: give one name per output.")
+        self.description = description
+        self.weights = description.weights
+        self.policy = description.policy
+        self.engine = check_engine(default_engine(description.weights, description.keras_model)
+                                   if engine is None else engine)
+        shipped = model is None and description.keras_file is None and description.weights == "imagenet"
+        if calibration is None and shipped:
+            calibration = shipped_calibration()  # fitted for the ImageNet weights only
         self.temperature = 1.0
-        # The shipped calibration (temperature + "not sure" flag, labkit/data/calibration.json) was fitted for the
-        # ImageNet weights only; other models get none until one is fitted (labkit.uncertainty.fit_calibration).
-        self.calibration = None
-        if model is None and weights == "imagenet":
-            from labkit.uncertainty import shipped_calibration
-
-            shipped_calibration().apply_to(self)
-        self.weights = weights
+        self.calibration: Calibration | None = None
+        if calibration is not None:
+            calibration.apply_to(self)
         self._model = model
-        self._forward = self._make_forward(engine)
+        # "keras" compiles the Keras model (building it now); the LiteRT engines never read it.
+        self._forward: LogitsFunction = (compile_forward(self.model) if self.engine == "keras"
+                                         else make_forward(self.engine, description))
         if warm_up:
             self.logits(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 3), np.float32))
 
-    def _make_forward(self, engine: str) -> LogitsFunction:
-        if engine == "keras":
-            return compile_forward(self.model)
-        from labkit.engines import make_forward  # LiteRT engines; imported only when asked for
-
-        return make_forward(engine, self)
-
     @property
-    def model(self):
-        """The Keras model (outputs logits); built on first use for engines that don't need it."""
+    def model(self) -> Any:
+        """The Keras model (outputs logits); built or loaded on first use for engines that don't need it."""
         if self._model is None:
-            self._model = build_mobilenet_v2(self.weights, num_classes=len(self.class_names))
+            self._model = load_keras_model(self.description)
         return self._model
 
     @property
@@ -156,15 +107,25 @@ class Classifier:
         return np.asarray(self._forward(np.asarray(batch, np.float32)))
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
-        """Return probabilities, shape (N, classes), for a preprocessed batch, using the calibrated temperature."""
-        return softmax(self.logits(batch), self.temperature)
+        """Return probabilities, shape (N, classes), for a preprocessed batch (calibrated, if it has a calibration)."""
+        return self.probabilities_from_logits(self.logits(batch))
+
+    def probabilities_from_logits(self, logits: np.ndarray) -> np.ndarray:
+        """Return the probabilities shown for logits: the calibration's, else ``softmax(logits / temperature)``."""
+        if self.calibration is None:
+            return softmax(logits, self.temperature)
+        return self.calibration.probabilities(logits)
 
     def _prediction(self, logits: np.ndarray, elapsed_ms: float, top: int, notes: Iterable[str] = ()) -> Prediction:
-        probabilities = softmax(logits, self.temperature)
+        probabilities = self.probabilities_from_logits(logits)
         not_sure, ood_score = (False, None) if self.calibration is None else (
-            self.calibration.not_sure(logits), self.calibration.ood_score(logits))
+            bool(self.calibration.not_sure(logits)), float(self.calibration.ood_score(logits)))
+        # The "low confidence" line is the calibration's (LOW_CONFIDENCE by default); without one, the same line on
+        # the uncalibrated probability, which is then only a rough guide.
+        line = LOW_CONFIDENCE if self.calibration is None else self.calibration.low_confidence_below
         return Prediction(top=top_k(probabilities, self.class_names, self.wnids, top), elapsed_ms=elapsed_ms,
-                          logits=logits, not_sure=not_sure, ood_score=ood_score, notes=tuple(notes))
+                          logits=logits, not_sure=not_sure, ood_score=ood_score, notes=tuple(notes),
+                          low_confidence=bool(probabilities.max() < line))
 
     def predict(self, images: Sequence[ImageSource], top: int = 3) -> list[Prediction]:
         """Classify a batch of images (paths, bytes, file objects or PIL images), one :class:`Prediction` each.
@@ -179,17 +140,17 @@ class Classifier:
         prepared, prepare_ms, notes = [], [], []
         for source in images:
             start = time.perf_counter()
-            image = source if isinstance(source, Image.Image) else load_image(source)
+            image = as_image(source)
             prepared.append(to_model_input(image, self.policy))
             prepare_ms.append((time.perf_counter() - start) * 1000)
-            notes.append(image.info.get("labkit_notes", []))
+            notes.append(image.info.get(NOTES_KEY, []))
         if not prepared:
             return []
         start = time.perf_counter()
         logits = self.logits(np.stack(prepared))
         forward_share_ms = (time.perf_counter() - start) * 1000 / len(prepared)
         return [self._prediction(row, ms + forward_share_ms, top, note)
-                for row, ms, note in zip(logits, prepare_ms, notes)]
+                for row, ms, note in zip(logits, prepare_ms, notes, strict=True)]
 
     def classify(self, image: ImageSource, top: int = 3) -> Prediction:
         """Classify one image (path, bytes, file object or PIL image).
@@ -206,22 +167,6 @@ class Classifier:
         logits = self.logits(batch)
         share = (time.perf_counter() - start) * 1000 / max(1, len(batch))
         return [self._prediction(row, share, top) for row in logits]
-
-    @classmethod
-    def from_export(cls, folder: str | os.PathLike, *, engine: str = "keras", warm_up: bool = True) -> "Classifier":
-        """Load a fine-tuned model exported by :func:`labkit.export.export_model` (``model.keras`` + ``labels.txt``).
-
-        Args:
-            folder: the export folder.
-            engine: ``"keras"`` (``model.keras``) or ``"litert"`` (the exported ``model.tflite``).
-
-        Example:
-            >>> Classifier.from_export("exports/trashnet", engine="litert").class_names  # doctest: +SKIP
-            ['glass', 'metal', 'paper', 'plastic']
-        """
-        from labkit.export import load_exported  # imported here: labkit.export itself imports this module
-
-        return load_exported(folder, engine=engine, warm_up=warm_up)
 
     def __repr__(self) -> str:
         return f"Classifier(engine={self.engine!r}, classes={self.num_classes}, policy={self.policy!r})"

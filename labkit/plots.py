@@ -1,4 +1,5 @@
-"""Static matplotlib pictures for the lessons and the web app: top-k bar charts, image grids, pixel histograms.
+"""Every figure labkit draws, from data already computed: top-k bar charts, image grids, pixel histograms,
+reliability diagrams, out-of-distribution histograms, confusion matrices and training curves.
 
 Every function builds a :class:`matplotlib.figure.Figure` directly instead of going through ``pyplot``, so nothing
 piles up in pyplot's list of open figures in a long-running app kernel, and no GUI backend is ever needed (Agg only).
@@ -18,23 +19,28 @@ import io
 import math
 import os
 import textwrap
-from typing import Sequence, Union
+from collections.abc import Sequence
+from typing import Union, cast
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from PIL import Image
 
-from labkit.predict import Prediction
+from labkit.calibration import reliability_diagram_data
+from labkit.evaluate import EvaluationResult
+from labkit.images import as_image
+from labkit.predict import Prediction, confidence_band, format_percent
+from labkit.transfer import FineTuneResult
 
 Picture = Union[Image.Image, np.ndarray, str, os.PathLike]
 
-# Confidence bands for the bar colours. The percentage is always printed too: colour is never the only cue.
-CONFIDENT = 0.60
-UNSURE = 0.30
+# The bar colours of labkit.predict.confidence_band's bands. The percentage is always printed too: colour is never
+# the only cue.
 CONFIDENT_COLOUR = "#2e7d32"  # green
 UNSURE_COLOUR = "#f0a202"  # amber
 UNLIKELY_COLOUR = "#9e9e9e"  # grey
+BAND_COLOURS = {"high": CONFIDENT_COLOUR, "medium": UNSURE_COLOUR, "low": UNLIKELY_COLOUR}
 LABEL_WIDTH = 24  # characters per line before a long class name wraps
 CHANNEL_COLOURS = {"red": "#d62728", "green": "#2ca02c", "blue": "#1f77b4"}
 CHANNEL_LINE_STYLES = {"red": "-", "green": "--", "blue": ":"}  # so the histogram reads without colour too
@@ -47,28 +53,12 @@ def confidence_colour(probability: float) -> str:
         >>> confidence_colour(0.92) == CONFIDENT_COLOUR
         True
     """
-    if probability >= CONFIDENT:
-        return CONFIDENT_COLOUR
-    if probability >= UNSURE:
-        return UNSURE_COLOUR
-    return UNLIKELY_COLOUR
-
-
-def format_percent(probability: float) -> str:
-    """Format a probability as a whole percentage; tiny non-zero values read ``"<1%"`` rather than ``"0%"``.
-
-    Example:
-        >>> format_percent(0.9234), format_percent(0.004)
-        ('92%', '<1%')
-    """
-    if 0 < probability < 0.005:
-        return "<1%"
-    return f"{probability:.0%}"
+    return BAND_COLOURS[confidence_band(probability)]
 
 
 def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
     if ax is not None:
-        return ax.figure, ax
+        return cast(Figure, ax.figure), ax
     figure = Figure(figsize=figsize, layout="constrained")
     return figure, figure.add_subplot()
 
@@ -96,12 +86,13 @@ def plot_top_k(prediction: Prediction, ax: Axes | None = None, title: str | None
     ax.barh(rows, percents, height=0.65, color=[confidence_colour(score.probability) for score in scores])
     ax.set_yticks(rows, [textwrap.fill(score.label, LABEL_WIDTH) for score in scores], fontsize=11)
     ax.invert_yaxis()  # best guess on top, the order people read in
-    for row, percent, score in zip(rows, percents, scores):
+    for row, percent, score in zip(rows, percents, scores, strict=True):
         text = format_percent(score.probability)
         if percent > 85:  # no room to the right of a long bar: write inside its end, in white
-            ax.text(percent - 1.5, row, text, va="center", ha="right", color="white", fontsize=11, fontweight="bold")
+            ax.text(percent - 1.5, float(row), text, va="center", ha="right", color="white", fontsize=11,
+                    fontweight="bold")
         else:
-            ax.text(percent + 1.5, row, text, va="center", ha="left", color="black", fontsize=11)
+            ax.text(percent + 1.5, float(row), text, va="center", ha="left", color="black", fontsize=11)
     ax.set_xlim(0, 100)
     ax.set_xticks([0, 25, 50, 75, 100], ["0%", "25%", "50%", "75%", "100%"])
     ax.set_xlabel("model's confidence")
@@ -141,9 +132,7 @@ def figure_to_png(figure: Figure, dpi: int = 100) -> bytes:
 def _displayable(picture: Picture) -> np.ndarray | Image.Image:
     """Return something ``imshow`` draws faithfully: model inputs in [-1, 1] are mapped back to [0, 1]."""
     if isinstance(picture, (str, os.PathLike)):
-        from labkit.images import load_image
-
-        return load_image(picture)
+        return as_image(picture)
     if isinstance(picture, Image.Image):
         return picture
     array = np.asarray(picture)
@@ -171,13 +160,13 @@ def show_images(images: Sequence[Picture], titles: Sequence[str] | None = None, 
     columns = max(1, min(columns, len(images)))
     rows = math.ceil(len(images) / columns)
     shown_images = [_displayable(picture) for picture in images]
-    height, width = np.shape(shown_images[0])[:2]
+    height, width = np.asarray(shown_images[0]).shape[:2]
     # Panels take the first image's proportions, so a grid of landscape photos has no tall empty gaps.
     panel_height = 3.0 * min(1.5, height / width) + (0.4 if titles is not None else 0.0)
     figure = Figure(figsize=(3.0 * columns, panel_height * rows), layout="constrained")
     for position, shown in enumerate(shown_images):
         ax = figure.add_subplot(rows, columns, position + 1)
-        grey = np.ndim(shown) == 2
+        grey = np.asarray(shown).ndim == 2
         ax.imshow(shown, cmap="gray" if grey else None, vmin=0 if grey else None,
                   vmax=(255 if np.asarray(shown).dtype == np.uint8 else 1) if grey else None)
         ax.set_axis_off()
@@ -225,4 +214,131 @@ def plot_pixel_histogram(image: Picture, ax: Axes | None = None, bins: int = 64)
     ax.set_ylabel("number of pixels")
     ax.legend(frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
+    return figure
+
+
+# --- Trust: calibration and out-of-distribution scores ----------------------------------------------------------------
+
+def plot_reliability_diagram(probabilities: np.ndarray, labels: np.ndarray, bins: int = 10, ax: Axes | None = None,
+                             title: str | None = None) -> Figure:
+    """Draw accuracy against confidence per bin; a calibrated model's bars reach the diagonal.
+
+    Bars show each bin's accuracy, the red outline the gap to its mean confidence; the legend gives the ECE and
+    the number of images.
+
+    Example:
+        >>> figure = plot_reliability_diagram(np.array([[0.9, 0.1], [0.6, 0.4]]), np.array([0, 1]))
+        >>> len(figure.axes)
+        1
+    """
+    data = reliability_diagram_data(probabilities, labels, bins)
+    figure, ax = _new_axes(ax, figsize=(4.2, 4.2))
+    width = np.diff(data.bin_edges)
+    left = data.bin_edges[:-1]
+    filled = data.count > 0
+    ax.bar(left[filled], data.accuracy[filled], width=width[filled], align="edge", color="#4c72b0",
+           edgecolor="white", label="accuracy")
+    ax.bar(left[filled], (data.confidence - data.accuracy)[filled], bottom=data.accuracy[filled],
+           width=width[filled], align="edge", color="none", edgecolor="#c44e52", hatch="//", linewidth=1.2,
+           label="gap to confidence")
+    ax.plot([0, 1], [0, 1], linestyle="--", color="black", linewidth=1, label="perfectly calibrated")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence (top probability)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(title or f"ECE {data.expected_calibration_error:.3f} on {len(labels)} images", fontsize=11)
+    ax.legend(loc="upper left", fontsize=9, framealpha=0.9)  # a white box: the legend often sits on bars
+    return figure
+
+
+def plot_ood_scores(photo_scores: Sequence[float], other_scores: Sequence[float], threshold: float | None = None,
+                    ax: Axes | None = None, xlabel: str = "out-of-distribution score (higher = less familiar)",
+                    labels: tuple[str, str] = ("real photos", "generated images")) -> Figure:
+    """Draw two histograms of out-of-distribution scores (photos vs. other images) and the "not sure" threshold.
+
+    Example:
+        >>> figure = plot_ood_scores([0.1, 0.2, 0.3], [0.7, 0.9], threshold=0.5)
+        >>> len(figure.axes)
+        1
+    """
+    figure, ax = _new_axes(ax, figsize=(6.0, 3.2))
+    photos, others = np.asarray(photo_scores, float), np.asarray(other_scores, float)
+    edges = np.histogram_bin_edges(np.concatenate([photos, others]), bins=24).tolist()
+    ax.hist(photos, bins=edges, color="#4c72b0", alpha=0.75, label=f"{labels[0]} ({len(photos)})")
+    ax.hist(others, bins=edges, color="#dd8452", alpha=0.75, hatch="//", label=f"{labels[1]} ({len(others)})")
+    if threshold is not None:
+        ax.axvline(threshold, color="black", linestyle="--", linewidth=1.2, label="\"not sure\" above this")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("number of images")
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(frameon=False, fontsize=9)
+    return figure
+
+
+# --- Accuracy and training -------------------------------------------------------------------------------------------
+
+def plot_confusion_matrix(result: EvaluationResult, classes: Sequence[str], ax: Axes | None = None,
+                          title: str | None = None) -> Figure:
+    """Draw the confusion matrix of ``classes``: rows are the true class, columns what the model said.
+
+    The diagonal is right; everything else is a mix-up, and the last column is "some other class entirely".
+    Every non-zero cell has its count written in it, so the colour is never the only cue.
+
+    Example:
+        >>> plot_confusion_matrix(result, ["beer bottle", "wine bottle", "pop bottle"])  # doctest: +SKIP
+    """
+    matrix = result.confusion_matrix(classes)
+    size = 1.5 + 0.7 * len(matrix.columns)
+    figure, ax = _new_axes(ax, figsize=(size, size - 0.5))
+    highest = max(1, int(matrix.counts.max()))
+    ax.imshow(matrix.counts, cmap="Blues", vmin=0, vmax=highest)
+    for (row, column), count in np.ndenumerate(matrix.counts):
+        if count:
+            ax.text(column, row, str(count), ha="center", va="center", fontsize=11,
+                    color="white" if count > 0.6 * highest else "black")
+    ax.set_xticks(range(len(matrix.columns)), matrix.columns, rotation=40, ha="right")
+    ax.set_yticks(range(len(matrix.classes)), matrix.classes)
+    # Thin lines between cells, so empty rows and columns still read as a grid.
+    ax.set_xticks(np.arange(len(matrix.columns) + 1) - 0.5, minor=True)
+    ax.set_yticks(np.arange(len(matrix.classes) + 1) - 0.5, minor=True)
+    ax.grid(which="minor", color="#d0d0d0", linewidth=0.8)
+    ax.tick_params(which="minor", length=0)
+    ax.set_xlabel("the model said")
+    ax.set_ylabel("true class")
+    if title:
+        ax.set_title(title, loc="left", fontsize=12)
+    return figure
+
+
+def plot_training_curves(history: dict[str, list[float]] | FineTuneResult) -> Figure:
+    """Draw loss and accuracy per epoch, training vs validation, with a line where fine-tuning (phase 2) starts.
+
+    Training accuracy is measured on augmented copies with dropout on, so it can sit below validation accuracy.
+    Without validation photos (``fine_tune(..., validation_split=0)``) only the training curves are drawn.
+
+    Example:
+        >>> plot_training_curves(result.history)  # doctest: +SKIP
+    """
+    if isinstance(history, FineTuneResult):
+        history = history.history
+    figure = Figure(figsize=(9, 3.2), layout="constrained")
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    phases = history.get("phase", [1] * len(epochs))
+    fine_tune_starts = next((epoch for epoch, phase in zip(epochs, phases, strict=True) if phase == 2), None)
+    titles = ("Loss (lower is better)", "Accuracy (higher is better)")
+    for ax, metric, title in zip(figure.subplots(1, 2), ("loss", "accuracy"), titles, strict=True):
+        ax.plot(epochs, history[metric], "-", color="#1f77b4", label="training")
+        if history.get(f"val_{metric}"):  # none without validation photos
+            ax.plot(epochs, history[f"val_{metric}"], "--", color="#d62728", label="validation")
+        if fine_tune_starts is not None:
+            ax.axvline(fine_tune_starts - 0.5, color="#777777", linestyle=":", linewidth=1)
+            ax.text(fine_tune_starts - 0.4, 0.02, "fine-tuning", transform=ax.get_xaxis_transform(), fontsize=9,
+                    color="#555555")
+        if metric == "accuracy":
+            ax.set_ylim(0, 1.02)
+            ax.yaxis.set_major_formatter(lambda value, _: f"{value:.0%}")
+        ax.set_xlabel("epoch")
+        ax.set_title(title, loc="left", fontsize=11)
+        ax.grid(alpha=0.3)
+        ax.legend(frameon=False)
     return figure

@@ -1,10 +1,35 @@
-"""What a prediction looks like: the top-k classes with probabilities, timing, and doubt flags."""
+"""What a prediction looks like: the top-k classes with probabilities, timing, and two notes of doubt.
+
+The two notes answer two different questions (:attr:`Prediction.note`):
+
+- ``"out_of_distribution"``: the image is probably none of the classes the model knows (a page of text, noise, a
+  chart). Set from the out-of-distribution score (:mod:`labkit.ood`), which reads how much evidence the model found
+  at all, whatever class it names.
+- ``"low_confidence"``: a photo of something the model knows, on which it hesitates: its calibrated probability
+  for its best guess is below :data:`LOW_CONFIDENCE`, so it is more likely wrong than right; the note names the
+  runner-up. Measured on imagenet-val-650 (``benchmarks/calibration.py``): about one real photo in nine gets it,
+  and the model is right on fewer than half of those.
+
+Percentages are written by :func:`format_percent` everywhere (app, command line, charts): never "100%" or "0%",
+which a calibrated model never means.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
+
+ConfidenceBand = Literal["high", "medium", "low"]
+# Confidence bands: the bar chart's colours and the app's wording. The percentage is always shown too.
+CONFIDENT = 0.60  # from here up: "high"
+UNSURE = 0.30  # from here up to CONFIDENT: "medium"; below: "low"
+# Below this calibrated top-1 probability a photo gets the "low confidence" note: the model is more likely wrong than
+# right. Why 0.5 and not CONFIDENT: calibrated, 0.5 means exactly that, and on imagenet-val-650 it notes about one
+# photo in nine (right 44 % of the time, the others 83 %); 0.6 would note one in six (benchmarks/calibration.py).
+LOW_CONFIDENCE = 0.50
+Note = Literal["out_of_distribution", "low_confidence"]
 
 
 @dataclass(frozen=True)
@@ -22,7 +47,10 @@ class Prediction:
     """The model's answer for one image: the top-k classes, best first, and how long it took.
 
     ``label``, ``class_index``, ``wnid`` and ``probability`` are the best guess's; ``not_sure`` is set when the
-    image may not be one of the classes the model knows (see :mod:`labkit.uncertainty`).
+    image may not be one of the classes the model knows (see :mod:`labkit.ood` and :mod:`labkit.calibration`), and
+    ``low_confidence`` when the model knows the kind of photo but hesitates (calibrated top-1 below
+    :data:`LOW_CONFIDENCE`). :attr:`note` says which note the photo gets (at most one: "not sure" wins).
+    ``ood_score`` is higher for less familiar images (``None`` without a calibration).
     """
 
     top: tuple[ClassScore, ...]
@@ -31,6 +59,7 @@ class Prediction:
     not_sure: bool = False
     ood_score: float | None = None
     notes: tuple[str, ...] = ()
+    low_confidence: bool = False
 
     @property
     def label(self) -> str:
@@ -48,19 +77,85 @@ class Prediction:
     def probability(self) -> float:
         return self.top[0].probability
 
+    @property
+    def runner_up(self) -> ClassScore | None:
+        """The second guess, which the "low confidence" note names (``None`` when only one class was kept)."""
+        return self.top[1] if len(self.top) > 1 else None
+
+    @property
+    def note(self) -> Note | None:
+        """``"out_of_distribution"``, ``"low_confidence"`` or ``None``: the one note of doubt this answer gets.
+
+        Example:
+            >>> Prediction((ClassScore("cab", 468, "n02930766", 0.4),), 1.0, np.zeros(1), low_confidence=True).note
+            'low_confidence'
+        """
+        if self.not_sure:
+            return "out_of_distribution"
+        return "low_confidence" if self.low_confidence else None
+
     def to_dict(self) -> dict:
-        """Return a JSON-ready dict (probabilities rounded to 4 places, time to 0.1 ms)."""
+        """Return a JSON-ready dict (probabilities rounded to 4 places, time to 0.1 ms, the OOD score to 4 places)."""
         return {
             "top": [{"label": score.label, "class_index": score.class_index, "wnid": score.wnid,
                      "probability": round(score.probability, 4)} for score in self.top],
             "elapsed_ms": round(self.elapsed_ms, 1),
             "not_sure": self.not_sure,
+            "low_confidence": self.low_confidence,
+            "note": self.note,
+            "ood_score": None if self.ood_score is None else round(self.ood_score, 4),
             "notes": list(self.notes),
         }
 
     def __str__(self) -> str:
-        guesses = ", ".join(f"{score.label} {score.probability:.0%}" for score in self.top)
-        return guesses + (" (not sure)" if self.not_sure else "")
+        guesses = ", ".join(f"{score.label} {format_percent(score.probability)}" for score in self.top)
+        return guesses + {"out_of_distribution": " (not sure)", "low_confidence": " (low confidence)",
+                          None: ""}[self.note]
+
+
+def doubt(prediction: Prediction, not_sure: str) -> tuple[str, str] | None:
+    """Return the note of doubt a person reads, as ``(heading, reason)``, or ``None`` when there is none.
+
+    Args:
+        prediction: the answer.
+        not_sure: the out-of-distribution words, ``"heading: reason"`` (e.g. :data:`labkit.ood.NOT_SURE_MESSAGE`).
+
+    Example:
+        >>> scores = (ClassScore("cab", 468, "n02930766", 0.45), ClassScore("limousine", 627, "n03670208", 0.3))
+        >>> doubt(Prediction(scores, 1.0, np.zeros(2), low_confidence=True), "not sure: probably none of these")
+        ('Low confidence', 'it hesitates between cab (45%) and limousine (30%)')
+    """
+    if prediction.note == "out_of_distribution":
+        heading, _, reason = not_sure.partition(": ")
+        return heading[:1].upper() + heading[1:], reason
+    if prediction.note == "low_confidence":
+        best, second = prediction.top[0], prediction.runner_up
+        if second is None:
+            return "Low confidence", f"the best guess, {best.label}, gets only {format_percent(best.probability)}"
+        return "Low confidence", (f"it hesitates between {best.label} ({format_percent(best.probability)}) and "
+                                  f"{second.label} ({format_percent(second.probability)})")
+    return None
+
+
+def format_percent(probability: float, decimals: int = 0) -> str:
+    """Write a probability as a percentage a person reads correctly: never "100%" nor "0%".
+
+    A calibrated model is never certain, so what would round up to 100 % reads ``">99%"`` and what would round
+    down to 0 % reads ``"<1%"`` (with ``decimals=1``: ``">99.9%"`` and ``"<0.1%"``). The app, the command line
+    and the charts all use this function.
+
+    Example:
+        >>> format_percent(0.9234), format_percent(0.9996), format_percent(0.004), format_percent(0.0)
+        ('92%', '>99%', '<1%', '<1%')
+        >>> format_percent(0.9234, decimals=1), format_percent(0.99996, decimals=1)
+        ('92.3%', '>99.9%')
+    """
+    text = f"{probability:.{decimals}%}"
+    if text == f"{1:.{decimals}%}":  # rounds up to 100 %
+        return f">{1 - 10.0 ** -(decimals + 2):.{decimals}%}"
+    if text == f"{0:.{decimals}%}":  # rounds down to 0 %
+        return f"<{10.0 ** -(decimals + 2):.{decimals}%}"
+    return text
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -74,6 +169,28 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     scaled -= scaled.max(axis=-1, keepdims=True)  # keeps exp() from overflowing
     exp = np.exp(scaled)
     return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def logsumexp(values: np.ndarray) -> np.ndarray:
+    """Return ``log(sum(exp(values)))`` along the last axis, computed without overflow.
+
+    Example:
+        >>> round(float(logsumexp(np.array([1000.0, 1000.0]))), 4)
+        1000.6931
+    """
+    values = np.asarray(values, dtype=np.float64)
+    top = values.max(axis=-1, keepdims=True)
+    return (top + np.log(np.exp(values - top).sum(axis=-1, keepdims=True)))[..., 0]
+
+
+def confidence_band(probability: float) -> ConfidenceBand:
+    """Name how confident a probability is: ``"high"`` from 60 %, ``"medium"`` from 30 %, ``"low"`` below.
+
+    Example:
+        >>> confidence_band(0.92), confidence_band(0.45), confidence_band(0.1)
+        ('high', 'medium', 'low')
+    """
+    return "high" if probability >= CONFIDENT else "medium" if probability >= UNSURE else "low"
 
 
 def top_k(probabilities: np.ndarray, labels: list[str], wnids: list[str], k: int = 3) -> tuple[ClassScore, ...]:

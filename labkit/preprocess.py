@@ -3,16 +3,17 @@
 MobileNetV2 was trained on pixels scaled with ``x / 127.5 - 1`` (Keras' ``preprocess_input``), so inputs live in
 [-1, 1]. Feeding [0, 1] instead still runs, silently, and costs accuracy: lesson 02 measures how much.
 
-Resize policy: the default, ``"squash"``, resizes the whole photo to 224x224, ignoring its aspect ratio. We chose
-it by measured top-1 on the 60 labelled photos in ``../shared/samples`` (rebuilt weights, see
-``benchmarks/resize_policy.py``): squash 54/60 (90 %), ``"crop"`` (shorter side to 256, then the centre 224x224,
-the classic ImageNet evaluation) 51/60 (85 %); top-3 was 59/60 for both. Photos taken by people often put the
-object off-centre or edge to edge, and the centre crop cuts it off; MobileNetV2 tolerates the squashing better.
+Resize policy: the default, ``"squash"``, resizes the whole photo to 224x224, ignoring its aspect ratio. It scored
+a higher top-1 than ``"crop"`` (shorter side to 256, then the centre 224x224, the classic ImageNet evaluation) on
+the 60 labelled photos in ``../shared/samples``: ``benchmarks/resize_policy.py`` measures both (its figures are
+logged in ``benchmarks/README.md``). Photos taken by people often put the object off-centre or edge to edge, and
+the centre crop cuts it off; MobileNetV2 tolerates the squashing better.
 """
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Literal, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -23,6 +24,7 @@ IMAGE_SIZE = 224
 CROP_FROM = 256  # shorter side before the centre crop: 224/256 = 0.875, the classic ImageNet ratio
 ResizePolicy = Literal["crop", "squash"]
 DEFAULT_POLICY: ResizePolicy = "squash"
+Item = TypeVar("Item")
 
 
 def resize_for_model(image: Image.Image, policy: ResizePolicy = DEFAULT_POLICY, size: int = IMAGE_SIZE) -> Image.Image:
@@ -76,3 +78,18 @@ def to_batch(images: Sequence[Image.Image], policy: ResizePolicy = DEFAULT_POLIC
     if len(images) == 0:
         return np.zeros((0, IMAGE_SIZE, IMAGE_SIZE, 3), np.float32)
     return np.stack([to_model_input(image, policy) for image in images])
+
+
+def batched(items: Sequence[Item], batch_size: int) -> Iterator[Sequence[Item]]:
+    """Yield consecutive slices of ``items``, ``batch_size`` at a time (the last one may be shorter).
+
+    Every loop that feeds a model a few photos at a time goes through here.
+
+    Example:
+        >>> [list(chunk) for chunk in batched([1, 2, 3, 4, 5], 2)]
+        [[1, 2], [3, 4], [5]]
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+    for first in range(0, len(items), batch_size):
+        yield items[first:first + batch_size]

@@ -2,35 +2,26 @@
 
 The recipe (keras-io's transfer learning guide, made fast enough for a 2-core laptop):
 
-1. **Read the folder**: class names come from the subfolder names (sorted); every photo goes through
-   :func:`labkit.load_image` and :func:`labkit.to_model_input`, so training sees exactly what prediction will see
-   (squashed to 224 x 224, pixels in [-1, 1]). Unreadable files are skipped, listed and warned about.
+1. **Read the folder** (:func:`labkit.folders.read_training_folder`): class names come from the subfolder names
+   (sorted); every photo goes through :func:`labkit.load_image` and :func:`labkit.to_model_input`, so training sees
+   exactly what prediction will see (squashed to 224 x 224, pixels in [-1, 1]). Unreadable files are skipped,
+   listed and warned about.
 2. **Split** a validation set with a fixed seed, the same share of every class (stratified).
 3. **Augment**: random flips, rotations and zooms (Keras preprocessing layers), only for training photos.
 4. **Phase 1, the new head**: MobileNetV2's ImageNet layers stay frozen and only a new Dense layer learns. A frozen
-   base gives the same features every epoch, so labkit computes them *once* per photo (and per augmented copy)
+   base gives the same features every epoch, so labkit computes them *once* per photo (and per mirrored copy)
    and trains the head on those cached features: seconds instead of minutes.
 5. **Phase 2, fine-tuning** (optional, on by default): the upper two thirds of MobileNetV2 (from ``block_6``,
    where its feature maps shrink from 28 x 28 to 14 x 14) learn too, at a learning rate 10x lower, so the
    pretrained features are adjusted, not wrecked. The first blocks (edges, colours) stay frozen.
-6. **Build the classifier**: one flat Keras model, ``image -> MobileNetV2 -> average pool -> Dense``, whose output
-   is *logits* (no softmax), so :class:`labkit.Classifier`, temperature scaling, the "not sure" flag and Grad-CAM
-   work on it exactly as on the ImageNet model.
+6. **Build the classifier** (:func:`labkit.network.build_classifier_model`): one flat Keras model, ``image ->
+   MobileNetV2 -> average pool -> Dense``, whose output is *logits* (no softmax), so :class:`labkit.Classifier`,
+   temperature scaling, the "not sure" flag and Grad-CAM work on it exactly as on the ImageNet model.
 
-Measured with ``benchmarks/transfer.py`` on trashnet-mini (4 classes x 60 photos, 48 for validation), on these
-shared 2-core machines, over 10 validation splits (seeds 0-9): median 85 %, mean 84 %, range 73-90 % (which
-photos are kept for validation moves it more than anything in the recipe), in 54-108 s, median about 87 s.
-A linear classifier on the frozen base's features alone averages 75-78 % on the same splits (depending on its
-regularisation): phase 2 adds the rest.
-Recipe changes tried on 1-5 of the same splits and dropped, none better (this recipe averages 84.6 % on seeds 0-4):
-Pillow's antialiased resize replaced by OpenCV's plain bilinear (median 81 %), 288 x 288 input (no gain, 1.7x the
-time), averaging the photo with its mirror images at prediction, training BatchNorm's scale and shift, no early
-stopping in phase 2, the "crop" policy, quarter turns plus rotations up to 180 degrees as augmentation, a phase-2
-learning rate of 2e-4 (mean 84.2 %), up to 20 phase-2 epochs (83.8 %: early stopping ends them sooner), batches of
-16 (83.3 %), brightness and contrast jitter (82.9 %), mixup (82.9 %), fine-tuning from ``block_3`` (no gain on two
-splits, 1.7x the time), and blending the fine-tuned weights with the phase-1 ones (WiSE-FT: every blend averaged
-lower on five splits, 82.9 % at best).
-Training on several threads is not bit-for-bit repeatable, so a run can differ from the last by a photo or two.
+Every setting below was chosen by measurement with ``benchmarks/transfer.py`` on trashnet-mini over ten
+validation splits; which photos are kept for validation moves the accuracy more than anything in the recipe.
+The recipe changes tried and dropped, with their figures, are logged in ``benchmarks/README.md``. Training on
+several threads is not bit-for-bit repeatable, so a run can differ from the last by a photo or two.
 
 Example:
     >>> result = fine_tune("data/trashnet-mini")  # doctest: +SKIP
@@ -46,33 +37,24 @@ import os
 import sys
 import threading
 import time
-import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping, Sequence, TextIO, Union
+from typing import Any, TextIO
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
-from labkit.images import IMAGE_EXTENSIONS, ImageError, load_image, to_rgb
-from labkit.preprocess import DEFAULT_POLICY, IMAGE_SIZE, ResizePolicy, to_batch
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
-    from labkit.evaluate import LabelledImage
-    from labkit.model import Classifier
-    from labkit.uncertainty import Calibration
+from labkit.calibrate import calibrate_on_validation
+from labkit.folders import (LabelledImage, SkippedFile, TrainingDataError, TrainingSet, TrainingSource,
+                            as_training_set)
+from labkit.model import Classifier
+from labkit.network import build_base, build_classifier_model
+from labkit.preprocess import DEFAULT_POLICY, ResizePolicy, batched
 
 # --- Configurable parameters (chosen by measurement, see benchmarks/transfer.py) ------------------------------------
 VALIDATION_SPLIT = 0.2  # share of each class kept aside to measure accuracy on photos the model never trained on
 SEED = 0  # fixes the split, the augmentations and the new layer's starting weights
-MIN_CLASSES = 2
-MIN_IMAGES_PER_CLASS = 5  # one for validation, four to learn from: the bare minimum, 50+ is better
-KEPT_PHOTO_SIDE = 640  # photos are kept in memory at most this big (longer side): enough for any input size here
-MAX_CLASS_NAME_BYTES = 255  # the longest file name ext4, APFS and NTFS accept
 FEATURE_FLIPS = ("none", "horizontal", "vertical", "both")  # phase 1 learns from each photo and its mirror images
 ROTATION = 0.1  # RandomRotation factor: up to +-10 % of a full turn (36 degrees)
 ZOOM = 0.2  # RandomZoom factor: up to 20 % in or out
@@ -82,81 +64,14 @@ HEAD_EPOCHS = 40  # phase 1, at most (early stopping usually ends it sooner)
 HEAD_LEARNING_RATE = 1e-3
 FINE_TUNE_EPOCHS = 12  # phase 2, at most; 0 trains the new head only
 FINE_TUNE_LEARNING_RATE = 1e-4  # 10x lower than the head's
-# The first MobileNetV2 layer phase 2 trains: blocks 6-16 + Conv_1. Measured on trashnet-mini, 5 validation splits:
-# from block_10 (the last seven blocks; learning rate 2e-4, 12 epochs), median 83 % (75-90 %); from block_6, median
-# 85 % (77-90 %) in about the same time.
-# Telling glass from plastic is about texture and sheen, which the middle blocks describe: they gain from adjusting.
+# The first MobileNetV2 layer phase 2 trains: blocks 6-16 + Conv_1, measured better than from block_10 in about the
+# same time (benchmarks/README.md). Telling glass from plastic is about texture and sheen, which the middle blocks
+# describe: they gain from adjusting.
 FINE_TUNE_FROM = "block_6_expand"
 COSINE_DECAY = True  # phase 2's learning rate glides from FINE_TUNE_LEARNING_RATE down to 0
 PATIENCE = 5  # epochs without a better validation loss before early stopping
 BATCH_SIZE = 32
 BASE_MODEL = "MobileNetV2 (alpha 1.0, 224 x 224, ImageNet weights, include_top=False)"
-_NOT_IN_FOLDER_NAMES = frozenset('/\\:*?"<>|')  # Windows refuses all of these; "/" separates folders everywhere
-_WINDOWS_DEVICE_NAMES = frozenset(["CON", "PRN", "AUX", "NUL", *(f"COM{n}" for n in range(1, 10)),
-                                   *(f"LPT{n}" for n in range(1, 10))])
-
-
-PhotoSource = Union[bytes, bytearray, memoryview, Image.Image, str, os.PathLike]  # one photo given in memory
-
-
-class TrainingDataError(ValueError):
-    """The training photos cannot be used as they are: the message says what is wrong and what to do."""
-
-
-class TrainingFolderError(TrainingDataError):
-    """The training folder cannot be used as it is: the message says what is wrong and how to fix the folder."""
-
-
-class ClassNameError(TrainingDataError):
-    """A class name cannot be used: it would not make a valid folder name (the message says which and why)."""
-
-
-class SkippedFilesWarning(UserWarning):
-    """Some files or photos could not be read as images and were left out."""
-
-
-@dataclass(frozen=True)
-class SkippedFile:
-    """A photo left out of training, and why: ``path`` is its file, or a name for a photo given in memory."""
-
-    path: Path | str
-    reason: str
-
-    @property
-    def name(self) -> str:
-        """The file's name (``IMG_0042.jpg``) or the in-memory photo's name (``glass: photo 3``)."""
-        return self.path.name if isinstance(self.path, Path) else self.path
-
-
-@dataclass
-class TrainingSet:
-    """Labelled photos to learn from (or to check on): upright RGB images, their classes and where they came from.
-
-    Made by :func:`read_training_folder` (a folder with one subfolder per class) or :func:`training_set_from_photos`
-    (photos in memory, e.g. uploads). ``photos[i]`` belongs to ``class_names[labels[i]]``; ``files[i]`` is its path,
-    or a name such as ``"glass: photo 3"`` for a photo given in memory. ``images`` is the model input
-    (N, 224, 224, 3) in [-1, 1], made by :func:`labkit.to_model_input` with ``policy``, as prediction does.
-    """
-
-    class_names: list[str]
-    photos: list[Image.Image] = field(repr=False)
-    labels: np.ndarray
-    files: list[Path | str] = field(repr=False)
-    skipped_files: list[SkippedFile] = field(default_factory=list)
-    folder: Path | None = None
-    policy: ResizePolicy = DEFAULT_POLICY
-
-    def counts(self) -> dict[str, int]:
-        """Readable photos per class, e.g. ``{"glass": 60, "metal": 60}``."""
-        return {name: int(np.sum(self.labels == index)) for index, name in enumerate(self.class_names)}
-
-    @cached_property
-    def images(self) -> np.ndarray:
-        """The photos as the model sees them: (N, 224, 224, 3) float32 in [-1, 1]."""
-        return to_batch(self.photos, self.policy)
-
-    def __len__(self) -> int:
-        return len(self.photos)
 
 
 @dataclass(frozen=True)
@@ -198,13 +113,13 @@ class FineTuneResult:
     training early: the classifier is still usable, trained for fewer epochs.
     """
 
-    classifier: "Classifier"
+    classifier: Classifier
     history: dict[str, list[float]]
     class_names: list[str]
     val_accuracy: float | None
     seconds: float
     skipped_files: list[SkippedFile]
-    validation_set: list["LabelledImage"] = field(repr=False)
+    validation_set: list[LabelledImage] = field(repr=False)
     settings: dict = field(default_factory=dict, repr=False)
     validation: TrainingSet | None = field(default=None, repr=False)
     stopped: bool = False
@@ -231,230 +146,18 @@ class FineTuneResult:
         return "\n".join(lines)
 
 
-TrainingSource = Union[str, os.PathLike, TrainingSet]  # a folder with one subfolder per class, or photos in memory
-
-
-# --- 1. Read the photos -------------------------------------------------------------------------------------------
-
-def class_folders(folder: str | os.PathLike) -> list[Path]:
-    """Return the class subfolders of a training folder, sorted by name (hidden ones like ``.ipynb_checkpoints`` left out).
-
-    Raises :class:`TrainingFolderError` when the folder is missing or has fewer than :data:`MIN_CLASSES` subfolders.
+def recipe() -> dict[str, Any]:
+    """The training recipe's settings, as :func:`fine_tune` uses them (for benchmark results).
 
     Example:
-        >>> [path.name for path in class_folders("data/trashnet-mini")]  # doctest: +SKIP
-        ['glass', 'metal', 'paper', 'plastic']
+        >>> recipe()["fine_tune_from"]
+        'block_6_expand'
     """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise TrainingFolderError(f"No folder at '{folder}'. What to do: check the spelling (relative paths start "
-                                  f"from {Path.cwd()}), or pass the folder that holds one subfolder per class.")
-    subfolders = sorted((child for child in folder.iterdir() if child.is_dir() and not child.name.startswith(".")),
-                        key=lambda path: path.name)
-    if len(subfolders) < MIN_CLASSES:
-        found = f"only one, '{subfolders[0].name}'" if subfolders else "none"
-        raise TrainingFolderError(
-            f"'{folder}' needs at least {MIN_CLASSES} class subfolders to learn from; it has {found}. A model "
-            f"learns to tell classes apart, so it needs two or more. What to do: put each class's photos in a "
-            f"subfolder named after the class, e.g. {folder.name}/cats/*.jpg and {folder.name}/dogs/*.jpg.")
-    return subfolders
-
-
-def read_training_folder(folder: str | os.PathLike, policy: ResizePolicy = DEFAULT_POLICY,
-                         progress: bool = True, min_per_class: int = MIN_IMAGES_PER_CLASS) -> TrainingSet:
-    """Load every photo of a folder with one subfolder per class.
-
-    Files that are not readable images (a text file, a truncated JPEG...) are skipped, listed in
-    ``skipped_files`` and named in a :class:`SkippedFilesWarning`. Hidden files (``.DS_Store``) are ignored.
-
-    Args:
-        folder: the training folder, e.g. ``trashnet-mini/`` holding ``glass/``, ``metal/``, ...
-        policy: the resize policy, the classifier's (default ``"squash"``).
-        progress: show a progress bar on stderr.
-        min_per_class: fewest readable photos a class may have (a validation folder needs only 1).
-
-    Raises:
-        TrainingFolderError: fewer than 2 classes, or a class with fewer than ``min_per_class`` readable photos.
-
-    Example:
-        >>> training_set = read_training_folder("data/trashnet-mini")  # doctest: +SKIP
-        >>> training_set.counts()  # doctest: +SKIP
-        {'glass': 60, 'metal': 60, 'paper': 60, 'plastic': 60}
-    """
-    folder = Path(folder)
-    subfolders = class_folders(folder)
-    candidates = [(label, path) for label, subfolder in enumerate(subfolders)
-                  for path in sorted(subfolder.iterdir(), key=lambda path: path.name)
-                  if path.is_file() and not path.name.startswith(".")]
-    photos, labels, files, skipped = [], [], [], []
-    for label, path in tqdm(candidates, desc="reading photos", unit="photo", file=sys.stderr,
-                            disable=not progress, leave=False, mininterval=1):
-        try:
-            photos.append(_kept_photo(load_image(path)))
-        except ImageError as error:
-            reason = str(error) if path.suffix.lower() in IMAGE_EXTENSIONS else f"not an image file type: {error}"
-            skipped.append(SkippedFile(path, reason))
-            continue
-        files.append(path)
-        labels.append(label)
-    _warn_skipped(skipped, lambda file: file.path.relative_to(folder))
-    training_set = TrainingSet([path.name for path in subfolders], photos, np.array(labels, np.int64), files,
-                               skipped, folder, policy)
-    _check_counts(training_set, min_per_class)
-    return training_set
-
-
-
-
-def training_set_from_photos(photos: Mapping[str, Sequence[PhotoSource] | Mapping[str, PhotoSource]],
-                             policy: ResizePolicy = DEFAULT_POLICY,
-                             min_per_class: int = MIN_IMAGES_PER_CLASS) -> TrainingSet:
-    """Make a :class:`TrainingSet` from photos in memory, one entry per class, as a trainer widget collects them.
-
-    Each class maps to its photos: file bytes (an upload), PIL images or paths; or to a mapping ``{name: photo}``
-    so that skipped photos are listed by their names (``"IMG_0042.HEIC"``). Photos that cannot be read are
-    skipped, listed in ``skipped_files`` and named in a :class:`SkippedFilesWarning`; the others are kept.
-    The classes keep the mapping's order.
-
-    Raises:
-        ClassNameError: a class name that would not make a valid folder name (:func:`class_name_problem` says why).
-        TrainingDataError: fewer than 2 classes, or a class with fewer than ``min_per_class`` readable photos.
-
-    Example:
-        >>> training_set = training_set_from_photos({"cat": [open("cat1.jpg", "rb").read(), ...],  # doctest: +SKIP
-        ...                                          "dog": ["dog1.jpg", ...]})
-        >>> training_set.counts()  # doctest: +SKIP
-        {'cat': 12, 'dog': 15}
-    """
-    class_names = list(photos)
-    check_class_names(class_names)
-    kept, labels, files, skipped = [], [], [], []
-    for label, name in enumerate(class_names):
-        given = photos[name]
-        named = (given.items() if isinstance(given, Mapping)
-                 else ((_photo_name(name, number, photo), photo) for number, photo in enumerate(given, start=1)))
-        for photo_name, photo in named:
-            try:
-                image = to_rgb(photo) if isinstance(photo, Image.Image) else load_image(photo, name=photo_name)
-            except ImageError as error:
-                skipped.append(SkippedFile(f"{name}: {photo_name}", str(error)))
-                continue
-            kept.append(_kept_photo(image))
-            labels.append(label)
-            files.append(Path(photo) if isinstance(photo, (str, os.PathLike)) else f"{name}: {photo_name}")
-    _warn_skipped(skipped, lambda file: file.name)
-    training_set = TrainingSet(class_names, kept, np.array(labels, np.int64), files, skipped, None, policy)
-    _check_counts(training_set, min_per_class)
-    return training_set
-
-
-def class_name_problem(name: object) -> str | None:
-    """Say why ``name`` cannot be a class name, or return ``None`` when it can.
-
-    A class name must be usable as a folder name on Windows, macOS and Linux: a trained model's classes and a
-    training folder's subfolders are the same names (``labkit train`` and ``labkit evaluate`` read classes from
-    subfolders, and a student saves photos into them).
-
-    Example:
-        >>> class_name_problem("glass") is None
-        True
-        >>> class_name_problem("glass/metal")
-        "contains '/', which folder names cannot contain"
-    """
-    if not isinstance(name, str):
-        return f"is a {type(name).__name__}, not text"
-    if not name.strip():
-        return "is empty"
-    bad = next((character for character in name if character in _NOT_IN_FOLDER_NAMES or ord(character) < 32), None)
-    if bad is not None:
-        shown = repr(bad) if ord(bad) < 32 else f"'{bad}'"
-        return f"contains {shown}, which folder names cannot contain"
-    if name != name.strip():
-        return "starts or ends with a space, which file systems drop or keep inconsistently"
-    if name in (".", ".."):
-        return "is a dot or two, which mean the folder itself or the one above it, not a new folder"
-    if name.startswith("."):
-        return "starts with a dot, which hides the folder (labkit, like most tools, skips hidden folders)"
-    if name.endswith("."):
-        return "ends with a dot, which Windows removes from folder names"
-    if name.split(".")[0].upper() in _WINDOWS_DEVICE_NAMES:
-        return ("is a device name that Windows reserves (CON, PRN, AUX, NUL, COM1-9, LPT1-9), so no folder may be "
-                "called that")
-    if len(name.encode("utf-8")) > MAX_CLASS_NAME_BYTES:
-        return f"is longer than file systems allow ({MAX_CLASS_NAME_BYTES} bytes)"
-    return None
-
-
-def check_class_names(class_names: Sequence[object]) -> None:
-    """Raise :class:`ClassNameError` unless every name is a valid folder name and no two differ only in case.
-
-    Raises :class:`TrainingDataError` when there are fewer than :data:`MIN_CLASSES` classes.
-    """
-    if len(class_names) < MIN_CLASSES:
-        found = f"only one, '{class_names[0]}'" if class_names else "none"
-        raise TrainingDataError(f"A model needs at least {MIN_CLASSES} classes to learn to tell apart; there is "
-                                f"{found}. What to do: add another class, with its photos.")
-    for name in class_names:
-        problem = class_name_problem(name)
-        if problem is not None:
-            raise ClassNameError(
-                f"The class name {name!r} cannot be used: it {problem}. Class names become folder names (of the "
-                "exported model's classes and of a training folder), so each must be a valid folder name. What to "
-                "do: rename the class, e.g. with letters, digits, spaces, '-' or '_'.")
-    seen: dict[str, str] = {}
-    for name in class_names:
-        other = seen.setdefault(name.casefold(), name)
-        if other != name:
-            raise ClassNameError(f"The classes {other!r} and {name!r} differ only in upper and lower case: on "
-                                 "Windows and macOS they would be the same folder. What to do: rename one, or put "
-                                 "their photos together in one class.")
-
-
-def _photo_name(class_name: str, number: int, photo: object) -> str:
-    return Path(photo).name if isinstance(photo, (str, os.PathLike)) else f"photo {number}"
-
-
-def _kept_photo(image: Image.Image) -> Image.Image:
-    """A photo as training keeps it in memory: RGB, its longer side at most :data:`KEPT_PHOTO_SIDE` pixels."""
-    if max(image.size) > KEPT_PHOTO_SIDE:  # a phone photo would take 36 MB; what the model sees is far smaller
-        image = image.copy()
-        image.thumbnail((KEPT_PHOTO_SIDE, KEPT_PHOTO_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
-    return image
-
-
-def _warn_skipped(skipped: list[SkippedFile], shown: Callable[[SkippedFile], object]) -> None:
-    if skipped:
-        listed = "\n".join(f"  - {shown(file)}: {file.reason}" for file in skipped)
-        warnings.warn(f"Skipped {len(skipped)} photo(s) that could not be read as images:\n{listed}\n"
-                      "Training goes on without them; to use them, save them again as JPEG or PNG.",
-                      SkippedFilesWarning, stacklevel=3)
-
-
-def _check_counts(training_set: TrainingSet, min_per_class: int = MIN_IMAGES_PER_CLASS) -> None:
-    too_few = {name: count for name, count in training_set.counts().items() if count < min_per_class}
-    if not too_few:
-        return
-    described = ", ".join(f"'{name}' has {count}" for name, count in too_few.items())
-    skipped = (f" ({len(training_set.skipped_files)} unreadable photo(s) were skipped, see the warning)"
-               if training_set.skipped_files else "")
-    if training_set.folder is None:
-        raise TrainingDataError(
-            f"Each class needs at least {min_per_class} readable photos to learn from: {described}{skipped}. "
-            f"What to do: add photos to {', '.join(repr(name) for name in too_few)} (50 or more per class works "
-            "much better), or remove that class.")
-    raise TrainingFolderError(
-        f"Each class needs at least {min_per_class} readable photos (one or more to check the model on, "
-        f"the rest to learn from): {described}{skipped}. What to do: add photos to "
-        f"{', '.join(str(training_set.folder / name) for name in too_few)} (50 or more per class works much "
-        "better), or remove that class's folder.")
-
-
-def as_training_set(source: "TrainingSource", policy: ResizePolicy = DEFAULT_POLICY, progress: bool = True,
-                    min_per_class: int = MIN_IMAGES_PER_CLASS) -> TrainingSet:
-    """Return ``source`` if it is a :class:`TrainingSet`, else read it as a folder (:func:`read_training_folder`)."""
-    if isinstance(source, TrainingSet):
-        return source
-    return read_training_folder(source, policy, progress, min_per_class)
+    return {"base_model": BASE_MODEL, "feature_flips": list(FEATURE_FLIPS), "dropout": DROPOUT,
+            "label_smoothing": LABEL_SMOOTHING, "head_epochs": HEAD_EPOCHS, "head_learning_rate": HEAD_LEARNING_RATE,
+            "fine_tune_epochs": FINE_TUNE_EPOCHS, "fine_tune_learning_rate": FINE_TUNE_LEARNING_RATE,
+            "fine_tune_from": FINE_TUNE_FROM, "cosine_decay": COSINE_DECAY,
+            "augmentation": {"rotation": ROTATION, "zoom": ZOOM}, "batch_size": BATCH_SIZE, "patience": PATIENCE}
 
 
 # --- 2. Split -----------------------------------------------------------------------------------------------------
@@ -468,11 +171,12 @@ def split_validation(labels: np.ndarray, fraction: float = VALIDATION_SPLIT,
 
     Example:
         >>> train, val = split_validation(np.array([0] * 10 + [1] * 10), 0.2)
-        >>> len(train), len(val), np.bincount(np.array([0] * 10 + [1] * 10)[val]).tolist()
+        >>> len(train), len(val), sorted(np.bincount(np.array([0] * 10 + [1] * 10)[val]))
         (16, 4, [2, 2])
     """
     rng = np.random.default_rng(seed)
-    train, val = [], []
+    train: list[int] = []
+    val: list[int] = []
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
         rng.shuffle(members)
@@ -503,23 +207,6 @@ def build_augmentation(seed: int = SEED):
     ], name="augmentation")
 
 
-def build_base(weights: str | os.PathLike | None = "imagenet"):
-    """Return MobileNetV2 without its ImageNet classifier (``include_top=False``): image -> 7 x 7 x 1280 features.
-
-    Args:
-        weights: ``"imagenet"`` (the no-top file found by :func:`labkit.weights.resolve_weights`), a path to a
-            no-top ``.h5`` file, or ``None`` for random weights.
-    """
-    import keras
-
-    from labkit.weights import resolve_weights
-
-    if weights == "imagenet":
-        weights = resolve_weights(include_top=False)
-    return keras.applications.MobileNetV2(input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), include_top=False,
-                                          weights=None if weights is None else str(weights))
-
-
 def epoch_printer(phase: str, epochs: int, stream: TextIO | None = None):
     """Return a Keras callback printing one line per epoch: ``head 3/40: loss 0.52, accuracy 81%, val_...``."""
     import keras
@@ -534,7 +221,7 @@ def epoch_printer(phase: str, epochs: int, stream: TextIO | None = None):
     return EpochLine()
 
 
-def fine_tune(source: "TrainingSource", *, validation: "TrainingSource | None" = None,
+def fine_tune(source: TrainingSource, *, validation: TrainingSource | None = None,
               validation_split: float = VALIDATION_SPLIT, head_epochs: int = HEAD_EPOCHS,
               fine_tune_epochs: int = FINE_TUNE_EPOCHS, seed: int = SEED,
               weights: str | os.PathLike | None = "imagenet", policy: ResizePolicy = DEFAULT_POLICY,
@@ -569,7 +256,7 @@ def fine_tune(source: "TrainingSource", *, validation: "TrainingSource | None" =
             a class the training photos lack (:class:`TrainingFolderError` for a folder's problems).
 
     Example:
-        >>> result = fine_tune("data/trashnet-mini")  # doctest: +SKIP
+        >>> result = fine_tune("../shared/datasets/trashnet-mini")  # doctest: +SKIP
         >>> round(result.val_accuracy, 1), result.class_names  # doctest: +SKIP
         (0.9, ['glass', 'metal', 'paper', 'plastic'])
     """
@@ -615,7 +302,6 @@ def fine_tune(source: "TrainingSource", *, validation: "TrainingSource | None" =
         val_accuracy = float(np.mean(classifier.logits(val_images).argmax(axis=1) == val_labels))
         if calibrate:
             calibrate_on_validation(classifier, val_images, val_labels, seed)
-    from labkit.evaluate import LabelledImage
 
     validation_set = [] if checked is None else [
         LabelledImage(path, int(label)) for path, label in zip(checked.files, checked.labels) if isinstance(path, Path)]
@@ -682,8 +368,8 @@ def _pooled_features(base, train_images: np.ndarray, val_images: np.ndarray, pro
         for number, (part, part_images) in enumerate(passes):
             if number > 1 and stop.is_set():
                 break
-            for first in range(0, len(part_images), BATCH_SIZE):
-                batch = np.ascontiguousarray(part_images[first:first + BATCH_SIZE])
+            for chunk in batched(part_images, BATCH_SIZE):
+                batch = np.ascontiguousarray(chunk)
                 parts[part].append(run(tf.convert_to_tensor(batch)).numpy())
                 bar.update(len(batch))
     width = pooled.output_shape[-1]
@@ -781,78 +467,9 @@ def _fine_tune_top(base, head, dropout, images: dict[str, np.ndarray], train_lab
     return _fit(model, images, train_labels, val_labels, epochs, learning_rate, "fine-tune", progress, watchers)
 
 
-def calibrate_on_validation(classifier: "Classifier", images: np.ndarray, labels: np.ndarray,
-                            seed: int = SEED) -> "Calibration":
-    """Fit ``classifier``'s temperature and "not sure" threshold on validation photos, and apply them.
-
-    The threshold keeps 95 % of the validation photos "sure" and is checked against generated images that are none
-    of the classes (noise, text pages, charts: :func:`labkit.uncertainty.generate_ood_images`).
-
-    Example:
-        >>> calibrate_on_validation(result.classifier, validation_images, validation_labels).temperature  # doctest: +SKIP
-        1.3
-    """
-    from labkit.uncertainty import OOD_IMAGES, fit_calibration_from_logits, generate_ood_images, logits_for_images
-
-    ood_logits = logits_for_images(classifier, generate_ood_images(OOD_IMAGES, seed))
-    described = (f"the {len(labels)} validation photos of the fine-tuned model, against {len(ood_logits)} generated "
-                 f"out-of-distribution images (seed {seed})")
-    calibration = fit_calibration_from_logits(classifier.logits(images), labels, ood_logits, fitted_on=described)
-    return calibration.apply_to(classifier)
-
-
-def build_classifier_model(base, head):
-    """Return one flat Keras model, ``image -> MobileNetV2 -> average pool -> Dense`` (logits), sharing the layers.
-
-    Flat: MobileNetV2's layers sit directly in the graph (Grad-CAM finds ``"out_relu"`` as in the ImageNet model)
-    and the training-only parts (augmentation, dropout) are left out, so export and LiteRT get a plain model.
-    """
-    import keras
-
-    pooled = keras.layers.GlobalAveragePooling2D(name="pool")(base.output)
-    return keras.Model(base.inputs, head(pooled), name="labkit_fine_tuned")
-
-
-def classifier_from_base(base, head, class_names: Sequence[str], policy: ResizePolicy = DEFAULT_POLICY) -> "Classifier":
+def classifier_from_base(base: Any, head: Any, class_names: Sequence[str], policy: ResizePolicy = DEFAULT_POLICY
+                         ) -> Classifier:
     """Wrap base + trained head as a :class:`labkit.Classifier` (Keras engine) over ``class_names``."""
-    from labkit.model import Classifier
-
     base.trainable = False
     model = build_classifier_model(base, head)
     return Classifier(weights=None, engine="keras", policy=policy, model=model, class_names=list(class_names))
-
-
-# --- Plots --------------------------------------------------------------------------------------------------------
-
-def plot_training_curves(history: dict[str, list[float]] | FineTuneResult) -> Figure:
-    """Draw loss and accuracy per epoch, training vs validation, with a line where fine-tuning (phase 2) starts.
-
-    Training accuracy is measured on augmented copies with dropout on, so it can sit below validation accuracy.
-
-    Example:
-        >>> plot_training_curves(result.history)  # doctest: +SKIP
-    """
-    from matplotlib.figure import Figure  # here, not at the top: `labkit train --help` needs no matplotlib
-
-    if isinstance(history, FineTuneResult):
-        history = history.history
-    figure = Figure(figsize=(9, 3.2), layout="constrained")
-    epochs = np.arange(1, len(history["loss"]) + 1)
-    phases = history.get("phase", [1] * len(epochs))
-    fine_tune_starts = next((epoch for epoch, phase in zip(epochs, phases) if phase == 2), None)
-    for ax, metric, title in zip(figure.subplots(1, 2), ("loss", "accuracy"), ("Loss (lower is better)",
-                                                                             "Accuracy (higher is better)")):
-        ax.plot(epochs, history[metric], "-", color="#1f77b4", label="training")
-        ax.plot(epochs, history[f"val_{metric}"], "--", color="#d62728", label="validation")
-        if fine_tune_starts is not None:
-            ax.axvline(fine_tune_starts - 0.5, color="#777777", linestyle=":", linewidth=1)
-            ax.text(fine_tune_starts - 0.4, 0.02, "fine-tuning", transform=ax.get_xaxis_transform(), fontsize=9,
-                    color="#555555")
-        if metric == "accuracy":
-            ax.set_ylim(0, 1.02)
-            ax.yaxis.set_major_formatter(lambda value, _: f"{value:.0%}")
-        ax.set_xlabel("epoch")
-        ax.set_title(title, loc="left", fontsize=11)
-        ax.grid(alpha=0.3)
-        ax.legend(frameon=False)
-    return figure

@@ -77,6 +77,7 @@ def test_classify_json_is_a_list_with_the_top_n_and_timing():
     assert len(answer["top"]) == 5 and answer["elapsed_ms"] > 0
     probabilities = [guess["probability"] for guess in answer["top"]]
     assert probabilities == sorted(probabilities, reverse=True)
+    assert isinstance(answer["ood_score"], float) and answer["note"] is None  # a clear zebra: no note of doubt
 
 
 def test_a_bad_file_gets_one_clear_line_and_the_others_are_still_classified(tmp_path):
@@ -142,6 +143,8 @@ def test_evaluate_a_labels_csv_folder_as_json(labelled_csv_folder):
     assert summary["n"] == 6 and summary["errors"] == []
     assert 0 <= summary["top1"] <= summary["top3"] <= 1
     assert summary["images_per_s"] > 0
+    assert 0 <= summary["ece"] <= 1 and 0 < summary["mean_confidence"] < 1 and summary["nll"] > 0
+    assert 0 <= summary["not_sure_rate"] <= 1
     assert "6/6" in shown.stderr  # the progress bar
     assert "Traceback" not in shown.stderr
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import functools
+import html
 import io
 import json
 import logging
@@ -20,9 +21,22 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from labkit.dashboard import (GRADCAM_ERROR, MAX_UPLOAD_BYTES, MODEL_DESCRIPTION, DashboardApp, DropZone,
-                              SampleGallery, WhereItLooked, build_dashboard, exported_model, imagenet_model,
-                              not_sure_message, preview_jpeg, result_card, where_it_looked)
+from labkit.dashboard import (
+    GRADCAM_ERROR,
+    MAX_UPLOAD_BYTES,
+    MODEL_DESCRIPTION,
+    DashboardApp,
+    DropZone,
+    SampleGallery,
+    WhereItLooked,
+    build_dashboard,
+    exported_model,
+    imagenet_model,
+    not_sure_message,
+    preview_jpeg,
+    result_card,
+    where_it_looked,
+)
 from labkit.export import describe_export, export_model
 from labkit.images import load_image
 from labkit.model import Classifier, shared_classifier
@@ -188,8 +202,8 @@ def test_a_doubtful_prediction_says_so_in_words_and_the_chart_has_alt_text(sampl
     card = result_card("lion.jpg", load_image(samples_dir / "291_lion.jpg"), doubtful)
     body = card.children[0].value
 
-    assert ("<strong>Not sure:</strong> this may not be one of the 1000 things I know (the best guess gets only "
-            "41%). Treat the answer as a guess.") in body
+    assert ("<strong>Not sure:</strong> this is probably none of the 1000 things I know. Treat the answer as a "
+            "guess.") in body
     assert 'alt="Bar chart of the top 3 guesses: hyena 41%, baboon 27%, African elephant 9%.' in body
     assert 'alt="Your photo, lion.jpg"' in body
     assert 'Answered by <span class="labkit-answered-by">MobileNetV2</span> in 12 ms' in body
@@ -197,15 +211,38 @@ def test_a_doubtful_prediction_says_so_in_words_and_the_chart_has_alt_text(sampl
     assert "labkit-card-actions" in actions._dom_classes and actions.children == ()  # no explain: no button
 
 
+def test_a_hesitant_answer_gets_the_low_confidence_note_naming_the_runner_up_not_the_not_sure_note(samples_dir):
+    guesses = (ClassScore("cab", 468, "n02930766", 0.43), ClassScore("limousine", 627, "n03670208", 0.31),
+               ClassScore("minivan", 656, "n03770679", 0.08))
+    hesitant = Prediction(top=guesses, elapsed_ms=9.0, logits=np.zeros(1000), low_confidence=True)
+
+    body = result_card("taxi.jpg", load_image(samples_dir / "291_lion.jpg"), hesitant).children[0].value
+
+    assert ("<strong>Low confidence:</strong> it hesitates between cab (43%) and limousine (31%). Treat the answer "
+            "as a guess.") in body
+    assert "Not sure" not in body and "labkit-doubt-low_confidence" in body
+
+
+def test_a_near_certain_answer_never_reads_100_percent(samples_dir):
+    guesses = (ClassScore("zebra", 340, "n02391049", 0.9996), ClassScore("hartebeest", 351, "n02422106", 0.0003))
+    sure = Prediction(top=guesses, elapsed_ms=9.0, logits=np.zeros(1000))
+
+    body = result_card("zebra.jpg", load_image(samples_dir / "340_zebra.jpg"), sure).children[0].value
+
+    assert "100%" not in body
+    assert ">99%" in html.unescape(body) and "<1%" in html.unescape(body)
+    assert "labkit-doubt" not in body
+
+
 def test_the_not_sure_note_speaks_of_the_models_own_classes():
-    assert not_sure_message() == "Not sure: this may not be one of the 1000 things I know"
+    assert not_sure_message() == "Not sure: this is probably none of the 1000 things I know"
     confident = Prediction(top=(ClassScore("glass", 0, "glass", 0.97),), elapsed_ms=5.0, logits=np.zeros(2),
                            not_sure=True)
     card = result_card("jar.jpg", Image.new("RGB", (64, 64)), confident, model_name="trashnet",
                        not_sure=not_sure_message(2, custom=True))
     body = card.children[0].value
 
-    assert "<strong>Not sure:</strong> this may not be one of the 2 classes I was taught." in body
+    assert "<strong>Not sure:</strong> this is probably none of the 2 classes I was taught." in body
     assert "gets only" not in body  # a confident answer can still be about something the model was never taught
     assert 'Answered by <span class="labkit-answered-by">trashnet</span>' in body
 
@@ -218,7 +255,7 @@ def test_colour_noise_gets_the_not_sure_note_from_the_real_model(app):
     result = app.classify_bytes("noise.png", noise.getvalue())
 
     assert result.prediction.not_sure
-    assert "Not sure:</strong> this may not be one of the 1000 things I know" in result.card.children[0].value
+    assert "Not sure:</strong> this is probably none of the 1000 things I know" in result.card.children[0].value
 
 
 def test_show_where_it_looked_computes_the_overlay_on_first_opening_only(app, samples_dir, label_of):

@@ -79,7 +79,7 @@ def test_the_default_engine_is_one_required_to_agree_with_keras_on_99_percent(cl
 
 
 def test_int8_is_at_least_three_times_smaller_than_float32(classifiers):
-    sizes = {engine: litert_model(engine, classifier).stat().st_size for engine, classifier in classifiers.items()}
+    sizes = {engine: litert_model(engine, classifier.description).stat().st_size for engine, classifier in classifiers.items()}
 
     assert sizes["litert-int8"] * 3 < sizes["litert"]
 
@@ -174,7 +174,7 @@ def test_a_broken_cached_file_is_converted_again(cache, capfd):
     names = ["glass", "metal", "paper"]
     model = small_model(seed=3)
     classifier = Classifier(model=model, class_names=names, engine="litert")
-    path = litert_model("litert", classifier)
+    path = litert_model("litert", classifier.description)
     path.write_bytes(b"half a flatbuffer")
     capfd.readouterr()
 
@@ -209,7 +209,7 @@ def test_an_unknown_engine_lists_the_engines():
 
 def test_make_forward_rejects_an_unknown_engine_before_building_anything():
     with pytest.raises(EngineError, match="litert-int8"):
-        make_forward("litert-fp16", classifier=None)
+        make_forward("litert-fp16", description=None)  # type: ignore[arg-type]
 
 
 def test_a_missing_litert_package_says_what_to_install(monkeypatch, tmp_path):

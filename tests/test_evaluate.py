@@ -13,10 +13,10 @@ import pytest
 from matplotlib.figure import Figure
 
 from labkit import Classifier
-from labkit.evaluate import (EvaluationResult, LabelError, LabelledImage, evaluate, measure_latency, plot_confusion_matrix,
-                             read_labelled_folder, score_logits, wilson_interval)
+from labkit.evaluate import EvaluationResult, evaluate, measure_latency, score_logits, wilson_interval
+from labkit.folders import LabelError, LabelledImage, read_labelled_folder
 from labkit.paths import TRASHNET_MINI_DIR
-from labkit.plots import figure_to_png
+from labkit.plots import figure_to_png, plot_confusion_matrix
 
 BOTTLES = ["beer bottle", "wine bottle", "water bottle", "pop bottle", "pill bottle", "water jug"]
 

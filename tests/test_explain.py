@@ -118,7 +118,7 @@ def test_a_fine_tuned_style_model_with_the_imagenet_head_gives_the_same_heatmap(
     import keras
 
     from labkit import Classifier
-    from labkit.model import REACT_CLIP
+    from labkit.network import REACT_CLIP
     from labkit.weights import resolve_weights
 
     base = keras.applications.MobileNetV2(weights=str(resolve_weights(include_top=False)), include_top=False,
@@ -208,7 +208,7 @@ def test_a_nested_model_gets_a_heatmap_of_the_photos_size(nested, name):
 
 
 def test_the_flat_mobilenet_is_read_at_out_relu():
-    from labkit.model import build_mobilenet_v2
+    from labkit.network import build_mobilenet_v2
 
     assert last_feature_layer(build_mobilenet_v2(None)).name == "out_relu"
 

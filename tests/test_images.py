@@ -17,7 +17,7 @@ from PIL import ExifTags, Image, ImageFile
 
 from labkit.images import (
     IMAGE_EXTENSIONS, SUPPORTED_FORMATS, CorruptImageError, EmptyImageError, FileTooLargeError, ImageError,
-    ImageNotFoundError, NotAnImageError, TooManyPixelsError, UnsupportedFormatError, describe_source,
+    ImageNotFoundError, NotAnImageError, TooManyPixelsError, UnsupportedFormatError, as_image, describe_source,
     iter_image_files, load_image, sniff_format, to_rgb)
 
 SAMPLE = "207_golden_retriever.jpg"  # 256 x 427, portrait
@@ -452,3 +452,13 @@ def test_describe_source_names_files_and_data(photo_path: Path):
 def test_sniff_format_recognises_files_from_their_first_bytes(head: bytes, kind: str, description: str):
     sniffed = sniff_format(head)
     assert (sniffed.kind, sniffed.description) == (kind, description)
+
+
+def test_as_image_loads_a_path_and_turns_a_pil_image_into_rgb_the_same_way(tmp_path: Path):
+    path = tmp_path / "transparent.png"
+    Image.new("RGBA", (4, 3), (0, 0, 0, 0)).save(path)
+
+    loaded, given = as_image(path), as_image(Image.open(path))
+
+    assert loaded.mode == given.mode == "RGB" and loaded.size == given.size == (4, 3)
+    assert loaded.getpixel((0, 0)) == given.getpixel((0, 0)) == (255, 255, 255)  # transparency on white, both ways

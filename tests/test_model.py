@@ -156,15 +156,20 @@ def test_probabilities_are_between_0_and_1_sorted_best_first(one_by_one):
         assert sum(probabilities) <= 1.0 + 1e-6, file
 
 
-def test_top_probabilities_are_the_softmax_of_the_logits_at_the_classifier_temperature(classifier, one_by_one):
+def test_top_probabilities_are_the_calibrated_softmax_of_the_logits(classifier, one_by_one):
     prediction = one_by_one["207_golden_retriever.jpg"]
+    calibration = classifier.calibration
     scaled = prediction.logits / classifier.temperature
     probabilities = np.exp(scaled - scaled.max())
     probabilities /= probabilities.sum()
+    # then the top-1 correction: sigmoid(slope * logit(top) + offset)
+    top = probabilities.max()
+    corrected = 1 / (1 + np.exp(-(calibration.confidence_slope * np.log(top / (1 - top)) + calibration.confidence_offset)))
 
     assert prediction.logits.shape == (1000,)
     assert prediction.class_index == int(np.argmax(prediction.logits))
-    assert prediction.probability == pytest.approx(float(probabilities.max()), abs=1e-6)
+    assert prediction.probability == pytest.approx(float(corrected), abs=1e-6)
+    assert sum(score.probability for score in prediction.top) <= 1.0 + 1e-9
 
 
 def test_each_prediction_reports_a_positive_time(one_by_one):
@@ -254,6 +259,17 @@ def test_top_sets_how_many_guesses_come_back(untrained, top):
 
     assert len(prediction.top) == top
     assert len({score.class_index for score in prediction.top}) == top
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 7])
+def test_batched_feeds_every_item_once_in_order_and_no_slice_is_larger_than_the_batch(batch_size):
+    from labkit.preprocess import batched
+
+    chunks = list(batched(list(range(7)), batch_size))
+
+    assert [item for chunk in chunks for item in chunk] == list(range(7))
+    assert max(len(chunk) for chunk in chunks) == batch_size
+    assert list(batched([], batch_size)) == []
 
 
 def test_predict_with_a_single_image_says_to_use_classify(untrained):

@@ -17,9 +17,9 @@ from PIL import Image
 
 from labkit import load_image
 from labkit.paths import SAMPLES_DIR
-from labkit.plots import (CONFIDENT_COLOUR, UNLIKELY_COLOUR, UNSURE_COLOUR, figure_to_png, format_percent,
-                          plot_pixel_histogram, plot_top_k, show_channels, show_images, top_k_alt_text)
-from labkit.predict import Prediction, top_k
+from labkit.plots import (CONFIDENT_COLOUR, UNLIKELY_COLOUR, UNSURE_COLOUR, confidence_colour, figure_to_png,
+                          format_percent, plot_pixel_histogram, plot_top_k, show_channels, show_images, top_k_alt_text)
+from labkit.predict import Prediction, confidence_band, top_k
 
 LABELS = ["golden retriever", "Labrador retriever", "tennis ball", "Sealyham terrier", "kuvasz"]
 
@@ -82,6 +82,15 @@ def test_bar_colour_follows_the_confidence_band(probability, colour):
 
     assert bars(figure)[0].get_facecolor() == to_rgba(colour)
     assert bar_texts(figure) == [f"{probability:.0%}"], "the percentage is printed too: colour is not the only cue"
+
+
+@pytest.mark.parametrize("probability, band, colour", [
+    (0.60, "high", CONFIDENT_COLOUR), (0.59, "medium", UNSURE_COLOUR), (0.30, "medium", UNSURE_COLOUR),
+    (0.29, "low", UNLIKELY_COLOUR),
+])
+def test_the_app_s_confidence_words_and_the_chart_s_colours_name_the_same_bands(probability, band, colour):
+    assert confidence_band(probability) == band  # the app's "high" / "medium" / "low"
+    assert confidence_colour(probability) == colour
 
 
 def test_chart_of_an_unsure_prediction_mixes_bands_and_keeps_the_order():
@@ -171,11 +180,21 @@ def test_alt_text_says_when_the_model_is_not_sure():
     assert top_k_alt_text(prediction_with([0.9])) == "Bar chart of the best guess: golden retriever 90%."
 
 
-@pytest.mark.parametrize("probability, text", [(0.0, "0%"), (0.004, "<1%"), (0.005, "0%"), (0.0051, "1%"),
-                                               (0.5, "50%"), (0.996, "100%"), (1.0, "100%")])
-def test_format_percent_rounds_to_whole_percent_and_never_hides_a_small_chance(probability, text):
-    # 0.005 is 0.5 %: Python rounds half to even, so "0%"; anything below 0.5 % but above 0 reads "<1%".
+@pytest.mark.parametrize("probability, text", [(0.0, "<1%"), (0.004, "<1%"), (0.005, "<1%"), (0.0051, "1%"),
+                                               (0.5, "50%"), (0.994, "99%"), (0.995, ">99%"), (0.9999, ">99%"),
+                                               (1.0, ">99%")])
+def test_format_percent_rounds_to_whole_percent_and_says_less_than_1_or_more_than_99_at_the_ends(probability, text):
+    # 0.005 is 0.5 %: Python rounds half to even, so it would read "0%"; whatever rounds to 0 % reads "<1%", and
+    # whatever rounds to 100 % reads ">99%": a calibrated model is never certain.
     assert format_percent(probability) == text
+
+
+def test_format_percent_never_shows_100_or_0_percent_at_any_precision():
+    probabilities = np.concatenate([np.linspace(0, 1, 20001), [1e-12, 1 - 1e-12, 0.99949, 0.99951]])
+    for decimals in (0, 1, 2):
+        texts = {format_percent(float(value), decimals) for value in probabilities}
+        assert f"{1:.{decimals}%}" not in texts and f"{0:.{decimals}%}" not in texts
+    assert format_percent(0.99951, decimals=1) == ">99.9%" and format_percent(0.0004, decimals=1) == "<0.1%"
 
 
 # --- show_images, show_channels, plot_pixel_histogram -----------------------------------------------------------

@@ -6,7 +6,6 @@ trashnet-mini and checks the accuracy the lesson promises.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -18,16 +17,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from labkit import Classifier, load_image
-from labkit.export import (ExportError, describe_export, export_model, find_exported_models, read_labels,
-                           read_metadata)
+from labkit.export import (ExportError, describe_export, export_model, find_exported_models, load_exported,
+                           read_labels, read_metadata)
+from labkit.folders import (ClassNameError, SkippedFilesWarning, TrainingDataError, TrainingFolderError,
+                            class_name_problem, read_training_folder, training_set_from_photos)
 from labkit.paths import TRASHNET_MINI_DIR
+from labkit.plots import plot_training_curves
 from labkit.preprocess import to_batch
-from labkit.transfer import (ClassNameError, EpochReport, SkippedFilesWarning, TrainingDataError,
-                             TrainingFolderError, TrainingSet, class_name_problem, fine_tune, plot_training_curves,
-                             read_training_folder, split_validation, training_set_from_photos)
-from PIL import Image
+from labkit.transfer import EpochReport, fine_tune, split_validation
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TRASHNET = TRASHNET_MINI_DIR
@@ -358,8 +358,8 @@ def test_export_writes_keras_labels_litert_and_metadata(exported, tiny_result):
 
 
 def test_the_keras_export_loads_back_with_the_same_predictions(exported, tiny_result, validation_batch):
-    loaded = Classifier.from_export(exported)
-    assert isinstance(loaded, Classifier) and loaded.engine == "keras"
+    loaded = load_exported(exported)
+    assert type(loaded) is Classifier and loaded.engine == "keras"  # a plain Classifier, no subclass
     assert loaded.class_names == ["glass", "paper"]
     assert loaded.temperature == tiny_result.classifier.temperature  # the calibration comes along
     np.testing.assert_allclose(loaded.logits(validation_batch), tiny_result.classifier.logits(validation_batch),
@@ -367,7 +367,7 @@ def test_the_keras_export_loads_back_with_the_same_predictions(exported, tiny_re
 
 
 def test_the_litert_export_loads_back_with_the_same_predictions(exported, tiny_result, validation_batch):
-    loaded = Classifier.from_export(exported, engine="litert")
+    loaded = load_exported(exported, engine="litert")
     assert loaded.engine == "litert" and loaded._model is None  # runs model.tflite, Keras model not loaded
     expected = tiny_result.classifier.logits(validation_batch)
     np.testing.assert_allclose(loaded.logits(validation_batch), expected, atol=1e-3)
@@ -376,7 +376,7 @@ def test_the_litert_export_loads_back_with_the_same_predictions(exported, tiny_r
 
 
 def test_the_new_model_says_not_sure_about_things_that_are_none_of_its_classes(tiny_result):
-    from labkit.uncertainty import generate_ood_images
+    from labkit.nonphotos import generate_ood_images
 
     calibration = tiny_result.classifier.calibration
     assert calibration is not None and "validation photos" in calibration.fitted_on
@@ -390,7 +390,7 @@ def test_gradcam_and_evaluation_work_on_an_exported_model(exported, tiny_folder)
     from labkit.evaluate import evaluate
     from labkit.explain import gradcam
 
-    loaded = Classifier.from_export(exported, engine="litert")
+    loaded = load_exported(exported, engine="litert")
     photo = next((tiny_folder / "glass").glob("glass*.jpg"))
     heatmap = gradcam(loaded, photo)
     assert heatmap.shape == load_image(photo).size[::-1]  # one value per pixel of the photo
@@ -408,7 +408,7 @@ def test_exported_models_are_found_and_described_for_a_model_picker(exported, tm
 
 def test_a_folder_that_is_not_an_export_says_how_to_make_one(tmp_path):
     with pytest.raises(ExportError, match="not a labkit export"):
-        Classifier.from_export(tmp_path)
+        load_exported(tmp_path)
     (tmp_path / "labkit.json").write_text("{}")
     with pytest.raises(ExportError, match="not written by labkit"):
         read_metadata(tmp_path)
@@ -461,15 +461,26 @@ def test_the_train_command_refuses_a_validation_share_that_is_not_a_share(tiny_f
 
 # --- The real thing -----------------------------------------------------------------------------------------------
 
-# The target is 85 %. Measured with today's defaults over 10 validation splits: median 85 %, 73-90 % (48
-# validation photos, so one photo is 2 points). This test trains on one split (seed 0), which gave 83 % on every run
-# we made, and holds a bar below it, far above the 25 % of guessing; benchmarks/transfer.py reports the real figure.
-RELIABLE_ACCURACY = 0.75
+# A student trains on every photo of trashnet-mini and meets photos the model never saw. benchmarks/transfer.py
+# measures this recipe on all 400 photos of trashnet-val (83 % when it was chosen, benchmarks/results/
+# transfer.json); this test checks a slice of 100 (25 per class, about +-8 points at 95 %) against a bar well under
+# that and far above the 25 % of guessing, so a broken recipe fails it and a lucky or unlucky photo does not.
+RELIABLE_ACCURACY = 0.72
+VAL_PER_CLASS = 25
 
 
 @pytest.mark.slow  # trains on all 240 photos of trashnet-mini: a few minutes on a 2-core machine
-def test_fine_tuning_on_trashnet_mini_learns_the_four_materials():
-    result = fine_tune(TRASHNET, progress=False)
+def test_training_on_all_of_trashnet_mini_recognises_materials_in_photos_it_never_saw():
+    from labkit.datasets import fetch
+    from labkit.evaluate import evaluate
+    from labkit.folders import LabelledImage
+
+    result = fine_tune(TRASHNET, validation_split=0, progress=False)
     assert result.class_names == ["glass", "metal", "paper", "plastic"]
-    assert len(result.validation_set) == 48
-    assert result.val_accuracy >= RELIABLE_ACCURACY, result.summary()
+    assert result.settings["train_images"] == 240 and result.val_accuracy is None
+    unseen = fetch("trashnet-val", progress=False)
+    photos = [LabelledImage(path, index) for index, name in enumerate(result.class_names)
+              for path in sorted((unseen / name).glob("*.jpg"))[:VAL_PER_CLASS]]
+    measured = evaluate(result.classifier, photos, top=1, progress=False)
+    assert measured.n == 4 * VAL_PER_CLASS
+    assert measured.top1 >= RELIABLE_ACCURACY, (measured.top1, result.summary())

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import html
 import io
-import math
 import os
 import re
 import threading
@@ -46,6 +45,13 @@ import ipywidgets as widgets
 from PIL import Image
 
 from labkit.export import DEFAULT_EXPORTS_DIR, export_model
+from labkit.folders import (
+    MIN_CLASSES,
+    MIN_IMAGES_PER_CLASS,
+    TrainingDataError,
+    class_name_problem,
+    training_set_from_photos,
+)
 from labkit.images import ImageError, load_image
 from labkit.lessons.tryit import (
     ACCEPTED_FILES,
@@ -58,21 +64,9 @@ from labkit.lessons.tryit import (
     uploaded_files,
 )
 from labkit.paths import TRASHNET_MINI_DIR
-from labkit.plots import format_percent, plot_top_k, top_k_alt_text
+from labkit.plots import format_percent, plot_top_k, plot_training_curves, top_k_alt_text
 from labkit.predict import Prediction
-from labkit.transfer import (
-    FINE_TUNE_EPOCHS,
-    HEAD_EPOCHS,
-    MIN_CLASSES,
-    MIN_IMAGES_PER_CLASS,
-    EpochReport,
-    FineTuneResult,
-    TrainingDataError,
-    class_name_problem,
-    fine_tune,
-    plot_training_curves,
-    training_set_from_photos,
-)
+from labkit.transfer import FINE_TUNE_EPOCHS, HEAD_EPOCHS, EpochReport, FineTuneResult, fine_tune
 
 # --- Configurable parameters --------------------------------------------------------------------------------------
 EXAMPLE_PHOTOS = TRASHNET_MINI_DIR  # data/trashnet-mini: glass/, metal/, paper/, plastic/, 60 photos each (MIT)
@@ -128,7 +122,7 @@ def class_name_message(name: str, existing: Iterable[str] = ()) -> str | None:
     """Say what makes ``name`` unusable as a class name, and what to type instead; ``None`` when it is fine.
 
     A class name becomes a folder name (the export's labels, ``labkit train``'s class folders), so it must be a valid
-    one on every system (:func:`labkit.transfer.class_name_problem` decides), and differ from the other classes'
+    one on every system (:func:`labkit.folders.class_name_problem` decides), and differ from the other classes'
     names, ignoring case (macOS and Windows would see one folder).
 
     Example:
@@ -181,7 +175,7 @@ class TrainerSession:
 
     ``classes`` maps each class name to its photos, in the order the classes were added; ``result`` is the last
     training's :class:`labkit.transfer.FineTuneResult` (``None`` before the first); ``history`` holds the epochs of
-    the current or last training, in :func:`labkit.transfer.plot_training_curves`' format.
+    the current or last training, in :func:`labkit.plots.plot_training_curves`' format.
 
     Example:
         >>> session = TrainerSession()
@@ -342,7 +336,8 @@ class TrainerSession:
         def record(report: EpochReport) -> None:
             for name in ("loss", "accuracy", "val_loss", "val_accuracy", "phase"):
                 value = getattr(report, name)
-                self.history[name].append(float("nan") if value is None else value)  # no validation photos: a gap
+                if value is not None:  # no validation photos: the validation lists stay empty, as in fine_tune's
+                    self.history[name].append(value)
             if on_epoch is not None:
                 on_epoch(report)
 
@@ -712,9 +707,9 @@ class Trainer(TryIt):
         history = self.session.history
         if not history["loss"]:
             return
-        last = history["val_accuracy"][-1] if history["val_accuracy"] else math.nan
+        last = f"{history['val_accuracy'][-1]:.0%}" if history["val_accuracy"] else "not measured"
         alt = (f"Training curves over {len(history['loss'])} epochs: loss and accuracy on the training and validation "
-               f"photos; validation accuracy now {'not measured' if math.isnan(last) else f'{last:.0%}'}.")
+               f"photos; validation accuracy now {last}.")
         self.curves.value = figure_html(plot_training_curves(history), alt)
 
     def _on_done(self) -> None:

