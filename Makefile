@@ -83,7 +83,8 @@ lab: venv
 
 bench: venv
 	@set -e; ls benchmarks/*.py >/dev/null 2>&1 || { echo "No scripts in benchmarks/" >&2; exit 1; }; \
-	for script in benchmarks/*.py; do echo "== $$script"; $(VENV_PYTHON) $$script; done
+	for script in benchmarks/[!_]*.py; do echo "== $$script"; $(VENV_PYTHON) $$script; done; \
+	$(VENV_PYTHON) tools/readme_figures.py
 
 # Re-execute the lessons in place (after changing labkit or the weights), then commit them with their outputs.
 notebooks: venv

@@ -45,6 +45,8 @@ from soak import start_server  # noqa: E402
 
 import psutil  # noqa: E402  (after soak, which sets up sys.path and the environment)
 
+from _results import machine_load, write_result  # noqa: E402  (benchmarks/, this script's folder)
+
 READY_TARGET_S = 10.0
 RESULT_TARGET_S = 1.0
 
@@ -138,6 +140,7 @@ def main() -> None:
     parser.add_argument("--together", type=int, default=3, help="students opening the app at once (0: none)")
     parser.add_argument("--photo", type=Path, default=shared_samples_dir() / "340_zebra.jpg")
     args = parser.parse_args()
+    started = machine_load()
 
     from playwright.sync_api import sync_playwright
 
@@ -145,6 +148,8 @@ def main() -> None:
     load_before = os.getloadavg()
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
+        together: list[float] = []
+        cold_together: list[float] = []
         if args.together > 0:
             together, cold_together = measure_together(browser, args.together)
             load_after = os.getloadavg()
@@ -179,6 +184,14 @@ def main() -> None:
     report("drop -> result visible", drops, RESULT_TARGET_S)
     print(f"{'first show where it looked (cold)':<34} {first_gradcam:13.2f} s")
     report("show where it looked, later", gradcams, RESULT_TARGET_S)
+    write_result("browser", {
+        "photo": args.photo.name, "runs": args.runs, "cold_start_s": round(cold[0], 2),
+        "ready_median_s": round(statistics.median(loads), 2), "upload_median_s": round(statistics.median(uploads), 3),
+        "drop_median_s": round(statistics.median(drops), 3), "first_where_it_looked_s": round(first_gradcam, 2),
+        "where_it_looked_later_median_s": round(statistics.median(gradcams), 3) if gradcams else None,
+        "together_tabs": args.together, "together_pool_ready_s": [round(value, 2) for value in together],
+        "together_no_pool_ready_s": [round(value, 2) for value in cold_together]},
+        load_at_start=started)
 
 
 if __name__ == "__main__":

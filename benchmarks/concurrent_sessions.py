@@ -38,6 +38,8 @@ from soak import (LOG_DIR, Memory, kernel_process, kernel_processes, launch_chro
 
 import psutil  # noqa: E402  (after soak, which sets up sys.path and the environment)
 
+from _results import machine_load, write_result  # noqa: E402  (benchmarks/, this script's folder)
+
 # --- configurable parameters -----------------------------------------------------------------------------------
 SESSIONS = 5
 ONE_AT_A_TIME = 3
@@ -164,6 +166,18 @@ def table(title: str, sessions: list[Session], labels: dict[str, str]) -> list[s
     return lines
 
 
+def medians(sessions: list[Session]) -> dict:
+    """The medians of what ``sessions`` measured, for the result file (empty when there were none)."""
+    if not sessions:
+        return {}
+    median = statistics.median
+    return {"tabs": len(sessions), "ready_s": round(median(s.ready_s for s in sessions), 2),
+            "card_s": round(median(s.card_s for s in sessions), 3),
+            "rss_mb": round(median(s.memory.rss for s in sessions), 1),
+            "uss_mb": round(median(s.memory.uss for s in sessions), 1),
+            "start_cpu_s": round(median(s.start_cpu_s for s in sessions), 2)}
+
+
 def class_estimate(sessions: list[Session], server_mb: float, files_per_kernel: float,
                    sizes=CLASS_SIZES) -> list[str]:
     """RAM for a class: the server, one kernel's shared pages once, and each kernel's own pages (USS) per student;
@@ -196,6 +210,7 @@ def main() -> int:
 
     from course_data import shared_samples_dir
 
+    load_at_start = machine_load()
     labels = expected_labels()
     photos = [shared_samples_dir() / name for name in PHOTOS]
     warm_model_cache()
@@ -236,6 +251,11 @@ def main() -> int:
                  "closing every tab (pre-heated kernels waiting in the pool count too)")
     print("\n".join(lines))
     wrong = [session for session in alone + together if session.label != labels[session.photo.name]]
+    if options.config is None:  # the app as `make app` serves it
+        write_result("concurrent_sessions", {
+            "one_at_a_time": medians(alone), "at_once": medians(together), "server_rss_mb": round(server_mb, 1),
+            "open_files_per_kernel": round(files_per_kernel, 1), "kernels_with_tabs_open": open_kernels,
+            "kernels_left_after_closing": left, "all_right": not wrong}, load_at_start=load_at_start)
     if wrong:
         print(f"concurrent sessions: FAILED, {len(wrong)} tab(s) without the right card")
         return 1

@@ -46,6 +46,8 @@ from labkit.paths import SAMPLES_DIR  # noqa: E402
 from labkit.preprocess import to_batch  # noqa: E402
 from labkit.weights import resolve_weights  # noqa: E402
 
+from _results import machine_load, write_result  # noqa: E402  (benchmarks/, this script's folder)
+
 # --- configurable parameters -----------------------------------------------------------------------------------
 REPEATS = 60          # timed single-image runs per engine (over all rounds)
 ROUNDS = 3            # engines are timed in turns, this many times
@@ -134,7 +136,8 @@ def build(engine: str) -> Classifier:
     return classifier
 
 
-def measure_engines(args) -> None:
+def measure_engines(args) -> dict:
+    """Time, size and score every engine; print the table and return its figures (per engine, and the verdicts)."""
     with tempfile.TemporaryDirectory() as folder:
         photo = photo_256(Path(folder))
         # LiteRT first, Keras after: TensorFlow's worker threads keep spinning for a while after each Keras call
@@ -162,6 +165,8 @@ def measure_engines(args) -> None:
              f"{'size MB':>9}{'top-1':>8}{'agrees':>8}"
     print(header)
     print("-" * len(header))
+    figures: dict = {"photo": photo.name, "repeats": args.repeats, "photos_scored": results["keras"].n,
+                     "default_engine": DEFAULT_ENGINE, "engines": {}}
     for engine in [*ENGINES, "model.predict"]:
         latency = end_to_end[engine]
         result = results["keras" if engine == "model.predict" else engine]
@@ -172,6 +177,15 @@ def measure_engines(args) -> None:
         print(f"{engine + (' *' if engine == DEFAULT_ENGINE else ''):<14}{np.median(latency[:, WALL]):>8.1f}"
               f"{np.percentile(latency[:, WALL], 90):>8.1f}{np.median(latency[:, CPU]):>8.1f}{other[0]:>11}"
               f"{other[1]:>13}{size:>9.1f}{result.top1:>8.1%}{agreement:>8.1%}")
+        figures["engines"][engine] = {
+            "p50_ms": round(float(np.median(latency[:, WALL])), 2),
+            "p90_ms": round(float(np.percentile(latency[:, WALL], 90)), 2),
+            "cpu_ms": round(float(np.median(latency[:, CPU])), 2),
+            "forward_ms": round(float(np.median(forward[engine][:, WALL])), 2) if engine in forward else None,
+            "images_per_s_batch": round(BATCH * 1000 / float(np.median(batches[engine][:, WALL])), 1)
+            if engine in batches else None,
+            "size_mb": round(size, 2), "top1_right": int(round(result.top1 * result.n)),
+            "agrees_with_keras": round(float(agreement), 4)}
     print("* the default engine. CPU ms: processor time of all the process's threads per photo; it hardly moves when\n"
           "  other processes load the machine (LiteRT runs on labkit.engines.default_threads() threads).\n"
           "  model.predict: labkit's decode and preprocessing, then keras' model.predict.\n")
@@ -186,6 +200,7 @@ def measure_engines(args) -> None:
           f"({'within' if top1_gap <= INT8_TOP1_SLACK else 'NOT within'} {INT8_TOP1_SLACK:.0%})")
     print(f"model.predict takes {np.median(end_to_end['model.predict'][:, WALL]) / default_p50:.0f}x as long as the "
           "default engine for one photo")
+    return figures
 
 
 def measure_choices(args) -> None:
@@ -242,7 +257,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="turns the engines take")
     parser.add_argument("--choices", action="store_true", help="also measure threads and batching")
     args = parser.parse_args()
-    measure_engines(args)
+    started = machine_load()
+    write_result("engines", measure_engines(args), load_at_start=started)
     if args.choices:
         measure_choices(args)
 

@@ -258,14 +258,16 @@ def classify_with_library(classifier, case: Case) -> object:
 
 
 def classify_with_app(app, case: Case) -> object:
-    """What the web app does with an upload, headless: ``DashboardApp.classify_bytes``, which builds the card too.
+    """What the web app does with an upload, headless: ``DashboardApp.classify_bytes``, then the card's HTML
+    (``labkit.app.views.card_html``).
 
     Returns the card's Prediction, or its message as a string. The app turns an unexpected exception into a
     generic message (and logs it); that is returned as an exception, so it counts as unexpected.
     """
-    from labkit.dashboard import GENERIC_ERROR
+    from labkit.app import GENERIC_ERROR, card_html
 
     result = app.classify_bytes(case.name, case.data)
+    card_html(result)  # drawn as the page would: preview, chart, escaped text
     if result.prediction is not None:
         return result.prediction
     if result.error == GENERIC_ERROR:
@@ -309,7 +311,7 @@ def work(first: int, count: int, seed: int, paths: list[str], engine: str | None
     classifier = Classifier() if engine is None else Classifier(engine=engine)
     runners = {"library": lambda case: classify_with_library(classifier, case)}
     if "app" in paths:
-        from labkit.dashboard import DashboardApp
+        from labkit.app import DashboardApp
 
         app = DashboardApp(lambda: classifier)
         app.classifier()  # wait for it, so the first case's time is the case's
@@ -445,6 +447,20 @@ def report(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def save_result(records: list[dict], failed: list[dict], load_at_start: list[float]) -> None:
+    """Write the run's figures to benchmarks/results/fuzz.json (see benchmarks/_results.py)."""
+    from _results import write_result  # benchmarks/, this script's folder (tests load this file by path)
+
+    outcomes = Counter(record["outcome"] for record in records)
+    write_result("fuzz", {
+        "files": len({record["index"] for record in records}), "answers": len(records),
+        "paths": sorted({record["path"] for record in records}), "results": outcomes["result"],
+        "messages": outcomes["message"], "crashes": outcomes["crash"], "hangs": outcomes["hang"],
+        "unexpected": outcomes["unexpected"], "over_limit": sum(record["seconds"] > SLOW_SECONDS for record in records),
+        "limit_s": SLOW_SECONDS, "slowest_s": round(max(record["seconds"] for record in records), 2),
+        "failed": len(failed)}, load_at_start=load_at_start)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=COUNT, help=f"damaged files to try (default {COUNT})")
@@ -469,6 +485,7 @@ def main() -> int:
         work(options.first, options.count, options.seed, paths, options.engine, options.verbose, simulate)
         return 0
     first, count = (options.case, options.case + 1) if options.case is not None else (0, options.count)
+    load_at_start = [round(value, 2) for value in os.getloadavg()]
     began = time.perf_counter()
     records = run(count, options.seed, paths, options.engine, options.verbose, first=first,
                   hang_seconds=options.hang_seconds, simulate=options.simulate)
@@ -480,6 +497,8 @@ def main() -> int:
                   f"{record['outcome']} in {record['seconds'] * 1000:.0f} ms: {record['detail']}")
     print(report(records))
     failed = failures(records)
+    if options.case is None and not options.simulate and (options.count, options.seed) == (COUNT, SEED):
+        save_result(records, failed, load_at_start)  # the default run, which the README quotes
     for record in failed[:20]:
         print(f"FAIL case {record['index']} ({record['path']}; {record['mutation']} of {record['original']}, "
               f"{record['size']} bytes): {record['outcome']} after {record['seconds']:.2f} s: {record['detail']}")

@@ -28,7 +28,9 @@ from labkit.images import iter_image_files  # noqa: E402
 from course_data import shared_samples_dir  # noqa: E402
 from labkit.paths import SAMPLES_DIR  # noqa: E402
 
-PHOTO = SAMPLES_DIR / "207_golden_retriever.jpg"  # 256 px on its shorter side, like most course photos
+from _results import machine_load, write_result  # noqa: E402  (benchmarks/, this script's folder)
+
+PHOTO = shared_samples_dir() / "207_golden_retriever.jpg"  # 256 px on its shorter side, like most course photos
 BATCH = 32
 TARGET_RATIO = 4.0
 
@@ -60,6 +62,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
     args = parser.parse_args()
+    started = machine_load()
 
     classifier = Classifier(engine=args.engine)
     model = classifier.model  # the same Keras model and weights for the model.predict path
@@ -83,6 +86,13 @@ def main() -> None:
     verdict = "meets" if ratio >= TARGET_RATIO else "MISSES"
     print(f"\nlabkit is {ratio:.1f}x faster for one image ({verdict} the {TARGET_RATIO:g}x target) and "
           f"{labkit_batch.per_second(BATCH) / keras_batch.per_second(BATCH):.1f}x at batch {BATCH}.")
+    write_result("latency", {
+        "photo": PHOTO.name, "engine": args.engine, "repeats": args.repeats,
+        "model_predict_p50_ms": round(keras_single.p50_ms, 2), "model_predict_p90_ms": round(keras_single.p90_ms, 2),
+        "labkit_p50_ms": round(labkit_single.p50_ms, 2), "labkit_p90_ms": round(labkit_single.p90_ms, 2),
+        "ratio_one_image": round(ratio, 2),
+        "ratio_batch": round(labkit_batch.per_second(BATCH) / keras_batch.per_second(BATCH), 2)},
+        load_at_start=started)
 
 
 if __name__ == "__main__":

@@ -30,10 +30,13 @@ sys.path.insert(0, str(REPO_ROOT))  # run from a checkout without installing
 
 from labkit.engines import DEFAULT_ENGINE  # noqa: E402  (imports neither TensorFlow nor LiteRT)
 
+from _results import machine_load, write_result  # noqa: E402  (benchmarks/, this script's folder)
+from course_data import shared_samples_dir  # noqa: E402
+
 # --- configurable parameters -----------------------------------------------------------------------------------
 REPEATS = 3
 TARGET_RSS_MB = 350
-PHOTO = REPO_ROOT / "data" / "samples" / "207_golden_retriever.jpg"
+PHOTO = shared_samples_dir() / "207_golden_retriever.jpg"  # the course photos, as before data/samples went open
 
 KERNEL = """
 import json, sys, time
@@ -74,6 +77,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=REPEATS, help="runs of each warm case (medians)")
     parser.add_argument("--no-cold", action="store_true", help="skip the empty-cache case (it converts, ~30 s)")
     args = parser.parse_args()
+    started = machine_load()
 
     run_kernel(DEFAULT_ENGINE)  # fills the cache, so the warm cases are warm
     run_kernel("litert-int8")
@@ -100,6 +104,13 @@ def main() -> None:
     verdict = "meets" if default["rss_mb"] <= TARGET_RSS_MB else "MISSES"
     print(f"\nThe default engine's kernel: {default['rss_mb']:.0f} MB after its first prediction ({verdict} the "
           f"{TARGET_RSS_MB} MB target), {default['seconds']:.1f} s from import to its first answer.")
+    write_result("memory", {
+        "photo": PHOTO.name, "repeats": args.repeats, "default_engine": DEFAULT_ENGINE,
+        "default_case": f"{DEFAULT_ENGINE} (default), warm cache",
+        "cases": {name: {"rss_mb": round(result["rss_mb"], 1), "peak_mb": round(result["peak_mb"], 1),
+                         "seconds_to_first_answer": round(result["seconds"], 2),
+                         "tensorflow_imported": result["tensorflow"]} for name, result in results.items()}},
+        load_at_start=started)
 
 
 if __name__ == "__main__":

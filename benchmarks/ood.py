@@ -30,6 +30,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _results import machine_load, write_result  # noqa: E402  (benchmarks/, this script's folder)
 
 import numpy as np  # noqa: E402
 from calibration import validation_photos  # noqa: E402  benchmarks/calibration.py, beside this script
@@ -89,6 +90,7 @@ def main() -> None:
     parser.add_argument("--engine", default=None, help="classifier engine (default: labkit's default)")
     parser.add_argument("--sweep", action="store_true", help="compare ReAct clips at other percentiles")
     args = parser.parse_args()
+    started = machine_load()
 
     classifier = Classifier(engine=args.engine)
     items = validation_photos()
@@ -136,13 +138,24 @@ def main() -> None:
     print(f"temperature fitted on all {len(labels)} photos: {scaler.temperature_:.3f} (shipped: "
           f"{calibration.temperature}); ECE in-sample {expected_calibration_error(softmax(logits), labels):.3f} -> "
           f"{expected_calibration_error(scaler.predict_proba(logits), labels):.3f}")
-    for half, (temperature, before, after) in enumerate(held_out_ece(logits, labels), start=1):
+    halves = held_out_ece(logits, labels)
+    for half, (temperature, before, after) in enumerate(halves, start=1):
         print(f"held-out half {half}: T={temperature:.3f} fitted on the other half, ECE {before:.3f} -> {after:.3f}")
 
     print("\n== ReAct clip (pooled features clipped before the last layer)")
     derived = measure_react_clip(classifier, folder)
     print(f"labkit.network.REACT_CLIP = {REACT_CLIP}; the {REACT_PERCENTILE}th percentile of these photos' pooled "
           f"features: {derived:.3f}")
+    write_result("ood", {
+        "engine": classifier.engine, "photos": len(labels), "generated_per_seed": OOD_IMAGES, "seeds": list(SEEDS),
+        "auroc": {method: {"median": round(statistics.median(values), 4), "min": round(min(values), 4),
+                           "max": round(max(values), 4)} for method, values in scores.items()},
+        "app_method": calibration.ood_method, "app_auroc_median": round(app_auroc, 4),
+        "photos_flagged": int(photos_flagged.sum()),
+        "generated_flagged_by_kind": {kind: round(float(np.mean(flags)), 4) for kind, flags in flagged.items()},
+        "held_out_ece": [{"temperature": round(float(t), 4), "before": round(float(before), 4),
+                          "after": round(float(after), 4)} for t, before, after in halves]},
+        load_at_start=started)
     if args.sweep:
         react_sweep(classifier, [item.path for item in items], labels)
 

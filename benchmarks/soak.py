@@ -42,6 +42,8 @@ import psutil  # noqa: E402
 
 from serving import NOTEBOOK, free_port, launch_chromium, stop, warm_model_cache  # noqa: E402
 
+from _results import machine_load, write_result  # noqa: E402  (benchmarks/, this script's folder)
+
 # --- configurable parameters -----------------------------------------------------------------------------------
 UPLOADS = 200
 GROWTH_LIMIT_MB = 50.0  # the bound for 200 uploads in one session
@@ -192,6 +194,7 @@ def main() -> int:
     parser.add_argument("--limit-mb", type=float, default=GROWTH_LIMIT_MB,
                         help=f"fail when RSS grows more than this (default {GROWTH_LIMIT_MB:g})")
     options = parser.parse_args()
+    load_at_start = machine_load()
 
     from playwright.sync_api import sync_playwright
 
@@ -230,6 +233,12 @@ def main() -> int:
           f"(growth {growth:+.1f} MB, {growth * 1000 / options.uploads:+.0f} kB per upload; USS "
           f"{last.uss - first.uss:+.1f} MB); after 'Clear results': {cleared.rss:.1f} MB")
     served = (outcome["results"], outcome["problems"]) == (options.uploads - expected_problems, expected_problems)
+    if options.config is None:  # the README quotes the app as `make app` serves it
+        write_result("soak", {
+            "uploads": options.uploads, "rss_before_mb": round(first.rss, 1), "rss_after_mb": round(last.rss, 1),
+            "rss_growth_mb": round(growth, 1), "uss_growth_mb": round(last.uss - first.uss, 1),
+            "rss_after_clear_mb": round(cleared.rss, 1), "upload_median_s": round(statistics.median(seconds), 3),
+            "cards_as_expected": served, "limit_mb": options.limit_mb}, load_at_start=load_at_start)
     if growth >= options.limit_mb or not served:
         print(f"soak: FAILED ({'RSS grew' if growth >= options.limit_mb else 'cards missing'}; "
               f"limit {options.limit_mb:g} MB)")

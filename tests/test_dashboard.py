@@ -1,6 +1,8 @@
-"""The web app's state and widgets, driven from Python without a browser (the browser tests are in tests/browser).
+"""The web app's state, views and widgets, driven from Python without a browser (browser tests: tests/browser).
 
-The same code path the page uses: FileUpload's value, the drop zone's and gallery's messages, DashboardApp.
+The same code path the page uses: FileUpload's value, the drop zone's and gallery's messages, DashboardApp. Tests
+read what a user would see through the views (``result_html(result)`` is a card's HTML) or find widgets by their
+kind, description or CSS class, never by their position in the page.
 """
 
 from __future__ import annotations
@@ -21,22 +23,24 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from labkit.dashboard import (
+from labkit.app import (
     GRADCAM_ERROR,
     MAX_UPLOAD_BYTES,
     MODEL_DESCRIPTION,
     DashboardApp,
     DropZone,
+    Result,
     SampleGallery,
     WhereItLooked,
     build_dashboard,
     exported_model,
     imagenet_model,
     not_sure_message,
-    preview_jpeg,
-    result_card,
+    problem_html,
+    result_html,
     where_it_looked,
 )
+from labkit.app.pictures import preview_jpeg
 from labkit.export import describe_export, export_model
 from labkit.images import load_image
 from labkit.model import Classifier, shared_classifier
@@ -77,12 +81,36 @@ def tiny_export(tmp_path_factory):
     return models / "tiny"
 
 
+class QueuedRuns:
+    """Given as ``run_gradcam``: keeps each Grad-CAM computation until the test runs it, in the test's thread."""
+
+    def __init__(self) -> None:
+        self.waiting: list = []
+
+    def __call__(self, job) -> None:
+        self.waiting.append(job)
+
+    def run_all(self) -> None:
+        while self.waiting:
+            self.waiting.pop(0)()
+
+
+def run_now(job) -> None:
+    """Given as ``run_gradcam``: compute at once, in the caller's thread (no thread for the test to wait on)."""
+    job()
+
+
 def widgets_of(root: widgets.Widget, kind: type = widgets.Widget, css_class: str | None = None) -> list:
     """Every widget of ``kind`` (and with ``css_class``, if given) in the layout under ``root``."""
     found = [root] if isinstance(root, kind) and (css_class is None or css_class in root._dom_classes) else []
     for child in getattr(root, "children", ()):
         found += widgets_of(child, kind, css_class)
     return found
+
+
+def text_of(root: widgets.Widget) -> str:
+    """All the HTML shown under ``root``."""
+    return "".join(widget.value for widget in widgets_of(root, widgets.HTML))
 
 
 def test_a_photo_classified_from_python_goes_on_top_with_its_label(app, samples_dir, label_of):
@@ -92,8 +120,8 @@ def test_a_photo_classified_from_python_goes_on_top_with_its_label(app, samples_
     assert result.error is None
     assert result.prediction.label == label_of(ZEBRA)
     assert [earlier.name for earlier in app.results] == [ZEBRA, PENGUIN]  # newest first
-    page_text = result.card.children[0].value
-    assert label_of(ZEBRA) in page_text and ZEBRA in page_text
+    shown = result_html(result)
+    assert label_of(ZEBRA) in shown and ZEBRA in shown
 
 
 def test_a_bad_file_gets_its_own_message_and_the_next_photo_still_works(app, samples_dir, label_of):
@@ -102,7 +130,7 @@ def test_a_bad_file_gets_its_own_message_and_the_next_photo_still_works(app, sam
 
     assert bad.prediction is None
     assert "'notes.pdf' is not an image: it looks like a PDF document" in bad.error
-    assert "notes.pdf" in bad.card.children[0].value
+    assert "notes.pdf" in problem_html(bad) and html.escape(bad.error) in problem_html(bad)
     assert good.prediction.label == label_of(ZEBRA)
     assert [result.name for result in app.results] == [ZEBRA, "notes.pdf"]
 
@@ -152,8 +180,10 @@ def test_an_upload_is_classified_and_emptied_from_the_widget(app, samples_dir, l
 
     assert upload.value == ()  # the bytes do not linger in the widget
     assert sorted(result.prediction.label for result in app.results) == sorted(map(label_of, [ZEBRA, PENGUIN]))
-    results_box = widgets_of(page, css_class="labkit-results")[0]
-    assert list(results_box.children) == [result.card for result in app.results]
+    cards = widgets_of(page, css_class="labkit-card-result")
+    assert len(cards) == 2
+    for card, result in zip(cards, app.results, strict=True):  # newest first, like the results
+        assert f"Result for {result.name}" in text_of(card) and result.prediction.label in text_of(card)
 
 
 def test_drop_zone_photos_are_classified_and_oversized_files_named(app, samples_dir, label_of):
@@ -189,26 +219,31 @@ def test_clear_removes_every_result_and_disables_itself(app, samples_dir):
     app.classify_file(samples_dir / ZEBRA)
     assert not clear.disabled
 
-    card = app.results[0].card
+    card = widgets_of(page, css_class="labkit-card")[0]
     clear.click()
     assert app.results == () and clear.disabled
-    assert card.comm is None and all(child.comm is None for child in card.children)  # freed, not just hidden
+    assert widgets_of(page, css_class="labkit-card") == [] and "No photos yet" in text_of(page)
+    assert all(widget.comm is None for widget in widgets_of(card))  # freed, not just hidden
 
 
-def test_a_doubtful_prediction_says_so_in_words_and_the_chart_has_alt_text(samples_dir):
+def test_a_doubtful_prediction_says_so_in_words_and_the_chart_has_alt_text(classifier, samples_dir):
     guesses = (ClassScore("hyena", 276, "n02117135", 0.41), ClassScore("baboon", 372, "n02486410", 0.27),
                ClassScore("African elephant", 386, "n02504458", 0.09))
     doubtful = Prediction(top=guesses, elapsed_ms=12.0, logits=np.zeros(1000), not_sure=True)
-    card = result_card("lion.jpg", load_image(samples_dir / "291_lion.jpg"), doubtful)
-    body = card.children[0].value
+    preview = preview_jpeg(load_image(samples_dir / "291_lion.jpg"))
+    result = Result("lion.jpg", doubtful, model="MobileNetV2", preview=preview)
+    body = result_html(result)
 
     assert ("<strong>Not sure:</strong> this is probably none of the 1000 things I know. Treat the answer as a "
             "guess.") in body
     assert 'alt="Bar chart of the top 3 guesses: hyena 41%, baboon 27%, African elephant 9%.' in body
     assert 'alt="Your photo, lion.jpg"' in body
     assert 'Answered by <span class="labkit-answered-by">MobileNetV2</span> in 12 ms' in body
-    actions = card.children[-1]
-    assert "labkit-card-actions" in actions._dom_classes and actions.children == ()  # no explain: no button
+    app = DashboardApp(lambda: classifier, start=False)
+    page = build_dashboard(app)
+    app.results = (result,)
+    assert len(widgets_of(page, css_class="labkit-card-result")) == 1
+    assert widgets_of(page, WhereItLooked) == []  # nothing to explain with: no button
 
 
 def test_a_hesitant_answer_gets_the_low_confidence_note_naming_the_runner_up_not_the_not_sure_note(samples_dir):
@@ -216,7 +251,8 @@ def test_a_hesitant_answer_gets_the_low_confidence_note_naming_the_runner_up_not
                ClassScore("minivan", 656, "n03770679", 0.08))
     hesitant = Prediction(top=guesses, elapsed_ms=9.0, logits=np.zeros(1000), low_confidence=True)
 
-    body = result_card("taxi.jpg", load_image(samples_dir / "291_lion.jpg"), hesitant).children[0].value
+    preview = preview_jpeg(load_image(samples_dir / "291_lion.jpg"))
+    body = result_html(Result("taxi.jpg", hesitant, model="MobileNetV2", preview=preview))
 
     assert ("<strong>Low confidence:</strong> it hesitates between cab (43%) and limousine (31%). Treat the answer "
             "as a guess.") in body
@@ -227,7 +263,8 @@ def test_a_near_certain_answer_never_reads_100_percent(samples_dir):
     guesses = (ClassScore("zebra", 340, "n02391049", 0.9996), ClassScore("hartebeest", 351, "n02422106", 0.0003))
     sure = Prediction(top=guesses, elapsed_ms=9.0, logits=np.zeros(1000))
 
-    body = result_card("zebra.jpg", load_image(samples_dir / "340_zebra.jpg"), sure).children[0].value
+    preview = preview_jpeg(load_image(samples_dir / "340_zebra.jpg"))
+    body = result_html(Result("zebra.jpg", sure, model="MobileNetV2", preview=preview))
 
     assert "100%" not in body
     assert ">99%" in html.unescape(body) and "<1%" in html.unescape(body)
@@ -238,9 +275,8 @@ def test_the_not_sure_note_speaks_of_the_models_own_classes():
     assert not_sure_message() == "Not sure: this is probably none of the 1000 things I know"
     confident = Prediction(top=(ClassScore("glass", 0, "glass", 0.97),), elapsed_ms=5.0, logits=np.zeros(2),
                            not_sure=True)
-    card = result_card("jar.jpg", Image.new("RGB", (64, 64)), confident, model_name="trashnet",
-                       not_sure=not_sure_message(2, custom=True))
-    body = card.children[0].value
+    body = result_html(Result("jar.jpg", confident, model="trashnet", preview=preview_jpeg(Image.new("RGB", (64, 64))),
+                              not_sure=not_sure_message(2, custom=True)))
 
     assert "<strong>Not sure:</strong> this is probably none of the 2 classes I was taught." in body
     assert "gets only" not in body  # a confident answer can still be about something the model was never taught
@@ -255,20 +291,22 @@ def test_colour_noise_gets_the_not_sure_note_from_the_real_model(app):
     result = app.classify_bytes("noise.png", noise.getvalue())
 
     assert result.prediction.not_sure
-    assert "Not sure:</strong> this is probably none of the 1000 things I know" in result.card.children[0].value
+    assert "Not sure:</strong> this is probably none of the 1000 things I know" in result_html(result)
 
 
 def test_show_where_it_looked_computes_the_overlay_on_first_opening_only(app, samples_dir, label_of):
-    result = app.classify_file(samples_dir / ZEBRA)
-    toggle = result.card.children[-1].children[0]
-    assert isinstance(toggle, WhereItLooked)
-    assert (toggle.state, toggle.overlay, toggle.worker) == ("idle", "", None)  # nothing computed until asked
+    runs = QueuedRuns()
+    page = build_dashboard(app, run_gradcam=runs)
+    app.classify_file(samples_dir / PENGUIN)
+    app.classify_file(samples_dir / ZEBRA)
+    toggle = widgets_of(page, WhereItLooked)[0]  # the newest card's
+    assert (toggle.state, toggle.overlay, runs.waiting) == ("idle", "", [])  # nothing computed until asked
     assert toggle.alt == (f"Heatmap of where the model looked for '{label_of(ZEBRA)}': warm colours mark the "
                           "regions that raised that class's score")
 
     toggle.expanded = True  # what the button's click sends
-    assert toggle.state == "working"
-    toggle.worker.join(timeout=120)
+    assert toggle.state == "working" and len(runs.waiting) == 1
+    runs.run_all()
 
     assert toggle.state == "ready" and toggle.message == ""
     assert toggle.overlay.startswith("data:image/jpeg;base64,")
@@ -276,17 +314,17 @@ def test_show_where_it_looked_computes_the_overlay_on_first_opening_only(app, sa
     preview = Image.open(io.BytesIO(preview_jpeg(load_image(samples_dir / ZEBRA))))
     assert overlay.size == preview.size  # drawn on the card's preview
     assert np.abs(np.asarray(overlay, float) - np.asarray(preview, float)).mean() > 10  # and coloured
-    first = toggle.worker
     toggle.expanded = False
     toggle.expanded = True
-    assert toggle.worker is first and toggle.state == "ready"  # shown again, not recomputed
+    assert runs.waiting == [] and toggle.state == "ready"  # shown again, not recomputed
+    assert widgets_of(page, WhereItLooked)[1].state == "idle"  # the other card computed nothing
 
 
 def test_where_it_looked_failing_says_so_in_the_card_and_can_be_retried(classifier, samples_dir):
     preview = preview_jpeg(load_image(samples_dir / ZEBRA))
-    out_of_range = WhereItLooked(preview, "zebra", functools.partial(where_it_looked, classifier, class_index=5000))
+    out_of_range = WhereItLooked(preview, "zebra", functools.partial(where_it_looked, classifier, class_index=5000),
+                                 run=run_now)
     out_of_range.expanded = True
-    out_of_range.worker.join(timeout=120)
     assert out_of_range.state == "failed"
     assert "class_index 5000 is out of range" in out_of_range.message  # labkit.explain's own words
 
@@ -298,13 +336,11 @@ def test_where_it_looked_failing_says_so_in_the_card_and_can_be_retried(classifi
             raise MemoryError("out of memory")
         return photo
 
-    toggle = WhereItLooked(preview, "zebra", flaky)
+    toggle = WhereItLooked(preview, "zebra", flaky, run=run_now)
     toggle.expanded = True
-    toggle.worker.join(timeout=30)
     assert (toggle.state, toggle.message) == ("failed", GRADCAM_ERROR)  # no traceback in the page
     toggle.expanded = False
     toggle.expanded = True  # opening it again tries again
-    toggle.worker.join(timeout=30)
     assert toggle.state == "ready" and len(attempts) == 2
 
 
@@ -351,7 +387,7 @@ def test_switching_models_loads_each_once_and_earlier_cards_stay(classifier, tin
         return dataclasses.replace(option, load=lambda: loads.append(option.name) or option.load())
 
     app = DashboardApp(models=[counted(imagenet_model(lambda: classifier)), counted(exported_model(tiny_export))])
-    page = build_dashboard(app)
+    page = build_dashboard(app, run_gradcam=run_now)
     picker = widgets_of(page, widgets.Dropdown)[0]
     app.classifier()
     app.classify_file(samples_dir / ZEBRA)
@@ -363,10 +399,9 @@ def test_switching_models_loads_each_once_and_earlier_cards_stay(classifier, tin
     tiny, zebra = app.classify_file(samples_dir / PENGUIN), app.results[1]
 
     assert tiny.prediction.label in TINY_CLASSES and tiny.model == "tiny"
-    assert 'Answered by <span class="labkit-answered-by">tiny</span>' in tiny.card.children[0].value
-    where = tiny.card.children[-1].children[0]
+    assert 'Answered by <span class="labkit-answered-by">tiny</span>' in result_html(tiny)
+    where = widgets_of(page, WhereItLooked)[0]  # the newest card's
     where.expanded = True  # Grad-CAM works on an exported model's card too (its model.keras)
-    where.worker.join(timeout=120)
     assert where.state == "ready" and f"looked for '{tiny.prediction.label}'" in where.alt
     assert zebra.prediction.label == label_of(ZEBRA) and zebra.model == "MobileNetV2"  # still on the page
     assert "Fine-tuned to tell apart 2 classes: cat, dog." in widgets_of(page, css_class="labkit-model-note")[0].value
@@ -394,8 +429,8 @@ def test_labkit_model_chooses_the_model_a_class_starts_with(tiny_export, samples
 
 def test_file_names_cannot_inject_html(app):
     result = app.classify_bytes('<img src=x onerror="alert(1)">.jpg', b"")
-    assert "<img src=x" not in result.card.children[0].value
-    assert "&lt;img src=x" in result.card.children[0].value
+    assert "<img src=x" not in problem_html(result)
+    assert "&lt;img src=x" in problem_html(result)
 
 
 @pytest.mark.slow  # two Voilà start-ups, ~5 s each
@@ -427,3 +462,12 @@ def test_voila_reads_its_limits_from_voila_json_in_the_current_folder(repo_root,
     assert from_repo["cull_idle_timeout"] == configured["MappingKernelManager"]["cull_idle_timeout"] > 0
     assert from_repo["cull_interval"] > 0
     assert settings(tmp_path)["websocket"] is None  # proof that it was the file in the repository root
+
+
+def test_the_built_in_models_note_quotes_the_latest_measured_accuracy(repo_root, tmp_path):
+    from labkit.app.catalogue import measured_accuracy
+
+    measured = json.loads((repo_root / "benchmarks" / "results" / "resize_policy.json").read_text())["figures"]
+    right = measured["policies"][measured["default_policy"]]["top1_right"]
+    assert f"{right / measured['photos']:.0%} top-1" in imagenet_model().note  # generated, never retyped
+    assert measured_accuracy(tmp_path / "no-such-result.json") == ""  # an installed copy without benchmarks/

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from labkit.dashboard import GENERIC_ERROR, DashboardApp
+from labkit.app import GENERIC_ERROR, DashboardApp
 from labkit.images import ImageError, load_image
 from labkit.model import shared_classifier
 from labkit.predict import Prediction

@@ -22,7 +22,7 @@ import soak  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
-KERNEL_RSS_LIMIT_MB = 250  # measured ~166 MB with the LiteRT engine; TensorFlow in the kernel would add ~400 MB
+KERNEL_RSS_LIMIT_MB = 250  # benchmarks/concurrent_sessions.py measures it; TensorFlow would add hundreds of MB
 WARM_UP_UPLOADS = 5  # the first uploads import and cache what every later one reuses (fonts, the chart code)
 SOAK_UPLOADS = 20
 # Twice the budget per upload (50 MB over 200 uploads), to leave room for the allocator's steps; a leak of
@@ -75,7 +75,7 @@ def test_four_students_arriving_together_each_get_a_kernel_and_the_right_card(br
 
 
 def test_closing_a_tab_shuts_its_kernel_down(browser, voila_url, server):
-    # Without this a class leaks a kernel (~170 MB) per reload or closed tab until the idle culler runs (10 min).
+    # Without this a class leaks a whole kernel per reload or closed tab until the idle culler runs (10 min).
     context = browser.new_context()  # not the `context` fixture, which closes its pages itself
     dashboard = DashboardPage.open(context, voila_url)
     kernel = soak.kernel_process(server, dashboard.page)

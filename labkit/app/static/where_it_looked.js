@@ -1,4 +1,4 @@
-// A result card's "Show where it looked" button (labkit.dashboard.WhereItLooked): a disclosure button
+// A result card's "Show where it looked" button (labkit.app.widgets.WhereItLooked): a disclosure button
 // (aria-expanded, aria-controls) over a panel holding the Grad-CAM overlay. The first opening asks Python to compute
 // the overlay; the panel says "working" meanwhile, then shows the picture, or a short message if there is none.
 // The button's words change with its state ("Show..." / "Hide..."), which is why it is a disclosure button rather

@@ -1,5 +1,5 @@
 // labkit's photo intake: drop files on the page, paste from the clipboard, or snap one with the webcam.
-// Each photo goes to Python (labkit.dashboard.DropZone) as one custom message with its bytes as a buffer;
+// Each photo goes to Python (labkit.app.widgets.DropZone) as one custom message with its bytes as a buffer;
 // nothing is kept in the widget's synced state, so a photo's bytes never linger in the kernel.
 
 const INTAKE = ".labkit-intake"; // the dashed panel the dashboard puts this widget in

@@ -1,0 +1,218 @@
+"""The app's model catalogue: MobileNetV2 (ImageNet) and every model exported into the models folder.
+
+The "Model" picker lists :func:`available_models`: the built-in model first, then each export found by
+:func:`labkit.export.find_exported_models` in :func:`models_folder` (``exports/`` at the repository root, or
+``$LABKIT_MODELS_DIR``). :func:`find_model` resolves what a teacher names (``$LABKIT_MODEL``: ``imagenet``, an
+export's folder name, or a path to an export folder). Each model loads once per kernel, on first use.
+
+    >>> [option.name for option in available_models()]  # doctest: +SKIP
+    ['MobileNetV2', 'trashnet']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from labkit.calibration import shipped_calibration
+from labkit.export import (
+    DEFAULT_EXPORTS_DIR,
+    LITERT_FILE,
+    ExportError,
+    describe_export,
+    find_exported_models,
+    load_exported,
+    read_metadata,
+)
+from labkit.model import Classifier, shared_classifier
+from labkit.ood import NOT_SURE_MESSAGE
+from labkit.paths import REPO_ROOT
+
+IMAGENET = "imagenet"  # the model picker's key (and $LABKIT_MODEL's value) for the built-in model
+IMAGENET_NAME, IMAGENET_CLASSES = "MobileNetV2", "ImageNet, 1000 classes"
+MODEL_DESCRIPTION = f"{IMAGENET_NAME} ({IMAGENET_CLASSES})"
+# The built-in model's accuracy, as benchmarks/resize_policy.py last measured it (with the rebuilt weights).
+ACCURACY_RESULT = REPO_ROOT / "benchmarks" / "results" / "resize_policy.json"
+MODELS_DIR_ENV, MODEL_ENV = "LABKIT_MODELS_DIR", "LABKIT_MODEL"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelOption:
+    """One model the app can answer with: its picker entry, how to load it, and what it knows.
+
+    Args:
+        key: what the picker's value and ``$LABKIT_MODEL`` call it: ``"imagenet"`` or an export folder's path.
+        name: short, on the status line and on each card ("MobileNetV2", "trashnet-mini").
+        classes: what it tells apart, in a few words ("ImageNet, 1000 classes", "glass, metal").
+        label: the picker's line.
+        load: returns the classifier (cached per kernel, so switching back is instant).
+        custom: fine-tuned on someone's own classes: its "not sure" note names those, not ImageNet's 1000 things.
+        note: one sentence under the picker (what it knows, how accurate it was).
+    """
+
+    key: str
+    name: str
+    classes: str
+    label: str
+    load: Callable[[], Classifier] = dataclasses.field(repr=False, compare=False)
+    custom: bool = False
+    note: str = ""
+
+    @property
+    def title(self) -> str:
+        """``"MobileNetV2 (ImageNet, 1000 classes)"``: the status line's name for it."""
+        return f"{self.name} ({self.classes})"
+
+
+def imagenet_model(load: Callable[[], Classifier] = shared_classifier) -> ModelOption:
+    """The built-in model, MobileNetV2 with ImageNet's 1000 classes (loaded by ``load``, the kernel's shared one)."""
+    note = (
+        f"Knows 1000 kinds of things: animals, vehicles, food, objects. {measured_accuracy()} "
+        f"{shipped_calibration().summary()}"
+    ).strip()
+    return ModelOption(IMAGENET, IMAGENET_NAME, IMAGENET_CLASSES, MODEL_DESCRIPTION, load, note=note)
+
+
+def measured_accuracy(result: Path = ACCURACY_RESULT) -> str:
+    """The built-in model's accuracy in one sentence, read from benchmarks/resize_policy.py's latest result (empty
+    when there is none, e.g. in an installed copy without the repository's benchmarks).
+
+    Example:
+        >>> measured_accuracy()  # doctest: +SKIP
+        '90% top-1 and 98% top-3 on our 60 labelled test photos, measured with the rebuilt weights.'
+    """
+    try:
+        figures = json.loads(result.read_text(encoding="utf-8"))["figures"]
+        policy = figures["policies"][figures["default_policy"]]
+        photos = figures["photos"]
+        return (
+            f"{policy['top1_right'] / photos:.0%} top-1 and {policy['top3_right'] / photos:.0%} top-3 on our "
+            f"{photos} labelled test photos, measured with the rebuilt weights."
+        )
+    except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
+        return ""
+
+
+@functools.lru_cache(maxsize=8)
+def shared_exported_classifier(folder: str) -> Classifier:
+    """Return this kernel's classifier for an export folder, loaded on first call (LiteRT when the export has it).
+
+    LiteRT keeps TensorFlow out of the kernel (benchmarks/memory.py measures what that saves); an export without
+    a LiteRT file runs on Keras.
+
+    Example:
+        >>> shared_exported_classifier("exports/trashnet").class_names  # doctest: +SKIP
+        ['glass', 'metal', 'paper', 'plastic']
+    """
+    engine = "litert" if (Path(folder) / LITERT_FILE).is_file() else "keras"
+    return load_exported(folder, engine=engine)
+
+
+def exported_model(folder: str | os.PathLike) -> ModelOption:
+    """The picker's entry for a model exported by :func:`labkit.export.export_model` into ``folder``.
+
+    A folder that is not a usable export still gets an entry: choosing it says what is wrong (the
+    :class:`~labkit.export.ExportError`'s message) instead of breaking the page.
+
+    Example:
+        >>> exported_model("exports/trashnet").label  # doctest: +SKIP
+        'trashnet: glass, metal, paper, plastic (88% on 48 photos)'
+    """
+    folder = Path(folder).resolve()
+    try:
+        metadata = read_metadata(folder)
+        label = describe_export(folder)
+    except ExportError as error:
+        problem = error
+
+        def fail() -> Classifier:
+            raise problem
+
+        return ModelOption(
+            str(folder), folder.name, "cannot be used", f"{folder.name} (cannot be used)", fail, custom=True
+        )
+    names = list(metadata.get("class_names", []))
+    note = f"Fine-tuned to tell apart {len(names)} classes: {', '.join(names)}."
+    if metadata.get("val_accuracy") is not None:
+        checked = (
+            f" {metadata['validation_images']} validation photos"
+            if metadata.get("validation_images")
+            else (" its validation photos")
+        )
+        note += f" Right on {metadata['val_accuracy']:.0%} of{checked}."
+    return ModelOption(
+        str(folder),
+        folder.name,
+        classes_text(names),
+        label,
+        functools.partial(shared_exported_classifier, str(folder)),
+        custom=True,
+        note=note,
+    )
+
+
+def classes_text(names: Sequence[str], shown: int = 5) -> str:
+    """What a model tells apart, in a few words.
+
+    Example:
+        >>> classes_text(["glass", "metal"]), classes_text([str(n) for n in range(12)])
+        ('glass, metal', '12 classes: 0, 1, 2, 3, 4…')
+    """
+    if len(names) <= shown:
+        return ", ".join(names)
+    return f"{len(names)} classes: {', '.join(names[:shown])}…"
+
+
+def models_folder() -> Path:
+    """Where the app looks for exported models: ``$LABKIT_MODELS_DIR``, else ``exports/`` at the repository root."""
+    folder = os.environ.get(MODELS_DIR_ENV)
+    return Path(folder).expanduser() if folder else DEFAULT_EXPORTS_DIR
+
+
+def available_models(folder: str | os.PathLike | None = None) -> list[ModelOption]:
+    """The picker's models: MobileNetV2 (ImageNet) first, then every export in ``folder`` (default
+    :func:`models_folder`), sorted by name.
+
+    Example:
+        >>> [option.name for option in available_models()]  # doctest: +SKIP
+        ['MobileNetV2', 'trashnet']
+    """
+    return [imagenet_model(), *map(exported_model, find_exported_models(models_folder() if folder is None else folder))]
+
+
+def find_model(models: Sequence[ModelOption], wanted: str | os.PathLike) -> ModelOption:
+    """Return the model in ``models`` called ``wanted`` (a key, a name, or an export folder's path), or a new entry
+    for an export folder that is not listed (a path that is no export gives an entry whose loading says why).
+
+    Example:
+        >>> find_model([imagenet_model()], "imagenet").name
+        'MobileNetV2'
+    """
+    wanted = str(wanted)
+    for option in models:
+        if wanted in (option.key, option.name):
+            return option
+    # Voilà runs the kernel in notebooks/, so a path relative to the repository (as in `make app`) is tried too.
+    candidates = [Path(wanted).expanduser(), models_folder() / wanted, REPO_ROOT / wanted]
+    path = next((candidate for candidate in candidates if candidate.exists()), candidates[0])
+    key = str(path.resolve())
+    return next((option for option in models if option.key == key), None) or exported_model(path)
+
+
+def not_sure_message(num_classes: int = 1000, custom: bool = False) -> str:
+    """The card's words when the model flags a photo as maybe none of the things it knows.
+
+    Example:
+        >>> not_sure_message()
+        'Not sure: this is probably none of the 1000 things I know'
+        >>> not_sure_message(2, custom=True)
+        'Not sure: this is probably none of the 2 classes I was taught'
+    """
+    message = (
+        f"not sure: this is probably none of the {num_classes} classes I was taught" if custom else (NOT_SURE_MESSAGE)
+    )
+    return message[:1].upper() + message[1:]

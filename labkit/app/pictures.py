@@ -1,0 +1,60 @@
+"""The pictures the app sends to the browser: small JPEG previews, the bar chart as PNG, and data URLs for both.
+
+A card keeps only its preview's JPEG bytes (a few tens of kilobytes), never the decoded upload: keeping every
+card's decoded photo would make a class's kernels grow with every upload (benchmarks/soak.py measures the growth).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+from PIL import Image
+
+from labkit.predict import Prediction
+
+PREVIEW_PIXELS = 360  # longest side of the photo shown in a result card (sent to the browser as a JPEG)
+THUMBNAIL_PIXELS = 160  # longest side of a sample in the gallery
+CHART_INCHES, CHART_DPI = (4.4, 2.0), 110  # the bar chart's size: its labels stay readable in a card's column
+
+
+def preview_jpeg(image: Image.Image, size: int = PREVIEW_PIXELS) -> bytes:
+    """Return a small JPEG of ``image`` (longest side ``size``) for showing in the page.
+
+    Example:
+        >>> preview_jpeg(Image.new("RGB", (4000, 3000)))[:2]
+        b'\\xff\\xd8'
+    """
+    small = image.copy()
+    small.thumbnail((size, size), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    small.convert("RGB").save(buffer, format="JPEG", quality=85, optimize=True)
+    return buffer.getvalue()
+
+
+def chart_png(prediction: Prediction) -> bytes:
+    """Draw the card's bar chart of the top guesses (:func:`labkit.plots.plot_top_k`) as PNG bytes.
+
+    matplotlib is imported on the first call, not with this module: the page appears sooner (Voilà runs the
+    notebook's cell before it sends any HTML), and the app draws one chart while its model loads.
+
+    Example:
+        >>> chart_png(Classifier().classify("data/samples/954_banana.jpg"))[:4]  # doctest: +SKIP
+        b'\\x89PNG'
+    """
+    from matplotlib.figure import Figure
+
+    from labkit.plots import figure_to_png, plot_top_k
+
+    axes = Figure(CHART_INCHES, layout="constrained").add_subplot()
+    return figure_to_png(plot_top_k(prediction, ax=axes), dpi=CHART_DPI)
+
+
+def data_url(data: bytes, mime: str) -> str:
+    """``data:<mime>;base64,...``: a picture the page can show without another request.
+
+    Example:
+        >>> data_url(b"GIF89a", "image/gif")
+        'data:image/gif;base64,R0lGODlh'
+    """
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
