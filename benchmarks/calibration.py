@@ -239,6 +239,7 @@ def ood_table(scores: Scores, test_kinds: np.ndarray, splits: int) -> dict[str, 
               for test in fold_indices(len(scores.by_name["energy"]["photos"]), FOLDS, SEED)]
     print(f"ASH-S kept share chosen on each fold's training photos (split {SEED}): {chosen}")
     table["ash_s_keep_by_fold"] = chosen
+    table["app"] = f"{ASH_S}, keep {KEEP}"  # the row of the shipped score and threshold (tools/readme_figures.py)
     return table
 
 
