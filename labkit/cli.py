@@ -27,7 +27,7 @@ from pathlib import Path
 from labkit.engines import DEFAULT_ENGINE, ENGINES, EngineError
 from labkit.evaluate import evaluate
 from labkit.export import ExportError, export_model, load_exported
-from labkit.folders import LabelError, TrainingFolderError, read_labelled_folder
+from labkit.folders import LabelError, TrainingDataError, read_labelled_folder
 from labkit.images import ImageError
 from labkit.model import Classifier
 from labkit.ood import NOT_SURE_MESSAGE
@@ -215,19 +215,38 @@ MODEL_ERRORS: tuple[type[Exception], ...] = (WeightsNotFound, EngineError, Expor
 def add_train_command(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "train", help="teach the model your own classes (one subfolder of photos per class)",
-        description="Fine-tune MobileNetV2 on FOLDER, which holds one subfolder of photos per class (the folder "
-                    "names become the class names), and export the model to DIR: model.keras, labels.txt, "
-                    "model.tflite and labkit.json. Use it with `classify --model DIR`. Progress goes to stderr, "
-                    "the summary to stdout.")
+        description="Fine-tune MobileNetV2 on every photo of FOLDER, which holds one subfolder of photos per class "
+                    "(the folder names become the class names), and export the model to DIR: model.keras, "
+                    "labels.txt, model.tflite and labkit.json. Use it with `classify --model DIR`. To measure the "
+                    "model, give photos it never learns from: --val FOLDER (best), or --val-split to hold back part "
+                    "of FOLDER; early stopping and calibration then use them. Progress goes to stderr, the summary "
+                    "to stdout.")
     parser.add_argument("folder", metavar="FOLDER", help="the training photos, e.g. photos/cats/*.jpg, photos/dogs/")
     parser.add_argument("--out", required=True, metavar="DIR", help="the folder to export the model to")
+    checked_on = parser.add_mutually_exclusive_group()
+    checked_on.add_argument("--val", metavar="FOLDER",
+                            help="validation photos, never learnt from: one subfolder per class, named as in FOLDER")
+    checked_on.add_argument("--val-split", type=fraction, metavar="F", default=0.0,
+                            help="hold back this share of each class of FOLDER for validation, e.g. 0.2 "
+                                 "(default 0: learn from every photo)")
     parser.add_argument("--epochs", type=whole_number, metavar="N",
                         help=f"fine-tuning epochs, at most (default {FINE_TUNE_EPOCHS}; 0 trains only the new last "
                              "layer)")
     parser.add_argument("--head-epochs", type=positive_int, metavar="N",
-                        help=f"epochs for the new last layer, at most (default {HEAD_EPOCHS}; early stopping ends "
-                             "it sooner)")
+                        help=f"epochs for the new last layer, at most (default {HEAD_EPOCHS}; with validation "
+                             "photos, early stopping may end it sooner)")
     parser.set_defaults(run=run_train)
+
+
+def fraction(text: str) -> float:
+    """An argparse type for a share such as ``0.2``: at least 0 and below 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give a share such as 0.2") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1 (a share such as 0.2), got {value}")
+    return value
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -237,8 +256,8 @@ def run_train(args: argparse.Namespace) -> int:
     # Progress and warnings go to stderr (sys.stderr still shows); Keras' own prints must not mix into the summary.
     with native_stderr_silenced(), contextlib.redirect_stdout(sys.stderr):
         try:
-            result = fine_tune(args.folder, **options)
-        except TrainingFolderError as error:
+            result = fine_tune(args.folder, validation=args.val, validation_split=args.val_split, **options)
+        except TrainingDataError as error:
             print(f"labkit train: {error}", file=sys.stderr)
             return EXIT_USAGE
         folder = export_model(result, args.out)

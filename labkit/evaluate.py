@@ -340,8 +340,11 @@ def score_logits(logits: np.ndarray, labels: np.ndarray, files: Sequence[str], c
     return records
 
 
-def measure_latency(fn: Callable[[], object], repeats: int = 30, warmup: int = 3) -> LatencyStats:
+def measure_latency(fn: Callable[[], object], repeats: int = 30, warmup: int = 3,
+                    progress: Callable[[int, int], None] | None = None) -> LatencyStats:
     """Time ``fn()`` ``repeats`` times after ``warmup`` untimed calls; quote the median on a shared machine.
+
+    ``progress(done, repeats)``, if given, is called after each timed call (lesson 07's widget moves a bar with it).
 
     Example:
         >>> stats = measure_latency(lambda: sum(range(1000)), repeats=5)
@@ -357,5 +360,7 @@ def measure_latency(fn: Callable[[], object], repeats: int = 30, warmup: int = 3
         start = time.perf_counter()
         fn()
         times_ms.append((time.perf_counter() - start) * 1000)
+        if progress is not None:
+            progress(len(times_ms), repeats)
     return LatencyStats(p50_ms=float(np.median(times_ms)), p90_ms=float(np.percentile(times_ms, 90)),
                         mean_ms=float(np.mean(times_ms)), n=repeats)

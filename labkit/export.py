@@ -127,7 +127,7 @@ def export_model(source: FineTuneResult | Classifier, folder: str | os.PathLike,
         PosixPath('exports/trashnet')
     """
     if isinstance(source, FineTuneResult):
-        classifier, accuracy, checked_on = source.classifier, source.val_accuracy, len(source.validation_set)
+        classifier, accuracy, checked_on = source.classifier, source.val_accuracy, source.validation_count
         training = source.settings
     else:
         classifier, accuracy, checked_on, training = source, None, None, None

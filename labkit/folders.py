@@ -22,33 +22,33 @@ import csv
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import Union
 
 import numpy as np
+from PIL import Image
 from tqdm import tqdm
 
-from labkit.images import IMAGE_EXTENSIONS, ImageError, iter_image_files, load_image
-from labkit.preprocess import DEFAULT_POLICY, IMAGE_SIZE, ResizePolicy, to_model_input
+from labkit.images import IMAGE_EXTENSIONS, ImageError, iter_image_files, load_image, to_rgb
+from labkit.preprocess import DEFAULT_POLICY, ResizePolicy, to_batch
 from labkit.weights import load_class_index, readable_label
 
 LABELS_FILE = "labels.csv"
 LABEL_COLUMNS = ("class_index", "wnid", "label")  # in order of preference when a CSV has several
 MIN_CLASSES = 2
 MIN_IMAGES_PER_CLASS = 5  # one for validation, four to learn from: the bare minimum, 50+ is better
+KEPT_PHOTO_SIDE = 640  # training photos are kept in memory at most this big (longer side), far above the model's 224
+MAX_CLASS_NAME_BYTES = 255  # the longest file name ext4, APFS and NTFS accept
+_NOT_IN_FOLDER_NAMES = frozenset('/\\:*?"<>|')  # Windows refuses all of these; "/" separates folders everywhere
+_WINDOWS_DEVICE_NAMES = frozenset(["CON", "PRN", "AUX", "NUL", *(f"COM{n}" for n in range(1, 10)),
+                                   *(f"LPT{n}" for n in range(1, 10))])
 
 
 class LabelError(ValueError):
     """A labelled folder or CSV could not be read: the message says which file or label, and what to do."""
-
-
-class TrainingFolderError(ValueError):
-    """The training folder cannot be used as it is: the message says what is wrong and how to fix the folder."""
-
-
-class SkippedFilesWarning(UserWarning):
-    """Some files in the training folder could not be read as images and were left out."""
 
 
 @dataclass(frozen=True)
@@ -194,28 +194,71 @@ def _read_class_folders(folder: Path, lookup: ClassLookup) -> list[LabelledImage
 
 # --- Training folders: one subfolder per class -----------------------------------------------------------------------
 
+PhotoSource = Union[bytes, bytearray, memoryview, Image.Image, str, os.PathLike]  # one photo given in memory
+
+
+class TrainingDataError(ValueError):
+    """The training photos cannot be used as they are: the message says what is wrong and what to do."""
+
+
+class TrainingFolderError(TrainingDataError):
+    """The training folder cannot be used as it is: the message says what is wrong and how to fix the folder."""
+
+
+class ClassNameError(TrainingDataError):
+    """A class name cannot be used: it would not make a valid folder name (the message says which and why)."""
+
+
+class SkippedFilesWarning(UserWarning):
+    """Some files or photos could not be read as images and were left out."""
+
+
 @dataclass(frozen=True)
 class SkippedFile:
-    """A file left out of training, and why."""
+    """A photo left out of training, and why: ``path`` is its file, or a name for a photo given in memory."""
 
-    path: Path
+    path: Path | str
     reason: str
+
+    @property
+    def name(self) -> str:
+        """The file's name (``IMG_0042.jpg``) or the in-memory photo's name (``glass: photo 3``)."""
+        return self.path.name if isinstance(self.path, Path) else self.path
 
 
 @dataclass
 class TrainingSet:
-    """The photos of a training folder, preprocessed: ``images`` (N, 224, 224, 3) in [-1, 1], ``labels`` (N,)."""
+    """Labelled photos to learn from (or to check on): upright RGB images, their classes and where they came from.
 
-    folder: Path
+    Made by :func:`read_training_folder` (a folder with one subfolder per class) or :func:`training_set_from_photos`
+    (photos in memory, e.g. uploads). ``photos[i]`` belongs to ``class_names[labels[i]]``; ``files[i]`` is its path,
+    or a name such as ``"glass: photo 3"`` for a photo given in memory. ``images`` is the model input
+    (N, 224, 224, 3) in [-1, 1], made by :func:`labkit.to_model_input` with ``policy``, as prediction does.
+    """
+
     class_names: list[str]
-    files: list[Path]
+    photos: list[Image.Image] = field(repr=False)
     labels: np.ndarray
-    images: np.ndarray = field(repr=False)
+    files: list[Path | str] = field(repr=False)
     skipped_files: list[SkippedFile] = field(default_factory=list)
+    folder: Path | None = None
+    policy: ResizePolicy = DEFAULT_POLICY
 
     def counts(self) -> dict[str, int]:
         """Readable photos per class, e.g. ``{"glass": 60, "metal": 60}``."""
         return {name: int(np.sum(self.labels == index)) for index, name in enumerate(self.class_names)}
+
+    @cached_property
+    def images(self) -> np.ndarray:
+        """The photos as the model sees them: (N, 224, 224, 3) float32 in [-1, 1]."""
+        return to_batch(self.photos, self.policy)
+
+    def __len__(self) -> int:
+        return len(self.photos)
+
+
+
+TrainingSource = Union[str, os.PathLike, TrainingSet]  # a folder with one subfolder per class, or photos in memory
 
 
 def class_folders(folder: str | os.PathLike) -> list[Path]:
@@ -224,7 +267,7 @@ def class_folders(folder: str | os.PathLike) -> list[Path]:
     Raises :class:`TrainingFolderError` when the folder is missing or has fewer than :data:`MIN_CLASSES` subfolders.
 
     Example:
-        >>> [path.name for path in class_folders("data/trashnet-mini")]  # doctest: +SKIP
+        >>> [path.name for path in class_folders("../shared/datasets/trashnet-mini")]  # doctest: +SKIP
         ['glass', 'metal', 'paper', 'plastic']
     """
     folder = Path(folder)
@@ -243,8 +286,8 @@ def class_folders(folder: str | os.PathLike) -> list[Path]:
 
 
 def read_training_folder(folder: str | os.PathLike, policy: ResizePolicy = DEFAULT_POLICY,
-                         progress: bool = True) -> TrainingSet:
-    """Load and preprocess every photo of a folder with one subfolder per class.
+                         progress: bool = True, min_per_class: int = MIN_IMAGES_PER_CLASS) -> TrainingSet:
+    """Load every photo of a folder with one subfolder per class.
 
     Files that are not readable images (a text file, a truncated JPEG...) are skipped, listed in
     ``skipped_files`` and named in a :class:`SkippedFilesWarning`. Hidden files (``.DS_Store``) are ignored.
@@ -253,13 +296,13 @@ def read_training_folder(folder: str | os.PathLike, policy: ResizePolicy = DEFAU
         folder: the training folder, e.g. ``trashnet-mini/`` holding ``glass/``, ``metal/``, ...
         policy: the resize policy, the classifier's (default ``"squash"``).
         progress: show a progress bar on stderr.
+        min_per_class: fewest readable photos a class may have (a validation folder needs only 1).
 
     Raises:
-        TrainingFolderError: fewer than 2 classes, or a class with fewer than :data:`MIN_IMAGES_PER_CLASS` readable
-            photos.
+        TrainingFolderError: fewer than 2 classes, or a class with fewer than ``min_per_class`` readable photos.
 
     Example:
-        >>> training_set = read_training_folder("data/trashnet-mini")  # doctest: +SKIP
+        >>> training_set = read_training_folder("../shared/datasets/trashnet-mini")  # doctest: +SKIP
         >>> training_set.counts()  # doctest: +SKIP
         {'glass': 60, 'metal': 60, 'paper': 60, 'plastic': 60}
     """
@@ -268,38 +311,174 @@ def read_training_folder(folder: str | os.PathLike, policy: ResizePolicy = DEFAU
     candidates = [(label, path) for label, subfolder in enumerate(subfolders)
                   for path in sorted(subfolder.iterdir(), key=lambda path: path.name)
                   if path.is_file() and not path.name.startswith(".")]
-    files, labels, images, skipped = [], [], [], []
+    photos, labels, files, skipped = [], [], [], []
     for label, path in tqdm(candidates, desc="reading photos", unit="photo", file=sys.stderr,
                             disable=not progress, leave=False, mininterval=1):
         try:
-            images.append(to_model_input(load_image(path), policy))
+            photos.append(_kept_photo(load_image(path)))
         except ImageError as error:
             reason = str(error) if path.suffix.lower() in IMAGE_EXTENSIONS else f"not an image file type: {error}"
             skipped.append(SkippedFile(path, reason))
             continue
         files.append(path)
         labels.append(label)
-    if skipped:
-        listed = "\n".join(f"  - {file.path.relative_to(folder)}: {file.reason}" for file in skipped)
-        warnings.warn(f"Skipped {len(skipped)} file(s) that could not be read as images:\n{listed}\n"
-                      "Training goes on without them; to use them, save them again as JPEG or PNG.",
-                      SkippedFilesWarning, stacklevel=2)
-    training_set = TrainingSet(folder, [path.name for path in subfolders], files, np.array(labels, np.int64),
-                               np.stack(images) if images else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE, 3), np.float32),
-                               skipped)
-    _check_counts(training_set)
+    _warn_skipped(skipped, lambda file: Path(file.path).relative_to(folder))
+    training_set = TrainingSet([path.name for path in subfolders], photos, np.array(labels, np.int64), files,
+                               skipped, folder, policy)
+    _check_counts(training_set, min_per_class)
     return training_set
 
 
-def _check_counts(training_set: TrainingSet) -> None:
-    too_few = {name: count for name, count in training_set.counts().items() if count < MIN_IMAGES_PER_CLASS}
+
+
+def training_set_from_photos(photos: Mapping[str, Sequence[PhotoSource] | Mapping[str, PhotoSource]],
+                             policy: ResizePolicy = DEFAULT_POLICY,
+                             min_per_class: int = MIN_IMAGES_PER_CLASS) -> TrainingSet:
+    """Make a :class:`TrainingSet` from photos in memory, one entry per class, as a trainer widget collects them.
+
+    Each class maps to its photos: file bytes (an upload), PIL images or paths; or to a mapping ``{name: photo}``
+    so that skipped photos are listed by their names (``"IMG_0042.HEIC"``). Photos that cannot be read are
+    skipped, listed in ``skipped_files`` and named in a :class:`SkippedFilesWarning`; the others are kept.
+    The classes keep the mapping's order.
+
+    Raises:
+        ClassNameError: a class name that would not make a valid folder name (:func:`class_name_problem` says why).
+        TrainingDataError: fewer than 2 classes, or a class with fewer than ``min_per_class`` readable photos.
+
+    Example:
+        >>> training_set = training_set_from_photos({"cat": [open("cat1.jpg", "rb").read(), ...],  # doctest: +SKIP
+        ...                                          "dog": ["dog1.jpg", ...]})
+        >>> training_set.counts()  # doctest: +SKIP
+        {'cat': 12, 'dog': 15}
+    """
+    class_names = list(photos)
+    check_class_names(class_names)
+    kept, labels, files, skipped = [], [], [], []
+    for label, name in enumerate(class_names):
+        given = photos[name]
+        named = (given.items() if isinstance(given, Mapping)
+                 else ((_photo_name(name, number, photo), photo) for number, photo in enumerate(given, start=1)))
+        for photo_name, photo in named:
+            try:
+                image = to_rgb(photo) if isinstance(photo, Image.Image) else load_image(photo, name=photo_name)
+            except ImageError as error:
+                skipped.append(SkippedFile(f"{name}: {photo_name}", str(error)))
+                continue
+            kept.append(_kept_photo(image))
+            labels.append(label)
+            files.append(Path(photo) if isinstance(photo, (str, os.PathLike)) else f"{name}: {photo_name}")
+    _warn_skipped(skipped, lambda file: file.name)
+    training_set = TrainingSet(class_names, kept, np.array(labels, np.int64), files, skipped, None, policy)
+    _check_counts(training_set, min_per_class)
+    return training_set
+
+
+def class_name_problem(name: object) -> str | None:
+    """Say why ``name`` cannot be a class name, or return ``None`` when it can.
+
+    A class name must be usable as a folder name on Windows, macOS and Linux: a trained model's classes and a
+    training folder's subfolders are the same names (``labkit train`` and ``labkit evaluate`` read classes from
+    subfolders, and a student saves photos into them).
+
+    Example:
+        >>> class_name_problem("glass") is None
+        True
+        >>> class_name_problem("glass/metal")
+        "contains '/', which folder names cannot contain"
+    """
+    if not isinstance(name, str):
+        return f"is a {type(name).__name__}, not text"
+    if not name.strip():
+        return "is empty"
+    bad = next((character for character in name if character in _NOT_IN_FOLDER_NAMES or ord(character) < 32), None)
+    if bad is not None:
+        shown = repr(bad) if ord(bad) < 32 else f"'{bad}'"
+        return f"contains {shown}, which folder names cannot contain"
+    if name != name.strip():
+        return "starts or ends with a space, which file systems drop or keep inconsistently"
+    if name in (".", ".."):
+        return "is a dot or two, which mean the folder itself or the one above it, not a new folder"
+    if name.startswith("."):
+        return "starts with a dot, which hides the folder (labkit, like most tools, skips hidden folders)"
+    if name.endswith("."):
+        return "ends with a dot, which Windows removes from folder names"
+    if name.split(".")[0].upper() in _WINDOWS_DEVICE_NAMES:
+        return ("is a device name that Windows reserves (CON, PRN, AUX, NUL, COM1-9, LPT1-9), so no folder may be "
+                "called that")
+    if len(name.encode("utf-8")) > MAX_CLASS_NAME_BYTES:
+        return f"is longer than file systems allow ({MAX_CLASS_NAME_BYTES} bytes)"
+    return None
+
+
+def check_class_names(class_names: Sequence[object]) -> None:
+    """Raise :class:`ClassNameError` unless every name is a valid folder name and no two differ only in case.
+
+    Raises :class:`TrainingDataError` when there are fewer than :data:`MIN_CLASSES` classes.
+    """
+    if len(class_names) < MIN_CLASSES:
+        found = f"only one, '{class_names[0]}'" if class_names else "none"
+        raise TrainingDataError(f"A model needs at least {MIN_CLASSES} classes to learn to tell apart; there is "
+                                f"{found}. What to do: add another class, with its photos.")
+    for name in class_names:
+        problem = class_name_problem(name)
+        if problem is not None:
+            raise ClassNameError(
+                f"The class name {name!r} cannot be used: it {problem}. Class names become folder names (of the "
+                "exported model's classes and of a training folder), so each must be a valid folder name. What to "
+                "do: rename the class, e.g. with letters, digits, spaces, '-' or '_'.")
+    seen: dict[str, str] = {}
+    for name in map(str, class_names):  # all text by now
+        other = seen.setdefault(name.casefold(), name)
+        if other != name:
+            raise ClassNameError(f"The classes {other!r} and {name!r} differ only in upper and lower case: on "
+                                 "Windows and macOS they would be the same folder. What to do: rename one, or put "
+                                 "their photos together in one class.")
+
+
+def _photo_name(class_name: str, number: int, photo: object) -> str:
+    return Path(photo).name if isinstance(photo, (str, os.PathLike)) else f"photo {number}"
+
+
+def _kept_photo(image: Image.Image) -> Image.Image:
+    """A photo as training keeps it in memory: RGB, its longer side at most :data:`KEPT_PHOTO_SIDE` pixels."""
+    if max(image.size) > KEPT_PHOTO_SIDE:  # a phone photo would take 36 MB; what the model sees is far smaller
+        image = image.copy()
+        image.thumbnail((KEPT_PHOTO_SIDE, KEPT_PHOTO_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return image
+
+
+def _warn_skipped(skipped: list[SkippedFile], shown: Callable[[SkippedFile], object]) -> None:
+    if skipped:
+        listed = "\n".join(f"  - {shown(file)}: {file.reason}" for file in skipped)
+        warnings.warn(f"Skipped {len(skipped)} photo(s) that could not be read as images:\n{listed}\n"
+                      "Training goes on without them; to use them, save them again as JPEG or PNG.",
+                      SkippedFilesWarning, stacklevel=3)
+
+
+def _check_counts(training_set: TrainingSet, min_per_class: int = MIN_IMAGES_PER_CLASS) -> None:
+    too_few = {name: count for name, count in training_set.counts().items() if count < min_per_class}
     if not too_few:
         return
     described = ", ".join(f"'{name}' has {count}" for name, count in too_few.items())
-    skipped = (f" ({len(training_set.skipped_files)} unreadable file(s) were skipped, see the warning)"
+    skipped = (f" ({len(training_set.skipped_files)} unreadable photo(s) were skipped, see the warning)"
                if training_set.skipped_files else "")
+    if training_set.folder is None:
+        raise TrainingDataError(
+            f"Each class needs at least {min_per_class} readable photos to learn from: {described}{skipped}. "
+            f"What to do: add photos to {', '.join(repr(name) for name in too_few)} (50 or more per class works "
+            "much better), or remove that class.")
     raise TrainingFolderError(
-        f"Each class needs at least {MIN_IMAGES_PER_CLASS} readable photos (one or more to check the model on, "
+        f"Each class needs at least {min_per_class} readable photos (one or more to check the model on, "
         f"the rest to learn from): {described}{skipped}. What to do: add photos to "
         f"{', '.join(str(training_set.folder / name) for name in too_few)} (50 or more per class works much "
         "better), or remove that class's folder.")
+
+
+def as_training_set(source: TrainingSource, policy: ResizePolicy = DEFAULT_POLICY, progress: bool = True,
+                    min_per_class: int = MIN_IMAGES_PER_CLASS) -> TrainingSet:
+    """Return ``source`` if it is a :class:`TrainingSet`, else read it as a folder (:func:`read_training_folder`)."""
+    if isinstance(source, TrainingSet):
+        return source
+    return read_training_folder(source, policy, progress, min_per_class)
+
+

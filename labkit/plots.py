@@ -314,6 +314,7 @@ def plot_training_curves(history: dict[str, list[float]] | FineTuneResult) -> Fi
     """Draw loss and accuracy per epoch, training vs validation, with a line where fine-tuning (phase 2) starts.
 
     Training accuracy is measured on augmented copies with dropout on, so it can sit below validation accuracy.
+    Without validation photos (``fine_tune(..., validation_split=0)``) only the training curves are drawn.
 
     Example:
         >>> plot_training_curves(result.history)  # doctest: +SKIP
@@ -327,7 +328,8 @@ def plot_training_curves(history: dict[str, list[float]] | FineTuneResult) -> Fi
     titles = ("Loss (lower is better)", "Accuracy (higher is better)")
     for ax, metric, title in zip(figure.subplots(1, 2), ("loss", "accuracy"), titles, strict=True):
         ax.plot(epochs, history[metric], "-", color="#1f77b4", label="training")
-        ax.plot(epochs, history[f"val_{metric}"], "--", color="#d62728", label="validation")
+        if history.get(f"val_{metric}"):  # none without validation photos
+            ax.plot(epochs, history[f"val_{metric}"], "--", color="#d62728", label="validation")
         if fine_tune_starts is not None:
             ax.axvline(fine_tune_starts - 0.5, color="#777777", linestyle=":", linewidth=1)
             ax.text(fine_tune_starts - 0.4, 0.02, "fine-tuning", transform=ax.get_xaxis_transform(), fontsize=9,

@@ -11,20 +11,23 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from labkit import Classifier, load_image
 from labkit.export import (ExportError, describe_export, export_model, find_exported_models, load_exported,
                            read_labels, read_metadata)
-from labkit.folders import SkippedFilesWarning, TrainingFolderError, read_training_folder
+from labkit.folders import (ClassNameError, SkippedFilesWarning, TrainingDataError, TrainingFolderError,
+                            class_name_problem, read_training_folder, training_set_from_photos)
 from labkit.paths import TRASHNET_MINI_DIR
 from labkit.plots import plot_training_curves
 from labkit.preprocess import to_batch
-from labkit.transfer import fine_tune, split_validation
+from labkit.transfer import EpochReport, fine_tune, split_validation
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TRASHNET = TRASHNET_MINI_DIR
@@ -147,6 +150,96 @@ def test_the_validation_split_is_stratified_and_fixed_by_its_seed():
     assert np.bincount(np.repeat([0, 1], 5)[split_validation(np.repeat([0, 1], 5))[1]]).tolist() == [1, 1]
 
 
+# --- Photos given in memory (a trainer widget's uploads) ------------------------------------------------------------
+
+def trashnet_photos(name: str, count: int, skip: int = 0) -> list[Path]:
+    return sorted((TRASHNET / name).glob("*.jpg"))[skip:skip + count]
+
+
+def test_photos_in_memory_make_a_training_set_from_bytes_images_and_paths():
+    glass, paper = trashnet_photos("glass", 6), trashnet_photos("paper", 6)
+    photos = {"paper": [path.read_bytes() for path in paper[:3]] + [Image.open(path) for path in paper[3:5]]
+              + [str(paper[5])], "glass": glass}
+    training_set = training_set_from_photos(photos)
+    assert training_set.class_names == ["paper", "glass"]  # the order the student gave them in
+    assert training_set.counts() == {"paper": 6, "glass": 6} and not training_set.skipped_files
+    expected = to_batch([load_image(path) for path in paper + glass])
+    np.testing.assert_allclose(training_set.images, expected, atol=1e-6)  # what prediction would see
+    assert training_set.files[0] == "paper: photo 1" and training_set.files[-1] == glass[-1]
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("glass/metal", "contains '/'"),
+    ("what?", "contains '?'"),
+    ("", "is empty"),
+    ("  ", "is empty"),
+    (" glass", "starts or ends with a space"),
+    (".hidden", "starts with a dot, which hides the folder"),
+    ("..", "the folder itself or the one above it"),
+    ("bottles.", "ends with a dot"),
+    ("CON", "device name that Windows reserves"),
+    ("line\nbreak", "contains '\\n'"),
+    ("x" * 256, "longer than file systems allow"),
+])
+def test_a_class_name_that_is_not_a_valid_folder_name_is_refused_with_the_reason(name, reason):
+    assert reason in class_name_problem(name)
+    photos = {name: trashnet_photos("glass", 5), "paper": trashnet_photos("paper", 5)}
+    with pytest.raises(ClassNameError) as error:
+        training_set_from_photos(photos)
+    message = str(error.value)
+    assert repr(name) in message and reason in message and "valid folder name" in message
+
+
+def test_ordinary_class_names_are_accepted():
+    assert all(class_name_problem(name) is None for name in ("glass", "Plastic bottle", "café", "t-shirt_2", "猫"))
+
+
+def test_two_class_names_differing_only_in_case_are_refused():
+    with pytest.raises(ClassNameError, match="'Glass' and 'glass' differ only in upper and lower case"):
+        training_set_from_photos({"Glass": trashnet_photos("glass", 5), "glass": trashnet_photos("glass", 5, 5)})
+
+
+@pytest.mark.parametrize("classes", [{}, {"glass": 5}])
+def test_fewer_than_two_classes_in_memory_says_a_model_needs_two(classes):
+    with pytest.raises(TrainingDataError, match="at least 2 classes"):
+        training_set_from_photos({name: trashnet_photos(name, count) for name, count in classes.items()})
+
+
+def test_a_class_with_too_few_photos_in_memory_says_how_many_it_needs():
+    with pytest.raises(TrainingDataError) as error:
+        training_set_from_photos({"glass": trashnet_photos("glass", 6), "paper": trashnet_photos("paper", 2)})
+    message = str(error.value)
+    assert "at least 5" in message and "'paper' has 2" in message and "add photos to 'paper'" in message
+    assert not isinstance(error.value, TrainingFolderError)
+
+
+def test_unreadable_photos_in_memory_are_skipped_listed_by_name_and_the_rest_kept():
+    glass = {path.name: path.read_bytes() for path in trashnet_photos("glass", 5)}
+    glass["half.jpg"] = glass[next(iter(glass))][:300]  # truncated JPEG
+    glass["notes.txt"] = b"remember the cardboard"
+    paper = [path.read_bytes() for path in trashnet_photos("paper", 5)] + [b""]
+    with pytest.warns(SkippedFilesWarning) as warned:
+        training_set = training_set_from_photos({"glass": glass, "paper": paper})
+    assert training_set.counts() == {"glass": 5, "paper": 5}
+    assert [file.name for file in training_set.skipped_files] == ["glass: half.jpg", "glass: notes.txt",
+                                                                  "paper: photo 6"]
+    assert all(file.reason for file in training_set.skipped_files)
+    assert all(name in str(warned[0].message) for name in ("half.jpg", "notes.txt", "paper: photo 6"))
+
+
+def test_a_class_left_with_too_few_readable_photos_in_memory_mentions_the_skipped_ones():
+    photos = {"glass": [path.read_bytes() for path in trashnet_photos("glass", 4)] + [b"not a photo"],
+              "paper": trashnet_photos("paper", 5)}
+    with pytest.warns(SkippedFilesWarning), pytest.raises(TrainingDataError, match="'glass' has 4.*1 unreadable"):
+        training_set_from_photos(photos)
+
+
+def test_validation_photos_of_a_class_the_training_photos_lack_are_refused(tiny_folder):
+    validation = training_set_from_photos({"glass": trashnet_photos("glass", 5), "metal": trashnet_photos("metal", 5)})
+    with pytest.raises(TrainingDataError, match="class\\(es\\) the training photos lack: 'metal'"):
+        fine_tune(tiny_folder, validation=validation, progress=False)
+
+
 # --- Training mechanics (tiny folder) -----------------------------------------------------------------------------
 
 def test_fine_tune_returns_a_classifier_over_the_folder_classes(tiny_result):
@@ -190,6 +283,63 @@ def test_training_curves_show_loss_and_accuracy(tiny_result):
     loss, accuracy = figure.axes
     assert [len(line.get_xdata()) for line in loss.lines[:2]] == [2, 2]
     assert "Accuracy" in accuracy.get_title(loc="left")
+
+
+@pytest.fixture(scope="module")
+def stopped_in_memory(tmp_path_factory):
+    """Photos in memory, a separate validation folder, a report per epoch, and Stop pressed after the first epoch."""
+    validation = tmp_path_factory.mktemp("validation")
+    for name in TINY_CLASSES:  # other photos than the training ones
+        (validation / name).mkdir()
+        for photo in trashnet_photos(name, 6, skip=TINY_PER_CLASS):
+            shutil.copy(photo, validation / name / photo.name)
+    training = training_set_from_photos({name: trashnet_photos(name, TINY_PER_CLASS)
+                                         for name in reversed(TINY_CLASSES)})
+    reports: list[EpochReport] = []
+    stop = threading.Event()
+
+    def on_epoch(report: EpochReport) -> None:
+        reports.append(report)
+        stop.set()  # as a Stop button would, while training runs
+
+    result = fine_tune(training, validation=validation, head_epochs=5, fine_tune_epochs=2, progress=False,
+                       on_epoch=on_epoch, stop=stop)
+    return result, reports
+
+
+def test_each_epoch_is_reported_with_its_phase_and_figures(stopped_in_memory):
+    result, reports = stopped_in_memory
+    (report,) = reports
+    assert (report.phase, report.phase_name, report.epoch, report.epochs) == (1, "new head", 1, 5)
+    assert report.loss > 0 and 0 <= report.accuracy <= 1
+    assert report.val_loss == pytest.approx(result.history["val_loss"][0])
+    assert report.val_accuracy == pytest.approx(result.history["val_accuracy"][0])
+
+
+def test_stop_ends_training_early_and_still_gives_a_usable_classifier(stopped_in_memory):
+    result, _ = stopped_in_memory
+    assert result.stopped and result.history["phase"] == [1]  # no more head epochs, no fine-tuning
+    assert "stopped early" in result.summary()
+    assert result.classifier.classify(trashnet_photos("glass", 1, 20)[0]).label in TINY_CLASSES
+
+
+def test_a_validation_folder_is_checked_on_and_calibrates_the_model(stopped_in_memory):
+    result, _ = stopped_in_memory
+    assert result.validation_count == 12 and len(result.validation_set) == 12
+    assert result.class_names == ["paper", "glass"]  # the order given; the folder's labels are renumbered to it
+    assert all(result.class_names[item.class_index] == item.path.parent.name for item in result.validation_set)
+    assert result.settings["train_images"] == 2 * TINY_PER_CLASS  # every training photo learnt from
+    assert result.classifier.calibration is not None and 0 <= result.val_accuracy <= 1
+
+
+def test_without_validation_photos_every_photo_is_learnt_from_and_nothing_is_claimed(tiny_folder):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkippedFilesWarning)
+        result = fine_tune(tiny_folder, validation_split=0, head_epochs=2, fine_tune_epochs=0, progress=False)
+    assert result.settings["train_images"] == 2 * TINY_PER_CLASS and result.validation_count == 0
+    assert result.val_accuracy is None and result.classifier.calibration is None
+    assert result.history["val_loss"] == [] and result.history["phase"] == [1, 1]  # no early stopping
+    assert "not measured" in result.summary()
 
 
 # --- Export and load back ------------------------------------------------------------------------------------------
@@ -301,17 +451,36 @@ def test_the_train_command_explains_a_bad_folder_without_a_traceback(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_the_train_command_refuses_a_validation_share_that_is_not_a_share(tiny_folder, tmp_path):
+    trained = run_labkit("train", str(tiny_folder), "--out", str(tmp_path / "out"), "--val-split", "1.5")
+    assert trained.returncode == 2 and "--val-split: must be at least 0 and below 1" in trained.stderr
+    both = run_labkit("train", str(tiny_folder), "--out", str(tmp_path / "out"), "--val-split", "0.2", "--val", ".")
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr
+    assert not (tmp_path / "out").exists()
+
+
 # --- The real thing -----------------------------------------------------------------------------------------------
 
-# The issue's target is 85 %. Measured with today's defaults over 10 validation splits: median 85 %, 73-90 % (48
-# validation photos, so one photo is 2 points). This test trains on one split (seed 0), which gave 83 % on every run
-# we made, and holds a bar below it, far above the 25 % of guessing; benchmarks/transfer.py reports the real figure.
-RELIABLE_ACCURACY = 0.75
+# A student trains on every photo of trashnet-mini and meets photos the model never saw. benchmarks/transfer.py
+# measures this recipe on all 400 photos of trashnet-val (83 % when it was chosen, benchmarks/results/
+# transfer.json); this test checks a slice of 100 (25 per class, about +-8 points at 95 %) against a bar well under
+# that and far above the 25 % of guessing, so a broken recipe fails it and a lucky or unlucky photo does not.
+RELIABLE_ACCURACY = 0.72
+VAL_PER_CLASS = 25
 
 
 @pytest.mark.slow  # trains on all 240 photos of trashnet-mini: a few minutes on a 2-core machine
-def test_fine_tuning_on_trashnet_mini_learns_the_four_materials():
-    result = fine_tune(TRASHNET, progress=False)
+def test_training_on_all_of_trashnet_mini_recognises_materials_in_photos_it_never_saw():
+    from labkit.datasets import fetch
+    from labkit.evaluate import evaluate
+    from labkit.folders import LabelledImage
+
+    result = fine_tune(TRASHNET, validation_split=0, progress=False)
     assert result.class_names == ["glass", "metal", "paper", "plastic"]
-    assert len(result.validation_set) == 48
-    assert result.val_accuracy >= RELIABLE_ACCURACY, result.summary()
+    assert result.settings["train_images"] == 240 and result.val_accuracy is None
+    unseen = fetch("trashnet-val", progress=False)
+    photos = [LabelledImage(path, index) for index, name in enumerate(result.class_names)
+              for path in sorted((unseen / name).glob("*.jpg"))[:VAL_PER_CLASS]]
+    measured = evaluate(result.classifier, photos, top=1, progress=False)
+    assert measured.n == 4 * VAL_PER_CLASS
+    assert measured.top1 >= RELIABLE_ACCURACY, (measured.top1, result.summary())

@@ -1,4 +1,6 @@
 """Fixtures for the browser tests: one real Voilà server for the whole session, one chromium, a fresh tab per test.
+The lessons' tests get a JupyterLab server instead (``jupyterlab``, started only when a test asks for it; see
+jupyterlab.py).
 
 The server runs notebooks/dashboard.ipynb from the repository root on a free port of 127.0.0.1, so it reads
 ./voila.json, and inherits LABKIT_WEIGHTS_DIR (set by the root conftest.py when unset). Its log, and a screenshot of
@@ -15,6 +17,7 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 
 from dashboard_page import DashboardPage
+from jupyterlab import jupyterlab, lab  # noqa: F401  (JupyterLab for the lessons' tests, and a tab on a lesson)
 from serving import (REPO_ROOT, TRAINING_CLASSES, TRAINING_PHOTOS, export_small_model, launch_chromium, start_voila,
                      stop, warm_model_cache)
 

@@ -1,0 +1,121 @@
+"""Lesson 02's "Try it": change how a photo is prepared and watch what the model sees, and what it answers.
+
+``try_preparing()`` has a resize policy (squash or crop) and a scaling ([-1, 1], what MobileNetV2 was trained on,
+or [0, 1], the common slip); for each choice it shows the 224 x 224 picture the model gets, drawn the way the
+model reads its numbers, and the model's top-3 for it.
+
+Example:
+    >>> widget = try_preparing()                       # doctest: +SKIP
+    >>> widget.scaling.value = "[0, 1]"                # what the "Scale to" buttons do
+    >>> widget.summary                                 # doctest: +SKIP
+    'cab.jpg, squash, [0, 1]: cab 41%, ...'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ipywidgets as widgets
+import numpy as np
+from matplotlib.figure import Figure
+from PIL import Image
+
+from labkit.lessons.tryit import SLIDER_STYLE, PhotoPicker, ResultArea, TryIt, figure_html, text_html
+from labkit.model import Classifier, shared_classifier
+from labkit.plots import format_percent, plot_top_k
+from labkit.predict import Prediction
+from labkit.preprocess import DEFAULT_POLICY, ResizePolicy, resize_for_model, scale_pixels
+
+# What each scaling does to 0..255 pixels: the right one, and the slip lesson 02 measures.
+SCALINGS = {"[-1, 1]": scale_pixels, "[0, 1]": lambda pixels: np.asarray(pixels, np.float32) / 255}
+RIGHT_SCALING = "[-1, 1]"
+
+
+@dataclass
+class Preparation:
+    """The state: the photo, how it is resized and scaled, and the model's answer for it."""
+
+    name: str
+    photo: Image.Image
+    prediction: Prediction
+    policy: ResizePolicy = DEFAULT_POLICY
+    scaling: str = RIGHT_SCALING
+
+    def model_input(self) -> np.ndarray:
+        """The (224, 224, 3) float32 numbers the model gets."""
+        return model_input(self.photo, self.policy, self.scaling)
+
+    def describe(self) -> str:
+        guesses = ", ".join(f"{score.label} {format_percent(score.probability)}" for score in self.prediction.top)
+        return f"{self.name}, {self.policy}, {self.scaling}: {guesses}."
+
+
+def model_input(photo: Image.Image, policy: ResizePolicy, scaling: str) -> np.ndarray:
+    """Resize ``photo`` by ``policy`` and scale it by ``scaling`` (a key of :data:`SCALINGS`)."""
+    return SCALINGS[scaling](np.asarray(resize_for_model(photo, policy)))
+
+
+def preparation_figure(state: Preparation, model_input: np.ndarray) -> Figure:
+    """The original photo, what the model sees (its input drawn on the [-1, 1] scale it learned), and the top-3."""
+    figure = Figure(figsize=(11, 3.0), layout="constrained")
+    original, seen, chart = figure.subplots(1, 3, width_ratios=[1.2, 1, 1.6])
+    original.imshow(state.photo)
+    original.set_title(f"original, {state.photo.width} x {state.photo.height}", fontsize=10)
+    # The model reads every number on its [-1, 1] scale: -1 is black, 1 is white. [0, 1] inputs land in its upper
+    # half, so the photo it "sees" is washed out.
+    seen.imshow(np.clip((model_input + 1) / 2, 0, 1))
+    seen.set_title(f"what the model sees ({state.policy}, {state.scaling})", fontsize=10)
+    for ax in (original, seen):
+        ax.set_axis_off()
+    plot_top_k(state.prediction, ax=chart, title="its top 3")
+    return figure
+
+
+def preparation_alt_text(state: Preparation) -> str:
+    washed = " It looks washed out: black became mid-grey." if state.scaling != RIGHT_SCALING else ""
+    cut = " The centre crop cuts off the photo's edges." if state.policy == "crop" else (
+        " Squashing keeps the whole photo but stretches it into a square.")
+    return (f"The original photo {state.name}, then the 224 x 224 picture the model gets with {state.policy} and "
+            f"{state.scaling} scaling.{cut}{washed} Then a bar chart of the top 3: {state.describe()}")
+
+
+def try_preparing(classifier: Classifier | None = None, photo: str | None = None) -> TryIt:
+    """Build lesson 02's widget: resize policy and scaling buttons; what the model sees and its top-3, live.
+
+    Args:
+        classifier: the lesson's classifier (default: this kernel's shared one).
+        photo: the sample shown first (its class or file name); default the first sample.
+
+    The widget's ``policy`` and ``scaling`` are the two ToggleButtons.
+    """
+    classifier = classifier or shared_classifier()
+    result = ResultArea()
+    policy = widgets.ToggleButtons(options=["squash", "crop"], value=DEFAULT_POLICY, description="Resize",
+                                   style={**SLIDER_STYLE, "button_width": "80px"},
+                                   tooltips=["the whole photo, stretched to a square", "the centre square, cut out"])
+    scaling = widgets.ToggleButtons(options=list(SCALINGS), value=RIGHT_SCALING, description="Scale to",
+                                    style={**SLIDER_STYLE, "button_width": "80px"},
+                                    tooltips=["x / 127.5 - 1: what MobileNetV2 learned on", "x / 255: the slip"])
+
+    def show() -> None:
+        state.policy = "crop" if policy.value == "crop" else "squash"
+        state.scaling = scaling.value
+        numbers = state.model_input()
+        state.prediction = classifier.predict_batch(numbers[np.newaxis])[0]
+        result.show(text_html(state.describe())
+                    + figure_html(preparation_figure(state, numbers), preparation_alt_text(state)))
+
+    def new_photo(name: str, image: Image.Image) -> None:
+        state.name, state.photo = name, image
+        show()
+
+    picker = PhotoPicker(lambda name, image: new_photo(name, image), result.guard, default=photo)
+    first = model_input(picker.photo, DEFAULT_POLICY, RIGHT_SCALING)
+    state = Preparation(picker.name, picker.photo, classifier.predict_batch(first[np.newaxis])[0])
+    show()
+    policy.observe(result.guard(show), "value")
+    scaling.observe(result.guard(show), "value")
+    widget = TryIt([picker, widgets.HBox([policy, scaling]), result], [result], state.describe,
+                   css_class="labkit-try-preparing")
+    widget.policy, widget.scaling, widget.state = policy, scaling, state
+    return widget
