@@ -4,7 +4,8 @@ Prints, for the ImageNet MobileNetV2 on the 650 ImageNet validation photos of im
 benchmarks/calibration.py reads them) against images from labkit.nonphotos.generate_ood_images (noise, text pages,
 charts, textures, flat colours, gradients):
 
-- the AUROC of the maximum softmax probability and of the energy score, for several seeds (median and range);
+- the AUROC of the maximum softmax probability, of the energy score and of ASH-S on the clipped pooled features
+  (with the kept share of the shipped calibration), for several seeds (median and range);
 - the score the app uses (labkit/data/calibration.json) and how often its threshold flags photos and each kind;
 - the temperature, and the expected calibration error (ECE) before and after it, in-sample and on held-out halves;
 - the ReAct clip (labkit.network.REACT_CLIP) re-derived from the photos, and with --sweep the AUROCs, flags and
@@ -35,11 +36,13 @@ import numpy as np  # noqa: E402
 from calibration import validation_photos  # noqa: E402  benchmarks/calibration.py, beside this script
 
 from labkit import Classifier  # noqa: E402
-from labkit.calibrate import OOD_IMAGES, logits_for_images, measure_react_clip, pooled_features  # noqa: E402
+from labkit.calibrate import OOD_IMAGES, measure_react_clip, outputs_for_images, pooled_features  # noqa: E402
 from labkit.calibration import CALIBRATION_FILE, Calibration, TemperatureScaler, expected_calibration_error  # noqa: E402
 from labkit.network import REACT_CLIP, REACT_PERCENTILE  # noqa: E402
 from labkit.nonphotos import OOD_KINDS, generate_ood_images  # noqa: E402
 from labkit.ood import OOD_METHODS, auroc, choose_ood_threshold, ood_score  # noqa: E402
+
+LOGIT_METHODS = ("energy", "max_softmax")  # the scores of the logits alone: what the ReAct sweep compares
 from labkit.predict import softmax  # noqa: E402
 
 SEEDS = range(5)  # seed 0 is the set the shipped calibration was fitted against
@@ -71,8 +74,8 @@ def react_sweep(classifier: Classifier, photos: list, labels: np.ndarray) -> Non
         logits = np.minimum(features, clip) @ weights + bias
         others = [np.minimum(values, clip) @ weights + bias for values in ood_features]
         medians = {method: statistics.median(auroc(ood_score(logits, method), ood_score(other, method))
-                                             for other in others) for method in OOD_METHODS}
-        best = max(OOD_METHODS, key=medians.get)
+                                             for other in others) for method in LOGIT_METHODS}
+        best = max(LOGIT_METHODS, key=medians.get)
         threshold = choose_ood_threshold(ood_score(logits, best), ood_score(others[0], best))
         kinds = np.concatenate([[image.info["ood_kind"] for image in images] for images in ood[1:]])
         flags = np.concatenate([ood_score(other, best) > threshold for other in others[1:]])
@@ -94,7 +97,13 @@ def main() -> None:
     folder = items[0].path.parent
     calibration = Calibration.load(CALIBRATION_FILE)
 
-    logits = logits_for_images(classifier, [item.path for item in items])
+    logits, features = outputs_for_images(classifier, [item.path for item in items])
+    head = classifier.head
+    keep = calibration.ood_ash_keep or 0.3  # a calibration of another method: ASH-S at a typical share
+
+    def score(method: str, some_logits: np.ndarray, some_features: np.ndarray | None) -> np.ndarray:
+        return ood_score(some_logits, method, features=some_features, head=head, ash_keep=keep)  # type: ignore[arg-type]
+
     labels = np.array([item.class_index for item in items])
     print(f"engine {classifier.engine}, policy {classifier.policy}: {len(labels)} photos, top-1 "
           f"{np.mean(logits.argmax(1) == labels):.1%}")
@@ -104,23 +113,23 @@ def main() -> None:
     flagged: dict[str, list[bool]] = {kind: [] for kind in OOD_KINDS}
     for seed in SEEDS:
         images = generate_ood_images(OOD_IMAGES, seed)
-        ood_logits = logits_for_images(classifier, images)
+        ood_logits, ood_features = outputs_for_images(classifier, images)
         for method in OOD_METHODS:
-            scores[method].append(auroc(ood_score(logits, method), ood_score(ood_logits, method)))
-        for image, flag in zip(images, calibration.not_sure(ood_logits)):
+            scores[method].append(auroc(score(method, logits, features), score(method, ood_logits, ood_features)))
+        for image, flag in zip(images, np.asarray(classifier.not_sure(ood_logits, ood_features)), strict=True):
             flagged[image.info["ood_kind"]].append(bool(flag))
     for method, values in scores.items():
         print(f"{method:12s} median {statistics.median(values):.3f}  (min {min(values):.3f}, max {max(values):.3f}; "
               f"by seed: {', '.join(f'{value:.3f}' for value in values)})")
     app_auroc = statistics.median(scores[calibration.ood_method])
     verdict = "meets" if app_auroc >= REQUIRED_AUROC else "MISSES"
-    print(f"the app uses {calibration.ood_method} (T={calibration.ood_temperature}), threshold "
+    print(f"the app uses {calibration.ood_method} (T={calibration.ood_temperature}, ASH-S keeps {keep}), threshold "
           f"{calibration.ood_threshold}: median AUROC {app_auroc:.3f}, {verdict} the {REQUIRED_AUROC} target")
 
     print("\n== What the app's flag says (\"not sure\")")
-    photos_flagged = calibration.not_sure(logits)
+    photos_flagged = np.asarray(classifier.not_sure(logits, features))
     print(f"real photos flagged: {photos_flagged.sum()}/{len(labels)} "
-          f"({', '.join(item.path.name for item, flag in zip(items, photos_flagged) if flag) or 'none'})")
+          f"({', '.join(item.path.name for item, flag in zip(items, photos_flagged, strict=True) if flag) or 'none'})")
     for kind, flags in flagged.items():
         print(f"{kind:12s} flagged {np.mean(flags):.0%} of {len(flags)}")
 

@@ -38,10 +38,27 @@ def logits_for_images(classifier: Classifier, images: Sequence[ImageSource], bat
         >>> logits_for_images(classifier, generate_ood_images(4)).shape  # doctest: +SKIP
         (4, 1000)
     """
-    rows = [np.zeros((0, classifier.num_classes))]
+    return outputs_for_images(classifier, images, batch_size)[0]
+
+
+def outputs_for_images(classifier: Classifier, images: Sequence[ImageSource], batch_size: int = BATCH_SIZE
+                       ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Return the classifier's logits and clipped pooled features (``None`` without the ReAct clip) for images.
+
+    Example:
+        >>> [part.shape for part in outputs_for_images(Classifier(), generate_ood_images(4))]  # doctest: +SKIP
+        [(4, 1000), (4, 1280)]
+    """
+    logits: list[np.ndarray] = [np.zeros((0, classifier.num_classes))]
+    features: list[np.ndarray | None] = []
     for chunk in batched(images, batch_size):
-        rows.append(classifier.logits(to_batch([as_image(image) for image in chunk], classifier.policy)))
-    return np.concatenate(rows)
+        chunk_logits, chunk_features = classifier.forward(to_batch([as_image(image) for image in chunk],
+                                                                   classifier.policy))
+        logits.append(chunk_logits)
+        features.append(chunk_features)
+    if not features or any(part is None for part in features):
+        return np.concatenate(logits), None
+    return np.concatenate(logits), np.concatenate([part for part in features if part is not None])
 
 
 def pooled_features(classifier: Classifier, images: Sequence[ImageSource], batch_size: int = BATCH_SIZE
@@ -92,7 +109,8 @@ def fit_calibration(classifier: Classifier, folder: str | os.PathLike, *,
             ``file`` and ``class_index``, ``wnid`` or ``label``) or one sub-folder per class. More photos give a
             steadier fit: 60 is a start, a few hundred is better.
         ood_images: images that are none of the classes; by default ``generate_ood_images(OOD_IMAGES, seed)``.
-        ood_method: the OOD score; ``None`` picks the one with the higher AUROC on these images.
+        ood_method: the OOD score; ``None`` picks the one with the highest AUROC on these images (``"ash_s"`` is
+            a candidate only for a model with the ReAct clip, whose pooled features the engine returns).
         keep: the share of your photos that must stay "sure".
 
     Example:
@@ -101,17 +119,19 @@ def fit_calibration(classifier: Classifier, folder: str | os.PathLike, *,
         >>> calibration.apply_to(classifier)  # doctest: +SKIP
     """
     items = read_labelled_folder(folder, classifier.class_names, classifier.wnids)
-    logits = logits_for_images(classifier, [item.path for item in items])
+    logits, features = outputs_for_images(classifier, [item.path for item in items])
     labels = np.array([item.class_index for item in items])
     source = "your own"
     if ood_images is None:
         ood_images, source = generate_ood_images(OOD_IMAGES, seed), f"generate_ood_images({OOD_IMAGES}, seed={seed})"
-    ood_logits = logits_for_images(classifier, list(ood_images))
+    ood_logits, ood_features = outputs_for_images(classifier, list(ood_images))
     described = (f"temperature fitted on the {len(labels)} labelled photos in {Path(folder).name}/ (resize policy "
                  f"{classifier.policy!r}, engine {classifier.engine!r}); out-of-distribution threshold: keep "
                  f"{keep:.0%} of those photos sure, against {len(ood_logits)} out-of-distribution images ({source})")
+    head = classifier.head if features is not None and ood_features is not None else None
     return fit_calibration_from_logits(logits, labels, ood_logits, ood_method=ood_method, keep=keep,
-                                       fitted_on=described)
+                                       fitted_on=described, features=features, ood_features=ood_features,
+                                       head=head)
 
 
 def calibrate_on_validation(classifier: Classifier, images: np.ndarray, labels: np.ndarray,

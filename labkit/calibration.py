@@ -45,7 +45,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from labkit.ood import OOD_METHODS, OodMethod, auroc, choose_ood_threshold, ood_score
+from labkit.ood import FEATURE_METHODS, OOD_METHODS, OodMethod, auroc, choose_ash_keep, choose_ood_threshold, ood_score
 from labkit.paths import PACKAGE_DIR
 from labkit.predict import LOW_CONFIDENCE, logsumexp, softmax
 
@@ -438,7 +438,9 @@ class Calibration:
     ``confidence_offset`` (:func:`calibrated_probabilities`; 1 and 0, the defaults, change nothing, so files written
     before these fields existed still load). ``not_sure`` is true when ``ood_score(logits, ood_method,
     ood_temperature) > ood_threshold``; ``low_confidence`` when the calibrated top probability is below
-    ``low_confidence_below``.
+    ``low_confidence_below``. With ``ood_method="ash_s"`` the score reads the clipped pooled features and the last
+    layer ``head = (weights, bias)`` instead of the logits, keeping ``ood_ash_keep`` of the features
+    (:func:`labkit.ood.ash_s_energy`); a :class:`labkit.Classifier` passes them.
 
     Example:
         >>> calibration = shipped_calibration()
@@ -455,6 +457,7 @@ class Calibration:
     confidence_slope: float = 1.0
     confidence_offset: float = 0.0
     low_confidence_below: float = LOW_CONFIDENCE
+    ood_ash_keep: float = 0.0  # for ood_method "ash_s": the share of pooled features kept
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Return the calibrated probabilities of one logits vector or a batch (rows sum to 1)."""
@@ -480,14 +483,29 @@ class Calibration:
         return (f"Percentages calibrated on {self.measured['photos']} photos: on photos not used to fit them, "
                 f"{held_out['mean_confidence']:.0%} average confidence for {held_out['accuracy']:.0%} right.")
 
-    def ood_score(self, logits: np.ndarray) -> np.ndarray | float:
-        """Return the out-of-distribution score (higher = less familiar) of one logits vector or a batch."""
-        scores = ood_score(np.atleast_2d(logits), self.ood_method, self.ood_temperature)
+    @property
+    def needs_features(self) -> bool:
+        """Whether the "not sure" score reads the pooled features and the last layer, not only the logits."""
+        return self.ood_method in FEATURE_METHODS
+
+    def ood_score(self, logits: np.ndarray, features: np.ndarray | None = None,
+                  head: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray | float:
+        """Return the out-of-distribution score (higher = less familiar) of one image or a batch.
+
+        Args:
+            logits: one logits vector or a batch.
+            features, head: the clipped pooled features (same rows) and the last layer's ``(weights, bias)``,
+                needed when :attr:`needs_features` (``labkit.Classifier.forward`` and ``.head`` give them).
+        """
+        scores = ood_score(np.atleast_2d(logits), self.ood_method, self.ood_temperature,
+                           features=None if features is None else np.atleast_2d(features), head=head,
+                           ash_keep=self.ood_ash_keep)
         return float(scores[0]) if np.ndim(logits) == 1 else scores
 
-    def not_sure(self, logits: np.ndarray) -> bool | np.ndarray:
+    def not_sure(self, logits: np.ndarray, features: np.ndarray | None = None,
+                 head: tuple[np.ndarray, np.ndarray] | None = None) -> bool | np.ndarray:
         """Return whether the image (or each image of a batch) may not be one of the classes the model knows."""
-        scores = self.ood_score(logits)
+        scores = self.ood_score(logits, features, head)
         return bool(scores > self.ood_threshold) if np.ndim(logits) == 1 else scores > self.ood_threshold
 
     def apply_to(self, classifier: CalibratedModel) -> CalibratedModel:
@@ -545,7 +563,9 @@ def shipped_calibration() -> Calibration:
 
 def fit_calibration_from_logits(logits: np.ndarray, labels: np.ndarray, ood_logits: np.ndarray, *,
                                 ood_method: OodMethod | None = None, keep: float = 0.95, fitted_on: str = "",
-                                folds: int = FOLDS, seed: int = 0) -> Calibration:
+                                folds: int = FOLDS, seed: int = 0, features: np.ndarray | None = None,
+                                ood_features: np.ndarray | None = None,
+                                head: tuple[np.ndarray, np.ndarray] | None = None) -> Calibration:
     """Fit a calibration on labelled logits, and an OOD threshold from them against out-of-distribution logits.
 
     The probabilities get a :class:`ConfidenceCalibrator` (a temperature and the top-1 correction) fitted on every
@@ -555,10 +575,14 @@ def fit_calibration_from_logits(logits: np.ndarray, labels: np.ndarray, ood_logi
     Args:
         logits, labels: the model's logits for labelled photos, and their true class indices.
         ood_logits: logits for images that are none of the classes (e.g. :func:`labkit.nonphotos.generate_ood_images`).
-        ood_method: ``"energy"`` or ``"max_softmax"``; ``None`` picks the one with the higher measured AUROC.
+        ood_method: ``"energy"``, ``"max_softmax"`` or ``"ash_s"``; ``None`` picks the one with the highest
+            measured AUROC among those the inputs allow (``"ash_s"`` needs ``features``, ``ood_features``, ``head``).
         keep: the share of labelled photos that must stay "sure" (sets the threshold).
         fitted_on: a sentence saying which images were used; saved with the calibration.
         folds, seed: the cross-validation split for the held-out figures (skipped with fewer than 4 photos a fold).
+        features, ood_features, head: the clipped pooled features of the photos and of the OOD images, and the last
+            layer's ``(weights, bias)``, for ``"ash_s"``; its kept share is chosen on these photos
+            (:func:`labkit.ood.choose_ash_keep`).
 
     Example:
         >>> calibration = fit_calibration_from_logits(photo_logits, photo_labels, noise_logits)  # doctest: +SKIP
@@ -580,17 +604,30 @@ def fit_calibration_from_logits(logits: np.ndarray, labels: np.ndarray, ood_logi
             "before": _rounded(cross_validate(logits, labels, None, folds, seed).pooled),
             "after": _rounded(cross_validate(logits, labels, ConfidenceCalibrator, folds, seed).pooled),
         }
-    for method in OOD_METHODS:
-        measured[f"auroc_{method}"] = round(auroc(ood_score(logits, method), ood_score(ood_logits, method)), 4)
+    with_features = features is not None and ood_features is not None and head is not None
+    if ood_method in FEATURE_METHODS and not with_features:
+        raise CalibrationError(f"ood_method {ood_method!r} needs the pooled features of the photos and of the OOD "
+                               "images and the last layer's weights (features=, ood_features=, head=).")
+    ash_keep = choose_ash_keep(features, ood_features, *head) if with_features else 0.0  # type: ignore[arg-type,misc]
+    extra: dict[str, Any] = {"head": head, "ash_keep": ash_keep}
+
+    def scores(method: OodMethod) -> tuple[np.ndarray, np.ndarray]:
+        return (ood_score(logits, method, features=features, **extra),
+                ood_score(ood_logits, method, features=ood_features, **extra))
+
+    methods = [method for method in OOD_METHODS if with_features or method not in FEATURE_METHODS]
+    for method in methods:
+        measured[f"auroc_{method}"] = round(auroc(*scores(method)), 4)
     chosen: OodMethod = ood_method if ood_method is not None else max(  # ties go to energy, the first listed
-        OOD_METHODS, key=lambda method: measured[f"auroc_{method}"])
-    inside, outside = ood_score(logits, chosen), ood_score(ood_logits, chosen)
+        methods, key=lambda method: measured[f"auroc_{method}"])
+    inside, outside = scores(chosen)
     threshold = choose_ood_threshold(inside, outside, keep)
     measured["photos_flagged"] = round(float(np.mean(inside > threshold)), 4)
     measured["out_of_distribution_flagged"] = round(float(np.mean(outside > threshold)), 4)
     return Calibration(temperature=round(calibrator.temperature_, 4), ood_method=chosen,
                        ood_threshold=round(threshold, 4), fitted_on=fitted_on, measured=measured,
-                       confidence_slope=round(calibrator.slope_, 4), confidence_offset=round(calibrator.offset_, 4))
+                       confidence_slope=round(calibrator.slope_, 4), confidence_offset=round(calibrator.offset_, 4),
+                       ood_ash_keep=ash_keep if chosen in FEATURE_METHODS else 0.0)
 
 
 def _rounded(figures: dict[str, float], places: int = 4) -> dict[str, float]:

@@ -9,7 +9,9 @@ Engines (pass one as ``Classifier(engine=...)``):
   faster, and a little different; the trade-off lesson 07 shows.
 
 An engine is built from a :class:`labkit.network.ModelDescription` (weights, classes, input size, resize policy),
-never from a Classifier: :func:`make_forward` returns ``batch -> logits``.
+never from a Classifier: :func:`make_forward` returns ``batch -> (logits, clipped pooled features or None)``
+(:data:`labkit.network.ForwardFunction`; the features are a second output of the converted model, see
+:func:`labkit.network.forward_model`).
 
 Decisions (``benchmarks/engines.py`` measures them; the log of what was tried is in ``benchmarks/README.md``):
 
@@ -44,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from labkit.images import iter_image_files, load_image
-from labkit.network import REACT_CLIP, ModelDescription, load_keras_model
+from labkit.network import POOLED_FEATURES, REACT_CLIP, ModelDescription, forward_model, load_keras_model
 from labkit.paths import SAMPLES_DIR, cache_dir
 from labkit.preprocess import DEFAULT_POLICY, ResizePolicy, to_batch
 from labkit.version import __version__
@@ -53,7 +55,8 @@ from labkit.weights import resolve_weights
 ENGINES = ("keras", "litert", "litert-int8")
 DEFAULT_ENGINE = "litert"
 # Bump when the conversion recipe changes, so cached flatbuffers made by an older recipe are not reused.
-CONVERSION_VERSION = 2  # 2: the model gained the ReAct clip (labkit.network.REACT_CLIP)
+CONVERSION_VERSION = 3  # 2: the model gained the ReAct clip (labkit.network.REACT_CLIP); 3: a second output, the
+# clipped pooled features (labkit.network.forward_model): a cached one-output model must not be reused
 MAX_THREADS = 2  # XNNPACK threads per interpreter unless $LABKIT_THREADS says otherwise: measured, see above
 THREADS_ENV = "LABKIT_THREADS"
 CALIBRATION_LIMIT = 60  # photos the int8 conversion measures activation ranges on
@@ -92,7 +95,7 @@ def default_engine(weights: str | os.PathLike | None, model: Any = None) -> str:
 
 
 def make_forward(engine: str, description: ModelDescription) -> LiteRTForward:
-    """Return ``batch -> logits`` (N, classes) on a LiteRT ``engine`` for the network ``description`` names.
+    """Return ``batch -> (logits, features or None)`` on a LiteRT ``engine`` for the network ``description`` names.
 
     The model comes from labkit's cache, converted first if needed (once, ~30 s); on a cache hit TensorFlow stays
     unimported. A cached file broken by a crash or a full disk is converted again.
@@ -103,7 +106,7 @@ def make_forward(engine: str, description: ModelDescription) -> LiteRTForward:
 
     Example:
         >>> forward = make_forward("litert-int8", ModelDescription())  # doctest: +SKIP
-        >>> forward(np.zeros((2, 224, 224, 3), np.float32)).shape  # doctest: +SKIP
+        >>> forward(np.zeros((2, 224, 224, 3), np.float32))[0].shape  # doctest: +SKIP
         (2, 1000)
     """
     model = litert_model(engine, description)
@@ -121,7 +124,11 @@ def make_forward(engine: str, description: ModelDescription) -> LiteRTForward:
 
 
 class LiteRTForward:
-    """``batch -> logits`` with one LiteRT interpreter (XNNPACK), fed one image at a time.
+    """``batch -> (logits, clipped pooled features or None)`` with one LiteRT interpreter, one image at a time.
+
+    A model with two outputs (labkit's ImageNet model, :func:`labkit.network.forward_model`) gives both, told apart
+    by their width (the features are :data:`labkit.network.POOLED_FEATURES` wide); a one-output model (an older
+    export, a fine-tuned model) gives ``None`` for the features.
 
     Why one at a time: for float32, 32 single-image calls were faster than one interpreter resized to a batch of 32,
     for int8 about even (module docstring), and they need no reallocation when the batch size changes. The model
@@ -133,8 +140,8 @@ class LiteRTForward:
 
     Example:
         >>> forward = LiteRTForward(Path("model.tflite"))  # doctest: +SKIP
-        >>> forward(batch).shape  # doctest: +SKIP
-        (32, 1000)
+        >>> [part.shape for part in forward(batch)]  # doctest: +SKIP
+        [(32, 1000), (32, 1280)]
     """
 
     def __init__(self, model: Path | bytes, num_threads: int | None = None) -> None:
@@ -148,23 +155,37 @@ class LiteRTForward:
             self.interpreter = interpreter_class(model_path=str(self.path), num_threads=num_threads)
         self.interpreter.allocate_tensors()
         self._input = self.interpreter.get_input_details()[0]
-        self._output = self.interpreter.get_output_details()[0]
+        outputs = self.interpreter.get_output_details()
+        if len(outputs) == 2 and POOLED_FEATURES in (int(outputs[0]["shape"][-1]), int(outputs[1]["shape"][-1])):
+            features_first = int(outputs[0]["shape"][-1]) == POOLED_FEATURES
+            self._output, self._features = (outputs[1], outputs[0]) if features_first else (outputs[0], outputs[1])
+            if int(self._output["shape"][-1]) == POOLED_FEATURES:
+                raise EngineError(f"Both outputs of {self.path or 'the LiteRT model'} are {POOLED_FEATURES} wide: "
+                                  "which one are the logits? What to do: export the model again.")
+        elif len(outputs) == 1:
+            self._output, self._features = outputs[0], None
+        else:
+            raise EngineError(f"{self.path or 'The LiteRT model'} has {len(outputs)} outputs; labkit expects the "
+                              "logits, and maybe the pooled features. What to do: export the model again.")
         self.input_shape = tuple(int(size) for size in self._input["shape"][1:])
         self.num_classes = int(self._output["shape"][-1])
         self._lock = threading.Lock()  # one interpreter has one set of buffers: callers from two threads take turns
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
+    def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         batch = np.asarray(batch, np.float32)
         if batch.ndim != 4 or batch.shape[1:] != self.input_shape:
             raise ValueError(f"Expected a batch of shape (N, {', '.join(map(str, self.input_shape))}), got "
                              f"{batch.shape}. What to do: preprocess with labkit.preprocess.to_batch().")
         logits = np.empty((len(batch), self.num_classes), np.float32)
+        features = None if self._features is None else np.empty((len(batch), POOLED_FEATURES), np.float32)
         with self._lock:
             for row, image in enumerate(batch):
                 self.interpreter.set_tensor(self._input["index"], image[None])
                 self.interpreter.invoke()
                 logits[row] = self.interpreter.get_tensor(self._output["index"])[0]
-        return logits
+                if features is not None and self._features is not None:
+                    features[row] = self.interpreter.get_tensor(self._features["index"])[0]
+        return logits, features
 
 
 def default_threads() -> int:
@@ -282,7 +303,9 @@ def model_fingerprint(model: Any) -> str:
 
 
 def convert_to_litert(model: Any, *, int8: bool = False, calibration: np.ndarray | None = None) -> bytes:
-    """Convert a Keras model (outputs logits) to a LiteRT flatbuffer, float32 or full-integer int8.
+    """Convert a Keras model (outputs logits, maybe also the pooled features) to LiteRT, float32 or full-integer int8.
+
+    labkit converts :func:`labkit.network.forward_model` of its models, so the ImageNet model keeps both outputs.
 
     int8 quantizes weights and activations; the ranges of the activations are measured on ``calibration``, a
     preprocessed batch of typical photos. Input and output stay float32 (the model (de)quantizes inside).
@@ -346,7 +369,7 @@ def _convert_with_notice(engine: str, description: ModelDescription, path: Path 
     calibration = calibration_batch(description.policy) if int8 else None
     # The Keras model is built (or loaded) for the conversion only and dropped after it: a LiteRT classifier that
     # kept it would hold on to ~100 MB of TensorFlow state.
-    return convert_to_litert(load_keras_model(description), int8=int8, calibration=calibration)
+    return convert_to_litert(forward_model(load_keras_model(description)), int8=int8, calibration=calibration)
 
 
 def _write_atomically(path: Path, content: bytes) -> None:

@@ -286,6 +286,7 @@ def evaluate(classifier: Classifier, source: LabelledSource, top: int = 3, limit
     k = max(1, min(top, len(classifier.class_names)))
     kept: list[LabelledImage] = []
     logits: list[np.ndarray] = []
+    features: list[np.ndarray | None] = []
     errors: list[tuple[str, str]] = []
     start = time.perf_counter()
     with tqdm(total=len(items), unit="img", desc="evaluating", file=sys.stderr, disable=not progress) as bar:
@@ -298,7 +299,9 @@ def evaluate(classifier: Classifier, source: LabelledSource, top: int = 3, limit
                 except ImageError as error:
                     errors.append((str(item.path), str(error)))
             if batch:
-                logits.append(classifier.logits(np.stack(batch)))
+                batch_logits, batch_features = classifier.forward(np.stack(batch))
+                logits.append(batch_logits)
+                features.append(batch_features)
                 kept.extend(batch_items)
             bar.update(len(chunk))
     elapsed_s = time.perf_counter() - start
@@ -306,7 +309,8 @@ def evaluate(classifier: Classifier, source: LabelledSource, top: int = 3, limit
     labels = np.array([item.class_index for item in kept], np.int64)
     probabilities = classifier.probabilities_from_logits(all_logits)
     not_sure = (np.zeros(len(labels), bool) if classifier.calibration is None or not len(labels)
-                else np.asarray(classifier.calibration.not_sure(all_logits), bool))
+                else np.asarray(classifier.not_sure(all_logits, None if any(part is None for part in features)
+                                                    else np.concatenate(features)), bool))  # type: ignore[arg-type]
     records = score_logits(all_logits, labels, [str(item.path) for item in kept], classifier.class_names, k,
                            probabilities=probabilities)
     return EvaluationResult(records, k, elapsed_s, errors, all_logits, labels, list(classifier.class_names),

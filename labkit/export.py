@@ -34,7 +34,7 @@ from typing import Any
 from labkit.calibration import Calibration
 from labkit.engines import convert_to_litert
 from labkit.model import Classifier
-from labkit.network import ModelDescription
+from labkit.network import ModelDescription, forward_model
 from labkit.paths import REPO_ROOT
 from labkit.preprocess import IMAGE_SIZE
 from labkit.transfer import BASE_MODEL, FineTuneResult
@@ -140,7 +140,8 @@ def export_model(source: FineTuneResult | Classifier, folder: str | os.PathLike,
     model.save(folder / MODEL_FILE)
     write_labels(classifier.class_names, folder / LABELS_FILE)
     if litert:
-        (folder / LITERT_FILE).write_bytes(convert_to_litert(model))
+        # both outputs when the model has them (the ImageNet model's "not sure" score reads the features)
+        (folder / LITERT_FILE).write_bytes(convert_to_litert(forward_model(model)))
     else:
         (folder / LITERT_FILE).unlink(missing_ok=True)  # never leave an older model's .tflite beside this one
     if classifier.calibration is not None:

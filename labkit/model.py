@@ -22,7 +22,7 @@ from PIL import Image
 from labkit.calibration import Calibration, shipped_calibration
 from labkit.engines import DEFAULT_ENGINE, check_engine, default_engine, make_forward
 from labkit.images import NOTES_KEY, ImageSource, as_image
-from labkit.network import LogitsFunction, ModelDescription, compile_forward, load_keras_model
+from labkit.network import ForwardFunction, ModelDescription, compile_forward, head_weights, load_keras_model
 from labkit.predict import LOW_CONFIDENCE, Prediction, softmax, top_k
 from labkit.preprocess import DEFAULT_POLICY, IMAGE_SIZE, ResizePolicy, to_model_input
 from labkit.weights import load_class_index, readable_label
@@ -85,11 +85,19 @@ class Classifier:
         if calibration is not None:
             calibration.apply_to(self)
         self._model = model
+        self._head: tuple[np.ndarray, np.ndarray] | None = None
         # "keras" compiles the Keras model (building it now); the LiteRT engines never read it.
-        self._forward: LogitsFunction = (compile_forward(self.model) if self.engine == "keras"
-                                         else make_forward(self.engine, description))
+        self._forward: ForwardFunction = (compile_forward(self.model) if self.engine == "keras"
+                                          else make_forward(self.engine, description))
         if warm_up:
-            self.logits(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 3), np.float32))
+            _, features = self.forward(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 3), np.float32))
+            # read the last layer now (not on the first student's photo), and check the model gives what it needs
+            calibration = self.calibration
+            if calibration is not None and calibration.needs_features and (features is None or self.head is None):
+                raise ValueError(f"This calibration's 'not sure' score ({calibration.ood_method!r}) reads the "
+                                 "pooled features, which this model does not return. What to do: export the model "
+                                 "again (labkit.export.export_model), or fit a calibration for it "
+                                 "(labkit.calibrate.fit_calibration).")
 
     @property
     def model(self) -> Any:
@@ -102,9 +110,45 @@ class Classifier:
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def head(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The last layer's ``(weights (1280, classes), bias)`` when the network has the ReAct clip, else ``None``.
+
+        Read once, from the weights file when there is one (no TensorFlow), else from the Keras model.
+        """
+        if self._head is None:
+            self._head = head_weights(self.description, self._model)
+        return self._head
+
+    def forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Return ``(logits (N, classes), clipped pooled features (N, 1280) or None)`` for a preprocessed batch.
+
+        The features are what the last layer reads (after the ReAct clip); ``None`` for a model without the clip.
+        """
+        logits, features = self._forward(np.asarray(batch, np.float32))
+        return np.asarray(logits), None if features is None else np.asarray(features)
+
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """Return raw scores, shape (N, classes), for a preprocessed batch (N, 224, 224, 3) in [-1, 1]."""
-        return np.asarray(self._forward(np.asarray(batch, np.float32)))
+        return self.forward(batch)[0]
+
+    def not_sure(self, logits: np.ndarray, features: np.ndarray | None = None) -> bool | np.ndarray:
+        """Return the calibration's "not sure" flag for one image or a batch (``False`` without a calibration).
+
+        ``features``: the clipped pooled features from :meth:`forward`, needed when the calibration's score reads
+        them (the ImageNet model's).
+        """
+        if self.calibration is None:
+            return False if np.ndim(logits) == 1 else np.zeros(len(logits), bool)
+        head = self.head if self.calibration.needs_features else None
+        return self.calibration.not_sure(logits, features, head)
+
+    def ood_score(self, logits: np.ndarray, features: np.ndarray | None = None) -> float | np.ndarray | None:
+        """Return the calibration's out-of-distribution score (higher = less familiar); ``None`` without one."""
+        if self.calibration is None:
+            return None
+        head = self.head if self.calibration.needs_features else None
+        return self.calibration.ood_score(logits, features, head)
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
         """Return probabilities, shape (N, classes), for a preprocessed batch (calibrated, if it has a calibration)."""
@@ -116,10 +160,12 @@ class Classifier:
             return softmax(logits, self.temperature)
         return self.calibration.probabilities(logits)
 
-    def _prediction(self, logits: np.ndarray, elapsed_ms: float, top: int, notes: Iterable[str] = ()) -> Prediction:
+    def _prediction(self, logits: np.ndarray, features: np.ndarray | None, elapsed_ms: float, top: int,
+                    notes: Iterable[str] = ()) -> Prediction:
         probabilities = self.probabilities_from_logits(logits)
-        not_sure, ood_score = (False, None) if self.calibration is None else (
-            bool(self.calibration.not_sure(logits)), float(self.calibration.ood_score(logits)))
+        score = self.ood_score(logits, features)
+        not_sure, ood_score = (False, None) if score is None else (
+            bool(score > self.calibration.ood_threshold), float(score))  # type: ignore[union-attr]
         # The "low confidence" line is the calibration's (LOW_CONFIDENCE by default); without one, the same line on
         # the uncalibrated probability, which is then only a rough guide.
         line = LOW_CONFIDENCE if self.calibration is None else self.calibration.low_confidence_below
@@ -147,10 +193,10 @@ class Classifier:
         if not prepared:
             return []
         start = time.perf_counter()
-        logits = self.logits(np.stack(prepared))
+        logits, features = self.forward(np.stack(prepared))
         forward_share_ms = (time.perf_counter() - start) * 1000 / len(prepared)
-        return [self._prediction(row, ms + forward_share_ms, top, note)
-                for row, ms, note in zip(logits, prepare_ms, notes, strict=True)]
+        return [self._prediction(row, None if features is None else features[index], ms + forward_share_ms, top, note)
+                for index, (row, ms, note) in enumerate(zip(logits, prepare_ms, notes, strict=True))]
 
     def classify(self, image: ImageSource, top: int = 3) -> Prediction:
         """Classify one image (path, bytes, file object or PIL image).
@@ -164,9 +210,10 @@ class Classifier:
     def predict_batch(self, batch: np.ndarray, top: int = 3) -> list[Prediction]:
         """Classify an already preprocessed batch (N, 224, 224, 3); ``elapsed_ms`` is the forward pass's share."""
         start = time.perf_counter()
-        logits = self.logits(batch)
+        logits, features = self.forward(batch)
         share = (time.perf_counter() - start) * 1000 / max(1, len(batch))
-        return [self._prediction(row, share, top) for row in logits]
+        return [self._prediction(row, None if features is None else features[index], share, top)
+                for index, row in enumerate(logits)]
 
     def __repr__(self) -> str:
         return f"Classifier(engine={self.engine!r}, classes={self.num_classes}, policy={self.policy!r})"

@@ -22,8 +22,17 @@ import numpy as np
 from labkit.preprocess import DEFAULT_POLICY, IMAGE_SIZE, ResizePolicy
 from labkit.weights import resolve_weights
 
-LogitsFunction = Callable[[np.ndarray], np.ndarray]
-"""``batch (N, 224, 224, 3) float32 in [-1, 1] -> logits (N, classes)``: what every engine provides."""
+ForwardFunction = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray | None]"]
+"""``batch (N, 224, 224, 3) float32 in [-1, 1] -> (logits (N, classes), clipped pooled features (N, 1280) or None)``:
+what every engine provides. The features are those the last layer reads, after the ReAct clip; ``None`` for a model
+without the clip (a fine-tuned one). The "not sure" score of the ImageNet model needs them
+(:func:`labkit.ood.ash_s_energy`); fine-tuned models keep the energy of their logits (``benchmarks/README.md``).
+
+Decision: the network gets a second output, the clipped features, beside its logits (:func:`forward_model`), rather
+than returning the features alone and computing the logits in numpy: the logits come from the very graph they came
+from before (the same answers on every engine, int8 included, where a numpy Dense layer would differ from the
+quantized one), and a model without the clip keeps one output. The ASH-S score takes the last layer's weights from
+the weights file (:func:`head_weights`), so the LiteRT engines still run without TensorFlow."""
 
 # ReAct (Sun et al., 2021, "ReAct: Out-of-distribution detection with rectified activations"): the 1280 pooled
 # features are clipped at REACT_CLIP before the last Dense layer. Images unlike any photo (colour noise, text pages)
@@ -38,6 +47,7 @@ REACT_PERCENTILE = 95
 FEATURE_LAYER = "out_relu"  # the last 7 x 7 x 1280 feature map: where Grad-CAM reads
 REACT_LAYER = "react_clip"  # the ReLU that clips the pooled features
 LOGITS_LAYER = "predictions"  # the ImageNet model's last Dense layer (logits, no softmax)
+POOLED_FEATURES = 1280  # MobileNetV2's pooled features: the width of the second output
 
 
 @dataclass(frozen=True)
@@ -152,6 +162,62 @@ def pooled_features_model(model: Any) -> Any:
     return keras.Model(model.inputs[0], clip.input)  # one tensor, not a list: no structure warning
 
 
+def forward_model(model: Any) -> Any:
+    """Return ``image -> [logits, clipped pooled features]`` for a model with a ``"react_clip"`` layer, else ``model``.
+
+    The two outputs share every layer with ``model``: the logits are exactly the model's own.
+
+    Example:
+        >>> [output.shape for output in forward_model(build_mobilenet_v2(None)).outputs]  # doctest: +SKIP
+        [(None, 1000), (None, 1280)]
+    """
+    import keras
+
+    try:
+        clip = model.get_layer(REACT_LAYER)
+    except ValueError:
+        return model
+    return keras.Model(model.inputs[0], [model.outputs[0], clip.output], name=f"{model.name}_forward")
+
+
+def head_weights(description: ModelDescription, model: Any = None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Return the last layer's kernel (1280, classes) and bias of a network with the ReAct clip, else ``None``.
+
+    From the weights file (``"imagenet"`` or an ``.h5`` path) with h5py, so no TensorFlow is imported; from the
+    Keras ``model`` (given, or the description's) otherwise.
+
+    Example:
+        >>> head_weights(ModelDescription())[0].shape  # doctest: +SKIP
+        (1280, 1000)
+    """
+    if model is None and description.keras_model is None and description.keras_file is None:
+        if description.weights is None:
+            model = build_mobilenet_v2(None, description.num_classes)
+        else:
+            import h5py
+
+            path = resolve_weights() if description.weights == "imagenet" else Path(description.weights)
+            arrays: dict[str, np.ndarray] = {}
+
+            def keep_array(name: str, item: Any) -> None:  # "predictions/kernel" or "predictions/kernel:0"
+                if isinstance(item, h5py.Dataset):
+                    arrays[name.rsplit("/", 1)[-1].split(":")[0]] = np.asarray(item, np.float32)
+
+            with h5py.File(path, "r") as weights_file:
+                weights_file[LOGITS_LAYER].visititems(keep_array)
+            if {"kernel", "bias"} - set(arrays):
+                raise NetworkError(f"{path} has no kernel and bias for its {LOGITS_LAYER!r} layer. What to do: use "
+                                   "MobileNetV2 weights with the ImageNet classifier (include_top=True).")
+            return arrays["kernel"], arrays["bias"]
+    model = load_keras_model(description) if model is None else model
+    try:
+        model.get_layer(REACT_LAYER)
+    except ValueError:
+        return None
+    kernel, bias = model.get_layer(LOGITS_LAYER).get_weights()
+    return np.asarray(kernel, np.float32), np.asarray(bias, np.float32)
+
+
 def load_keras_model(description: ModelDescription) -> Any:
     """Return the Keras model (image -> logits) a description names: in memory, a ``.keras`` file, or built.
 
@@ -177,22 +243,28 @@ def load_keras_model(description: ModelDescription) -> Any:
     return model
 
 
-def compile_forward(model: Any) -> LogitsFunction:
-    """Return ``batch -> logits`` as one ``tf.function`` with a fixed input signature (never retraced).
+def compile_forward(model: Any) -> ForwardFunction:
+    """Return ``batch -> (logits, clipped features or None)`` as one ``tf.function`` with a fixed input signature.
+
+    The function is never retraced; it runs :func:`forward_model` (two outputs when the model has the ReAct clip).
 
     Example:
         >>> forward = compile_forward(build_mobilenet_v2(None))  # doctest: +SKIP
-        >>> forward(np.zeros((2, 224, 224, 3), np.float32)).shape  # doctest: +SKIP
-        (2, 1000)
+        >>> [part.shape for part in forward(np.zeros((2, 224, 224, 3), np.float32))]  # doctest: +SKIP
+        [(2, 1000), (2, 1280)]
     """
     import tensorflow as tf
 
+    both = forward_model(model)
     height, width, channels = model.input_shape[1:]
     signature = [tf.TensorSpec([None, height, width, channels], tf.float32)]
-    compiled = tf.function(lambda batch: model(batch, training=False), input_signature=signature,
+    compiled = tf.function(lambda batch: both(batch, training=False), input_signature=signature,
                            reduce_retracing=True)
 
-    def forward(batch: np.ndarray) -> np.ndarray:
-        return compiled(tf.convert_to_tensor(batch, tf.float32)).numpy()
+    def forward(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        outputs = compiled(tf.convert_to_tensor(batch, tf.float32))
+        if isinstance(outputs, (list, tuple)):
+            return outputs[0].numpy(), outputs[1].numpy()
+        return outputs.numpy(), None
 
     return forward

@@ -19,6 +19,7 @@ from PIL import Image
 from labkit import Classifier, load_image
 from labkit.engines import (DEFAULT_ENGINE, ENGINES, EngineError, LiteRTForward, convert_to_litert, default_engine,
                             default_threads, litert_model, make_forward)
+from labkit.network import REACT_CLIP
 from labkit.preprocess import to_batch
 
 pytestmark = pytest.mark.slow  # converts MobileNetV2 to LiteRT twice (float32 and int8)
@@ -45,8 +46,15 @@ def photos(samples_dir, sample_labels) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def keras_logits(photos) -> np.ndarray:
-    return Classifier(engine="keras").logits(photos)
+def keras_outputs(photos) -> tuple[np.ndarray, np.ndarray]:
+    logits, features = Classifier(engine="keras").forward(photos)
+    assert features is not None
+    return logits, features
+
+
+@pytest.fixture(scope="module")
+def keras_logits(keras_outputs) -> np.ndarray:
+    return keras_outputs[0]
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +79,32 @@ def test_each_engine_gives_the_keras_top1_on_the_shared_photos(engine, classifie
 
 def test_float32_litert_computes_the_same_logits_as_keras(classifiers, photos, keras_logits):
     assert np.allclose(classifiers["litert"].logits(photos), keras_logits, atol=1e-2)
+
+
+@pytest.mark.parametrize("engine", ["litert", "litert-int8"])
+def test_each_engine_returns_the_clipped_pooled_features_beside_unchanged_logits(engine, classifiers, photos,
+                                                                                keras_outputs):
+    keras_logits, keras_features = keras_outputs
+    logits, features = classifiers[engine].forward(photos)
+
+    assert features is not None and features.shape == (len(photos), 1280)
+    assert features.min() >= 0 and features.max() <= REACT_CLIP + 1e-3  # after the ReAct clip
+    np.testing.assert_array_equal(logits, classifiers[engine].logits(photos))
+    if engine == "litert":  # float32: the features and the logits read from them are Keras' own
+        np.testing.assert_allclose(features, keras_features, atol=1e-4)
+        weights, bias = classifiers[engine].head
+        np.testing.assert_allclose(features @ weights + bias, logits, atol=1e-3)
+    else:  # int8 rounds them to 8 bits
+        assert np.mean(np.abs(features - keras_features)) < 0.05
+
+
+def test_a_model_of_an_older_recipe_is_never_served_from_the_cache(monkeypatch):
+    import labkit.engines as engines
+
+    current = engines.cached_model_path("litert", "0" * 64, "squash", 1000)
+    monkeypatch.setattr(engines, "CONVERSION_VERSION", engines.CONVERSION_VERSION - 1)  # one output, no features
+
+    assert engines.cached_model_path("litert", "0" * 64, "squash", 1000) != current
 
 
 def test_the_default_engine_is_one_required_to_agree_with_keras_on_99_percent(classifiers):
@@ -192,7 +226,9 @@ def test_a_model_converted_in_memory_runs_from_its_bytes_without_the_cache(cache
 
     forward = LiteRTForward(convert_to_litert(model))
 
-    assert np.allclose(forward(batch), model(batch).numpy(), atol=1e-4)
+    logits, features = forward(batch)
+    assert np.allclose(logits, model(batch).numpy(), atol=1e-4)
+    assert features is None  # no ReAct clip, no second output
     assert sorted(cache.rglob("*")) == cached_before
 
 

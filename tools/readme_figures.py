@@ -84,11 +84,15 @@ def _browser(browser: dict) -> str:
 
 
 def _not_sure(calibration: dict) -> str:
-    app = calibration["out_of_distribution"]["energy (app)"]
+    table = calibration["out_of_distribution"]
+    app = table[table["app"]]  # ASH-S on the clipped pooled features, the shipped threshold
+    splits = next(key.rsplit("_", 2)[-2] for key in app if key.startswith("photos_flagged_mean_"))
     return (
-        f"{app['photos_flagged'] * 100:.1f} % of {calibration['photos']} ImageNet validation photos flagged, "
-        f"{app['generated_flagged'] * 100:.1f} % of non-photos (charts {app['flagged_chart'] * 100:.0f} %); AUROC "
-        f"{app['auroc']:.3f}, {app['fpr_at_95_tpr'] * 100:.1f} % false alarms at 95 % caught"
+        f"ASH-S: {app['photos_flagged'] * 100:.1f} % of {calibration['photos']} ImageNet validation photos flagged, "
+        f"{app['generated_flagged'] * 100:.1f} % of non-photos (charts {app['flagged_chart'] * 100:.0f} %); over "
+        f"{splits} splits {app[f'photos_flagged_mean_{splits}_splits'] * 100:.1f} % and "
+        f"{app[f'generated_flagged_mean_{splits}_splits'] * 100:.1f} %; AUROC {app['auroc']:.3f}, "
+        f"{app['fpr_at_95_tpr'] * 100:.1f} % false alarms at 95 % caught"
     )
 
 

@@ -53,6 +53,10 @@ class Trust:
     photo: int = 0  # the photo whose percentages are shown
     temperature: float = 1.0
     threshold: float = 0.0
+    # for a score that reads the clipped pooled features (the shipped ASH-S): theirs, and the last layer
+    features: np.ndarray | None = None
+    other_features: np.ndarray | None = None
+    head: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def probabilities(self) -> np.ndarray:
@@ -73,8 +77,8 @@ class Trust:
 
     def scores(self) -> tuple[np.ndarray, np.ndarray]:
         """The out-of-distribution scores of the photos and of the generated images (higher = less familiar)."""
-        return (np.atleast_1d(self.calibration.ood_score(self.logits)),
-                np.atleast_1d(self.calibration.ood_score(self.other_logits)))
+        return (np.atleast_1d(self.calibration.ood_score(self.logits, self.features, self.head)),
+                np.atleast_1d(self.calibration.ood_score(self.other_logits, self.other_features, self.head)))
 
     def flagged(self) -> tuple[np.ndarray, np.ndarray]:
         """Which photos, and which generated images, score above the threshold ("not sure")."""
@@ -98,7 +102,8 @@ class Trust:
 def try_trust(logits: np.ndarray, labels: Sequence[int] | np.ndarray, other_logits: np.ndarray, *,
               calibration: Calibration | None = None, class_names: Sequence[str] | None = None,
               photo_names: Sequence[str] | None = None, other_kinds: Sequence[str] | None = None,
-              photo: int = 0) -> TryIt:
+              photo: int = 0, features: np.ndarray | None = None, other_features: np.ndarray | None = None,
+              head: tuple[np.ndarray, np.ndarray] | None = None) -> TryIt:
     """Build lesson 05's widget: a temperature slider and a "not sure" threshold slider, each with its picture.
 
     Args:
@@ -109,6 +114,9 @@ def try_trust(logits: np.ndarray, labels: Sequence[int] | np.ndarray, other_logi
         photo_names: a name per photo, for the lists (default: its number and true class, ``"#3 (tabby)"``);
             ``other_kinds``: a kind per generated image (``"chart"``…).
         photo: which photo's percentages to show.
+        features, other_features, head: the clipped pooled features of the photos and of the generated images and
+            the last layer (``classifier.forward``, ``classifier.head``), needed when the calibration's score reads
+            them (the shipped one, ASH-S).
 
     The widget's ``temperature`` and ``threshold`` are the sliders, ``state`` the :class:`Trust` they change.
     """
@@ -126,7 +134,8 @@ def try_trust(logits: np.ndarray, labels: Sequence[int] | np.ndarray, other_logi
                   [f"#{number + 1} ({class_names[label]})" for number, label in enumerate(true_classes)]
                   if photo_names is None else [str(name) for name in photo_names],
                   ["image"] * len(other_logits) if other_kinds is None else [str(kind) for kind in other_kinds], photo,
-                  temperature=calibration.temperature, threshold=calibration.ood_threshold)
+                  temperature=calibration.temperature, threshold=calibration.ood_threshold, features=features,
+                  other_features=other_features, head=head)
 
     temperature = widgets.FloatLogSlider(value=state.temperature, base=10, min=math.log10(TEMPERATURES[0]),
                                          max=math.log10(TEMPERATURES[1]), step=0.02, description="Temperature",
