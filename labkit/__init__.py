@@ -14,5 +14,15 @@ from labkit.preprocess import to_batch, to_model_input
 from labkit.version import __version__
 from labkit.weights import WeightsNotFound
 
-__all__ = ["Classifier", "ClassScore", "ImageError", "Prediction", "WeightsNotFound", "__version__", "load_image",
-           "shared_classifier", "to_batch", "to_model_input"]
+__all__ = [
+    "Classifier",
+    "ClassScore",
+    "ImageError",
+    "Prediction",
+    "WeightsNotFound",
+    "__version__",
+    "load_image",
+    "shared_classifier",
+    "to_batch",
+    "to_model_input",
+]

@@ -30,8 +30,9 @@ OOD_IMAGES = 120  # generated out-of-distribution images for a fit: 20 of each k
 BATCH_SIZE = 16  # photos per forward pass: a few at a time keeps memory low
 
 
-def logits_for_images(classifier: Classifier, images: Sequence[ImageSource], batch_size: int = BATCH_SIZE
-                      ) -> np.ndarray:
+def logits_for_images(
+    classifier: Classifier, images: Sequence[ImageSource], batch_size: int = BATCH_SIZE
+) -> np.ndarray:
     """Return the classifier's logits (images, classes) for photos (paths or PIL images), a few at a time.
 
     Example:
@@ -41,8 +42,9 @@ def logits_for_images(classifier: Classifier, images: Sequence[ImageSource], bat
     return outputs_for_images(classifier, images, batch_size)[0]
 
 
-def outputs_for_images(classifier: Classifier, images: Sequence[ImageSource], batch_size: int = BATCH_SIZE
-                       ) -> tuple[np.ndarray, np.ndarray | None]:
+def outputs_for_images(
+    classifier: Classifier, images: Sequence[ImageSource], batch_size: int = BATCH_SIZE
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Return the classifier's logits and clipped pooled features (``None`` without the ReAct clip) for images.
 
     Example:
@@ -52,8 +54,9 @@ def outputs_for_images(classifier: Classifier, images: Sequence[ImageSource], ba
     logits: list[np.ndarray] = [np.zeros((0, classifier.num_classes))]
     features: list[np.ndarray | None] = []
     for chunk in batched(images, batch_size):
-        chunk_logits, chunk_features = classifier.forward(to_batch([as_image(image) for image in chunk],
-                                                                   classifier.policy))
+        chunk_logits, chunk_features = classifier.forward(
+            to_batch([as_image(image) for image in chunk], classifier.policy)
+        )
         logits.append(chunk_logits)
         features.append(chunk_features)
     if not features or any(part is None for part in features):
@@ -61,8 +64,7 @@ def outputs_for_images(classifier: Classifier, images: Sequence[ImageSource], ba
     return np.concatenate(logits), np.concatenate([part for part in features if part is not None])
 
 
-def pooled_features(classifier: Classifier, images: Sequence[ImageSource], batch_size: int = BATCH_SIZE
-                    ) -> np.ndarray:
+def pooled_features(classifier: Classifier, images: Sequence[ImageSource], batch_size: int = BATCH_SIZE) -> np.ndarray:
     """Return the features (images, 1280) that ReAct clips: the classifier's pooled features before ``"react_clip"``.
 
     Runs the classifier's Keras model (TensorFlow is imported), whatever its engine.
@@ -79,8 +81,9 @@ def pooled_features(classifier: Classifier, images: Sequence[ImageSource], batch
     return np.concatenate(rows)
 
 
-def measure_react_clip(classifier: Classifier, folder: str | os.PathLike,
-                       percentile: float = REACT_PERCENTILE) -> float:
+def measure_react_clip(
+    classifier: Classifier, folder: str | os.PathLike, percentile: float = REACT_PERCENTILE
+) -> float:
     """Return the ReAct clip for ``classifier``: the ``percentile`` of the pooled features of the photos in ``folder``.
 
     This is how :data:`labkit.network.REACT_CLIP` was derived (the 60 photos of ``../shared/samples``). Why a
@@ -93,14 +96,22 @@ def measure_react_clip(classifier: Classifier, folder: str | os.PathLike,
     """
     files = iter_image_files(folder)
     if not files:
-        raise CalibrationError(f"No photos in {folder} to measure the ReAct clip on. What to do: point at a folder "
-                               "of typical photos (jpg or png).")
+        raise CalibrationError(
+            f"No photos in {folder} to measure the ReAct clip on. What to do: point at a folder "
+            "of typical photos (jpg or png)."
+        )
     return float(np.percentile(pooled_features(classifier, files), percentile))
 
 
-def fit_calibration(classifier: Classifier, folder: str | os.PathLike, *,
-                    ood_images: Sequence[ImageSource] | None = None, ood_method: OodMethod | None = None,
-                    keep: float = 0.95, seed: int = 0) -> Calibration:
+def fit_calibration(
+    classifier: Classifier,
+    folder: str | os.PathLike,
+    *,
+    ood_images: Sequence[ImageSource] | None = None,
+    ood_method: OodMethod | None = None,
+    keep: float = 0.95,
+    seed: int = 0,
+) -> Calibration:
     """Fit a calibration (temperature + top-1 correction) and out-of-distribution threshold on your labelled photos.
 
     Args:
@@ -125,17 +136,28 @@ def fit_calibration(classifier: Classifier, folder: str | os.PathLike, *,
     if ood_images is None:
         ood_images, source = generate_ood_images(OOD_IMAGES, seed), f"generate_ood_images({OOD_IMAGES}, seed={seed})"
     ood_logits, ood_features = outputs_for_images(classifier, list(ood_images))
-    described = (f"temperature fitted on the {len(labels)} labelled photos in {Path(folder).name}/ (resize policy "
-                 f"{classifier.policy!r}, engine {classifier.engine!r}); out-of-distribution threshold: keep "
-                 f"{keep:.0%} of those photos sure, against {len(ood_logits)} out-of-distribution images ({source})")
+    described = (
+        f"temperature fitted on the {len(labels)} labelled photos in {Path(folder).name}/ (resize policy "
+        f"{classifier.policy!r}, engine {classifier.engine!r}); out-of-distribution threshold: keep "
+        f"{keep:.0%} of those photos sure, against {len(ood_logits)} out-of-distribution images ({source})"
+    )
     head = classifier.head if features is not None and ood_features is not None else None
-    return fit_calibration_from_logits(logits, labels, ood_logits, ood_method=ood_method, keep=keep,
-                                       fitted_on=described, features=features, ood_features=ood_features,
-                                       head=head)
+    return fit_calibration_from_logits(
+        logits,
+        labels,
+        ood_logits,
+        ood_method=ood_method,
+        keep=keep,
+        fitted_on=described,
+        features=features,
+        ood_features=ood_features,
+        head=head,
+    )
 
 
-def calibrate_on_validation(classifier: Classifier, images: np.ndarray, labels: np.ndarray,
-                            seed: int = 0) -> Calibration:
+def calibrate_on_validation(
+    classifier: Classifier, images: np.ndarray, labels: np.ndarray, seed: int = 0
+) -> Calibration:
     """Fit ``classifier``'s calibration and "not sure" threshold on its own preprocessed validation photos; apply them.
 
     The calibration is a temperature and the top-1 correction (:class:`labkit.calibration.ConfidenceCalibrator`): a
@@ -150,8 +172,10 @@ def calibrate_on_validation(classifier: Classifier, images: np.ndarray, labels: 
         1.3
     """
     ood_logits = logits_for_images(classifier, generate_ood_images(OOD_IMAGES, seed))
-    described = (f"the {len(labels)} validation photos of the fine-tuned model, against {len(ood_logits)} generated "
-                 f"out-of-distribution images (seed {seed})")
+    described = (
+        f"the {len(labels)} validation photos of the fine-tuned model, against {len(ood_logits)} generated "
+        f"out-of-distribution images (seed {seed})"
+    )
     calibration = fit_calibration_from_logits(classifier.logits(images), labels, ood_logits, fitted_on=described)
     calibration.apply_to(classifier)
     return calibration

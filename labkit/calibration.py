@@ -74,16 +74,21 @@ def _check_logits_and_labels(logits: np.ndarray, labels: np.ndarray) -> tuple[np
     logits = np.asarray(logits, dtype=np.float64)
     labels = np.asarray(labels)
     if logits.ndim != 2:
-        raise CalibrationError(f"Expected logits of shape (images, classes); got shape {logits.shape}. "
-                               "Use classifier.logits(batch) for a batch of images.")
+        raise CalibrationError(
+            f"Expected logits of shape (images, classes); got shape {logits.shape}. "
+            "Use classifier.logits(batch) for a batch of images."
+        )
     if labels.shape != (len(logits),):
-        raise CalibrationError(f"Got {len(logits)} rows of logits but labels of shape {labels.shape}: "
-                               "give one class index per image.")
+        raise CalibrationError(
+            f"Got {len(logits)} rows of logits but labels of shape {labels.shape}: give one class index per image."
+        )
     if len(logits) == 0:
         raise CalibrationError("No images to fit on: give at least one labelled image.")
     if labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= logits.shape[1]:
-        raise CalibrationError(f"Labels must be class indices 0..{logits.shape[1] - 1} (integers); got "
-                               f"{labels.dtype} values from {labels.min()} to {labels.max()}.")
+        raise CalibrationError(
+            f"Labels must be class indices 0..{logits.shape[1] - 1} (integers); got "
+            f"{labels.dtype} values from {labels.min()} to {labels.max()}."
+        )
     return logits, labels.astype(np.int64)
 
 
@@ -121,8 +126,12 @@ class TemperatureScaler:
         True
     """
 
-    def __init__(self, prior_width: float | None = 0.5, min_temperature: float = MIN_TEMPERATURE,
-                 max_temperature: float = MAX_TEMPERATURE) -> None:
+    def __init__(
+        self,
+        prior_width: float | None = 0.5,
+        min_temperature: float = MIN_TEMPERATURE,
+        max_temperature: float = MAX_TEMPERATURE,
+    ) -> None:
         self.prior_width = prior_width
         self.min_temperature = min_temperature
         self.max_temperature = max_temperature
@@ -130,7 +139,7 @@ class TemperatureScaler:
     def _loss(self, logits: np.ndarray, labels: np.ndarray, log_temperature: float) -> float:
         loss = negative_log_likelihood(logits, labels, math.exp(log_temperature))
         if self.prior_width is not None:  # the prior's -log density, shared out over the images like the NLL
-            loss += log_temperature ** 2 / (2 * self.prior_width ** 2 * len(labels))
+            loss += log_temperature**2 / (2 * self.prior_width**2 * len(labels))
         return loss
 
     def fit(self, logits: np.ndarray, labels: np.ndarray) -> TemperatureScaler:
@@ -176,8 +185,10 @@ class TemperatureScaler:
 
     def __repr__(self) -> str:
         fitted = f", temperature_={self.temperature_:.3f}" if hasattr(self, "temperature_") else ""
-        return (f"TemperatureScaler(prior_width={self.prior_width}, min_temperature={self.min_temperature}, "
-                f"max_temperature={self.max_temperature}{fitted})")
+        return (
+            f"TemperatureScaler(prior_width={self.prior_width}, min_temperature={self.min_temperature}, "
+            f"max_temperature={self.max_temperature}{fitted})"
+        )
 
 
 def correct_confidence(probabilities: np.ndarray, slope: float = 1.0, offset: float = 0.0) -> np.ndarray:
@@ -208,8 +219,9 @@ def correct_confidence(probabilities: np.ndarray, slope: float = 1.0, offset: fl
     return corrected
 
 
-def calibrated_probabilities(logits: np.ndarray, temperature: float = 1.0, slope: float = 1.0,
-                             offset: float = 0.0) -> np.ndarray:
+def calibrated_probabilities(
+    logits: np.ndarray, temperature: float = 1.0, slope: float = 1.0, offset: float = 0.0
+) -> np.ndarray:
     """Return ``softmax(logits / temperature)`` with its top probability corrected (:func:`correct_confidence`).
 
     Example:
@@ -285,8 +297,11 @@ class ConfidenceCalibrator:
         return np.argmax(np.asarray(logits), axis=-1)
 
     def __repr__(self) -> str:
-        fitted = (f", temperature_={self.temperature_:.3f}, slope_={self.slope_:.3f}, offset_={self.offset_:.3f}"
-                  if hasattr(self, "slope_") else "")
+        fitted = (
+            f", temperature_={self.temperature_:.3f}, slope_={self.slope_:.3f}, offset_={self.offset_:.3f}"
+            if hasattr(self, "slope_")
+            else ""
+        )
         return f"ConfidenceCalibrator(prior_width={self.prior_width}, prior_weight={self.prior_weight}{fitted})"
 
 
@@ -362,9 +377,13 @@ def calibration_figures(probabilities: np.ndarray, labels: np.ndarray, bins: int
     probabilities, labels = _check_logits_and_labels(probabilities, labels)
     confidence = float(probabilities.max(axis=1).mean())
     accuracy = float(np.mean(probabilities.argmax(axis=1) == labels))
-    return {"ece": expected_calibration_error(probabilities, labels, bins),
-            "nll": probability_nll(probabilities, labels),
-            "mean_confidence": confidence, "accuracy": accuracy, "confidence_gap": confidence - accuracy}
+    return {
+        "ece": expected_calibration_error(probabilities, labels, bins),
+        "nll": probability_nll(probabilities, labels),
+        "mean_confidence": confidence,
+        "accuracy": accuracy,
+        "confidence_gap": confidence - accuracy,
+    }
 
 
 class Calibrator(Protocol):
@@ -400,8 +419,14 @@ def fold_indices(n: int, folds: int = FOLDS, seed: int = 0) -> list[np.ndarray]:
     return [np.sort(order[fold::folds]) for fold in range(folds)]
 
 
-def cross_validate(logits: np.ndarray, labels: np.ndarray, make_calibrator: Any = None, folds: int = FOLDS,
-                   seed: int = 0, bins: int = ECE_BINS) -> CrossValidation:
+def cross_validate(
+    logits: np.ndarray,
+    labels: np.ndarray,
+    make_calibrator: Any = None,
+    folds: int = FOLDS,
+    seed: int = 0,
+    bins: int = ECE_BINS,
+) -> CrossValidation:
     """Fit a calibrator on all folds but one and measure it on that one, for each fold in turn.
 
     Args:
@@ -480,16 +505,19 @@ class Calibration:
         held_out = self.measured.get("held_out", {}).get("after")
         if not held_out:
             return ""
-        return (f"Percentages calibrated on {self.measured['photos']} photos: on photos not used to fit them, "
-                f"{held_out['mean_confidence']:.0%} average confidence for {held_out['accuracy']:.0%} right.")
+        return (
+            f"Percentages calibrated on {self.measured['photos']} photos: on photos not used to fit them, "
+            f"{held_out['mean_confidence']:.0%} average confidence for {held_out['accuracy']:.0%} right."
+        )
 
     @property
     def needs_features(self) -> bool:
         """Whether the "not sure" score reads the pooled features and the last layer, not only the logits."""
         return self.ood_method in FEATURE_METHODS
 
-    def ood_score(self, logits: np.ndarray, features: np.ndarray | None = None,
-                  head: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray | float:
+    def ood_score(
+        self, logits: np.ndarray, features: np.ndarray | None = None, head: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> np.ndarray | float:
         """Return the out-of-distribution score (higher = less familiar) of one image or a batch.
 
         Args:
@@ -497,13 +525,19 @@ class Calibration:
             features, head: the clipped pooled features (same rows) and the last layer's ``(weights, bias)``,
                 needed when :attr:`needs_features` (``labkit.Classifier.forward`` and ``.head`` give them).
         """
-        scores = ood_score(np.atleast_2d(logits), self.ood_method, self.ood_temperature,
-                           features=None if features is None else np.atleast_2d(features), head=head,
-                           ash_keep=self.ood_ash_keep)
+        scores = ood_score(
+            np.atleast_2d(logits),
+            self.ood_method,
+            self.ood_temperature,
+            features=None if features is None else np.atleast_2d(features),
+            head=head,
+            ash_keep=self.ood_ash_keep,
+        )
         return float(scores[0]) if np.ndim(logits) == 1 else scores
 
-    def not_sure(self, logits: np.ndarray, features: np.ndarray | None = None,
-                 head: tuple[np.ndarray, np.ndarray] | None = None) -> bool | np.ndarray:
+    def not_sure(
+        self, logits: np.ndarray, features: np.ndarray | None = None, head: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> bool | np.ndarray:
         """Return whether the image (or each image of a batch) may not be one of the classes the model knows."""
         scores = self.ood_score(logits, features, head)
         return bool(scores > self.ood_threshold) if np.ndim(logits) == 1 else scores > self.ood_threshold
@@ -525,8 +559,10 @@ class Calibration:
     def from_dict(cls, values: dict) -> Calibration:
         missing = {"temperature", "ood_method", "ood_threshold"} - set(values)
         if missing:
-            raise CalibrationError(f"A calibration needs {sorted(missing)}; got keys {sorted(values)}. "
-                                   "Make one with labkit.calibrate.fit_calibration(classifier, folder).")
+            raise CalibrationError(
+                f"A calibration needs {sorted(missing)}; got keys {sorted(values)}. "
+                "Make one with labkit.calibrate.fit_calibration(classifier, folder)."
+            )
         if values["ood_method"] not in OOD_METHODS:
             raise CalibrationError(f"Unknown ood_method {values['ood_method']!r}: use one of {OOD_METHODS}.")
         known = {name: values[name] for name in cls.__dataclass_fields__ if name in values}
@@ -545,8 +581,10 @@ class Calibration:
         try:
             values = json.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as error:
-            raise CalibrationError(f"Could not read a calibration from {path} ({error}). What to do: check the "
-                                   "path, or fit a new one with labkit.calibrate.fit_calibration.") from error
+            raise CalibrationError(
+                f"Could not read a calibration from {path} ({error}). What to do: check the "
+                "path, or fit a new one with labkit.calibrate.fit_calibration."
+            ) from error
         return cls.from_dict(values)
 
 
@@ -561,11 +599,20 @@ def shipped_calibration() -> Calibration:
     return Calibration.load(CALIBRATION_FILE)
 
 
-def fit_calibration_from_logits(logits: np.ndarray, labels: np.ndarray, ood_logits: np.ndarray, *,
-                                ood_method: OodMethod | None = None, keep: float = 0.95, fitted_on: str = "",
-                                folds: int = FOLDS, seed: int = 0, features: np.ndarray | None = None,
-                                ood_features: np.ndarray | None = None,
-                                head: tuple[np.ndarray, np.ndarray] | None = None) -> Calibration:
+def fit_calibration_from_logits(
+    logits: np.ndarray,
+    labels: np.ndarray,
+    ood_logits: np.ndarray,
+    *,
+    ood_method: OodMethod | None = None,
+    keep: float = 0.95,
+    fitted_on: str = "",
+    folds: int = FOLDS,
+    seed: int = 0,
+    features: np.ndarray | None = None,
+    ood_features: np.ndarray | None = None,
+    head: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Calibration:
     """Fit a calibration on labelled logits, and an OOD threshold from them against out-of-distribution logits.
 
     The probabilities get a :class:`ConfidenceCalibrator` (a temperature and the top-1 correction) fitted on every
@@ -600,34 +647,50 @@ def fit_calibration_from_logits(logits: np.ndarray, labels: np.ndarray, ood_logi
     }
     if len(labels) >= 4 * folds:
         measured["held_out"] = {
-            "folds": folds, "seed": seed,
+            "folds": folds,
+            "seed": seed,
             "before": _rounded(cross_validate(logits, labels, None, folds, seed).pooled),
             "after": _rounded(cross_validate(logits, labels, ConfidenceCalibrator, folds, seed).pooled),
         }
     with_features = features is not None and ood_features is not None and head is not None
     if ood_method in FEATURE_METHODS and not with_features:
-        raise CalibrationError(f"ood_method {ood_method!r} needs the pooled features of the photos and of the OOD "
-                               "images and the last layer's weights (features=, ood_features=, head=).")
+        raise CalibrationError(
+            f"ood_method {ood_method!r} needs the pooled features of the photos and of the OOD "
+            "images and the last layer's weights (features=, ood_features=, head=)."
+        )
     ash_keep = choose_ash_keep(features, ood_features, *head) if with_features else 0.0  # type: ignore[arg-type,misc]
     extra: dict[str, Any] = {"head": head, "ash_keep": ash_keep}
 
     def scores(method: OodMethod) -> tuple[np.ndarray, np.ndarray]:
-        return (ood_score(logits, method, features=features, **extra),
-                ood_score(ood_logits, method, features=ood_features, **extra))
+        return (
+            ood_score(logits, method, features=features, **extra),
+            ood_score(ood_logits, method, features=ood_features, **extra),
+        )
 
     methods = [method for method in OOD_METHODS if with_features or method not in FEATURE_METHODS]
     for method in methods:
         measured[f"auroc_{method}"] = round(auroc(*scores(method)), 4)
-    chosen: OodMethod = ood_method if ood_method is not None else max(  # ties go to energy, the first listed
-        methods, key=lambda method: measured[f"auroc_{method}"])
+    chosen: OodMethod = (
+        ood_method
+        if ood_method is not None
+        else max(  # ties go to energy, the first listed
+            methods, key=lambda method: measured[f"auroc_{method}"]
+        )
+    )
     inside, outside = scores(chosen)
     threshold = choose_ood_threshold(inside, outside, keep)
     measured["photos_flagged"] = round(float(np.mean(inside > threshold)), 4)
     measured["out_of_distribution_flagged"] = round(float(np.mean(outside > threshold)), 4)
-    return Calibration(temperature=round(calibrator.temperature_, 4), ood_method=chosen,
-                       ood_threshold=round(threshold, 4), fitted_on=fitted_on, measured=measured,
-                       confidence_slope=round(calibrator.slope_, 4), confidence_offset=round(calibrator.offset_, 4),
-                       ood_ash_keep=ash_keep if chosen in FEATURE_METHODS else 0.0)
+    return Calibration(
+        temperature=round(calibrator.temperature_, 4),
+        ood_method=chosen,
+        ood_threshold=round(threshold, 4),
+        fitted_on=fitted_on,
+        measured=measured,
+        confidence_slope=round(calibrator.slope_, 4),
+        confidence_offset=round(calibrator.offset_, 4),
+        ood_ash_keep=ash_keep if chosen in FEATURE_METHODS else 0.0,
+    )
 
 
 def _rounded(figures: dict[str, float], places: int = 4) -> dict[str, float]:

@@ -64,10 +64,12 @@ whole_number = whole_number_at_least(0)
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     """Add the options that choose the model and how it runs (shared by every command that classifies)."""
-    parser.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE,
-                        help=f"how to run the model (default: {DEFAULT_ENGINE})")
-    parser.add_argument("--model", metavar="PATH",
-                        help="a model exported by `python -m labkit train` (default: the ImageNet model)")
+    parser.add_argument(
+        "--engine", choices=ENGINES, default=DEFAULT_ENGINE, help=f"how to run the model (default: {DEFAULT_ENGINE})"
+    )
+    parser.add_argument(
+        "--model", metavar="PATH", help="a model exported by `python -m labkit train` (default: the ImageNet model)"
+    )
 
 
 def make_classifier(args: argparse.Namespace) -> Classifier:
@@ -102,12 +104,19 @@ def native_stderr_silenced() -> Iterator[None]:
 
 
 def add_classify_command(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("classify", help="name what is in one or more photos",
-                                 description="Print the model's top guesses for each photo.")
+    parser = commands.add_parser(
+        "classify",
+        help="name what is in one or more photos",
+        description="Print the model's top guesses for each photo.",
+    )
     parser.add_argument("images", nargs="+", metavar="IMG", help="image files (JPEG, PNG, GIF, BMP, WebP, TIFF)")
     parser.add_argument("--top", type=positive_int, default=3, metavar="N", help="guesses per photo (default 3)")
-    parser.add_argument("--json", action="store_true", help="print one JSON list instead of text (with each photo's "
-                        "ood_score, higher = less familiar, and its note: out_of_distribution, low_confidence or null)")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON list instead of text (with each photo's "
+        "ood_score, higher = less familiar, and its note: out_of_distribution, low_confidence or null)",
+    )
     add_model_options(parser)
     parser.set_defaults(run=run_classify)
 
@@ -142,20 +151,28 @@ def describe(prediction: Prediction) -> str:
         text += f" ({NOT_SURE_MESSAGE})"
     elif prediction.note == "low_confidence":
         runner_up = prediction.runner_up
-        text += (f" (low confidence: it hesitates between {prediction.label} and {runner_up.label})"
-                 if runner_up is not None else " (low confidence)")
+        text += (
+            f" (low confidence: it hesitates between {prediction.label} and {runner_up.label})"
+            if runner_up is not None
+            else " (low confidence)"
+        )
     return text + "".join(f" [{note}]" for note in prediction.notes)
 
 
 def add_evaluate_command(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
-        "evaluate", help="measure accuracy on a labelled folder",
+        "evaluate",
+        help="measure accuracy on a labelled folder",
         description="Measure top-1 and top-N accuracy on a folder of labelled photos: either labels.csv beside "
-                    "them (columns file and class_index, wnid or label) or one subfolder per class.")
+        "them (columns file and class_index, wnid or label) or one subfolder per class.",
+    )
     parser.add_argument("path", metavar="PATH", help="the labelled folder, or a labels CSV")
     parser.add_argument("--top", type=positive_int, default=3, metavar="N", help="k for top-k accuracy (default 3)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text (with ece, nll, "
-                        "mean_confidence and not_sure_rate)")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object instead of text (with ece, nll, mean_confidence and not_sure_rate)",
+    )
     parser.add_argument("--limit", type=positive_int, metavar="N", help="evaluate only the first N photos")
     add_model_options(parser)
     parser.set_defaults(run=run_evaluate)
@@ -163,8 +180,11 @@ def add_evaluate_command(commands: argparse._SubParsersAction) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     if not Path(args.path).exists():  # a typo should not wait for the model to load
-        print(f"labkit evaluate: no folder or file at '{args.path}'. Check the spelling; relative paths start "
-              f"from the current folder, {Path.cwd()}.", file=sys.stderr)
+        print(
+            f"labkit evaluate: no folder or file at '{args.path}'. Check the spelling; relative paths start "
+            f"from the current folder, {Path.cwd()}.",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     classifier = make_classifier(args)
     try:
@@ -180,9 +200,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def add_serve_command(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("serve", help="start the web app (Voilà on notebooks/dashboard.ipynb)",
-                                 description="Serve the dashboard notebook as a web app with Voilà, using the "
-                                             "repository's voila.json. Stop it with Ctrl+C.")
+    parser = commands.add_parser(
+        "serve",
+        help="start the web app (Voilà on notebooks/dashboard.ipynb)",
+        description="Serve the dashboard notebook as a web app with Voilà, using the "
+        "repository's voila.json. Stop it with Ctrl+C.",
+    )
     parser.add_argument("--port", type=positive_int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
     parser.add_argument("--no-browser", action="store_true", help="don't open a browser tab")
     parser.set_defaults(run=run_serve)
@@ -190,8 +213,11 @@ def add_serve_command(commands: argparse._SubParsersAction) -> None:
 
 def run_serve(args: argparse.Namespace) -> int:
     if not (REPO_ROOT / DASHBOARD).is_file():
-        print(f"labkit serve: no {REPO_ROOT / DASHBOARD}. The web app runs from a labkit checkout (git clone), "
-              "not from an installed package.", file=sys.stderr)
+        print(
+            f"labkit serve: no {REPO_ROOT / DASHBOARD}. The web app runs from a labkit checkout (git clone), "
+            "not from an installed package.",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     command = [sys.executable, "-m", "voila", str(DASHBOARD), f"--port={args.port}"]
     if args.no_browser:
@@ -214,27 +240,44 @@ MODEL_ERRORS: tuple[type[Exception], ...] = (WeightsNotFound, EngineError, Expor
 
 def add_train_command(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
-        "train", help="teach the model your own classes (one subfolder of photos per class)",
+        "train",
+        help="teach the model your own classes (one subfolder of photos per class)",
         description="Fine-tune MobileNetV2 on every photo of FOLDER, which holds one subfolder of photos per class "
-                    "(the folder names become the class names), and export the model to DIR: model.keras, "
-                    "labels.txt, model.tflite and labkit.json. Use it with `classify --model DIR`. To measure the "
-                    "model, give photos it never learns from: --val FOLDER (best), or --val-split to hold back part "
-                    "of FOLDER; early stopping and calibration then use them. Progress goes to stderr, the summary "
-                    "to stdout.")
+        "(the folder names become the class names), and export the model to DIR: model.keras, "
+        "labels.txt, model.tflite and labkit.json. Use it with `classify --model DIR`. To measure the "
+        "model, give photos it never learns from: --val FOLDER (best), or --val-split to hold back part "
+        "of FOLDER; early stopping and calibration then use them. Progress goes to stderr, the summary "
+        "to stdout.",
+    )
     parser.add_argument("folder", metavar="FOLDER", help="the training photos, e.g. photos/cats/*.jpg, photos/dogs/")
     parser.add_argument("--out", required=True, metavar="DIR", help="the folder to export the model to")
     checked_on = parser.add_mutually_exclusive_group()
-    checked_on.add_argument("--val", metavar="FOLDER",
-                            help="validation photos, never learnt from: one subfolder per class, named as in FOLDER")
-    checked_on.add_argument("--val-split", type=fraction, metavar="F", default=0.0,
-                            help="hold back this share of each class of FOLDER for validation, e.g. 0.2 "
-                                 "(default 0: learn from every photo)")
-    parser.add_argument("--epochs", type=whole_number, metavar="N",
-                        help=f"fine-tuning epochs, at most (default {FINE_TUNE_EPOCHS}; 0 trains only the new last "
-                             "layer)")
-    parser.add_argument("--head-epochs", type=positive_int, metavar="N",
-                        help=f"epochs for the new last layer, at most (default {HEAD_EPOCHS}; with validation "
-                             "photos, early stopping may end it sooner)")
+    checked_on.add_argument(
+        "--val",
+        metavar="FOLDER",
+        help="validation photos, never learnt from: one subfolder per class, named as in FOLDER",
+    )
+    checked_on.add_argument(
+        "--val-split",
+        type=fraction,
+        metavar="F",
+        default=0.0,
+        help="hold back this share of each class of FOLDER for validation, e.g. 0.2 "
+        "(default 0: learn from every photo)",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=whole_number,
+        metavar="N",
+        help=f"fine-tuning epochs, at most (default {FINE_TUNE_EPOCHS}; 0 trains only the new last layer)",
+    )
+    parser.add_argument(
+        "--head-epochs",
+        type=positive_int,
+        metavar="N",
+        help=f"epochs for the new last layer, at most (default {HEAD_EPOCHS}; with validation "
+        "photos, early stopping may end it sooner)",
+    )
     parser.set_defaults(run=run_train)
 
 
@@ -250,8 +293,11 @@ def fraction(text: str) -> float:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    options = {name: value for name, value in (("fine_tune_epochs", args.epochs), ("head_epochs", args.head_epochs))
-               if value is not None}
+    options = {
+        name: value
+        for name, value in (("fine_tune_epochs", args.epochs), ("head_epochs", args.head_epochs))
+        if value is not None
+    }
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # Progress and warnings go to stderr (sys.stderr still shows); Keras' own prints must not mix into the summary.
     with native_stderr_silenced(), contextlib.redirect_stdout(sys.stderr):
@@ -268,10 +314,12 @@ def run_train(args: argparse.Namespace) -> int:
 
 def add_fetch_command(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
-        "fetch", help="download and check a named dataset (e.g. imagenet-val-650); print its folder",
+        "fetch",
+        help="download and check a named dataset (e.g. imagenet-val-650); print its folder",
         description="Make a named dataset available and print its local folder on the last line of stdout: "
-                    "downloaded once into labkit's cache and checked file by file (sha256). LABKIT_DATA_DIR "
-                    "(a folder holding <name>/) or LABKIT_DATASETS_URL (a mirror) replace the public source.")
+        "downloaded once into labkit's cache and checked file by file (sha256). LABKIT_DATA_DIR "
+        "(a folder holding <name>/) or LABKIT_DATASETS_URL (a mirror) replace the public source.",
+    )
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("name", nargs="?", metavar="NAME", help="the dataset, e.g. imagenet-val-650")
     what.add_argument("--list", action="store_true", help="list the datasets, their size and licence")
@@ -294,13 +342,19 @@ def run_fetch(args: argparse.Namespace) -> int:
 
 
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
-    add_classify_command, add_evaluate_command, add_serve_command, add_train_command, add_fetch_command)
+    add_classify_command,
+    add_evaluate_command,
+    add_serve_command,
+    add_train_command,
+    add_fetch_command,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m labkit`` parser, one subcommand per entry of :data:`COMMANDS`."""
-    parser = argparse.ArgumentParser(prog="python -m labkit",
-                                     description="Classify photos with MobileNetV2, measure accuracy, serve the app.")
+    parser = argparse.ArgumentParser(
+        prog="python -m labkit", description="Classify photos with MobileNetV2, measure accuracy, serve the app."
+    )
     parser.add_argument("--version", action="version", version=f"labkit {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     for add_command in COMMANDS:

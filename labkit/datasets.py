@@ -88,14 +88,17 @@ class Dataset:
 
 
 DATASETS: dict[str, Dataset] = {
-    dataset.name: dataset for dataset in (
+    dataset.name: dataset
+    for dataset in (
         Dataset(
             name="imagenet-val-650",
             description="650 ImageNet (ILSVRC2012) validation photos of 482 classes, with labels.csv",
             licence="ImageNet terms: non-commercial research and education only; not redistributable",
             size_bytes=18_614_710,  # photos and labels.csv
-            source_url=("https://raw.githubusercontent.com/VeriSilicon/acuity-dataset/"
-                        "aded2e9f22cd8fe0745aa57356c68cb95457aad9/ILSVRC2012_VAL_SET/data/"),
+            source_url=(
+                "https://raw.githubusercontent.com/VeriSilicon/acuity-dataset/"
+                "aded2e9f22cd8fe0745aa57356c68cb95457aad9/ILSVRC2012_VAL_SET/data/"
+            ),
             source_prefix="images/",
             bundled=("labels.csv",),
         ),
@@ -150,8 +153,10 @@ def dataset_info(name: str) -> Dataset:
         True
     """
     if name not in DATASETS:
-        raise DatasetError(f"There is no dataset called {name!r}. Known datasets: {', '.join(DATASETS)} "
-                           "(python -m labkit fetch --list describes them).")
+        raise DatasetError(
+            f"There is no dataset called {name!r}. Known datasets: {', '.join(DATASETS)} "
+            "(python -m labkit fetch --list describes them)."
+        )
     return DATASETS[name]
 
 
@@ -182,7 +187,8 @@ def fetch(name: str, *, progress: bool = True) -> Path:
         raise DatasetUnavailable(
             f"{name} has no public download: its source publishes these photos only inside an archive of other "
             f"files. Set {DATA_DIR_VARIABLE} to a folder holding {name}/ (e.g. a copy of the course's "
-            f"datasets folder), or {MIRROR_VARIABLE} to a web server that serves <url>/{name}/<file>.")
+            f"datasets folder), or {MIRROR_VARIABLE} to a web server that serves <url>/{name}/<file>."
+        )
     folder = cache_dir() / "datasets" / name
     folder.mkdir(parents=True, exist_ok=True)
     if mirror:
@@ -194,8 +200,10 @@ def fetch(name: str, *, progress: bool = True) -> Path:
         fetcher = pooch.create(path=folder, base_url=dataset.source_url, registry=files, urls=public)
         where = f"{dataset.source_url}"
     _check_free_space(dataset, files, folder)
-    with _quiet_pooch(), tqdm(total=len(files), unit="file", desc=f"fetching {name}", file=sys.stderr,
-                              disable=not progress) as bar:
+    with (
+        _quiet_pooch(),
+        tqdm(total=len(files), unit="file", desc=f"fetching {name}", file=sys.stderr, disable=not progress) as bar,
+    ):
         for file_name, digest in files.items():
             if file_name in dataset.bundled and not mirror:
                 _install_bundled(dataset, file_name, digest, folder)
@@ -214,10 +222,15 @@ def describe_datasets() -> list[str]:
     """
     lines = []
     for dataset in DATASETS.values():
-        source = ("public source: " + dataset.source_url if dataset.source_url
-                  else f"no public download: {DATA_DIR_VARIABLE} or {MIRROR_VARIABLE} only")
-        lines.append(f"{dataset.name}  {len(registry(dataset.name))} files, {dataset.size_bytes / 1e6:.1f} MB. "
-                     f"{dataset.description}. Licence: {dataset.licence}. {source}")
+        source = (
+            "public source: " + dataset.source_url
+            if dataset.source_url
+            else f"no public download: {DATA_DIR_VARIABLE} or {MIRROR_VARIABLE} only"
+        )
+        lines.append(
+            f"{dataset.name}  {len(registry(dataset.name))} files, {dataset.size_bytes / 1e6:.1f} MB. "
+            f"{dataset.description}. Licence: {dataset.licence}. {source}"
+        )
     return lines
 
 
@@ -227,17 +240,20 @@ def _checked_local_folder(dataset: Dataset, files: dict[str, str], root: Path) -
     if not folder.is_dir():
         raise DatasetUnavailable(
             f"{DATA_DIR_VARIABLE} is {root}, which has no {dataset.name}/ folder. Copy the dataset there "
-            f"(<{DATA_DIR_VARIABLE}>/{dataset.name}/<file>), or unset {DATA_DIR_VARIABLE} to download it.")
+            f"(<{DATA_DIR_VARIABLE}>/{dataset.name}/<file>), or unset {DATA_DIR_VARIABLE} to download it."
+        )
     missing = [file_name for file_name in files if not (folder / file_name).is_file()]
     if missing:
         raise DatasetUnavailable(
             f"{folder} misses {len(missing)} of the {len(files)} files of {dataset.name}, e.g. {missing[0]}. "
-            f"Copy the whole dataset there, or unset {DATA_DIR_VARIABLE} to download it.")
+            f"Copy the whole dataset there, or unset {DATA_DIR_VARIABLE} to download it."
+        )
     for file_name, digest in files.items():
         if not pooch.file_hash(str(folder / file_name)) == digest.removeprefix("sha256:"):
             raise ChecksumError(
                 f"{folder / file_name} is not the file labkit expects (its sha256 differs from the registry's): "
-                f"it is damaged or another version. Replace it with a good copy; labkit did not use it.")
+                f"it is damaged or another version. Replace it with a good copy; labkit did not use it."
+            )
     return folder
 
 
@@ -249,7 +265,8 @@ def _fetch_one(fetcher: pooch.Pooch, dataset: Dataset, file_name: str, where: st
         raise ChecksumError(
             f"{dataset.name}/{file_name} from {where} is damaged or not the expected file (its sha256 differs from "
             f"the registry's), so labkit did not keep it. Try again later, or fix the file on the mirror. "
-            f"(pooch said: {error})") from None
+            f"(pooch said: {error})"
+        ) from None
     except OSError as error:  # requests' errors are OSErrors too
         if error.errno == errno.ENOSPC:
             raise _disk_full(dataset, fetcher.abspath) from None
@@ -257,15 +274,18 @@ def _fetch_one(fetcher: pooch.Pooch, dataset: Dataset, file_name: str, where: st
             f"Could not download {dataset.name}/{file_name} from {where}: {error}. If you are offline, set "
             f"{DATA_DIR_VARIABLE} to a folder holding {dataset.name}/ (copied from a USB stick or a school share), "
             f"or {MIRROR_VARIABLE} to a mirror that serves <url>/{dataset.name}/<file>; otherwise try again "
-            "later.") from None
+            "later."
+        ) from None
 
 
 def _install_bundled(dataset: Dataset, file_name: str, digest: str, folder: Path) -> None:
     """Copy a file labkit ships (e.g. labels.csv) beside the downloaded ones, checked like them."""
     source = BUNDLED_DIR / dataset.name / file_name
     if pooch.file_hash(str(source)) != digest.removeprefix("sha256:"):
-        raise ChecksumError(f"labkit's own copy of {dataset.name}/{file_name} ({source}) does not match its "
-                            "registry: the installation is damaged. Reinstall labkit.")
+        raise ChecksumError(
+            f"labkit's own copy of {dataset.name}/{file_name} ({source}) does not match its "
+            "registry: the installation is damaged. Reinstall labkit."
+        )
     target = folder / file_name
     if not target.is_file() or pooch.file_hash(str(target)) != digest.removeprefix("sha256:"):
         try:
@@ -289,7 +309,8 @@ def _disk_full(dataset: Dataset, folder: Path | str) -> DiskFullError:
     return DiskFullError(
         f"The disk is full: {dataset.name} needs about {dataset.size_bytes / 1e6:.0f} MB in {folder}. Free some "
         f"space, or set LABKIT_CACHE_DIR to a folder on a disk with room, or {DATA_DIR_VARIABLE} to a folder that "
-        "already holds the dataset. Files already checked stay; nothing damaged was kept.")
+        "already holds the dataset. Files already checked stay; nothing damaged was kept."
+    )
 
 
 @contextlib.contextmanager

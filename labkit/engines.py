@@ -75,8 +75,10 @@ def check_engine(engine: str) -> str:
         'litert'
     """
     if engine not in ENGINES:
-        raise EngineError(f"Unknown engine {engine!r}. What to do: use one of {', '.join(map(repr, ENGINES))} "
-                          f"(default {DEFAULT_ENGINE!r}).")
+        raise EngineError(
+            f"Unknown engine {engine!r}. What to do: use one of {', '.join(map(repr, ENGINES))} "
+            f"(default {DEFAULT_ENGINE!r})."
+        )
     return engine
 
 
@@ -118,8 +120,10 @@ def make_forward(engine: str, description: ModelDescription) -> LiteRTForward:
         model.unlink(missing_ok=True)
         forward = LiteRTForward(litert_model(engine, description))
     if forward.num_classes != description.num_classes:
-        raise EngineError(f"{forward.path or 'The LiteRT model'} has {forward.num_classes} outputs but "
-                          f"{description.num_classes} classes are named for it. What to do: export the model again.")
+        raise EngineError(
+            f"{forward.path or 'The LiteRT model'} has {forward.num_classes} outputs but "
+            f"{description.num_classes} classes are named for it. What to do: export the model again."
+        )
     return forward
 
 
@@ -160,13 +164,17 @@ class LiteRTForward:
             features_first = int(outputs[0]["shape"][-1]) == POOLED_FEATURES
             self._output, self._features = (outputs[1], outputs[0]) if features_first else (outputs[0], outputs[1])
             if int(self._output["shape"][-1]) == POOLED_FEATURES:
-                raise EngineError(f"Both outputs of {self.path or 'the LiteRT model'} are {POOLED_FEATURES} wide: "
-                                  "which one are the logits? What to do: export the model again.")
+                raise EngineError(
+                    f"Both outputs of {self.path or 'the LiteRT model'} are {POOLED_FEATURES} wide: "
+                    "which one are the logits? What to do: export the model again."
+                )
         elif len(outputs) == 1:
             self._output, self._features = outputs[0], None
         else:
-            raise EngineError(f"{self.path or 'The LiteRT model'} has {len(outputs)} outputs; labkit expects the "
-                              "logits, and maybe the pooled features. What to do: export the model again.")
+            raise EngineError(
+                f"{self.path or 'The LiteRT model'} has {len(outputs)} outputs; labkit expects the "
+                "logits, and maybe the pooled features. What to do: export the model again."
+            )
         self.input_shape = tuple(int(size) for size in self._input["shape"][1:])
         self.num_classes = int(self._output["shape"][-1])
         self._lock = threading.Lock()  # one interpreter has one set of buffers: callers from two threads take turns
@@ -174,8 +182,10 @@ class LiteRTForward:
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         batch = np.asarray(batch, np.float32)
         if batch.ndim != 4 or batch.shape[1:] != self.input_shape:
-            raise ValueError(f"Expected a batch of shape (N, {', '.join(map(str, self.input_shape))}), got "
-                             f"{batch.shape}. What to do: preprocess with labkit.preprocess.to_batch().")
+            raise ValueError(
+                f"Expected a batch of shape (N, {', '.join(map(str, self.input_shape))}), got "
+                f"{batch.shape}. What to do: preprocess with labkit.preprocess.to_batch()."
+            )
         logits = np.empty((len(batch), self.num_classes), np.float32)
         features = None if self._features is None else np.empty((len(batch), POOLED_FEATURES), np.float32)
         with self._lock:
@@ -201,8 +211,10 @@ def default_threads() -> int:
     if not setting:
         return min(MAX_THREADS, os.cpu_count() or 1)
     if not setting.isdigit() or int(setting) < 1:
-        raise EngineError(f"{THREADS_ENV} must be a whole number of threads, 1 or more; it is {setting!r}. What to "
-                          "do: set it to 1 on a server whose cores are busy with many students, or unset it.")
+        raise EngineError(
+            f"{THREADS_ENV} must be a whole number of threads, 1 or more; it is {setting!r}. What to "
+            "do: set it to 1 on a server whose cores are busy with many students, or unset it."
+        )
     return int(setting)
 
 
@@ -210,10 +222,11 @@ def _litert_interpreter_class():
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError as error:
-        raise EngineError("The LiteRT engines need the ai-edge-litert package, which is not installed "
-                          f"({error}). What to do: `pip install ai-edge-litert`, or use engine='keras'.") from error
+        raise EngineError(
+            "The LiteRT engines need the ai-edge-litert package, which is not installed "
+            f"({error}). What to do: `pip install ai-edge-litert`, or use engine='keras'."
+        ) from error
     return Interpreter
-
 
 
 def litert_model(engine: str, description: ModelDescription) -> Path | bytes:
@@ -253,8 +266,10 @@ def cached_model_path(engine: str, fingerprint: str, policy: str, num_classes: i
     """
     # labkit builds the network around the weights (e.g. the ReAct clip), so its version and that clip are part of
     # the key: a new release or a re-measured clip converts again instead of serving a stale model.
-    recipe = (f"v{CONVERSION_VERSION}|labkit {__version__}|clip {REACT_CLIP}|{engine}|{fingerprint}|{num_classes}|"
-              f"{policy + '|calibrated on data/samples' if 'int8' in engine else ''}")
+    recipe = (
+        f"v{CONVERSION_VERSION}|labkit {__version__}|clip {REACT_CLIP}|{engine}|{fingerprint}|{num_classes}|"
+        f"{policy + '|calibrated on data/samples' if 'int8' in engine else ''}"
+    )
     return cache_dir() / "litert" / f"{engine}-{hashlib.sha256(recipe.encode()).hexdigest()[:16]}.tflite"
 
 
@@ -356,15 +371,21 @@ def calibration_batch(policy: ResizePolicy = DEFAULT_POLICY, limit: int = CALIBR
     folder = SAMPLES_DIR
     files = iter_image_files(folder)[:limit]
     if not files:
-        raise EngineError(f"No photos to calibrate the int8 model with in {folder}. What to do: put a few typical "
-                          "photos there, or use engine='litert'.")
+        raise EngineError(
+            f"No photos to calibrate the int8 model with in {folder}. What to do: put a few typical "
+            "photos there, or use engine='litert'."
+        )
     return to_batch([load_image(path) for path in files], policy)
 
 
 def _convert_with_notice(engine: str, description: ModelDescription, path: Path | None) -> bytes:
     where = f", cached in {path.parent}" if path is not None else ""
-    print(f"labkit: converting the model to LiteRT {'int8' if 'int8' in engine else 'float32'}, "
-          f"about {CONVERSION_SECONDS} s, once{where}.", file=sys.stderr, flush=True)
+    print(
+        f"labkit: converting the model to LiteRT {'int8' if 'int8' in engine else 'float32'}, "
+        f"about {CONVERSION_SECONDS} s, once{where}.",
+        file=sys.stderr,
+        flush=True,
+    )
     int8 = engine == "litert-int8"
     calibration = calibration_batch(description.policy) if int8 else None
     # The Keras model is built (or loaded) for the conversion only and dropped after it: a LiteRT classifier that

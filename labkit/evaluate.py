@@ -207,12 +207,18 @@ class EvaluationResult:
         probabilities = softmax(self.logits) if self.probabilities is None else self.probabilities
         figures = calibration_figures(probabilities, self.labels, ECE_BINS)
         not_sure = np.zeros(self.n, bool) if self.not_sure is None else self.not_sure
-        return {"ece": figures["ece"], "nll": figures["nll"], "mean_confidence": figures["mean_confidence"],
-                "accuracy": figures["accuracy"], "not_sure_rate": float(np.mean(not_sure))}
+        return {
+            "ece": figures["ece"],
+            "nll": figures["nll"],
+            "mean_confidence": figures["mean_confidence"],
+            "accuracy": figures["accuracy"],
+            "not_sure_rate": float(np.mean(not_sure)),
+        }
 
     def to_dict(self) -> dict:
         """Return a JSON-ready summary: n, top1, top{k} and their intervals, images_per_s, errors, most_confused,
         and the calibration figures ``ece`` (15 bins), ``nll``, ``mean_confidence`` and ``not_sure_rate``."""
+
         def rounded(value: float, places: int = 4) -> float | None:
             return None if math.isnan(value) else round(value, places)
 
@@ -226,8 +232,10 @@ class EvaluationResult:
             f"top{self.k}_interval": [rounded(value) for value in self.topk_interval],
             "images_per_s": rounded(self.images_per_s, 1),
             "errors": [{"file": file, "message": message} for file, message in self.errors],
-            "most_confused": [{"true": true, "predicted": predicted, "count": count}
-                              for true, predicted, count in self.most_confused()],
+            "most_confused": [
+                {"true": true, "predicted": predicted, "count": count}
+                for true, predicted, count in self.most_confused()
+            ],
             "ece": rounded(honesty["ece"]),
             "mean_confidence": rounded(honesty["mean_confidence"]),
             "nll": rounded(honesty["nll"]),
@@ -247,20 +255,28 @@ class EvaluationResult:
             accuracy += f", top-{self.k} {percent(self.topk, self.topk_interval)}"
         lines = [accuracy, f"speed: {self.images_per_s:.1f} images/s"]
         if self.errors:
-            lines.append(f"could not read {len(self.errors)} file(s): "
-                         + ", ".join(Path(file).name for file, _ in self.errors))
+            lines.append(
+                f"could not read {len(self.errors)} file(s): " + ", ".join(Path(file).name for file, _ in self.errors)
+            )
         confused = self.most_confused()
         if confused:
-            lines.append("most confused: " + "; ".join(f"{true} -> {predicted} ({count})"
-                                                         for true, predicted, count in confused))
+            lines.append(
+                "most confused: " + "; ".join(f"{true} -> {predicted} ({count})" for true, predicted, count in confused)
+            )
         return "\n".join(lines)
 
 
 LabelledSource = Union[str, os.PathLike, Iterable[LabelledImage]]
 
 
-def evaluate(classifier: Classifier, source: LabelledSource, top: int = 3, limit: int | None = None,
-             progress: bool = True, batch_size: int = 32) -> EvaluationResult:
+def evaluate(
+    classifier: Classifier,
+    source: LabelledSource,
+    top: int = 3,
+    limit: int | None = None,
+    progress: bool = True,
+    batch_size: int = 32,
+) -> EvaluationResult:
     """Classify every photo of a labelled folder and measure top-1 / top-k accuracy and speed.
 
     A photo that cannot be read is recorded in ``result.errors`` and skipped; it never stops the run.
@@ -308,17 +324,33 @@ def evaluate(classifier: Classifier, source: LabelledSource, top: int = 3, limit
     all_logits = np.concatenate(logits) if logits else np.zeros((0, len(classifier.class_names)), np.float32)
     labels = np.array([item.class_index for item in kept], np.int64)
     probabilities = classifier.probabilities_from_logits(all_logits)
-    not_sure = (np.zeros(len(labels), bool) if classifier.calibration is None or not len(labels)
-                else np.asarray(classifier.not_sure(all_logits, None if any(part is None for part in features)
-                                                    else np.concatenate(features)), bool))  # type: ignore[arg-type]
-    records = score_logits(all_logits, labels, [str(item.path) for item in kept], classifier.class_names, k,
-                           probabilities=probabilities)
-    return EvaluationResult(records, k, elapsed_s, errors, all_logits, labels, list(classifier.class_names),
-                            probabilities, not_sure)
+    not_sure = (
+        np.zeros(len(labels), bool)
+        if classifier.calibration is None or not len(labels)
+        else np.asarray(
+            classifier.not_sure(
+                all_logits, None if any(part is None for part in features) else np.concatenate(features)
+            ),
+            bool,
+        )
+    )  # type: ignore[arg-type]
+    records = score_logits(
+        all_logits, labels, [str(item.path) for item in kept], classifier.class_names, k, probabilities=probabilities
+    )
+    return EvaluationResult(
+        records, k, elapsed_s, errors, all_logits, labels, list(classifier.class_names), probabilities, not_sure
+    )
 
 
-def score_logits(logits: np.ndarray, labels: np.ndarray, files: Sequence[str], class_names: Sequence[str], k: int,
-                 temperature: float = 1.0, probabilities: np.ndarray | None = None) -> list[ImageRecord]:
+def score_logits(
+    logits: np.ndarray,
+    labels: np.ndarray,
+    files: Sequence[str],
+    class_names: Sequence[str],
+    k: int,
+    temperature: float = 1.0,
+    probabilities: np.ndarray | None = None,
+) -> list[ImageRecord]:
     """Turn logits (N, classes) and true labels (N,) into one :class:`ImageRecord` per image.
 
     The records' probabilities are ``probabilities`` when given (a classifier's calibrated ones), else
@@ -334,14 +366,24 @@ def score_logits(logits: np.ndarray, labels: np.ndarray, files: Sequence[str], c
     records = []
     for file, label, row, order in zip(files, labels, probabilities, ranked, strict=True):
         rank = int(np.flatnonzero(order == label)[0]) + 1
-        records.append(ImageRecord(file=file, true=class_names[label], predicted=class_names[order[0]],
-                                   probability=float(row[order[0]]), true_rank=rank, in_top_k=rank <= k,
-                                   true_index=int(label), predicted_index=int(order[0])))
+        records.append(
+            ImageRecord(
+                file=file,
+                true=class_names[label],
+                predicted=class_names[order[0]],
+                probability=float(row[order[0]]),
+                true_rank=rank,
+                in_top_k=rank <= k,
+                true_index=int(label),
+                predicted_index=int(order[0]),
+            )
+        )
     return records
 
 
-def measure_latency(fn: Callable[[], object], repeats: int = 30, warmup: int = 3,
-                    progress: Callable[[int, int], None] | None = None) -> LatencyStats:
+def measure_latency(
+    fn: Callable[[], object], repeats: int = 30, warmup: int = 3, progress: Callable[[int, int], None] | None = None
+) -> LatencyStats:
     """Time ``fn()`` ``repeats`` times after ``warmup`` untimed calls; quote the median on a shared machine.
 
     ``progress(done, repeats)``, if given, is called after each timed call (lesson 07's widget moves a bar with it).
@@ -362,5 +404,9 @@ def measure_latency(fn: Callable[[], object], repeats: int = 30, warmup: int = 3
         times_ms.append((time.perf_counter() - start) * 1000)
         if progress is not None:
             progress(len(times_ms), repeats)
-    return LatencyStats(p50_ms=float(np.median(times_ms)), p90_ms=float(np.percentile(times_ms, 90)),
-                        mean_ms=float(np.mean(times_ms)), n=repeats)
+    return LatencyStats(
+        p50_ms=float(np.median(times_ms)),
+        p90_ms=float(np.percentile(times_ms, 90)),
+        mean_ms=float(np.mean(times_ms)),
+        n=repeats,
+    )

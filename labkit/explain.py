@@ -77,8 +77,10 @@ def last_feature_layer(model):
             continue
         if _has_feature_map(layer):
             return layer
-    raise ExplainError(f"{model.name} has no layer with a 4-D (height x width x channels) output, so there is no "
-                       "feature map to explain. Grad-CAM needs a convolutional model such as MobileNetV2.")
+    raise ExplainError(
+        f"{model.name} has no layer with a 4-D (height x width x channels) output, so there is no "
+        "feature map to explain. Grad-CAM needs a convolutional model such as MobileNetV2."
+    )
 
 
 def gradcam_model(model):
@@ -97,8 +99,9 @@ def gradcam_model(model):
 
     feature_layer = last_feature_layer(model)
     if not isinstance(feature_layer, keras.Model):  # flat graph: both tensors already exist in it
-        return keras.Model(_single(model.inputs), [feature_layer.output, model.outputs[0]],
-                           name=f"{model.name}_gradcam")
+        return keras.Model(
+            _single(model.inputs), [feature_layer.output, model.outputs[0]], name=f"{model.name}_gradcam"
+        )
 
     inner = gradcam_model(feature_layer)  # [features, nested model's output], from the nested model's own graph
     captured = {}
@@ -115,8 +118,7 @@ def gradcam_model(model):
         for layer in model.layers:
             outputs = call_with_features(layer, outputs)
     else:  # any functional graph: re-trace it with the same layers, swapping in the opened-up base
-        rebuilt = keras.models.clone_model(model, clone_function=lambda layer: layer,
-                                           call_function=call_with_features)
+        rebuilt = keras.models.clone_model(model, clone_function=lambda layer: layer, call_function=call_with_features)
         inputs, outputs = _single(rebuilt.inputs), rebuilt.outputs[0]
     return keras.Model(inputs, [captured["features"], outputs], name=f"{model.name}_gradcam")
 
@@ -162,7 +164,8 @@ def resize_heatmap(heatmap: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         (224, 224)
     """
     resized = Image.fromarray(np.asarray(heatmap, dtype=np.float32), mode="F").resize(
-        (int(size[0]), int(size[1])), Image.Resampling.BILINEAR)
+        (int(size[0]), int(size[1])), Image.Resampling.BILINEAR
+    )
     return np.clip(np.asarray(resized), 0.0, 1.0)
 
 
@@ -200,8 +203,10 @@ def gradcam(classifier: Classifier, image: ImageSource, class_index: int | None 
     model = classifier.model
     classes = model.outputs[0].shape[-1]
     if class_index is not None and not 0 <= class_index < classes:
-        raise ExplainError(f"class_index {class_index} is out of range: this model has classes 0..{classes - 1}. "
-                           "Pass a prediction's class_index, or None for the top class.")
+        raise ExplainError(
+            f"class_index {class_index} is out of range: this model has classes 0..{classes - 1}. "
+            "Pass a prediction's class_index, or None for the top class."
+        )
     batch = to_model_input(photo, policy)[None]
     cams, _, _ = _compiled_gradcam(model)(batch, np.int32(-1 if class_index is None else class_index))
     cam = cams.numpy()[0]
@@ -213,8 +218,9 @@ def gradcam(classifier: Classifier, image: ImageSource, class_index: int | None 
     return heatmap
 
 
-def overlay_heatmap(image: ImageSource, heatmap: np.ndarray, alpha: float = DEFAULT_ALPHA,
-                    colormap: str = DEFAULT_COLORMAP) -> Image.Image:
+def overlay_heatmap(
+    image: ImageSource, heatmap: np.ndarray, alpha: float = DEFAULT_ALPHA, colormap: str = DEFAULT_COLORMAP
+) -> Image.Image:
     """Colour a heatmap (blue = ignored, red = looked here) and blend it over the photo; return an RGB image.
 
     Args:
@@ -239,8 +245,9 @@ def overlay_heatmap(image: ImageSource, heatmap: np.ndarray, alpha: float = DEFA
     return Image.blend(photo, Image.fromarray((coloured * 255).astype(np.uint8)), alpha)
 
 
-def gradcam_overlay(classifier: Classifier, image: ImageSource, class_index: int | None = None,
-                    alpha: float = DEFAULT_ALPHA) -> Image.Image:
+def gradcam_overlay(
+    classifier: Classifier, image: ImageSource, class_index: int | None = None, alpha: float = DEFAULT_ALPHA
+) -> Image.Image:
     """Return the photo with its Grad-CAM heatmap blended over it, in one call (what the app's toggle shows).
 
     Example:

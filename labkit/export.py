@@ -83,8 +83,10 @@ def read_labels(path: str | os.PathLike) -> list[str]:
         index, _, name = line.partition(" ")
         if index.isdigit() and name.strip():
             if int(index) != len(names):
-                raise ExportError(f"{path}, line {number + 1}: expected class {len(names)}, found {index}. The lines "
-                                  "must list the classes in the model's output order, 0, 1, 2...")
+                raise ExportError(
+                    f"{path}, line {number + 1}: expected class {len(names)}, found {index}. The lines "
+                    "must list the classes in the model's output order, 0, 1, 2..."
+                )
             line = name.strip()
         names.append(line)
     if not names:
@@ -92,8 +94,12 @@ def read_labels(path: str | os.PathLike) -> list[str]:
     return names
 
 
-def build_metadata(classifier: Classifier, val_accuracy: float | None = None, validation_images: int | None = None,
-                   training: dict | None = None) -> dict[str, Any]:
+def build_metadata(
+    classifier: Classifier,
+    val_accuracy: float | None = None,
+    validation_images: int | None = None,
+    training: dict | None = None,
+) -> dict[str, Any]:
     """Return the contents of ``labkit.json`` for ``classifier``: classes, accuracy, date, base model, input policy."""
     return {
         "format": EXPORT_FORMAT,
@@ -135,8 +141,10 @@ def export_model(source: FineTuneResult | Classifier, folder: str | os.PathLike,
     folder.mkdir(parents=True, exist_ok=True)
     model = classifier.model
     if model.output_shape[-1] != classifier.num_classes:
-        raise ExportError(f"The model has {model.output_shape[-1]} outputs but the classifier names "
-                          f"{classifier.num_classes} classes; export a classifier whose class_names match its model.")
+        raise ExportError(
+            f"The model has {model.output_shape[-1]} outputs but the classifier names "
+            f"{classifier.num_classes} classes; export a classifier whose class_names match its model."
+        )
     model.save(folder / MODEL_FILE)
     write_labels(classifier.class_names, folder / LABELS_FILE)
     if litert:
@@ -159,15 +167,19 @@ def read_metadata(folder: str | os.PathLike) -> dict[str, Any]:
     path = folder / METADATA_FILE
     if not path.is_file():
         what = "no folder" if not folder.exists() else f"no {METADATA_FILE} in it"
-        raise ExportError(f"'{folder}' is not a labkit export ({what}). What to do: pass a folder written by "
-                          "labkit.export.export_model or `python -m labkit train FOLDER --out DIR`.")
+        raise ExportError(
+            f"'{folder}' is not a labkit export ({what}). What to do: pass a folder written by "
+            "labkit.export.export_model or `python -m labkit train FOLDER --out DIR`."
+        )
     try:
         metadata = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
         raise ExportError(f"{path} is not valid JSON ({error}). Export the model again.") from error
     if metadata.get("format") != EXPORT_FORMAT:
-        raise ExportError(f"{path} was not written by labkit (format {metadata.get('format')!r}). Export the model "
-                          "again with labkit.export.export_model.")
+        raise ExportError(
+            f"{path} was not written by labkit (format {metadata.get('format')!r}). Export the model "
+            "again with labkit.export.export_model."
+        )
     return metadata
 
 
@@ -187,16 +199,20 @@ def load_exported(folder: str | os.PathLike, engine: str = "keras", warm_up: boo
     metadata = read_metadata(folder)
     class_names = read_labels(folder / LABELS_FILE)
     if class_names != metadata.get("class_names", class_names):
-        raise ExportError(f"{folder / LABELS_FILE} and {METADATA_FILE} name different classes. Export the model "
-                          "again.")
+        raise ExportError(f"{folder / LABELS_FILE} and {METADATA_FILE} name different classes. Export the model again.")
     if engine == "keras" and not (folder / MODEL_FILE).is_file():
         raise ExportError(f"No {MODEL_FILE} in '{folder}'. Export the model again.")
-    description = ModelDescription(weights=None, num_classes=len(class_names),
-                                   policy=metadata.get("input", {}).get("resize", "squash"),
-                                   keras_file=folder / MODEL_FILE, litert_file=folder / LITERT_FILE)
+    description = ModelDescription(
+        weights=None,
+        num_classes=len(class_names),
+        policy=metadata.get("input", {}).get("resize", "squash"),
+        keras_file=folder / MODEL_FILE,
+        litert_file=folder / LITERT_FILE,
+    )
     calibration = Calibration.load(folder / CALIBRATION_FILE) if (folder / CALIBRATION_FILE).is_file() else None
-    return Classifier(description=description, engine=engine, warm_up=warm_up, class_names=class_names,
-                      calibration=calibration)
+    return Classifier(
+        description=description, engine=engine, warm_up=warm_up, class_names=class_names, calibration=calibration
+    )
 
 
 def find_exported_models(folder: str | os.PathLike | None = None) -> list[Path]:

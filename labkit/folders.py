@@ -43,8 +43,9 @@ MIN_IMAGES_PER_CLASS = 5  # one for validation, four to learn from: the bare min
 KEPT_PHOTO_SIDE = 640  # training photos are kept in memory at most this big (longer side), far above the model's 224
 MAX_CLASS_NAME_BYTES = 255  # the longest file name ext4, APFS and NTFS accept
 _NOT_IN_FOLDER_NAMES = frozenset('/\\:*?"<>|')  # Windows refuses all of these; "/" separates folders everywhere
-_WINDOWS_DEVICE_NAMES = frozenset(["CON", "PRN", "AUX", "NUL", *(f"COM{n}" for n in range(1, 10)),
-                                   *(f"LPT{n}" for n in range(1, 10))])
+_WINDOWS_DEVICE_NAMES = frozenset(
+    ["CON", "PRN", "AUX", "NUL", *(f"COM{n}" for n in range(1, 10)), *(f"LPT{n}" for n in range(1, 10))]
+)
 
 
 class LabelError(ValueError):
@@ -88,27 +89,35 @@ class ClassLookup:
             return matches[0]
         if matches:
             which = ", ".join(f"{index} ({self.wnids[index]})" for index in matches)
-            raise LabelError(f"{where}: the label {name!r} names {len(matches)} classes: {which}. "
-                             "Use the wnid or the class_index instead, to say which one you mean.")
-        raise LabelError(f"{where}: {name!r} is not one of the model's {len(self.class_names)} classes "
-                         f"(neither a label like {self.class_names[0]!r} nor a wnid like {self.wnids[0]!r}). "
-                         "Check the spelling; labkit.Classifier().class_names lists them all.")
+            raise LabelError(
+                f"{where}: the label {name!r} names {len(matches)} classes: {which}. "
+                "Use the wnid or the class_index instead, to say which one you mean."
+            )
+        raise LabelError(
+            f"{where}: {name!r} is not one of the model's {len(self.class_names)} classes "
+            f"(neither a label like {self.class_names[0]!r} nor a wnid like {self.wnids[0]!r}). "
+            "Check the spelling; labkit.Classifier().class_names lists them all."
+        )
 
     def class_index(self, text: str, where: str) -> int:
         """Parse a ``class_index`` cell and check it is in range."""
         try:
             index = int(text)
         except ValueError:
-            raise LabelError(f"{where}: class_index {text!r} is not a whole number. Write the class's position "
-                             f"in the model's output, 0..{len(self.class_names) - 1}.") from None
+            raise LabelError(
+                f"{where}: class_index {text!r} is not a whole number. Write the class's position "
+                f"in the model's output, 0..{len(self.class_names) - 1}."
+            ) from None
         if not 0 <= index < len(self.class_names):
-            raise LabelError(f"{where}: class_index {index} is out of range; this model has classes "
-                             f"0..{len(self.class_names) - 1}.")
+            raise LabelError(
+                f"{where}: class_index {index} is out of range; this model has classes 0..{len(self.class_names) - 1}."
+            )
         return index
 
 
-def read_labelled_folder(path: str | os.PathLike, class_names: Sequence[str] | None = None,
-                         wnids: Sequence[str] | None = None) -> list[LabelledImage]:
+def read_labelled_folder(
+    path: str | os.PathLike, class_names: Sequence[str] | None = None, wnids: Sequence[str] | None = None
+) -> list[LabelledImage]:
     """List the photos of a labelled folder with their true class, from ``labels.csv`` or class subfolders.
 
     Args:
@@ -130,16 +139,20 @@ def read_labelled_folder(path: str | os.PathLike, class_names: Sequence[str] | N
     if path.is_file() and path.suffix.lower() == ".csv":
         return _read_labels_csv(path, lookup)
     if not path.is_dir():
-        raise LabelError(f"No folder at '{path}'. Give a folder of labelled photos (with {LABELS_FILE} or one "
-                         "subfolder per class), or the path of a labels CSV.")
+        raise LabelError(
+            f"No folder at '{path}'. Give a folder of labelled photos (with {LABELS_FILE} or one "
+            "subfolder per class), or the path of a labels CSV."
+        )
     if (path / LABELS_FILE).is_file():
         return _read_labels_csv(path / LABELS_FILE, lookup)
     items = _read_class_folders(path, lookup)
     if not items:
         loose = iter_image_files(path)
         found = f"found {len(loose)} photos but no labels" if loose else "found no photos"
-        raise LabelError(f"'{path}': {found}. Add a {LABELS_FILE} (columns: file, and class_index, wnid or "
-                         "label) or put the photos in one subfolder per class, named like 'golden_retriever'.")
+        raise LabelError(
+            f"'{path}': {found}. Add a {LABELS_FILE} (columns: file, and class_index, wnid or "
+            "label) or put the photos in one subfolder per class, named like 'golden_retriever'."
+        )
     return items
 
 
@@ -148,12 +161,15 @@ def _read_labels_csv(csv_path: Path, lookup: ClassLookup) -> list[LabelledImage]
         reader = csv.DictReader(handle)
         columns = {(name or "").strip().lower(): name for name in reader.fieldnames or []}
         if "file" not in columns:
-            raise LabelError(f"{csv_path} has no 'file' column (its columns: {', '.join(columns) or 'none'}). "
-                             "The first line should name the columns, e.g. 'file,label'.")
+            raise LabelError(
+                f"{csv_path} has no 'file' column (its columns: {', '.join(columns) or 'none'}). "
+                "The first line should name the columns, e.g. 'file,label'."
+            )
         label_column = next((column for column in LABEL_COLUMNS if column in columns), None)
         if label_column is None:
-            raise LabelError(f"{csv_path} says which file but not which class: add a column named class_index, "
-                             "wnid or label.")
+            raise LabelError(
+                f"{csv_path} says which file but not which class: add a column named class_index, wnid or label."
+            )
         items = []
         for line, row in enumerate(reader, start=2):
             file_name = (row[columns["file"]] or "").strip()
@@ -163,8 +179,7 @@ def _read_labels_csv(csv_path: Path, lookup: ClassLookup) -> list[LabelledImage]
             where = f"{csv_path.name}, line {line}"
             if not file_name or not label:
                 raise LabelError(f"{where}: the file or its {label_column} is empty. Fill it in or delete the line.")
-            index = (lookup.class_index(label, where) if label_column == "class_index"
-                     else lookup.index(label, where))
+            index = lookup.class_index(label, where) if label_column == "class_index" else lookup.index(label, where)
             items.append(LabelledImage(_photo_path(csv_path.parent, file_name), index))
     if not items:
         raise LabelError(f"{csv_path} lists no photos. Add one line per photo: its file name and its class.")
@@ -257,7 +272,6 @@ class TrainingSet:
         return len(self.photos)
 
 
-
 TrainingSource = Union[str, os.PathLike, TrainingSet]  # a folder with one subfolder per class, or photos in memory
 
 
@@ -272,21 +286,30 @@ def class_folders(folder: str | os.PathLike) -> list[Path]:
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise TrainingFolderError(f"No folder at '{folder}'. What to do: check the spelling (relative paths start "
-                                  f"from {Path.cwd()}), or pass the folder that holds one subfolder per class.")
-    subfolders = sorted((child for child in folder.iterdir() if child.is_dir() and not child.name.startswith(".")),
-                        key=lambda path: path.name)
+        raise TrainingFolderError(
+            f"No folder at '{folder}'. What to do: check the spelling (relative paths start "
+            f"from {Path.cwd()}), or pass the folder that holds one subfolder per class."
+        )
+    subfolders = sorted(
+        (child for child in folder.iterdir() if child.is_dir() and not child.name.startswith(".")),
+        key=lambda path: path.name,
+    )
     if len(subfolders) < MIN_CLASSES:
         found = f"only one, '{subfolders[0].name}'" if subfolders else "none"
         raise TrainingFolderError(
             f"'{folder}' needs at least {MIN_CLASSES} class subfolders to learn from; it has {found}. A model "
             f"learns to tell classes apart, so it needs two or more. What to do: put each class's photos in a "
-            f"subfolder named after the class, e.g. {folder.name}/cats/*.jpg and {folder.name}/dogs/*.jpg.")
+            f"subfolder named after the class, e.g. {folder.name}/cats/*.jpg and {folder.name}/dogs/*.jpg."
+        )
     return subfolders
 
 
-def read_training_folder(folder: str | os.PathLike, policy: ResizePolicy = DEFAULT_POLICY,
-                         progress: bool = True, min_per_class: int = MIN_IMAGES_PER_CLASS) -> TrainingSet:
+def read_training_folder(
+    folder: str | os.PathLike,
+    policy: ResizePolicy = DEFAULT_POLICY,
+    progress: bool = True,
+    min_per_class: int = MIN_IMAGES_PER_CLASS,
+) -> TrainingSet:
     """Load every photo of a folder with one subfolder per class.
 
     Files that are not readable images (a text file, a truncated JPEG...) are skipped, listed in
@@ -308,12 +331,22 @@ def read_training_folder(folder: str | os.PathLike, policy: ResizePolicy = DEFAU
     """
     folder = Path(folder)
     subfolders = class_folders(folder)
-    candidates = [(label, path) for label, subfolder in enumerate(subfolders)
-                  for path in sorted(subfolder.iterdir(), key=lambda path: path.name)
-                  if path.is_file() and not path.name.startswith(".")]
+    candidates = [
+        (label, path)
+        for label, subfolder in enumerate(subfolders)
+        for path in sorted(subfolder.iterdir(), key=lambda path: path.name)
+        if path.is_file() and not path.name.startswith(".")
+    ]
     photos, labels, files, skipped = [], [], [], []
-    for label, path in tqdm(candidates, desc="reading photos", unit="photo", file=sys.stderr,
-                            disable=not progress, leave=False, mininterval=1):
+    for label, path in tqdm(
+        candidates,
+        desc="reading photos",
+        unit="photo",
+        file=sys.stderr,
+        disable=not progress,
+        leave=False,
+        mininterval=1,
+    ):
         try:
             photos.append(_kept_photo(load_image(path)))
         except ImageError as error:
@@ -323,17 +356,18 @@ def read_training_folder(folder: str | os.PathLike, policy: ResizePolicy = DEFAU
         files.append(path)
         labels.append(label)
     _warn_skipped(skipped, lambda file: Path(file.path).relative_to(folder))
-    training_set = TrainingSet([path.name for path in subfolders], photos, np.array(labels, np.int64), files,
-                               skipped, folder, policy)
+    training_set = TrainingSet(
+        [path.name for path in subfolders], photos, np.array(labels, np.int64), files, skipped, folder, policy
+    )
     _check_counts(training_set, min_per_class)
     return training_set
 
 
-
-
-def training_set_from_photos(photos: Mapping[str, Sequence[PhotoSource] | Mapping[str, PhotoSource]],
-                             policy: ResizePolicy = DEFAULT_POLICY,
-                             min_per_class: int = MIN_IMAGES_PER_CLASS) -> TrainingSet:
+def training_set_from_photos(
+    photos: Mapping[str, Sequence[PhotoSource] | Mapping[str, PhotoSource]],
+    policy: ResizePolicy = DEFAULT_POLICY,
+    min_per_class: int = MIN_IMAGES_PER_CLASS,
+) -> TrainingSet:
     """Make a :class:`TrainingSet` from photos in memory, one entry per class, as a trainer widget collects them.
 
     Each class maps to its photos: file bytes (an upload), PIL images or paths; or to a mapping ``{name: photo}``
@@ -356,8 +390,11 @@ def training_set_from_photos(photos: Mapping[str, Sequence[PhotoSource] | Mappin
     kept, labels, files, skipped = [], [], [], []
     for label, name in enumerate(class_names):
         given = photos[name]
-        named = (given.items() if isinstance(given, Mapping)
-                 else ((_photo_name(name, number, photo), photo) for number, photo in enumerate(given, start=1)))
+        named = (
+            given.items()
+            if isinstance(given, Mapping)
+            else ((_photo_name(name, number, photo), photo) for number, photo in enumerate(given, start=1))
+        )
         for photo_name, photo in named:
             try:
                 image = to_rgb(photo) if isinstance(photo, Image.Image) else load_image(photo, name=photo_name)
@@ -403,8 +440,10 @@ def class_name_problem(name: object) -> str | None:
     if name.endswith("."):
         return "ends with a dot, which Windows removes from folder names"
     if name.split(".")[0].upper() in _WINDOWS_DEVICE_NAMES:
-        return ("is a device name that Windows reserves (CON, PRN, AUX, NUL, COM1-9, LPT1-9), so no folder may be "
-                "called that")
+        return (
+            "is a device name that Windows reserves (CON, PRN, AUX, NUL, COM1-9, LPT1-9), so no folder may be "
+            "called that"
+        )
     if len(name.encode("utf-8")) > MAX_CLASS_NAME_BYTES:
         return f"is longer than file systems allow ({MAX_CLASS_NAME_BYTES} bytes)"
     return None
@@ -417,22 +456,27 @@ def check_class_names(class_names: Sequence[object]) -> None:
     """
     if len(class_names) < MIN_CLASSES:
         found = f"only one, '{class_names[0]}'" if class_names else "none"
-        raise TrainingDataError(f"A model needs at least {MIN_CLASSES} classes to learn to tell apart; there is "
-                                f"{found}. What to do: add another class, with its photos.")
+        raise TrainingDataError(
+            f"A model needs at least {MIN_CLASSES} classes to learn to tell apart; there is "
+            f"{found}. What to do: add another class, with its photos."
+        )
     for name in class_names:
         problem = class_name_problem(name)
         if problem is not None:
             raise ClassNameError(
                 f"The class name {name!r} cannot be used: it {problem}. Class names become folder names (of the "
                 "exported model's classes and of a training folder), so each must be a valid folder name. What to "
-                "do: rename the class, e.g. with letters, digits, spaces, '-' or '_'.")
+                "do: rename the class, e.g. with letters, digits, spaces, '-' or '_'."
+            )
     seen: dict[str, str] = {}
     for name in map(str, class_names):  # all text by now
         other = seen.setdefault(name.casefold(), name)
         if other != name:
-            raise ClassNameError(f"The classes {other!r} and {name!r} differ only in upper and lower case: on "
-                                 "Windows and macOS they would be the same folder. What to do: rename one, or put "
-                                 "their photos together in one class.")
+            raise ClassNameError(
+                f"The classes {other!r} and {name!r} differ only in upper and lower case: on "
+                "Windows and macOS they would be the same folder. What to do: rename one, or put "
+                "their photos together in one class."
+            )
 
 
 def _photo_name(class_name: str, number: int, photo: object) -> str:
@@ -450,9 +494,12 @@ def _kept_photo(image: Image.Image) -> Image.Image:
 def _warn_skipped(skipped: list[SkippedFile], shown: Callable[[SkippedFile], object]) -> None:
     if skipped:
         listed = "\n".join(f"  - {shown(file)}: {file.reason}" for file in skipped)
-        warnings.warn(f"Skipped {len(skipped)} photo(s) that could not be read as images:\n{listed}\n"
-                      "Training goes on without them; to use them, save them again as JPEG or PNG.",
-                      SkippedFilesWarning, stacklevel=3)
+        warnings.warn(
+            f"Skipped {len(skipped)} photo(s) that could not be read as images:\n{listed}\n"
+            "Training goes on without them; to use them, save them again as JPEG or PNG.",
+            SkippedFilesWarning,
+            stacklevel=3,
+        )
 
 
 def _check_counts(training_set: TrainingSet, min_per_class: int = MIN_IMAGES_PER_CLASS) -> None:
@@ -460,25 +507,32 @@ def _check_counts(training_set: TrainingSet, min_per_class: int = MIN_IMAGES_PER
     if not too_few:
         return
     described = ", ".join(f"'{name}' has {count}" for name, count in too_few.items())
-    skipped = (f" ({len(training_set.skipped_files)} unreadable photo(s) were skipped, see the warning)"
-               if training_set.skipped_files else "")
+    skipped = (
+        f" ({len(training_set.skipped_files)} unreadable photo(s) were skipped, see the warning)"
+        if training_set.skipped_files
+        else ""
+    )
     if training_set.folder is None:
         raise TrainingDataError(
             f"Each class needs at least {min_per_class} readable photos to learn from: {described}{skipped}. "
             f"What to do: add photos to {', '.join(repr(name) for name in too_few)} (50 or more per class works "
-            "much better), or remove that class.")
+            "much better), or remove that class."
+        )
     raise TrainingFolderError(
         f"Each class needs at least {min_per_class} readable photos (one or more to check the model on, "
         f"the rest to learn from): {described}{skipped}. What to do: add photos to "
         f"{', '.join(str(training_set.folder / name) for name in too_few)} (50 or more per class works much "
-        "better), or remove that class's folder.")
+        "better), or remove that class's folder."
+    )
 
 
-def as_training_set(source: TrainingSource, policy: ResizePolicy = DEFAULT_POLICY, progress: bool = True,
-                    min_per_class: int = MIN_IMAGES_PER_CLASS) -> TrainingSet:
+def as_training_set(
+    source: TrainingSource,
+    policy: ResizePolicy = DEFAULT_POLICY,
+    progress: bool = True,
+    min_per_class: int = MIN_IMAGES_PER_CLASS,
+) -> TrainingSet:
     """Return ``source`` if it is a :class:`TrainingSet`, else read it as a folder (:func:`read_training_folder`)."""
     if isinstance(source, TrainingSet):
         return source
     return read_training_folder(source, policy, progress, min_per_class)
-
-

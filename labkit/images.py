@@ -129,16 +129,19 @@ def load_image(
     if not data:
         raise EmptyImageError(
             f"{_capitalized(subject)} is empty (0 bytes): there is no picture in it. The download or copy may not "
-            "have finished; save the image again and retry.")
+            "have finished; save the image again and retry."
+        )
     sniffed = sniff_format(data[:SNIFF_BYTES])
     if sniffed.kind == "unsupported":
         raise UnsupportedFormatError(
             f"{_capitalized(subject)} is {sniffed.description}, an image format labkit cannot read. "
-            f"Export or save it as JPEG or PNG and try again ({_FORMATS_THAT_WORK}).")
+            f"Export or save it as JPEG or PNG and try again ({_FORMATS_THAT_WORK})."
+        )
     if sniffed.kind == "not-image":
         raise NotAnImageError(
             f"{_capitalized(subject)} is not an image: it looks like {sniffed.description}. "
-            f"{_FORMATS_THAT_WORK}; save the picture itself in one of those formats (JPEG or PNG is safest).")
+            f"{_FORMATS_THAT_WORK}; save the picture itself in one of those formats (JPEG or PNG is safest)."
+        )
     image, notes = _decode_first_frame(data, subject, sniffed, max_pixels, draft_size)
     image.info[NOTES_KEY] = notes
     return image
@@ -190,10 +193,15 @@ def iter_image_files(folder: str | os.PathLike) -> list[Path]:
     if not folder.is_dir():
         if folder.exists():
             raise ImageError(f"'{folder}' is a file, not a folder. Pass the folder that holds the images.")
-        raise ImageNotFoundError(f"No folder at '{folder}'. Check the spelling; relative paths start from the "
-                                 f"current folder, {Path.cwd()}.", folder)
-    images = [path for path in folder.iterdir()
-              if path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".") and path.is_file()]
+        raise ImageNotFoundError(
+            f"No folder at '{folder}'. Check the spelling; relative paths start from the current folder, {Path.cwd()}.",
+            folder,
+        )
+    images = [
+        path
+        for path in folder.iterdir()
+        if path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".") and path.is_file()
+    ]
     return sorted(images, key=lambda path: (path.name.lower(), path.name))
 
 
@@ -222,7 +230,8 @@ def to_rgb(image: Image.Image) -> Image.Image:
         return image.convert("RGB")
     raise UnsupportedFormatError(
         f"The image uses the {mode} colour mode, which labkit cannot convert to RGB. Open it in an image editor "
-        "and save it as an ordinary RGB JPEG or PNG.")
+        "and save it as an ordinary RGB JPEG or PNG."
+    )
 
 
 def _read_bytes(source: FileSource, subject: str, max_bytes: int | None) -> bytes:
@@ -234,8 +243,10 @@ def _read_bytes(source: FileSource, subject: str, max_bytes: int | None) -> byte
     if isinstance(source, (str, os.PathLike)):
         return _read_path(os.fspath(source), subject, max_bytes)
     if isinstance(source, Image.Image):
-        raise TypeError("load_image() reads files and bytes; this is already a PIL image. "
-                        "Use labkit.images.to_rgb(image) to convert it to RGB.")
+        raise TypeError(
+            "load_image() reads files and bytes; this is already a PIL image. "
+            "Use labkit.images.to_rgb(image) to convert it to RGB."
+        )
     if not callable(getattr(source, "read", None)):
         raise TypeError(f"load_image() takes a path, bytes or a binary file object, not {type(source).__name__}.")
     remaining = _remaining_size(source)
@@ -254,20 +265,25 @@ def _read_path(path: str | bytes, subject: str, max_bytes: int | None) -> bytes:
     try:
         info = os.stat(path)
     except FileNotFoundError as exc:
-        hint = (" labkit does not download images: save the picture first, then give its path."
-                if location.startswith(("http:", "https:")) else
-                f" Check the spelling and the folder; relative paths start from the current folder, {Path.cwd()}.")
+        hint = (
+            " labkit does not download images: save the picture first, then give its path."
+            if location.startswith(("http:", "https:"))
+            else f" Check the spelling and the folder; relative paths start from the current folder, {Path.cwd()}."
+        )
         raise ImageNotFoundError(f"No image at '{location}': the file does not exist.{hint}", location) from exc
     if stat.S_ISDIR(info.st_mode):
-        raise ImageError(f"'{location}' is a folder, not an image. Give the path of one image inside it, or list "
-                         "them with labkit.images.iter_image_files(folder).")
+        raise ImageError(
+            f"'{location}' is a folder, not an image. Give the path of one image inside it, or list "
+            "them with labkit.images.iter_image_files(folder)."
+        )
     _check_size(info.st_size, subject, max_bytes)
     try:
         with open(path, "rb") as handle:
             return handle.read() if max_bytes is None else handle.read(max_bytes + 1)
     except OSError as exc:
-        raise ImageError(f"Could not read {subject}: {exc.strerror or exc}. Check that the file can be opened, "
-                         "then try again.") from exc
+        raise ImageError(
+            f"Could not read {subject}: {exc.strerror or exc}. Check that the file can be opened, then try again."
+        ) from exc
 
 
 def _remaining_size(stream: BinaryIO) -> int | None:
@@ -290,11 +306,13 @@ def _check_size(size: int, subject: str, max_bytes: int | None, *, known_size: b
         raise FileTooLargeError(
             f"{_capitalized(subject)} {how_big} the {_megabytes(max_bytes)} limit. Shrink or "
             "re-save it as a smaller JPEG (a few megabytes is plenty: the model sees 224 x 224 pixels), or pass "
-            "a larger max_bytes if you trust the file.")
+            "a larger max_bytes if you trust the file."
+        )
 
 
-def _decode_first_frame(data: bytes, subject: str, sniffed: Sniffed, max_pixels: int | None,
-                        draft_size: tuple[int, int] | None) -> tuple[Image.Image, list[str]]:
+def _decode_first_frame(
+    data: bytes, subject: str, sniffed: Sniffed, max_pixels: int | None, draft_size: tuple[int, int] | None
+) -> tuple[Image.Image, list[str]]:
     """Open ``data`` with Pillow, check its pixel count, decode its first frame and return it as upright RGB."""
     notes: list[str] = []
     try:
@@ -320,13 +338,15 @@ def _decode_first_frame(data: bytes, subject: str, sniffed: Sniffed, max_pixels:
     except Image.DecompressionBombError as exc:
         raise TooManyPixelsError(
             f"{_capitalized(subject)} has too many pixels to decode safely ({exc}). Shrink it to a few thousand "
-            "pixels per side and try again.") from exc
+            "pixels per side and try again."
+        ) from exc
     except Image.UnidentifiedImageError as exc:
         if sniffed.kind == "image":
             raise _corrupt(subject, sniffed, exc) from exc
         raise NotAnImageError(
             f"{_capitalized(subject)} is not an image labkit can read: its first bytes match none of the formats "
-            f"that work. {_FORMATS_THAT_WORK}; save the picture as JPEG or PNG and try again.") from exc
+            f"that work. {_FORMATS_THAT_WORK}; save the picture as JPEG or PNG and try again."
+        ) from exc
     except MemoryError:
         raise
     except Exception as exc:  # Pillow's decoders raise OSError, SyntaxError, struct.error... on damaged data
@@ -340,7 +360,8 @@ def _check_pixels(size: tuple[int, int], subject: str, max_pixels: int | None) -
             f"{_capitalized(subject)} is {width} x {height} pixels ({width * height / 1e6:.1f} megapixels), over "
             f"the {max_pixels / 1e6:g} megapixel limit that protects against decompression bombs. Shrink it to a "
             "few thousand pixels per side (the model sees 224 x 224), or pass a larger max_pixels if you trust "
-            "the file.")
+            "the file."
+        )
 
 
 def _upright(image: Image.Image, notes: list[str]) -> Image.Image:
@@ -358,10 +379,11 @@ def _upright(image: Image.Image, notes: list[str]) -> Image.Image:
 def _corrupt(subject: str, sniffed: Sniffed, exc: Exception) -> CorruptImageError:
     what = sniffed.description if sniffed.kind == "image" else "an image"
     detail = str(exc).split(" <_io.BytesIO")[0] or type(exc).__name__
-    problem = ("is cut short (truncated)" if "truncated" in detail.lower() else "is damaged")
+    problem = "is cut short (truncated)" if "truncated" in detail.lower() else "is damaged"
     return CorruptImageError(
         f"{_capitalized(subject)} looks like {what}, but its data {problem} (Pillow: {detail}). Download or copy "
-        "the file again; if it still fails, open it in an image editor and save it as a new JPEG or PNG.")
+        "the file again; if it still fails, open it in an image editor and save it as a new JPEG or PNG."
+    )
 
 
 def _gray_to_uint8(pixels: np.ndarray, mode: str) -> np.ndarray:

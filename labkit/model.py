@@ -54,10 +54,19 @@ class Classifier:
         'golden retriever'
     """
 
-    def __init__(self, weights: str | os.PathLike | None = "imagenet", *, engine: str | None = None,
-                 policy: ResizePolicy = DEFAULT_POLICY, warm_up: bool = True, model: Any = None,
-                 class_names: Sequence[str] | None = None, wnids: Sequence[str] | None = None,
-                 description: ModelDescription | None = None, calibration: Calibration | None = None) -> None:
+    def __init__(
+        self,
+        weights: str | os.PathLike | None = "imagenet",
+        *,
+        engine: str | None = None,
+        policy: ResizePolicy = DEFAULT_POLICY,
+        warm_up: bool = True,
+        model: Any = None,
+        class_names: Sequence[str] | None = None,
+        wnids: Sequence[str] | None = None,
+        description: ModelDescription | None = None,
+        calibration: Calibration | None = None,
+    ) -> None:
         if class_names is None:
             if model is not None or description is not None:
                 raise ValueError("A custom model needs its class_names (one per output).")
@@ -67,16 +76,20 @@ class Classifier:
         self.class_names = list(class_names)
         self.wnids = list(wnids) if wnids is not None else list(self.class_names)
         if description is None:
-            description = ModelDescription(weights=weights, num_classes=len(self.class_names), policy=policy,
-                                           keras_model=model)
+            description = ModelDescription(
+                weights=weights, num_classes=len(self.class_names), policy=policy, keras_model=model
+            )
         elif description.num_classes != len(self.class_names):
-            raise ValueError(f"The model has {description.num_classes} outputs but {len(self.class_names)} "
-                             "class_names were given: give one name per output.")
+            raise ValueError(
+                f"The model has {description.num_classes} outputs but {len(self.class_names)} "
+                "class_names were given: give one name per output."
+            )
         self.description = description
         self.weights = description.weights
         self.policy = description.policy
-        self.engine = check_engine(default_engine(description.weights, description.keras_model)
-                                   if engine is None else engine)
+        self.engine = check_engine(
+            default_engine(description.weights, description.keras_model) if engine is None else engine
+        )
         shipped = model is None and description.keras_file is None and description.weights == "imagenet"
         if calibration is None and shipped:
             calibration = shipped_calibration()  # fitted for the ImageNet weights only
@@ -87,17 +100,20 @@ class Classifier:
         self._model = model
         self._head: tuple[np.ndarray, np.ndarray] | None = None
         # "keras" compiles the Keras model (building it now); the LiteRT engines never read it.
-        self._forward: ForwardFunction = (compile_forward(self.model) if self.engine == "keras"
-                                          else make_forward(self.engine, description))
+        self._forward: ForwardFunction = (
+            compile_forward(self.model) if self.engine == "keras" else make_forward(self.engine, description)
+        )
         if warm_up:
             _, features = self.forward(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 3), np.float32))
             # read the last layer now (not on the first student's photo), and check the model gives what it needs
             calibration = self.calibration
             if calibration is not None and calibration.needs_features and (features is None or self.head is None):
-                raise ValueError(f"This calibration's 'not sure' score ({calibration.ood_method!r}) reads the "
-                                 "pooled features, which this model does not return. What to do: export the model "
-                                 "again (labkit.export.export_model), or fit a calibration for it "
-                                 "(labkit.calibrate.fit_calibration).")
+                raise ValueError(
+                    f"This calibration's 'not sure' score ({calibration.ood_method!r}) reads the "
+                    "pooled features, which this model does not return. What to do: export the model "
+                    "again (labkit.export.export_model), or fit a calibration for it "
+                    "(labkit.calibrate.fit_calibration)."
+                )
 
     @property
     def model(self) -> Any:
@@ -160,18 +176,26 @@ class Classifier:
             return softmax(logits, self.temperature)
         return self.calibration.probabilities(logits)
 
-    def _prediction(self, logits: np.ndarray, features: np.ndarray | None, elapsed_ms: float, top: int,
-                    notes: Iterable[str] = ()) -> Prediction:
+    def _prediction(
+        self, logits: np.ndarray, features: np.ndarray | None, elapsed_ms: float, top: int, notes: Iterable[str] = ()
+    ) -> Prediction:
         probabilities = self.probabilities_from_logits(logits)
         score = self.ood_score(logits, features)
-        not_sure, ood_score = (False, None) if score is None else (
-            bool(score > self.calibration.ood_threshold), float(score))  # type: ignore[union-attr]
+        not_sure, ood_score = (
+            (False, None) if score is None else (bool(score > self.calibration.ood_threshold), float(score))
+        )  # type: ignore[union-attr]
         # The "low confidence" line is the calibration's (LOW_CONFIDENCE by default); without one, the same line on
         # the uncalibrated probability, which is then only a rough guide.
         line = LOW_CONFIDENCE if self.calibration is None else self.calibration.low_confidence_below
-        return Prediction(top=top_k(probabilities, self.class_names, self.wnids, top), elapsed_ms=elapsed_ms,
-                          logits=logits, not_sure=not_sure, ood_score=ood_score, notes=tuple(notes),
-                          low_confidence=bool(probabilities.max() < line))
+        return Prediction(
+            top=top_k(probabilities, self.class_names, self.wnids, top),
+            elapsed_ms=elapsed_ms,
+            logits=logits,
+            not_sure=not_sure,
+            ood_score=ood_score,
+            notes=tuple(notes),
+            low_confidence=bool(probabilities.max() < line),
+        )
 
     def predict(self, images: Sequence[ImageSource], top: int = 3) -> list[Prediction]:
         """Classify a batch of images (paths, bytes, file objects or PIL images), one :class:`Prediction` each.
@@ -195,8 +219,10 @@ class Classifier:
         start = time.perf_counter()
         logits, features = self.forward(np.stack(prepared))
         forward_share_ms = (time.perf_counter() - start) * 1000 / len(prepared)
-        return [self._prediction(row, None if features is None else features[index], ms + forward_share_ms, top, note)
-                for index, (row, ms, note) in enumerate(zip(logits, prepare_ms, notes, strict=True))]
+        return [
+            self._prediction(row, None if features is None else features[index], ms + forward_share_ms, top, note)
+            for index, (row, ms, note) in enumerate(zip(logits, prepare_ms, notes, strict=True))
+        ]
 
     def classify(self, image: ImageSource, top: int = 3) -> Prediction:
         """Classify one image (path, bytes, file object or PIL image).
@@ -212,8 +238,10 @@ class Classifier:
         start = time.perf_counter()
         logits, features = self.forward(batch)
         share = (time.perf_counter() - start) * 1000 / max(1, len(batch))
-        return [self._prediction(row, None if features is None else features[index], share, top)
-                for index, row in enumerate(logits)]
+        return [
+            self._prediction(row, None if features is None else features[index], share, top)
+            for index, row in enumerate(logits)
+        ]
 
     def __repr__(self) -> str:
         return f"Classifier(engine={self.engine!r}, classes={self.num_classes}, policy={self.policy!r})"

@@ -100,8 +100,9 @@ def build_mobilenet_v2(weights: str | os.PathLike | None = "imagenet", num_class
     if weights == "imagenet":
         weights = resolve_weights()
     # Logits rather than probabilities: temperature scaling and the energy score need them.
-    base = keras.applications.MobileNetV2(weights=None if weights is None else str(weights), classes=num_classes,
-                                          classifier_activation=None)
+    base = keras.applications.MobileNetV2(
+        weights=None if weights is None else str(weights), classes=num_classes, classifier_activation=None
+    )
     head = base.get_layer(LOGITS_LAYER)  # reused, with its loaded weights; its input is the pooled features
     clipped = keras.layers.ReLU(max_value=REACT_CLIP, name=REACT_LAYER)(head.input)
     return keras.Model(base.input, head(clipped), name=base.name)  # one flat graph: Grad-CAM reads "out_relu"
@@ -122,8 +123,9 @@ def build_base(weights: str | os.PathLike | None = "imagenet") -> Any:
 
     if weights == "imagenet":
         weights = resolve_weights(include_top=False)
-    return keras.applications.MobileNetV2(input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), include_top=False,
-                                          weights=None if weights is None else str(weights))
+    return keras.applications.MobileNetV2(
+        input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), include_top=False, weights=None if weights is None else str(weights)
+    )
 
 
 def build_classifier_model(base: Any, head: Any) -> Any:
@@ -156,9 +158,10 @@ def pooled_features_model(model: Any) -> Any:
     try:
         clip = model.get_layer(REACT_LAYER)
     except ValueError as error:
-        raise NetworkError(f"{model.name} has no {REACT_LAYER!r} layer, so there are no clipped features to "
-                           "measure. What to do: use the ImageNet Classifier (labkit.network.build_mobilenet_v2)."
-                           ) from error
+        raise NetworkError(
+            f"{model.name} has no {REACT_LAYER!r} layer, so there are no clipped features to "
+            "measure. What to do: use the ImageNet Classifier (labkit.network.build_mobilenet_v2)."
+        ) from error
     return keras.Model(model.inputs[0], clip.input)  # one tensor, not a list: no structure warning
 
 
@@ -206,8 +209,10 @@ def head_weights(description: ModelDescription, model: Any = None) -> tuple[np.n
             with h5py.File(path, "r") as weights_file:
                 weights_file[LOGITS_LAYER].visititems(keep_array)
             if {"kernel", "bias"} - set(arrays):
-                raise NetworkError(f"{path} has no kernel and bias for its {LOGITS_LAYER!r} layer. What to do: use "
-                                   "MobileNetV2 weights with the ImageNet classifier (include_top=True).")
+                raise NetworkError(
+                    f"{path} has no kernel and bias for its {LOGITS_LAYER!r} layer. What to do: use "
+                    "MobileNetV2 weights with the ImageNet classifier (include_top=True)."
+                )
             return arrays["kernel"], arrays["bias"]
     model = load_keras_model(description) if model is None else model
     try:
@@ -238,8 +243,10 @@ def load_keras_model(description: ModelDescription) -> Any:
         raise NetworkError(f"No model at '{path}'. What to do: check the path, or export the model again.")
     model = keras.models.load_model(path, compile=False)
     if model.output_shape[-1] != description.num_classes:
-        raise NetworkError(f"{path} has {model.output_shape[-1]} outputs but {description.num_classes} classes are "
-                           "named for it. What to do: export the model again.")
+        raise NetworkError(
+            f"{path} has {model.output_shape[-1]} outputs but {description.num_classes} classes are "
+            "named for it. What to do: export the model again."
+        )
     return model
 
 
@@ -258,8 +265,7 @@ def compile_forward(model: Any) -> ForwardFunction:
     both = forward_model(model)
     height, width, channels = model.input_shape[1:]
     signature = [tf.TensorSpec([None, height, width, channels], tf.float32)]
-    compiled = tf.function(lambda batch: both(batch, training=False), input_signature=signature,
-                           reduce_retracing=True)
+    compiled = tf.function(lambda batch: both(batch, training=False), input_signature=signature, reduce_retracing=True)
 
     def forward(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         outputs = compiled(tf.convert_to_tensor(batch, tf.float32))

@@ -18,9 +18,11 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 OOD_KINDS: tuple[str, ...] = ("noise", "document", "chart", "texture", "flat colour", "gradient")
 
 
-_WORDS = ("the of and to in is that for it as with was on be by this are from at or an have not which data model "
-          "image page report figure table results method section value learning network training class test "
-          "number total sample error note see above below each first second").split()
+_WORDS = (
+    "the of and to in is that for it as with was on be by this are from at or an have not which data model "
+    "image page report figure table results method section value learning network training class test "
+    "number total sample error note see above below each first second"
+).split()
 
 
 def _random_colour(rng: np.random.Generator) -> tuple[int, int, int]:
@@ -136,12 +138,18 @@ def _gradient(rng: np.random.Generator, size: int) -> Image.Image:
 
 
 _GENERATORS: dict[str, Callable[[np.random.Generator, int], Image.Image]] = {
-    "noise": _noise, "document": _document, "chart": _chart, "texture": _texture, "flat colour": _flat_colour,
-    "gradient": _gradient}
+    "noise": _noise,
+    "document": _document,
+    "chart": _chart,
+    "texture": _texture,
+    "flat colour": _flat_colour,
+    "gradient": _gradient,
+}
 
 
-def generate_ood_images(n: int = 60, seed: int = 0, kinds: Sequence[str] = OOD_KINDS,
-                        size: int = 256) -> list[Image.Image]:
+def generate_ood_images(
+    n: int = 60, seed: int = 0, kinds: Sequence[str] = OOD_KINDS, size: int = 256
+) -> list[Image.Image]:
     """Draw ``n`` RGB images that are none of ImageNet's 1000 classes, taking ``kinds`` in turn.
 
     Kinds: ``"noise"``, ``"document"`` (a page of text drawn with Pillow), ``"chart"`` (matplotlib), ``"texture"``

@@ -94,7 +94,7 @@ def ash_s_features(features: np.ndarray, keep: float) -> np.ndarray:
     if not 0 < keep <= 1:
         raise OodError(f"ASH-S keeps a share of the features between 0 and 1; got keep={keep}.")
     count = max(1, round(keep * features.shape[1]))
-    lowest_kept = -np.partition(-features, count - 1, axis=1)[:, count - 1:count]
+    lowest_kept = -np.partition(-features, count - 1, axis=1)[:, count - 1 : count]
     kept = np.where(features >= lowest_kept, features, 0.0)
     total, kept_total = features.sum(axis=1, keepdims=True), kept.sum(axis=1, keepdims=True)
     return kept * np.exp(total / np.maximum(kept_total, 1e-12))
@@ -115,13 +115,20 @@ def ash_s_energy(features: np.ndarray, weights: np.ndarray, bias: np.ndarray, ke
     shaped = ash_s_features(features, keep)
     weights = np.asarray(weights, dtype=np.float64)
     if weights.shape[0] != shaped.shape[1]:
-        raise OodError(f"The last layer reads {weights.shape[0]} features but {shaped.shape[1]} were given: pass the "
-                       "pooled features of the same model.")
+        raise OodError(
+            f"The last layer reads {weights.shape[0]} features but {shaped.shape[1]} were given: pass the "
+            "pooled features of the same model."
+        )
     return energy_score(shaped @ weights + np.asarray(bias, dtype=np.float64))
 
 
-def choose_ash_keep(features: np.ndarray, ood_features: np.ndarray, weights: np.ndarray, bias: np.ndarray,
-                    choices: tuple[float, ...] = ASH_KEEP_CHOICES) -> float:
+def choose_ash_keep(
+    features: np.ndarray,
+    ood_features: np.ndarray,
+    weights: np.ndarray,
+    bias: np.ndarray,
+    choices: tuple[float, ...] = ASH_KEEP_CHOICES,
+) -> float:
     """Return the share of features ASH-S keeps that best separates photos from OOD images (highest AUROC).
 
     Fit it on the photos the threshold is fitted on, never on the photos you report on.
@@ -130,15 +137,22 @@ def choose_ash_keep(features: np.ndarray, ood_features: np.ndarray, weights: np.
         >>> choose_ash_keep(photo_features, noise_features, kernel, bias)  # doctest: +SKIP
         0.3
     """
+
     def separation(keep: float) -> float:
         return auroc(ash_s_energy(features, weights, bias, keep), ash_s_energy(ood_features, weights, bias, keep))
 
     return max(choices, key=separation)  # ties go to the first listed
 
 
-def ood_score(logits: np.ndarray, method: OodMethod = "energy", temperature: float = 1.0, *,
-              features: np.ndarray | None = None, head: tuple[np.ndarray, np.ndarray] | None = None,
-              ash_keep: float = 0.0) -> np.ndarray:
+def ood_score(
+    logits: np.ndarray,
+    method: OodMethod = "energy",
+    temperature: float = 1.0,
+    *,
+    features: np.ndarray | None = None,
+    head: tuple[np.ndarray, np.ndarray] | None = None,
+    ash_keep: float = 0.0,
+) -> np.ndarray:
     """Return an out-of-distribution score per image, oriented so that HIGHER means "less like a known photo".
 
     ``"energy"``: the energy itself; ``"max_softmax"``: ``1 - max_softmax_probability``; ``"ash_s"``:
@@ -151,9 +165,11 @@ def ood_score(logits: np.ndarray, method: OodMethod = "energy", temperature: flo
     """
     if method == "ash_s":
         if features is None or head is None:
-            raise OodError("The 'ash_s' score needs the pooled features and the last layer's weights, which this "
-                           "model does not provide. What to do: use a calibration with ood_method 'energy' for it "
-                           "(labkit.calibrate.fit_calibration fits one).")
+            raise OodError(
+                "The 'ash_s' score needs the pooled features and the last layer's weights, which this "
+                "model does not provide. What to do: use a calibration with ood_method 'energy' for it "
+                "(labkit.calibrate.fit_calibration fits one)."
+            )
         return ash_s_energy(np.atleast_2d(features), head[0], head[1], ash_keep)
     if method == "energy":
         return energy_score(logits, temperature)
@@ -180,8 +196,9 @@ def auroc(in_distribution_scores: ArrayLike, out_of_distribution_scores: ArrayLi
     return float((higher + 0.5 * ties) / (inside.size * outside.size))
 
 
-def choose_ood_threshold(in_distribution_scores: ArrayLike, out_of_distribution_scores: ArrayLike,
-                         keep: float = 0.95) -> float:
+def choose_ood_threshold(
+    in_distribution_scores: ArrayLike, out_of_distribution_scores: ArrayLike, keep: float = 0.95
+) -> float:
     """Return a threshold that keeps at least ``keep`` of the real photos "sure" (the classic TPR-95 % point).
 
     The threshold sits halfway between the highest score it must keep and the next score up, so a tiny change

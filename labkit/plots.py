@@ -89,8 +89,9 @@ def plot_top_k(prediction: Prediction, ax: Axes | None = None, title: str | None
     for row, percent, score in zip(rows, percents, scores, strict=True):
         text = format_percent(score.probability)
         if percent > 85:  # no room to the right of a long bar: write inside its end, in white
-            ax.text(percent - 1.5, float(row), text, va="center", ha="right", color="white", fontsize=11,
-                    fontweight="bold")
+            ax.text(
+                percent - 1.5, float(row), text, va="center", ha="right", color="white", fontsize=11, fontweight="bold"
+            )
         else:
             ax.text(percent + 1.5, float(row), text, va="center", ha="left", color="black", fontsize=11)
     ax.set_xlim(0, 100)
@@ -167,8 +168,12 @@ def show_images(images: Sequence[Picture], titles: Sequence[str] | None = None, 
     for position, shown in enumerate(shown_images):
         ax = figure.add_subplot(rows, columns, position + 1)
         grey = np.asarray(shown).ndim == 2
-        ax.imshow(shown, cmap="gray" if grey else None, vmin=0 if grey else None,
-                  vmax=(255 if np.asarray(shown).dtype == np.uint8 else 1) if grey else None)
+        ax.imshow(
+            shown,
+            cmap="gray" if grey else None,
+            vmin=0 if grey else None,
+            vmax=(255 if np.asarray(shown).dtype == np.uint8 else 1) if grey else None,
+        )
         ax.set_axis_off()
         if titles is not None:
             ax.set_title(textwrap.fill(str(titles[position]), LABEL_WIDTH), fontsize=11)
@@ -183,8 +188,11 @@ def show_channels(image: Picture) -> Figure:
         3
     """
     pixels = np.asarray(_displayable(image))
-    return show_images([pixels[..., channel] for channel in range(3)],
-                       titles=[f"{name} channel" for name in CHANNEL_COLOURS], columns=3)
+    return show_images(
+        [pixels[..., channel] for channel in range(3)],
+        titles=[f"{name} channel" for name in CHANNEL_COLOURS],
+        columns=3,
+    )
 
 
 def plot_pixel_histogram(image: Picture, ax: Axes | None = None, bins: int = 64) -> Figure:
@@ -201,14 +209,17 @@ def plot_pixel_histogram(image: Picture, ax: Axes | None = None, bins: int = 64)
     """
     pixels = np.asarray(_displayable(image))
     if pixels.ndim != 3 or pixels.shape[-1] != 3 or pixels.dtype != np.uint8:
-        raise ValueError(f"plot_pixel_histogram() wants an RGB image with 0..255 values; got an array of shape "
-                         f"{pixels.shape} and type {pixels.dtype}. Pass the PIL image from labkit.load_image.")
+        raise ValueError(
+            f"plot_pixel_histogram() wants an RGB image with 0..255 values; got an array of shape "
+            f"{pixels.shape} and type {pixels.dtype}. Pass the PIL image from labkit.load_image."
+        )
     figure, ax = _new_axes(ax, figsize=(6.0, 3.2))
     edges = np.linspace(0, 256, bins + 1)
     for channel, name in enumerate(CHANNEL_COLOURS):
         counts, _ = np.histogram(pixels[..., channel], bins=edges)
-        ax.stairs(counts, edges, color=CHANNEL_COLOURS[name], linestyle=CHANNEL_LINE_STYLES[name],
-                  linewidth=1.8, label=name)
+        ax.stairs(
+            counts, edges, color=CHANNEL_COLOURS[name], linestyle=CHANNEL_LINE_STYLES[name], linewidth=1.8, label=name
+        )
     ax.set_xlim(0, 255)
     ax.set_xlabel("pixel value (0 = dark, 255 = bright)")
     ax.set_ylabel("number of pixels")
@@ -219,8 +230,10 @@ def plot_pixel_histogram(image: Picture, ax: Axes | None = None, bins: int = 64)
 
 # --- Trust: calibration and out-of-distribution scores ----------------------------------------------------------------
 
-def plot_reliability_diagram(probabilities: np.ndarray, labels: np.ndarray, bins: int = 10, ax: Axes | None = None,
-                             title: str | None = None) -> Figure:
+
+def plot_reliability_diagram(
+    probabilities: np.ndarray, labels: np.ndarray, bins: int = 10, ax: Axes | None = None, title: str | None = None
+) -> Figure:
     """Draw accuracy against confidence per bin; a calibrated model's bars reach the diagonal.
 
     Bars show each bin's accuracy, the red outline the gap to its mean confidence; the legend gives the ECE and
@@ -236,11 +249,27 @@ def plot_reliability_diagram(probabilities: np.ndarray, labels: np.ndarray, bins
     width = np.diff(data.bin_edges)
     left = data.bin_edges[:-1]
     filled = data.count > 0
-    ax.bar(left[filled], data.accuracy[filled], width=width[filled], align="edge", color="#4c72b0",
-           edgecolor="white", label="accuracy")
-    ax.bar(left[filled], (data.confidence - data.accuracy)[filled], bottom=data.accuracy[filled],
-           width=width[filled], align="edge", color="none", edgecolor="#c44e52", hatch="//", linewidth=1.2,
-           label="gap to confidence")
+    ax.bar(
+        left[filled],
+        data.accuracy[filled],
+        width=width[filled],
+        align="edge",
+        color="#4c72b0",
+        edgecolor="white",
+        label="accuracy",
+    )
+    ax.bar(
+        left[filled],
+        (data.confidence - data.accuracy)[filled],
+        bottom=data.accuracy[filled],
+        width=width[filled],
+        align="edge",
+        color="none",
+        edgecolor="#c44e52",
+        hatch="//",
+        linewidth=1.2,
+        label="gap to confidence",
+    )
     ax.plot([0, 1], [0, 1], linestyle="--", color="black", linewidth=1, label="perfectly calibrated")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
@@ -251,9 +280,14 @@ def plot_reliability_diagram(probabilities: np.ndarray, labels: np.ndarray, bins
     return figure
 
 
-def plot_ood_scores(photo_scores: Sequence[float], other_scores: Sequence[float], threshold: float | None = None,
-                    ax: Axes | None = None, xlabel: str = "out-of-distribution score (higher = less familiar)",
-                    labels: tuple[str, str] = ("real photos", "generated images")) -> Figure:
+def plot_ood_scores(
+    photo_scores: Sequence[float],
+    other_scores: Sequence[float],
+    threshold: float | None = None,
+    ax: Axes | None = None,
+    xlabel: str = "out-of-distribution score (higher = less familiar)",
+    labels: tuple[str, str] = ("real photos", "generated images"),
+) -> Figure:
     """Draw two histograms of out-of-distribution scores (photos vs. other images) and the "not sure" threshold.
 
     Example:
@@ -267,7 +301,7 @@ def plot_ood_scores(photo_scores: Sequence[float], other_scores: Sequence[float]
     ax.hist(photos, bins=edges, color="#4c72b0", alpha=0.75, label=f"{labels[0]} ({len(photos)})")
     ax.hist(others, bins=edges, color="#dd8452", alpha=0.75, hatch="//", label=f"{labels[1]} ({len(others)})")
     if threshold is not None:
-        ax.axvline(threshold, color="black", linestyle="--", linewidth=1.2, label="\"not sure\" above this")
+        ax.axvline(threshold, color="black", linestyle="--", linewidth=1.2, label='"not sure" above this')
     ax.set_xlabel(xlabel)
     ax.set_ylabel("number of images")
     ax.spines[["top", "right"]].set_visible(False)
@@ -277,8 +311,10 @@ def plot_ood_scores(photo_scores: Sequence[float], other_scores: Sequence[float]
 
 # --- Accuracy and training -------------------------------------------------------------------------------------------
 
-def plot_confusion_matrix(result: EvaluationResult, classes: Sequence[str], ax: Axes | None = None,
-                          title: str | None = None) -> Figure:
+
+def plot_confusion_matrix(
+    result: EvaluationResult, classes: Sequence[str], ax: Axes | None = None, title: str | None = None
+) -> Figure:
     """Draw the confusion matrix of ``classes``: rows are the true class, columns what the model said.
 
     The diagonal is right; everything else is a mix-up, and the last column is "some other class entirely".
@@ -294,8 +330,15 @@ def plot_confusion_matrix(result: EvaluationResult, classes: Sequence[str], ax: 
     ax.imshow(matrix.counts, cmap="Blues", vmin=0, vmax=highest)
     for (row, column), count in np.ndenumerate(matrix.counts):
         if count:
-            ax.text(column, row, str(count), ha="center", va="center", fontsize=11,
-                    color="white" if count > 0.6 * highest else "black")
+            ax.text(
+                column,
+                row,
+                str(count),
+                ha="center",
+                va="center",
+                fontsize=11,
+                color="white" if count > 0.6 * highest else "black",
+            )
     ax.set_xticks(range(len(matrix.columns)), matrix.columns, rotation=40, ha="right")
     ax.set_yticks(range(len(matrix.classes)), matrix.classes)
     # Thin lines between cells, so empty rows and columns still read as a grid.
@@ -332,8 +375,14 @@ def plot_training_curves(history: dict[str, list[float]] | FineTuneResult) -> Fi
             ax.plot(epochs, history[f"val_{metric}"], "--", color="#d62728", label="validation")
         if fine_tune_starts is not None:
             ax.axvline(fine_tune_starts - 0.5, color="#777777", linestyle=":", linewidth=1)
-            ax.text(fine_tune_starts - 0.4, 0.02, "fine-tuning", transform=ax.get_xaxis_transform(), fontsize=9,
-                    color="#555555")
+            ax.text(
+                fine_tune_starts - 0.4,
+                0.02,
+                "fine-tuning",
+                transform=ax.get_xaxis_transform(),
+                fontsize=9,
+                color="#555555",
+            )
         if metric == "accuracy":
             ax.set_ylim(0, 1.02)
             ax.yaxis.set_major_formatter(lambda value, _: f"{value:.0%}")

@@ -97,8 +97,15 @@ class Prediction:
     def to_dict(self) -> dict:
         """Return a JSON-ready dict (probabilities rounded to 4 places, time to 0.1 ms, the OOD score to 4 places)."""
         return {
-            "top": [{"label": score.label, "class_index": score.class_index, "wnid": score.wnid,
-                     "probability": round(score.probability, 4)} for score in self.top],
+            "top": [
+                {
+                    "label": score.label,
+                    "class_index": score.class_index,
+                    "wnid": score.wnid,
+                    "probability": round(score.probability, 4),
+                }
+                for score in self.top
+            ],
             "elapsed_ms": round(self.elapsed_ms, 1),
             "not_sure": self.not_sure,
             "low_confidence": self.low_confidence,
@@ -109,8 +116,9 @@ class Prediction:
 
     def __str__(self) -> str:
         guesses = ", ".join(f"{score.label} {format_percent(score.probability)}" for score in self.top)
-        return guesses + {"out_of_distribution": " (not sure)", "low_confidence": " (low confidence)",
-                          None: ""}[self.note]
+        return (
+            guesses + {"out_of_distribution": " (not sure)", "low_confidence": " (low confidence)", None: ""}[self.note]
+        )
 
 
 def doubt(prediction: Prediction, not_sure: str) -> tuple[str, str] | None:
@@ -132,8 +140,10 @@ def doubt(prediction: Prediction, not_sure: str) -> tuple[str, str] | None:
         best, second = prediction.top[0], prediction.runner_up
         if second is None:
             return "Low confidence", f"the best guess, {best.label}, gets only {format_percent(best.probability)}"
-        return "Low confidence", (f"it hesitates between {best.label} ({format_percent(best.probability)}) and "
-                                  f"{second.label} ({format_percent(second.probability)})")
+        return "Low confidence", (
+            f"it hesitates between {best.label} ({format_percent(best.probability)}) and "
+            f"{second.label} ({format_percent(second.probability)})"
+        )
     return None
 
 

@@ -92,4 +92,4 @@ def batched(items: Sequence[Item], batch_size: int) -> Iterator[Sequence[Item]]:
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
     for first in range(0, len(items), batch_size):
-        yield items[first:first + batch_size]
+        yield items[first : first + batch_size]

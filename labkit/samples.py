@@ -78,8 +78,12 @@ def credits_html(folder: str | os.PathLike = SAMPLES_DIR) -> str:
         >>> credits_html().startswith('<details class="labkit-credits">')
         True
     """
-    items = "".join(f"<li><b>{html.escape(credit.file)}</b>: {html.escape(credit.author)} "
-                    f"({html.escape(credit.licence)})</li>" for credit in photo_credits(folder))
-    return ('<details class="labkit-credits"><summary>Photo credits</summary>'
-            f'<p>The sample photos are public domain or CC0 1.0; details in data/samples/{CREDITS_FILE}.</p>'
-            f"<ul>{items}</ul></details>")
+    items = "".join(
+        f"<li><b>{html.escape(credit.file)}</b>: {html.escape(credit.author)} ({html.escape(credit.licence)})</li>"
+        for credit in photo_credits(folder)
+    )
+    return (
+        '<details class="labkit-credits"><summary>Photo credits</summary>'
+        f"<p>The sample photos are public domain or CC0 1.0; details in data/samples/{CREDITS_FILE}.</p>"
+        f"<ul>{items}</ul></details>"
+    )

@@ -40,8 +40,10 @@ def sniff_format(head: bytes) -> Sniffed:
         riff_type = head[8:12]
         if riff_type == b"WEBP":
             return Sniffed("image", "a WebP image")
-        return Sniffed("not-image", {b"WAVE": "a WAV audio file", b"AVI ": "an AVI video"}.get(
-            riff_type, "a RIFF media file (audio or video)"))
+        return Sniffed(
+            "not-image",
+            {b"WAVE": "a WAV audio file", b"AVI ": "an AVI video"}.get(riff_type, "a RIFF media file (audio or video)"),
+        )
     if head[4:8] == b"ftyp":
         return _sniff_iso_media(head)
     if head.startswith(b"BM") and head[6:10] == b"\0\0\0\0":  # "BM" alone would match text files too
@@ -92,7 +94,7 @@ _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b
 def _sniff_iso_media(head: bytes) -> Sniffed:
     """Tell apart the ISO base-media files (a box named "ftyp" at byte 4): HEIC, AVIF, MP4, QuickTime, CR3."""
     box_size = int.from_bytes(head[:4], "big")
-    brands = {head[8:12]} | {head[i:i + 4] for i in range(16, min(box_size, len(head)) - 3, 4)}
+    brands = {head[8:12]} | {head[i : i + 4] for i in range(16, min(box_size, len(head)) - 3, 4)}
     if head[8:12] in (b"avif", b"avis") or (head[8:12] in _HEIF_BRANDS and b"avif" in brands):
         return Sniffed("unsupported", "an AVIF image")
     if head[8:12] in _HEIF_BRANDS:
@@ -119,12 +121,16 @@ def _as_text(head: bytes) -> str | None:
 
 def _sniff_text(text: str) -> Sniffed:
     start = text.lstrip("\ufeff \t\r\n").lower()
-    if start.startswith("<svg") or (start.startswith(("<?xml", "<!doctype svg", "<!--")) and "<svg" in start
-                                    and "<html" not in start):
+    if start.startswith("<svg") or (
+        start.startswith(("<?xml", "<!doctype svg", "<!--")) and "<svg" in start and "<html" not in start
+    ):
         return Sniffed("unsupported", "an SVG drawing (a vector format)")
     if start.startswith(("<!doctype html", "<html", "<head", "<body", "<meta", "<script")) or "<html" in start:
-        return Sniffed("not-image", "an HTML web page (saving a link to a picture instead of the picture itself "
-                                    "gives one; open the picture and use 'Save image as')")
+        return Sniffed(
+            "not-image",
+            "an HTML web page (saving a link to a picture instead of the picture itself "
+            "gives one; open the picture and use 'Save image as')",
+        )
     if start.startswith("<?xml"):
         return Sniffed("not-image", "an XML document")
     if start.startswith("data:image/"):

@@ -138,15 +138,22 @@ class FineTuneResult:
         counts = self.settings.get("images_per_class", {})
         epochs = self.history.get("phase", [])
         classes = ", ".join(f"{name} ({counts[name]})" if name in counts else name for name in self.class_names)
-        accuracy = ("validation accuracy: not measured (no validation photos; give some to check the model on)"
-                    if self.val_accuracy is None else
-                    f"validation accuracy: {self.val_accuracy:.1%} on {self.validation_count} photos")
+        accuracy = (
+            "validation accuracy: not measured (no validation photos; give some to check the model on)"
+            if self.val_accuracy is None
+            else f"validation accuracy: {self.val_accuracy:.1%} on {self.validation_count} photos"
+        )
         stopped = " (stopped early)" if self.stopped else ""
-        lines = [f"classes: {classes}", accuracy,
-                 f"epochs: {epochs.count(1)} new head + {epochs.count(2)} fine-tuning, {self.seconds:.0f} s{stopped}"]
+        lines = [
+            f"classes: {classes}",
+            accuracy,
+            f"epochs: {epochs.count(1)} new head + {epochs.count(2)} fine-tuning, {self.seconds:.0f} s{stopped}",
+        ]
         if self.skipped_files:
-            lines.append(f"skipped {len(self.skipped_files)} unreadable file(s): "
-                         + ", ".join(file.name for file in self.skipped_files))
+            lines.append(
+                f"skipped {len(self.skipped_files)} unreadable file(s): "
+                + ", ".join(file.name for file in self.skipped_files)
+            )
         return "\n".join(lines)
 
 
@@ -157,17 +164,29 @@ def recipe() -> dict[str, Any]:
         >>> recipe()["fine_tune_from"]
         'block_6_expand'
     """
-    return {"base_model": BASE_MODEL, "feature_flips": list(FEATURE_FLIPS), "dropout": DROPOUT,
-            "label_smoothing": LABEL_SMOOTHING, "head_epochs": HEAD_EPOCHS, "head_learning_rate": HEAD_LEARNING_RATE,
-            "fine_tune_epochs": FINE_TUNE_EPOCHS, "fine_tune_learning_rate": FINE_TUNE_LEARNING_RATE,
-            "fine_tune_from": FINE_TUNE_FROM, "cosine_decay": COSINE_DECAY,
-            "augmentation": {"rotation": ROTATION, "zoom": ZOOM}, "batch_size": BATCH_SIZE, "patience": PATIENCE}
+    return {
+        "base_model": BASE_MODEL,
+        "feature_flips": list(FEATURE_FLIPS),
+        "dropout": DROPOUT,
+        "label_smoothing": LABEL_SMOOTHING,
+        "head_epochs": HEAD_EPOCHS,
+        "head_learning_rate": HEAD_LEARNING_RATE,
+        "fine_tune_epochs": FINE_TUNE_EPOCHS,
+        "fine_tune_learning_rate": FINE_TUNE_LEARNING_RATE,
+        "fine_tune_from": FINE_TUNE_FROM,
+        "cosine_decay": COSINE_DECAY,
+        "augmentation": {"rotation": ROTATION, "zoom": ZOOM},
+        "batch_size": BATCH_SIZE,
+        "patience": PATIENCE,
+    }
 
 
 # --- 2. Split -----------------------------------------------------------------------------------------------------
 
-def split_validation(labels: np.ndarray, fraction: float = VALIDATION_SPLIT,
-                     seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
+
+def split_validation(
+    labels: np.ndarray, fraction: float = VALIDATION_SPLIT, seed: int = SEED
+) -> tuple[np.ndarray, np.ndarray]:
     """Return (training indices, validation indices): ``fraction`` of each class, at least one, chosen by ``seed``.
 
     Splitting every class separately (stratified) keeps the classes' shares the same in both parts; with 12
@@ -192,6 +211,7 @@ def split_validation(labels: np.ndarray, fraction: float = VALIDATION_SPLIT,
 
 # --- 3-6. Train ---------------------------------------------------------------------------------------------------
 
+
 def build_augmentation(seed: int = SEED):
     """Return the training-time augmentation: random flips, rotations (+-36 degrees) and zooms (+-20 %).
 
@@ -204,11 +224,14 @@ def build_augmentation(seed: int = SEED):
     """
     import keras
 
-    return keras.Sequential([
-        keras.layers.RandomFlip("horizontal_and_vertical", seed=seed),
-        keras.layers.RandomRotation(ROTATION, seed=seed + 1),
-        keras.layers.RandomZoom(ZOOM, seed=seed + 2),
-    ], name="augmentation")
+    return keras.Sequential(
+        [
+            keras.layers.RandomFlip("horizontal_and_vertical", seed=seed),
+            keras.layers.RandomRotation(ROTATION, seed=seed + 1),
+            keras.layers.RandomZoom(ZOOM, seed=seed + 2),
+        ],
+        name="augmentation",
+    )
 
 
 def epoch_printer(phase: str, epochs: int, stream: TextIO | None = None):
@@ -218,19 +241,31 @@ def epoch_printer(phase: str, epochs: int, stream: TextIO | None = None):
     class EpochLine(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
-            shown = [f"{name} {logs[name]:.0%}" if "accuracy" in name else f"{name} {logs[name]:.3f}"
-                     for name in ("loss", "accuracy", "val_loss", "val_accuracy") if name in logs]
+            shown = [
+                f"{name} {logs[name]:.0%}" if "accuracy" in name else f"{name} {logs[name]:.3f}"
+                for name in ("loss", "accuracy", "val_loss", "val_accuracy")
+                if name in logs
+            ]
             print(f"{phase} {epoch + 1}/{epochs}: " + ", ".join(shown), file=stream or sys.stderr, flush=True)
 
     return EpochLine()
 
 
-def fine_tune(source: TrainingSource, *, validation: TrainingSource | None = None,
-              validation_split: float = VALIDATION_SPLIT, head_epochs: int = HEAD_EPOCHS,
-              fine_tune_epochs: int = FINE_TUNE_EPOCHS, seed: int = SEED,
-              weights: str | os.PathLike | None = "imagenet", policy: ResizePolicy = DEFAULT_POLICY,
-              calibrate: bool = True, progress: bool = True, on_epoch: EpochCallback | None = None,
-              stop: threading.Event | None = None) -> FineTuneResult:
+def fine_tune(
+    source: TrainingSource,
+    *,
+    validation: TrainingSource | None = None,
+    validation_split: float = VALIDATION_SPLIT,
+    head_epochs: int = HEAD_EPOCHS,
+    fine_tune_epochs: int = FINE_TUNE_EPOCHS,
+    seed: int = SEED,
+    weights: str | os.PathLike | None = "imagenet",
+    policy: ResizePolicy = DEFAULT_POLICY,
+    calibrate: bool = True,
+    progress: bool = True,
+    on_epoch: EpochCallback | None = None,
+    stop: threading.Event | None = None,
+) -> FineTuneResult:
     """Train MobileNetV2 on new classes: from a folder (one subfolder of photos per class) or from photos in memory.
 
     Args:
@@ -282,8 +317,10 @@ def fine_tune(source: TrainingSource, *, validation: TrainingSource | None = Non
     else:
         checked, train, val_images, val_labels = None, np.arange(len(labels)), images[:0], labels[:0]
     num_classes = len(training_set.class_names)
-    say(f"{len(training_set)} photos in {num_classes} classes: {len(train)} to learn from, {len(val_labels)} to "
-        "check on")
+    say(
+        f"{len(training_set)} photos in {num_classes} classes: {len(train)} to learn from, {len(val_labels)} to "
+        "check on"
+    )
     keras.utils.set_random_seed(seed)  # same augmentations and starting weights on every run
 
     base = build_base(weights)
@@ -293,11 +330,22 @@ def fine_tune(source: TrainingSource, *, validation: TrainingSource | None = Non
     features = _pooled_features(base, images[train], val_images, progress, stop)
     flips = len(features["train"]) // len(train)
     watchers = _watchers(stop, on_epoch)
-    history = _train_head(head, dropout, features, np.tile(labels[train], flips), val_labels, head_epochs,
-                          progress, watchers)
+    history = _train_head(
+        head, dropout, features, np.tile(labels[train], flips), val_labels, head_epochs, progress, watchers
+    )
     if fine_tune_epochs > 0 and not stop.is_set():
-        phase_two = _fine_tune_top(base, head, dropout, {"train": images[train], "val": val_images}, labels[train],
-                                   val_labels, fine_tune_epochs, seed, progress, watchers)
+        phase_two = _fine_tune_top(
+            base,
+            head,
+            dropout,
+            {"train": images[train], "val": val_images},
+            labels[train],
+            val_labels,
+            fine_tune_epochs,
+            seed,
+            progress,
+            watchers,
+        )
         history = {name: history[name] + phase_two[name] for name in history}
 
     classifier = classifier_from_base(base, head, training_set.class_names, policy)
@@ -307,15 +355,38 @@ def fine_tune(source: TrainingSource, *, validation: TrainingSource | None = Non
         if calibrate:
             calibrate_on_validation(classifier, val_images, val_labels, seed)
 
-    validation_set = [] if checked is None else [
-        LabelledImage(path, int(label)) for path, label in zip(checked.files, checked.labels, strict=True)
-        if isinstance(path, Path)]
-    settings = {"images_per_class": training_set.counts(), "train_images": int(len(train)),
-                "validation_images": int(len(val_labels)), "validation_split": validation_split if validation is None
-                else None, "seed": seed, "head_epochs": history["phase"].count(1),
-                "fine_tune_epochs": history["phase"].count(2), "fine_tune_from": FINE_TUNE_FROM, "policy": policy}
-    result = FineTuneResult(classifier, history, training_set.class_names, val_accuracy, time.perf_counter() - start,
-                            training_set.skipped_files, validation_set, settings, checked, stop.is_set())
+    validation_set = (
+        []
+        if checked is None
+        else [
+            LabelledImage(path, int(label))
+            for path, label in zip(checked.files, checked.labels, strict=True)
+            if isinstance(path, Path)
+        ]
+    )
+    settings = {
+        "images_per_class": training_set.counts(),
+        "train_images": int(len(train)),
+        "validation_images": int(len(val_labels)),
+        "validation_split": validation_split if validation is None else None,
+        "seed": seed,
+        "head_epochs": history["phase"].count(1),
+        "fine_tune_epochs": history["phase"].count(2),
+        "fine_tune_from": FINE_TUNE_FROM,
+        "policy": policy,
+    }
+    result = FineTuneResult(
+        classifier,
+        history,
+        training_set.class_names,
+        val_accuracy,
+        time.perf_counter() - start,
+        training_set.skipped_files,
+        validation_set,
+        settings,
+        checked,
+        stop.is_set(),
+    )
     say(result.summary())
     return result
 
@@ -327,19 +398,33 @@ def _same_classes(validation: TrainingSet, training_set: TrainingSet) -> Trainin
         raise TrainingDataError(
             f"The validation photos have class(es) the training photos lack: {', '.join(map(repr, unknown))} "
             f"(training classes: {', '.join(training_set.class_names)}). What to do: name the validation classes "
-            "exactly like the training ones.")
+            "exactly like the training ones."
+        )
     order = np.array([training_set.class_names.index(name) for name in validation.class_names], np.int64)
-    renumbered = TrainingSet(training_set.class_names, validation.photos, order[validation.labels], validation.files,
-                             validation.skipped_files, validation.folder, validation.policy)
+    renumbered = TrainingSet(
+        training_set.class_names,
+        validation.photos,
+        order[validation.labels],
+        validation.files,
+        validation.skipped_files,
+        validation.folder,
+        validation.policy,
+    )
     renumbered.__dict__["images"] = validation.images  # keep the cached model inputs
     return renumbered
 
 
 def _subset(training_set: TrainingSet, indices: np.ndarray) -> TrainingSet:
     """The photos at ``indices``, as their own set (the held-back validation photos)."""
-    return TrainingSet(training_set.class_names, [training_set.photos[index] for index in indices],
-                       training_set.labels[indices], [training_set.files[index] for index in indices], [],
-                       training_set.folder, training_set.policy)
+    return TrainingSet(
+        training_set.class_names,
+        [training_set.photos[index] for index in indices],
+        training_set.labels[indices],
+        [training_set.files[index] for index in indices],
+        [],
+        training_set.folder,
+        training_set.policy,
+    )
 
 
 def _say(message: str) -> None:
@@ -352,8 +437,9 @@ def _flipped(batch: np.ndarray, flip: str) -> np.ndarray:
     return np.flip(batch, axes) if axes else batch
 
 
-def _pooled_features(base, train_images: np.ndarray, val_images: np.ndarray, progress: bool,
-                     stop: threading.Event) -> dict[str, np.ndarray]:
+def _pooled_features(
+    base, train_images: np.ndarray, val_images: np.ndarray, progress: bool, stop: threading.Event
+) -> dict[str, np.ndarray]:
     """Run the frozen base once per photo and per flip: 1280 averaged features each, ``{"train": ..., "val": ...}``.
 
     Training rows are all photos unflipped, then all mirrored, and so on (:data:`FEATURE_FLIPS`); validation photos
@@ -368,13 +454,20 @@ def _pooled_features(base, train_images: np.ndarray, val_images: np.ndarray, pro
     run = tf.function(lambda batch: pooled(batch, training=False), autograph=False)
     passes = [("val", val_images)] + [("train", _flipped(train_images, flip)) for flip in FEATURE_FLIPS]
     parts: dict[str, list[np.ndarray]] = {"train": [], "val": []}
-    with tqdm(total=sum(len(batch) for _, batch in passes), desc="computing features", unit="photo",
-              file=sys.stderr, disable=not progress, leave=False, mininterval=1) as bar:
+    with tqdm(
+        total=sum(len(batch) for _, batch in passes),
+        desc="computing features",
+        unit="photo",
+        file=sys.stderr,
+        disable=not progress,
+        leave=False,
+        mininterval=1,
+    ) as bar:
         for number, (part, part_images) in enumerate(passes):
             if number > 1 and stop.is_set():
                 break
             for first in range(0, len(part_images), BATCH_SIZE):
-                batch = np.ascontiguousarray(part_images[first:first + BATCH_SIZE])
+                batch = np.ascontiguousarray(part_images[first : first + BATCH_SIZE])
                 parts[part].append(run(tf.convert_to_tensor(batch)).numpy())
                 bar.update(len(batch))
     width = pooled.output_shape[-1]
@@ -398,16 +491,28 @@ def _watchers(stop: threading.Event, on_epoch: EpochCallback | None) -> Callable
             if on_epoch is not None:
                 logs = logs or {}
                 validation = [float(logs[name]) if name in logs else None for name in ("val_loss", "val_accuracy")]
-                on_epoch(EpochReport(self.phase, epoch + 1, self.epochs, float(logs["loss"]), float(logs["accuracy"]),
-                                     *validation))
+                on_epoch(
+                    EpochReport(
+                        self.phase, epoch + 1, self.epochs, float(logs["loss"]), float(logs["accuracy"]), *validation
+                    )
+                )
             if stop.is_set():  # set between batches, or by on_epoch itself: no further epoch starts
                 self.model.stop_training = True
 
     return lambda phase, epochs: [Watcher(phase, epochs)]
 
 
-def _fit(model, inputs: dict[str, np.ndarray], train_labels: np.ndarray, val_labels: np.ndarray, epochs: int,
-         learning_rate, phase: str, progress: bool, watchers) -> dict[str, list[float]]:
+def _fit(
+    model,
+    inputs: dict[str, np.ndarray],
+    train_labels: np.ndarray,
+    val_labels: np.ndarray,
+    epochs: int,
+    learning_rate,
+    phase: str,
+    progress: bool,
+    watchers,
+) -> dict[str, list[float]]:
     import keras
 
     num_classes = model.output_shape[-1]
@@ -417,24 +522,44 @@ def _fit(model, inputs: dict[str, np.ndarray], train_labels: np.ndarray, val_lab
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"])
     validating = len(val_labels) > 0
     # Without validation photos there is nothing to stop early on: every epoch runs.
-    callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=PATIENCE, restore_best_weights=True)
-                 ] if validating else []
+    callbacks = (
+        [keras.callbacks.EarlyStopping(monitor="val_loss", patience=PATIENCE, restore_best_weights=True)]
+        if validating
+        else []
+    )
     callbacks += watchers(number, epochs)
     if progress:
         callbacks.append(epoch_printer(phase, epochs))
     # Label smoothing needs one-hot targets.
     train_targets = keras.utils.to_categorical(train_labels, num_classes)
     validation_data = (inputs["val"], keras.utils.to_categorical(val_labels, num_classes)) if validating else None
-    fitted = model.fit(inputs["train"], train_targets, validation_data=validation_data, epochs=epochs,
-                       batch_size=BATCH_SIZE, callbacks=callbacks, verbose=0)
-    history = {name: [float(value) for value in fitted.history.get(name, [])]
-               for name in ("loss", "accuracy", "val_loss", "val_accuracy")}
+    fitted = model.fit(
+        inputs["train"],
+        train_targets,
+        validation_data=validation_data,
+        epochs=epochs,
+        batch_size=BATCH_SIZE,
+        callbacks=callbacks,
+        verbose=0,
+    )
+    history = {
+        name: [float(value) for value in fitted.history.get(name, [])]
+        for name in ("loss", "accuracy", "val_loss", "val_accuracy")
+    }
     history["phase"] = [number] * len(history["loss"])
     return history
 
 
-def _train_head(head, dropout, features: dict[str, np.ndarray], train_labels: np.ndarray, val_labels: np.ndarray,
-                epochs: int, progress: bool, watchers) -> dict[str, list[float]]:
+def _train_head(
+    head,
+    dropout,
+    features: dict[str, np.ndarray],
+    train_labels: np.ndarray,
+    val_labels: np.ndarray,
+    epochs: int,
+    progress: bool,
+    watchers,
+) -> dict[str, list[float]]:
     """Phase 1: train the new Dense layer on the cached, pooled features of the frozen base."""
     import keras
 
@@ -443,8 +568,18 @@ def _train_head(head, dropout, features: dict[str, np.ndarray], train_labels: np
     return _fit(model, features, train_labels, val_labels, epochs, HEAD_LEARNING_RATE, "head", progress, watchers)
 
 
-def _fine_tune_top(base, head, dropout, images: dict[str, np.ndarray], train_labels: np.ndarray,
-                   val_labels: np.ndarray, epochs: int, seed: int, progress: bool, watchers) -> dict[str, list[float]]:
+def _fine_tune_top(
+    base,
+    head,
+    dropout,
+    images: dict[str, np.ndarray],
+    train_labels: np.ndarray,
+    val_labels: np.ndarray,
+    epochs: int,
+    seed: int,
+    progress: bool,
+    watchers,
+) -> dict[str, list[float]]:
     """Phase 2: train MobileNetV2's top blocks (from :data:`FINE_TUNE_FROM`) and the head, end to end."""
     import keras
 
@@ -466,14 +601,18 @@ def _fine_tune_top(base, head, dropout, images: dict[str, np.ndarray], train_lab
     # The learning rate glides down to 0 by the last epoch (cosine): big steps first, then settling in, so the
     # weights stop bouncing between epochs and early stopping does not depend on one lucky epoch.
     steps = epochs * math.ceil(len(train_labels) / BATCH_SIZE)
-    learning_rate = (keras.optimizers.schedules.CosineDecay(FINE_TUNE_LEARNING_RATE, decay_steps=steps)
-                     if COSINE_DECAY else FINE_TUNE_LEARNING_RATE)
+    learning_rate = (
+        keras.optimizers.schedules.CosineDecay(FINE_TUNE_LEARNING_RATE, decay_steps=steps)
+        if COSINE_DECAY
+        else FINE_TUNE_LEARNING_RATE
+    )
     # _fit compiles the model: after changing `trainable`, Keras must recompile to know which weights to train.
     return _fit(model, images, train_labels, val_labels, epochs, learning_rate, "fine-tune", progress, watchers)
 
 
-def classifier_from_base(base: Any, head: Any, class_names: Sequence[str], policy: ResizePolicy = DEFAULT_POLICY
-                         ) -> Classifier:
+def classifier_from_base(
+    base: Any, head: Any, class_names: Sequence[str], policy: ResizePolicy = DEFAULT_POLICY
+) -> Classifier:
     """Wrap base + trained head as a :class:`labkit.Classifier` (Keras engine) over ``class_names``."""
     base.trainable = False
     model = build_classifier_model(base, head)

@@ -65,8 +65,9 @@ def _download(file_name: str, origin: str, md5: str | None = None) -> Path:
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # offline machines should fail fast, not hang
     try:
         # cache_dir explicitly: Keras reads $KERAS_HOME once at import, labkit reads it at call time.
-        return Path(get_file(file_name, origin, cache_dir=str(keras_cache_dir().parent), cache_subdir="models",
-                             file_hash=md5))
+        return Path(
+            get_file(file_name, origin, cache_dir=str(keras_cache_dir().parent), cache_subdir="models", file_hash=md5)
+        )
     except Exception as error:  # Keras wraps network errors in several types
         looked = "\n".join(f"  - {path}" for path in candidate_paths(file_name))
         raise WeightsNotFound(
@@ -80,8 +81,13 @@ def _download(file_name: str, origin: str, md5: str | None = None) -> Path:
         socket.setdefaulttimeout(previous_timeout)
 
 
-def resolve_file(file_name: str, origin: str, explicit: str | os.PathLike | None = None, md5: str | None = None,
-                 allow_download: bool = True) -> Path:
+def resolve_file(
+    file_name: str,
+    origin: str,
+    explicit: str | os.PathLike | None = None,
+    md5: str | None = None,
+    allow_download: bool = True,
+) -> Path:
     """Find one of Keras' model files: explicit path, ``$LABKIT_WEIGHTS_DIR``, Keras' cache, then download.
 
     Args:
@@ -97,21 +103,26 @@ def resolve_file(file_name: str, origin: str, explicit: str | os.PathLike | None
     if explicit is not None:
         path = Path(explicit).expanduser()
         if not path.is_file():
-            raise WeightsNotFound(f"{path} does not exist. What to do: check the path, or leave it out to use "
-                                  f"$LABKIT_WEIGHTS_DIR or Keras' cache.")
+            raise WeightsNotFound(
+                f"{path} does not exist. What to do: check the path, or leave it out to use "
+                f"$LABKIT_WEIGHTS_DIR or Keras' cache."
+            )
         return path
     for path in candidate_paths(file_name):
         if path.is_file():
             return path
     if not allow_download:
         looked = ", ".join(str(path) for path in candidate_paths(file_name))
-        raise WeightsNotFound(f"Could not find {file_name!r} (looked in {looked}). What to do: set "
-                              f"LABKIT_WEIGHTS_DIR to a folder holding it, or allow the download.")
+        raise WeightsNotFound(
+            f"Could not find {file_name!r} (looked in {looked}). What to do: set "
+            f"LABKIT_WEIGHTS_DIR to a folder holding it, or allow the download."
+        )
     return _download(file_name, origin + ("" if origin.endswith(file_name) else file_name), md5)
 
 
-def resolve_weights(explicit: str | os.PathLike | None = None, include_top: bool = True,
-                    allow_download: bool = True) -> Path:
+def resolve_weights(
+    explicit: str | os.PathLike | None = None, include_top: bool = True, allow_download: bool = True
+) -> Path:
     """Find MobileNetV2's ImageNet weights file (with or without the 1000-class top).
 
     Example:

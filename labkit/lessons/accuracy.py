@@ -50,12 +50,17 @@ class Sampling:
 
     def accuracy_text(self) -> str:
         right, low, high = self.interval()
-        return (f"{self.n} photos: {right} right, {right / self.n:.0%}, 95% interval {low:.0%} to {high:.0%} "
-                f"({(high - low) * 100:.0f} points wide).")
+        return (
+            f"{self.n} photos: {right} right, {right / self.n:.0%}, 95% interval {low:.0%} to {high:.0%} "
+            f"({(high - low) * 100:.0f} points wide)."
+        )
 
     def classes_text(self) -> str:
-        return "Confusion matrix of " + ", ".join(self.classes) + "." if len(self.classes) >= 2 else (
-            "Choose at least two classes (Ctrl-click or Shift-click, or Shift and the arrow keys).")
+        return (
+            "Confusion matrix of " + ", ".join(self.classes) + "."
+            if len(self.classes) >= 2
+            else ("Choose at least two classes (Ctrl-click or Shift-click, or Shift and the arrow keys).")
+        )
 
     def describe(self) -> str:
         return f"{self.accuracy_text()} {self.classes_text()}"
@@ -69,14 +74,20 @@ def interval_figure(state: Sampling) -> Figure:
     bounds = np.array([wilson_interval(int(right), int(n)) for right, n in zip(rights, counts, strict=True)])
     figure = Figure(figsize=(6.4, 3.2), layout="constrained")
     ax = figure.add_subplot()
-    ax.fill_between(counts, bounds[:, 0] * 100, bounds[:, 1] * 100, color="#4c72b0", alpha=0.25,
-                    label="95% interval")
+    ax.fill_between(counts, bounds[:, 0] * 100, bounds[:, 1] * 100, color="#4c72b0", alpha=0.25, label="95% interval")
     ax.plot(counts, accuracy * 100, color="#4c72b0", linewidth=1.5, label="accuracy so far")
     right, low, high = state.interval()
     share = right / state.n
     below, above = max(share - low, 0.0), max(high - share, 0.0)  # never negative, even when rounding says so
-    ax.errorbar([state.n], [share * 100], yerr=[[below * 100], [above * 100]], fmt="o", color="black", capsize=5,
-                label=f"{state.n} photos")
+    ax.errorbar(
+        [state.n],
+        [share * 100],
+        yerr=[[below * 100], [above * 100]],
+        fmt="o",
+        color="black",
+        capsize=5,
+        label=f"{state.n} photos",
+    )
     ax.set_xlim(0, len(state.correct))
     ax.set_ylim(0, 100)
     ax.set_xlabel("photos evaluated")
@@ -96,8 +107,9 @@ def default_classes(result: EvaluationResult, limit: int = LISTED_CLASSES) -> li
     return chosen
 
 
-def try_accuracy(result: EvaluationResult, classes: Sequence[str] | None = None, photos: int | None = None,
-                 seed: int = SEED) -> TryIt:
+def try_accuracy(
+    result: EvaluationResult, classes: Sequence[str] | None = None, photos: int | None = None, seed: int = SEED
+) -> TryIt:
     """Build lesson 06's widget: a "Photos evaluated" slider and a class list, over the lesson's evaluation.
 
     Args:
@@ -111,22 +123,33 @@ def try_accuracy(result: EvaluationResult, classes: Sequence[str] | None = None,
     if result.n == 0:
         raise ValueError("This evaluation has no photos: evaluate a labelled folder first.")
     order = np.random.default_rng(seed).permutation(result.n)
-    names = sorted({record.true for record in result.records} | {record.predicted for record in result.records},
-                   key=str.lower)
+    names = sorted(
+        {record.true for record in result.records} | {record.predicted for record in result.records}, key=str.lower
+    )
     chosen = [name for name in (classes if classes is not None else default_classes(result)) if name in names]
-    state = Sampling(np.array([result.records[index].correct for index in order]),
-                     min(photos or result.n, result.n), tuple(chosen))
-    count = widgets.IntSlider(value=state.n, min=min(STEP, result.n), max=result.n, step=1,
-                              description="Photos evaluated", continuous_update=False,
-                              style=SLIDER_STYLE, layout=widgets.Layout(width="420px"))
+    state = Sampling(
+        np.array([result.records[index].correct for index in order]), min(photos or result.n, result.n), tuple(chosen)
+    )
+    count = widgets.IntSlider(
+        value=state.n,
+        min=min(STEP, result.n),
+        max=result.n,
+        step=1,
+        description="Photos evaluated",
+        continuous_update=False,
+        style=SLIDER_STYLE,
+        layout=widgets.Layout(width="420px"),
+    )
     choose = widgets.SelectMultiple(options=names, value=state.classes, rows=8, description="Classes")
     accuracy_result, classes_result = ResultArea(), ResultArea()
 
     def show_accuracy() -> None:
         state.n = count.value
         right, low, high = state.interval()
-        alt = (f"Accuracy against the number of photos evaluated, with its 95% interval as a band that narrows as "
-               f"photos are added. Marked: {state.accuracy_text()}")
+        alt = (
+            f"Accuracy against the number of photos evaluated, with its 95% interval as a band that narrows as "
+            f"photos are added. Marked: {state.accuracy_text()}"
+        )
         accuracy_result.show(text_html(state.accuracy_text()) + figure_html(interval_figure(state), alt))
 
     def show_classes() -> None:
@@ -135,9 +158,11 @@ def try_accuracy(result: EvaluationResult, classes: Sequence[str] | None = None,
             classes_result.show(text_html(state.classes_text()))
             return
         matrix = result.confusion_matrix(list(state.classes))
-        alt = (f"Confusion matrix of {len(state.classes)} classes: rows are the true class, columns what the model "
-               f"said, the last column any other class. {int(np.trace(matrix.counts[:, :-1]))} of "
-               f"{int(matrix.counts.sum())} of these photos are on the diagonal (right).")
+        alt = (
+            f"Confusion matrix of {len(state.classes)} classes: rows are the true class, columns what the model "
+            f"said, the last column any other class. {int(np.trace(matrix.counts[:, :-1]))} of "
+            f"{int(matrix.counts.sum())} of these photos are on the diagonal (right)."
+        )
         figure = plot_confusion_matrix(result, list(state.classes), title="the first guess")
         classes_result.show(text_html(state.classes_text()) + figure_html(figure, alt))
 
@@ -145,7 +170,11 @@ def try_accuracy(result: EvaluationResult, classes: Sequence[str] | None = None,
     show_classes()
     count.observe(accuracy_result.guard(show_accuracy), "value")
     choose.observe(classes_result.guard(show_classes), "value")
-    widget = TryIt([side_by_side([count, accuracy_result], [choose, classes_result])],
-                   [accuracy_result, classes_result], state.describe, css_class="labkit-try-accuracy")
+    widget = TryIt(
+        [side_by_side([count, accuracy_result], [choose, classes_result])],
+        [accuracy_result, classes_result],
+        state.describe,
+        css_class="labkit-try-accuracy",
+    )
     widget.photos, widget.classes, widget.state = count, choose, state
     return widget

@@ -45,19 +45,25 @@ class Looking:
 
     def describe(self) -> str:
         score = self.prediction.top[self.rank]
-        return (f"{self.name}: evidence for '{score.label}', the model's {ORDINALS[self.rank]} guess "
-                f"({format_percent(score.probability)}), opacity {self.alpha:.2f}.")
+        return (
+            f"{self.name}: evidence for '{score.label}', the model's {ORDINALS[self.rank]} guess "
+            f"({format_percent(score.probability)}), opacity {self.alpha:.2f}."
+        )
 
 
 def class_options(prediction: Prediction) -> list[tuple[str, int]]:
     """The top classes as ``("2. tabby (23%)", class_index)`` pairs, best first."""
-    return [(f"{rank}. {score.label} ({format_percent(score.probability)})", score.class_index)
-            for rank, score in enumerate(prediction.top, start=1)]
+    return [
+        (f"{rank}. {score.label} ({format_percent(score.probability)})", score.class_index)
+        for rank, score in enumerate(prediction.top, start=1)
+    ]
 
 
 def looking_alt_text(state: Looking) -> str:
-    return (f"{state.name} with the Grad-CAM heatmap for '{state.prediction.top[state.rank].label}' over it: warm "
-            "colours mark the regions that raised that class's score, blue the regions that did not.")
+    return (
+        f"{state.name} with the Grad-CAM heatmap for '{state.prediction.top[state.rank].label}' over it: warm "
+        "colours mark the regions that raised that class's score, blue the regions that did not."
+    )
 
 
 def try_where_it_looked(classifier: Classifier | None = None, photo: str | Image.Image | None = None) -> TryIt:
@@ -75,14 +81,23 @@ def try_where_it_looked(classifier: Classifier | None = None, photo: str | Image
     classifier = classifier or shared_classifier()
     result, progress = ResultArea(), Progress()
     classes = widgets.RadioButtons(description="Evidence for", layout=widgets.Layout(width="auto"), style=SLIDER_STYLE)
-    opacity = widgets.FloatSlider(value=DEFAULT_ALPHA, min=0.0, max=1.0, step=0.05, description="Opacity",
-                                  continuous_update=False, readout_format=".2f")
+    opacity = widgets.FloatSlider(
+        value=DEFAULT_ALPHA,
+        min=0.0,
+        max=1.0,
+        step=0.05,
+        description="Opacity",
+        continuous_update=False,
+        readout_format=".2f",
+    )
 
     def heatmap() -> np.ndarray:
         if state.class_index not in state.heatmaps:
             label = state.prediction.top[state.rank].label
-            progress.start(f"Computing where the model looked for '{label}'… (the first heatmap loads TensorFlow "
-                           "and the Keras model: allow some seconds)")
+            progress.start(
+                f"Computing where the model looked for '{label}'… (the first heatmap loads TensorFlow "
+                "and the Keras model: allow some seconds)"
+            )
             try:
                 state.heatmaps[state.class_index] = gradcam(classifier, state.photo, state.class_index)
             finally:
@@ -104,15 +119,20 @@ def try_where_it_looked(classifier: Classifier | None = None, photo: str | Image
         classes.options = class_options(prediction)
         classes.value = prediction.class_index  # its observer shows the new photo's heatmap
 
-    picker = PhotoPicker(lambda name, image: new_photo(name, image), result.guard,
-                         default=photo if isinstance(photo, str) else None)
+    picker = PhotoPicker(
+        lambda name, image: new_photo(name, image), result.guard, default=photo if isinstance(photo, str) else None
+    )
     if isinstance(photo, Image.Image):
         picker.name, picker.photo = "your picture", photo.convert("RGB")
     first = classifier.classify(picker.photo, top=TOP)
     state = Looking(picker.name, picker.photo, first, first.class_index)
     classes.options, classes.value = class_options(first), first.class_index
-    widget = TryIt([picker, widgets.HBox([classes, opacity]), progress, result], [result], state.describe,
-                   css_class="labkit-try-where-it-looked")
+    widget = TryIt(
+        [picker, widgets.HBox([classes, opacity]), progress, result],
+        [result],
+        state.describe,
+        css_class="labkit-try-where-it-looked",
+    )
     widget.classes, widget.opacity, widget.state = classes, opacity, state
     show()
     classes.observe(result.guard(show), "value")

@@ -93,12 +93,11 @@ class PixelChoice:
         height, width = self.pixels.shape[:2]
         top = min(max(self.row - size // 2, 0), max(height - size, 0))
         left = min(max(self.column - size // 2, 0), max(width - size, 0))
-        return self.pixels[top:top + size, left:left + size], top, left
+        return self.pixels[top : top + size, left : left + size], top, left
 
     def describe(self) -> str:
         red, green, blue = (int(value) for value in self.pixels[self.row, self.column])
-        return (f"{self.name}, pixel at row {self.row}, column {self.column}: "
-                f"red {red}, green {green}, blue {blue}.")
+        return f"{self.name}, pixel at row {self.row}, column {self.column}: red {red}, green {green}, blue {blue}."
 
 
 def pixel_figure(choice: PixelChoice) -> Figure:
@@ -107,23 +106,30 @@ def pixel_figure(choice: PixelChoice) -> Figure:
     figure = Figure(figsize=(12, 2.6), layout="constrained")
     axes = figure.subplots(1, 5, width_ratios=[1.8, 1, 1, 1, 1])
     axes[0].imshow(choice.pixels)
-    axes[0].add_patch(Rectangle((left - 0.5, top - 0.5), patch.shape[1], patch.shape[0], fill=False,
-                                edgecolor="yellow", linewidth=2))
+    axes[0].add_patch(
+        Rectangle((left - 0.5, top - 0.5), patch.shape[1], patch.shape[0], fill=False, edgecolor="yellow", linewidth=2)
+    )
     axes[0].plot(choice.column, choice.row, marker="+", color="yellow", markersize=14, markeredgewidth=2)
     axes[0].set_title("the photo (patch in yellow)", fontsize=10)
     axes[1].imshow(patch, interpolation="nearest")
     axes[1].set_title(f"{patch.shape[0]} x {patch.shape[1]} patch, zoomed", fontsize=10)
     mark_row, mark_column = choice.row - top, choice.column - left
-    axes[1].add_patch(Rectangle((mark_column - 0.5, mark_row - 0.5), 1, 1, fill=False, edgecolor="yellow",
-                                linewidth=2))
+    axes[1].add_patch(Rectangle((mark_column - 0.5, mark_row - 0.5), 1, 1, fill=False, edgecolor="yellow", linewidth=2))
     for channel, (name, colour) in enumerate(CHANNEL_COLOURS.items()):
         ax = axes[2 + channel]
         values = patch[..., channel]
         ax.imshow(values, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
         for (row, column), value in np.ndenumerate(values):
-            ax.text(column, row, str(value), ha="center", va="center", fontsize=8,
-                    color="black" if value > 127 else "white",
-                    fontweight="bold" if (row, column) == (mark_row, mark_column) else "normal")
+            ax.text(
+                column,
+                row,
+                str(value),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="black" if value > 127 else "white",
+                fontweight="bold" if (row, column) == (mark_row, mark_column) else "normal",
+            )
         ax.set_title(f"{name} channel", fontsize=10, color=colour)
     for ax in axes:
         ax.set_xticks([])
@@ -132,9 +138,11 @@ def pixel_figure(choice: PixelChoice) -> Figure:
 
 
 def pixel_alt_text(choice: PixelChoice) -> str:
-    return (f"Left: {choice.name} with a yellow square around row {choice.row}, column {choice.column}. Then that "
-            f"patch of {PATCH} x {PATCH} pixels blown up, and its red, green and blue channels as grey squares "
-            f"with their values written in. {choice.describe()}")
+    return (
+        f"Left: {choice.name} with a yellow square around row {choice.row}, column {choice.column}. Then that "
+        f"patch of {PATCH} x {PATCH} pixels blown up, and its red, green and blue channels as grey squares "
+        f"with their values written in. {choice.describe()}"
+    )
 
 
 def try_pixels(photo: str | None = None, row: int | None = None, column: int | None = None) -> TryIt:
@@ -181,8 +189,12 @@ def try_pixels(photo: str | None = None, row: int | None = None, column: int | N
 
     picker = PhotoPicker(lambda name, image: new_photo(name, image), result.guard, default=photo)
     pixels = np.asarray(picker.photo)
-    choice = PixelChoice(picker.name, pixels, pixels.shape[0] // 2 if row is None else row,
-                         pixels.shape[1] // 2 if column is None else column).clamp()
+    choice = PixelChoice(
+        picker.name,
+        pixels,
+        pixels.shape[0] // 2 if row is None else row,
+        pixels.shape[1] // 2 if column is None else column,
+    ).clamp()
     picker_photo.show(picker.name, picker.photo)
     rows.max, columns.max = pixels.shape[0] - 1, pixels.shape[1] - 1
     rows.value, columns.value = choice.row, choice.column
@@ -191,7 +203,11 @@ def try_pixels(photo: str | None = None, row: int | None = None, column: int | N
     columns.observe(result.guard(show), "value")
     picker_photo.observe(result.guard(clicked), ["row", "column"])
     hint = widgets.HTML("<p style='margin: 2px 0'>Click the photo, or move the sliders (arrow keys: one pixel).</p>")
-    widget = TryIt([picker, widgets.HBox([picker_photo, widgets.VBox([hint, rows, columns])]), result], [result],
-                   choice.describe, css_class="labkit-try-pixels")
+    widget = TryIt(
+        [picker, widgets.HBox([picker_photo, widgets.VBox([hint, rows, columns])]), result],
+        [result],
+        choice.describe,
+        css_class="labkit-try-pixels",
+    )
     widget.rows, widget.columns, widget.photo = rows, columns, picker_photo
     return widget

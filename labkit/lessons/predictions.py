@@ -49,19 +49,25 @@ def describe(name: str, prediction: Prediction) -> str:
 
 def prediction_html(name: str, photo: Image.Image, prediction: Prediction, num_classes: int = 1000) -> str:
     """The photo, the best guess in large type, the top-3 as a list and a chart, and the doubts."""
-    guesses = "".join(f"<li style='margin: 0'>{html.escape(score.label)}: {format_percent(score.probability)}</li>"
-                      for score in prediction.top)
-    notes = "".join(f'<p class="labkit-try-doubt"><span aria-hidden="true">⚠</span> {html.escape(reason)}</p>'
-                    for reason in doubts(prediction, num_classes))
+    guesses = "".join(
+        f"<li style='margin: 0'>{html.escape(score.label)}: {format_percent(score.probability)}</li>"
+        for score in prediction.top
+    )
+    notes = "".join(
+        f'<p class="labkit-try-doubt"><span aria-hidden="true">⚠</span> {html.escape(reason)}</p>'
+        for reason in doubts(prediction, num_classes)
+    )
     chart = plot_top_k(prediction, title=f"the model's top {len(prediction.top)}")
     chart.set_size_inches(5.0, 2.2)
-    return (f'<div style="display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start;">'
-            f'<div>{photo_html(photo, f"Your photo, {name}", longest_side=260)}</div>'
-            f'<div><p class="labkit-try-best" style="font-size: 1.4em; margin: 0;"><strong>'
-            f'{html.escape(prediction.label)}</strong> {format_percent(prediction.probability)}</p>'
-            f'<ol class="labkit-try-guesses" aria-label="Top {len(prediction.top)} guesses" '
-            f'style="margin: 4px 0; line-height: 1.3;">{guesses}</ol>'
-            f'{notes}{figure_html(chart, top_k_alt_text(prediction))}</div></div>')
+    return (
+        f'<div style="display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start;">'
+        f"<div>{photo_html(photo, f'Your photo, {name}', longest_side=260)}</div>"
+        f'<div><p class="labkit-try-best" style="font-size: 1.4em; margin: 0;"><strong>'
+        f"{html.escape(prediction.label)}</strong> {format_percent(prediction.probability)}</p>"
+        f'<ol class="labkit-try-guesses" aria-label="Top {len(prediction.top)} guesses" '
+        f'style="margin: 4px 0; line-height: 1.3;">{guesses}</ol>'
+        f"{notes}{figure_html(chart, top_k_alt_text(prediction))}</div></div>"
+    )
 
 
 def try_your_photo(classifier: Classifier | None = None, photo: str | None = None) -> TryIt:

@@ -73,10 +73,15 @@ def preparation_figure(state: Preparation, model_input: np.ndarray) -> Figure:
 
 def preparation_alt_text(state: Preparation) -> str:
     washed = " It looks washed out: black became mid-grey." if state.scaling != RIGHT_SCALING else ""
-    cut = " The centre crop cuts off the photo's edges." if state.policy == "crop" else (
-        " Squashing keeps the whole photo but stretches it into a square.")
-    return (f"The original photo {state.name}, then the 224 x 224 picture the model gets with {state.policy} and "
-            f"{state.scaling} scaling.{cut}{washed} Then a bar chart of the top 3: {state.describe()}")
+    cut = (
+        " The centre crop cuts off the photo's edges."
+        if state.policy == "crop"
+        else (" Squashing keeps the whole photo but stretches it into a square.")
+    )
+    return (
+        f"The original photo {state.name}, then the 224 x 224 picture the model gets with {state.policy} and "
+        f"{state.scaling} scaling.{cut}{washed} Then a bar chart of the top 3: {state.describe()}"
+    )
 
 
 def try_preparing(classifier: Classifier | None = None, photo: str | None = None) -> TryIt:
@@ -90,20 +95,29 @@ def try_preparing(classifier: Classifier | None = None, photo: str | None = None
     """
     classifier = classifier or shared_classifier()
     result = ResultArea()
-    policy = widgets.ToggleButtons(options=["squash", "crop"], value=DEFAULT_POLICY, description="Resize",
-                                   style={**SLIDER_STYLE, "button_width": "80px"},
-                                   tooltips=["the whole photo, stretched to a square", "the centre square, cut out"])
-    scaling = widgets.ToggleButtons(options=list(SCALINGS), value=RIGHT_SCALING, description="Scale to",
-                                    style={**SLIDER_STYLE, "button_width": "80px"},
-                                    tooltips=["x / 127.5 - 1: what MobileNetV2 learned on", "x / 255: the slip"])
+    policy = widgets.ToggleButtons(
+        options=["squash", "crop"],
+        value=DEFAULT_POLICY,
+        description="Resize",
+        style={**SLIDER_STYLE, "button_width": "80px"},
+        tooltips=["the whole photo, stretched to a square", "the centre square, cut out"],
+    )
+    scaling = widgets.ToggleButtons(
+        options=list(SCALINGS),
+        value=RIGHT_SCALING,
+        description="Scale to",
+        style={**SLIDER_STYLE, "button_width": "80px"},
+        tooltips=["x / 127.5 - 1: what MobileNetV2 learned on", "x / 255: the slip"],
+    )
 
     def show() -> None:
         state.policy = "crop" if policy.value == "crop" else "squash"
         state.scaling = scaling.value
         numbers = state.model_input()
         state.prediction = classifier.predict_batch(numbers[np.newaxis])[0]
-        result.show(text_html(state.describe())
-                    + figure_html(preparation_figure(state, numbers), preparation_alt_text(state)))
+        result.show(
+            text_html(state.describe()) + figure_html(preparation_figure(state, numbers), preparation_alt_text(state))
+        )
 
     def new_photo(name: str, image: Image.Image) -> None:
         state.name, state.photo = name, image
@@ -115,7 +129,8 @@ def try_preparing(classifier: Classifier | None = None, photo: str | None = None
     show()
     policy.observe(result.guard(show), "value")
     scaling.observe(result.guard(show), "value")
-    widget = TryIt([picker, widgets.HBox([policy, scaling]), result], [result], state.describe,
-                   css_class="labkit-try-preparing")
+    widget = TryIt(
+        [picker, widgets.HBox([policy, scaling]), result], [result], state.describe, css_class="labkit-try-preparing"
+    )
     widget.policy, widget.scaling, widget.state = policy, scaling, state
     return widget

@@ -37,8 +37,10 @@ from labkit.preprocess import to_batch
 BATCH_SIZES = (1, 2, 4, 8, 16, 32)
 REPEATS = 20  # timed runs per measurement: enough for a stable median, about a second for LiteRT at batch 1
 WARMUP = 2
-LOADING_NOTE = {"keras": "imports TensorFlow and builds the Keras model: allow some seconds",
-                "litert-int8": "converts the model once if it is not cached yet: allow half a minute"}
+LOADING_NOTE = {
+    "keras": "imports TensorFlow and builds the Keras model: allow some seconds",
+    "litert-int8": "converts the model once if it is not cached yet: allow half a minute",
+}
 
 
 @dataclass(frozen=True)
@@ -51,8 +53,10 @@ class Measurement:
     runs: int
 
     def describe(self) -> str:
-        return (f"{self.engine}, batch of {self.batch}: {self.ms_per_photo:.1f} ms per photo, "
-                f"{1000 / self.ms_per_photo:.0f} images/s (median of {self.runs} runs)")
+        return (
+            f"{self.engine}, batch of {self.batch}: {self.ms_per_photo:.1f} ms per photo, "
+            f"{1000 / self.ms_per_photo:.0f} images/s (median of {self.runs} runs)"
+        )
 
 
 @dataclass
@@ -70,8 +74,13 @@ class SpeedState:
         return "; ".join(row.describe() for row in self.rows) + "." if self.rows else "Nothing measured yet."
 
 
-def measure(classifier: Classifier, batch: np.ndarray, engine: str, repeats: int = REPEATS,
-            progress: Callable[[int, int], None] | None = None) -> Measurement:
+def measure(
+    classifier: Classifier,
+    batch: np.ndarray,
+    engine: str,
+    repeats: int = REPEATS,
+    progress: Callable[[int, int], None] | None = None,
+) -> Measurement:
     """Time the classifier's forward pass on ``batch``; return the median time per photo."""
     stats = measure_latency(lambda: classifier.logits(batch), repeats=repeats, warmup=WARMUP, progress=progress)
     return Measurement(engine, len(batch), stats.p50_ms / len(batch), repeats)
@@ -90,17 +99,23 @@ def table_html(rows: list[Measurement]) -> str:
     body = "".join(
         f"<tr><td style='{cell} text-align: left;'>{html.escape(row.engine)}</td><td style='{cell}'>{row.batch}</td>"
         f"<td style='{cell}'>{bold(row, f'{row.ms_per_photo:.1f} ms')}</td>"
-        f"<td style='{cell}'>{1000 / row.ms_per_photo:.0f} images/s</td></tr>" for row in rows)
-    header = "".join(f"<th scope='col' style='{cell}'>{name}</th>"
-                     for name in ("engine", "batch", "per photo", "speed"))
-    return ('<table class="labkit-try-speed-table" style="border-collapse: collapse;">'
-            '<caption style="text-align: left; caption-side: top; white-space: nowrap;">Measured on this machine: '
-            'the median of each run (fastest per photo in bold)</caption>'
-            f'<thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>')
+        f"<td style='{cell}'>{1000 / row.ms_per_photo:.0f} images/s</td></tr>"
+        for row in rows
+    )
+    header = "".join(
+        f"<th scope='col' style='{cell}'>{name}</th>" for name in ("engine", "batch", "per photo", "speed")
+    )
+    return (
+        '<table class="labkit-try-speed-table" style="border-collapse: collapse;">'
+        '<caption style="text-align: left; caption-side: top; white-space: nowrap;">Measured on this machine: '
+        "the median of each run (fastest per photo in bold)</caption>"
+        f"<thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
+    )
 
 
-def try_speed(classifiers: Mapping[str, Classifier] | None = None, engine: str = DEFAULT_ENGINE,
-              measure_now: bool = True) -> TryIt:
+def try_speed(
+    classifiers: Mapping[str, Classifier] | None = None, engine: str = DEFAULT_ENGINE, measure_now: bool = True
+) -> TryIt:
     """Build lesson 07's widget: engine and batch size, a Measure button, a progress bar and a table of results.
 
     Args:
@@ -110,13 +125,23 @@ def try_speed(classifiers: Mapping[str, Classifier] | None = None, engine: str =
 
     The widget's ``engine``, ``batch`` and ``measure`` (the button) are its controls; ``state.rows`` its figures.
     """
-    state = SpeedState(to_batch([load_image(sample.path) for sample in samples()[:BATCH_SIZES[-1]]]),
-                       dict(classifiers or {}))
+    state = SpeedState(
+        to_batch([load_image(sample.path) for sample in samples()[: BATCH_SIZES[-1]]]), dict(classifiers or {})
+    )
     engines = widgets.Dropdown(options=list(ENGINES), value=engine, description="Engine")
-    batch = widgets.Dropdown(options=list(BATCH_SIZES), value=1, description="Batch size", style=SLIDER_STYLE,
-                             layout=widgets.Layout(width="160px"))
-    button = widgets.Button(description="Measure", icon="stopwatch", button_style="primary",
-                            tooltip="Time the chosen engine on a batch of sample photos")
+    batch = widgets.Dropdown(
+        options=list(BATCH_SIZES),
+        value=1,
+        description="Batch size",
+        style=SLIDER_STYLE,
+        layout=widgets.Layout(width="160px"),
+    )
+    button = widgets.Button(
+        description="Measure",
+        icon="stopwatch",
+        button_style="primary",
+        tooltip="Time the chosen engine on a batch of sample photos",
+    )
     result, progress = ResultArea(), Progress()
 
     def classifier_for(name: str) -> Classifier:
@@ -130,8 +155,11 @@ def try_speed(classifiers: Mapping[str, Classifier] | None = None, engine: str =
         try:
             chosen = classifier_for(engines.value)
             progress.start(f"Timing {engines.value} on a batch of {batch.value}: {REPEATS} runs…", REPEATS)
-            state.rows.append(measure(chosen, state.batch(batch.value), engines.value,
-                                      progress=lambda done, total: progress.step(done)))
+            state.rows.append(
+                measure(
+                    chosen, state.batch(batch.value), engines.value, progress=lambda done, total: progress.step(done)
+                )
+            )
             result.show(table_html(state.rows))
         finally:
             progress.done()
@@ -142,7 +170,11 @@ def try_speed(classifiers: Mapping[str, Classifier] | None = None, engine: str =
     result.show(table_html(state.rows))
     if measure_now:
         guarded()
-    widget = TryIt([widgets.HBox([engines, batch, button]), progress, result], [result], state.describe,
-                   css_class="labkit-try-speed")
+    widget = TryIt(
+        [widgets.HBox([engines, batch, button]), progress, result],
+        [result],
+        state.describe,
+        css_class="labkit-try-speed",
+    )
     widget.engine, widget.batch, widget.measure, widget.progress, widget.state = engines, batch, button, progress, state
     return widget

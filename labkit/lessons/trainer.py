@@ -113,8 +113,10 @@ class Added:
         """One line for the student: ``"glass: added 5 photos. Skipped 1 that could not be read as a photo..."``."""
         text = f"{self.class_name}: added {self.added} photo{'s' if self.added != 1 else ''}."
         if self.skipped:
-            text += (f" Skipped {len(self.skipped)} that could not be read as a photo (the others are kept): "
-                     + " ".join(photo.reason for photo in self.skipped))
+            text += (
+                f" Skipped {len(self.skipped)} that could not be read as a photo (the others are kept): "
+                + " ".join(photo.reason for photo in self.skipped)
+            )
         return text
 
 
@@ -139,11 +141,11 @@ def class_name_message(name: str, existing: Iterable[str] = ()) -> str | None:
         suggestion = re.sub(r'[/\\:*?"<>|\x00-\x1f]+', "-", name).strip(" .-")
         if not suggestion or class_name_problem(suggestion) is not None:
             suggestion = "my-class"
-        return (f"'{name}' cannot be a class name: it {problem}. Class names become folder names. "
-                f"Try '{suggestion}'.")
+        return f"'{name}' cannot be a class name: it {problem}. Class names become folder names. Try '{suggestion}'."
     if name.casefold() in {other.casefold() for other in existing}:
-        return (f"There is already a class called '{name}' (ignoring upper and lower case). Give each class its own "
-                "name.")
+        return (
+            f"There is already a class called '{name}' (ignoring upper and lower case). Give each class its own name."
+        )
     return None
 
 
@@ -215,8 +217,10 @@ class TrainerSession:
         if problem:
             raise TrainerInputError(problem)
         self.classes = {(new if name == old else name): photos for name, photos in self.classes.items()}
-        self.skipped = [SkippedPhoto(new if photo.class_name == old else photo.class_name, photo.name, photo.reason)
-                        for photo in self.skipped]
+        self.skipped = [
+            SkippedPhoto(new if photo.class_name == old else photo.class_name, photo.name, photo.reason)
+            for photo in self.skipped
+        ]
         return new
 
     def remove_class(self, name: str) -> list[Photo]:
@@ -248,8 +252,10 @@ class TrainerSession:
         """Add every image file of ``folder`` (e.g. ``data/trashnet-mini/glass``) to a class, read into memory."""
         folder = Path(folder).expanduser()
         if not folder.is_dir():
-            raise TrainerInputError(f"No folder at '{folder}'. Type the path of a folder of photos (relative to "
-                                    f"{Path.cwd()}), e.g. '{EXAMPLE_PHOTOS.name}/glass'.")
+            raise TrainerInputError(
+                f"No folder at '{folder}'. Type the path of a folder of photos (relative to "
+                f"{Path.cwd()}), e.g. '{EXAMPLE_PHOTOS.name}/glass'."
+            )
         files = [path for path in sorted(folder.iterdir()) if path.is_file() and not path.name.startswith(".")]
         if not files:
             raise TrainerInputError(f"'{folder}' holds no files. Pick the folder that holds the photos themselves.")
@@ -279,8 +285,9 @@ class TrainerSession:
         """One line: ``"4 classes: glass (60 photos), metal (60 photos), ..."``."""
         if not self.classes:
             return "No classes yet."
-        listed = ", ".join(f"{name} ({count} photo{'s' if count != 1 else ''})"
-                           for name, count in self.counts().items())
+        listed = ", ".join(
+            f"{name} ({count} photo{'s' if count != 1 else ''})" for name, count in self.counts().items()
+        )
         return f"{len(self.classes)} class{'es' if len(self.classes) != 1 else ''}: {listed}"
 
     def problems(self) -> list[str]:
@@ -288,14 +295,18 @@ class TrainerSession:
         problems = []
         if len(self.classes) < MIN_CLASSES:
             have = {0: "no class yet", 1: f"only one, '{next(iter(self.classes), '')}'"}[len(self.classes)]
-            problems.append(f"Training needs at least {MIN_CLASSES} classes and there is {have}: a model learns to "
-                            "tell classes apart. Add another class and give it photos.")
+            problems.append(
+                f"Training needs at least {MIN_CLASSES} classes and there is {have}: a model learns to "
+                "tell classes apart. Add another class and give it photos."
+            )
         for name, count in self.counts().items():
             if count < MIN_IMAGES_PER_CLASS:
                 more = MIN_IMAGES_PER_CLASS - count
-                problems.append(f"'{name}' has {count} photo{'s' if count != 1 else ''}; each class needs at least "
-                                f"{MIN_IMAGES_PER_CLASS} (some to learn from, one or more to check on). Add {more} "
-                                "more (50 or more works much better), or remove the class.")
+                problems.append(
+                    f"'{name}' has {count} photo{'s' if count != 1 else ''}; each class needs at least "
+                    f"{MIN_IMAGES_PER_CLASS} (some to learn from, one or more to check on). Add {more} "
+                    "more (50 or more works much better), or remove the class."
+                )
         return problems
 
     # --- training ---------------------------------------------------------------------------------------------
@@ -305,9 +316,15 @@ class TrainerSession:
         """Whether a training is running now."""
         return self._thread is not None and self._thread.is_alive()
 
-    def start_training(self, *, head_epochs: int = HEAD_EPOCHS, fine_tune_epochs: int = FINE_TUNE_EPOCHS,
-                       on_epoch: Callable[[EpochReport], None] | None = None,
-                       on_done: Callable[[], None] | None = None, **options: Any) -> threading.Thread:
+    def start_training(
+        self,
+        *,
+        head_epochs: int = HEAD_EPOCHS,
+        fine_tune_epochs: int = FINE_TUNE_EPOCHS,
+        on_epoch: Callable[[EpochReport], None] | None = None,
+        on_done: Callable[[], None] | None = None,
+        **options: Any,
+    ) -> threading.Thread:
         """Start training in a background thread and return it; ``on_epoch`` and ``on_done`` run in that thread.
 
         Raises :class:`TrainerInputError` before starting when :meth:`problems` lists anything, or when a training
@@ -321,18 +338,29 @@ class TrainerSession:
                 raise TrainerInputError(" ".join(problems))
             # A snapshot: the student may keep adding photos while this training runs, for the next one.
             photos = {name: _by_unique_name(class_photos) for name, class_photos in self.classes.items()}
-            self._trained_on = {f"{name}: {photo_name}": photo for name, named in photos.items()
-                                for photo_name, photo in named.items()}
+            self._trained_on = {
+                f"{name}: {photo_name}": photo for name, named in photos.items() for photo_name, photo in named.items()
+            }
             self.history, self.error, self.stopped = _empty_history(), None, False
             self.stop_event = threading.Event()
-            self._thread = threading.Thread(target=self._train, name="labkit-trainer", daemon=True,
-                                            args=(photos, head_epochs, fine_tune_epochs, on_epoch, on_done, options))
+            self._thread = threading.Thread(
+                target=self._train,
+                name="labkit-trainer",
+                daemon=True,
+                args=(photos, head_epochs, fine_tune_epochs, on_epoch, on_done, options),
+            )
             self._thread.start()
             return self._thread
 
-    def _train(self, photos: Mapping[str, Mapping[str, Photo]], head_epochs: int, fine_tune_epochs: int,
-               on_epoch: Callable[[EpochReport], None] | None, on_done: Callable[[], None] | None,
-               options: dict[str, Any]) -> None:
+    def _train(
+        self,
+        photos: Mapping[str, Mapping[str, Photo]],
+        head_epochs: int,
+        fine_tune_epochs: int,
+        on_epoch: Callable[[EpochReport], None] | None,
+        on_done: Callable[[], None] | None,
+        options: dict[str, Any],
+    ) -> None:
         def record(report: EpochReport) -> None:
             for name in ("loss", "accuracy", "val_loss", "val_accuracy", "phase"):
                 value = getattr(report, name)
@@ -342,11 +370,19 @@ class TrainerSession:
                 on_epoch(report)
 
         try:
-            in_memory = {name: {photo_name: photo.data for photo_name, photo in named.items()}
-                         for name, named in photos.items()}
+            in_memory = {
+                name: {photo_name: photo.data for photo_name, photo in named.items()} for name, named in photos.items()
+            }
             training_set = training_set_from_photos(in_memory)
-            result = fine_tune(training_set, head_epochs=head_epochs, fine_tune_epochs=fine_tune_epochs,
-                               on_epoch=record, stop=self.stop_event, progress=False, **options)
+            result = fine_tune(
+                training_set,
+                head_epochs=head_epochs,
+                fine_tune_epochs=fine_tune_epochs,
+                on_epoch=record,
+                stop=self.stop_event,
+                progress=False,
+                **options,
+            )
             self.stopped = result.stopped
             self.result = result
         except Exception as error:  # shown in the widget (and re-raised by train(wait=True))
@@ -390,16 +426,21 @@ class TrainerSession:
             return []
         validation = self.result.validation
         pairs = zip(validation.files, validation.labels, strict=True)
-        return [(validation.class_names[label], self._trained_on[str(file)])
-                for file, label in pairs if str(file) in self._trained_on]
+        return [
+            (validation.class_names[label], self._trained_on[str(file)])
+            for file, label in pairs
+            if str(file) in self._trained_on
+        ]
 
     def export(self, name: str, folder: str | os.PathLike = DEFAULT_EXPORTS_DIR, *, litert: bool = True) -> Path:
         """Export the trained model to ``folder/name`` (.keras, labels.txt, LiteRT), where the app finds it."""
         if self.result is None:
             raise TrainerInputError("Train a model first: there is nothing to export yet.")
         if not name.strip() or class_name_problem(name) is not None:
-            raise TrainerInputError(f"'{name}' cannot be a model name: it {class_name_problem(name) or 'is empty'}. "
-                                    "The model is saved in a folder of that name; try e.g. 'trash-sorter'.")
+            raise TrainerInputError(
+                f"'{name}' cannot be a model name: it {class_name_problem(name) or 'is empty'}. "
+                "The model is saved in a folder of that name; try e.g. 'trash-sorter'."
+            )
         return export_model(self.result, Path(folder) / name, litert=litert)
 
 
@@ -428,6 +469,7 @@ def _empty_history() -> dict[str, list[float]]:
 
 # --- The widget ---------------------------------------------------------------------------------------------------
 
+
 def _lines_html(text: str) -> str:
     return "".join(text_html(line) for line in text.split("\n") if line)
 
@@ -439,34 +481,53 @@ class ClassCard(widgets.VBox):
     def __init__(self, trainer: Trainer, name: str) -> None:
         self.trainer, self.class_name = trainer, name
         guard = trainer.messages.guard
-        self.name_box = widgets.Text(value=name, description="Class", continuous_update=False,
-                                     tooltip="The class's name (a folder name): edit it and press Enter to rename")
+        self.name_box = widgets.Text(
+            value=name,
+            description="Class",
+            continuous_update=False,
+            tooltip="The class's name (a folder name): edit it and press Enter to rename",
+        )
         self.count = widgets.HTML()
         self.thumbnails = widgets.HTML()
-        self.upload = widgets.FileUpload(accept=ACCEPTED_FILES, multiple=True, description="Add photos",
-                                         tooltip="Choose photos of this class (several at once); they stay in memory")
-        self.folder_box = widgets.Text(placeholder=f"a folder, e.g. {EXAMPLE_PHOTOS.name}/{name}",
-                                       description="or folder", continuous_update=False)
+        self.upload = widgets.FileUpload(
+            accept=ACCEPTED_FILES,
+            multiple=True,
+            description="Add photos",
+            tooltip="Choose photos of this class (several at once); they stay in memory",
+        )
+        self.folder_box = widgets.Text(
+            placeholder=f"a folder, e.g. {EXAMPLE_PHOTOS.name}/{name}", description="or folder", continuous_update=False
+        )
         self.add_folder_button = widgets.Button(description="Add folder", tooltip="Add every photo of that folder")
-        self.remove_button = widgets.Button(description="Remove class", button_style="danger",
-                                            tooltip="Remove this class and its photos")
+        self.remove_button = widgets.Button(
+            description="Remove class", button_style="danger", tooltip="Remove this class and its photos"
+        )
         self.name_box.observe(guard(self._renamed), "value")
         self.upload.observe(guard(self._uploaded), "value")
         self.add_folder_button.on_click(guard(self._folder_chosen))
         self.remove_button.on_click(guard(lambda: self.trainer.delete_class(self.class_name)))
-        super().__init__([widgets.HBox([self.name_box, self.count, self.remove_button]), self.thumbnails,
-                          widgets.HBox([self.upload, self.folder_box, self.add_folder_button])],
-                         layout=widgets.Layout(border="1px solid #cccccc", padding="6px", margin="4px 0"))
+        super().__init__(
+            [
+                widgets.HBox([self.name_box, self.count, self.remove_button]),
+                self.thumbnails,
+                widgets.HBox([self.upload, self.folder_box, self.add_folder_button]),
+            ],
+            layout=widgets.Layout(border="1px solid #cccccc", padding="6px", margin="4px 0"),
+        )
         self.add_class("labkit-trainer-class")
         self.refresh()
 
     def refresh(self) -> None:
         """Show the class's current count and first thumbnails."""
         photos = self.trainer.session.classes.get(self.class_name, [])
-        self.count.value = (f"<span class='labkit-trainer-count' style='margin-left:8px'>{len(photos)} "
-                            f"photo{'s' if len(photos) != 1 else ''}</span>")
-        shown = "".join(image_html(photo.thumbnail, "image/jpeg", f"{self.class_name}: {photo.name}",
-                                   "labkit-trainer-thumbnail") for photo in photos[:THUMBNAILS_SHOWN])
+        self.count.value = (
+            f"<span class='labkit-trainer-count' style='margin-left:8px'>{len(photos)} "
+            f"photo{'s' if len(photos) != 1 else ''}</span>"
+        )
+        shown = "".join(
+            image_html(photo.thumbnail, "image/jpeg", f"{self.class_name}: {photo.name}", "labkit-trainer-thumbnail")
+            for photo in photos[:THUMBNAILS_SHOWN]
+        )
         more = f"<span> and {len(photos) - THUMBNAILS_SHOWN} more</span>" if len(photos) > THUMBNAILS_SHOWN else ""
         self.thumbnails.value = shown + more if photos else "<em>No photos yet: add some below.</em>"
 
@@ -500,9 +561,15 @@ class Trainer(TryIt):
     holds the state. In a saved notebook its output reads as :meth:`describe` (text) and its messages (HTML).
     """
 
-    def __init__(self, session: TrainerSession | None = None, *, head_epochs: int = HEAD_EPOCHS,
-                 fine_tune_epochs: int = FINE_TUNE_EPOCHS, exports_dir: str | os.PathLike = DEFAULT_EXPORTS_DIR,
-                 training_options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        session: TrainerSession | None = None,
+        *,
+        head_epochs: int = HEAD_EPOCHS,
+        fine_tune_epochs: int = FINE_TUNE_EPOCHS,
+        exports_dir: str | os.PathLike = DEFAULT_EXPORTS_DIR,
+        training_options: dict[str, Any] | None = None,
+    ) -> None:
         self.session = session or TrainerSession()
         self.exports_dir = Path(exports_dir)
         self.training_options = dict(training_options or {})
@@ -511,23 +578,44 @@ class Trainer(TryIt):
         self.messages.add_class("labkit-trainer-messages")
         guard = self.messages.guard
         self.cards = widgets.VBox()
-        self.new_class_name = widgets.Text(placeholder="e.g. glass", description="New class",
-                                           tooltip="Type a class name, then press Add class")
+        self.new_class_name = widgets.Text(
+            placeholder="e.g. glass", description="New class", tooltip="Type a class name, then press Add class"
+        )
         self.add_class_button = widgets.Button(description="Add class", button_style="primary")
         self.add_class_button.on_click(guard(lambda: self.new_class(self.new_class_name.value)))
 
         style = {"description_width": "initial"}
-        self.head_epochs = widgets.BoundedIntText(head_epochs, min=1, max=MAX_EPOCHS, description="New-head epochs",
-                                                  style=style, layout=widgets.Layout(width="190px"))
-        self.fine_tune_epochs = widgets.BoundedIntText(fine_tune_epochs, min=0, max=MAX_EPOCHS,
-                                                       description="Fine-tuning epochs", style=style,
-                                                       layout=widgets.Layout(width="200px"))
-        self.train_button = widgets.Button(description="Train", button_style="success", icon="play",
-                                           tooltip="Train a model on these classes (in the background)")
-        self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True,
-                                          tooltip="Stop after the current epoch, keeping the model trained so far")
-        self.progress = widgets.IntProgress(value=0, min=0, max=1, description="Epochs",
-                                            layout=widgets.Layout(width="420px"))
+        self.head_epochs = widgets.BoundedIntText(
+            head_epochs,
+            min=1,
+            max=MAX_EPOCHS,
+            description="New-head epochs",
+            style=style,
+            layout=widgets.Layout(width="190px"),
+        )
+        self.fine_tune_epochs = widgets.BoundedIntText(
+            fine_tune_epochs,
+            min=0,
+            max=MAX_EPOCHS,
+            description="Fine-tuning epochs",
+            style=style,
+            layout=widgets.Layout(width="200px"),
+        )
+        self.train_button = widgets.Button(
+            description="Train",
+            button_style="success",
+            icon="play",
+            tooltip="Train a model on these classes (in the background)",
+        )
+        self.stop_button = widgets.Button(
+            description="Stop",
+            icon="stop",
+            disabled=True,
+            tooltip="Stop after the current epoch, keeping the model trained so far",
+        )
+        self.progress = widgets.IntProgress(
+            value=0, min=0, max=1, description="Epochs", layout=widgets.Layout(width="420px")
+        )
         self.progress_text = widgets.HTML()
         self.curves = widgets.HTML()
         self.train_button.on_click(guard(self._train_pressed))
@@ -535,29 +623,45 @@ class Trainer(TryIt):
 
         self.try_result = ResultArea()
         self.try_result.add_class("labkit-trainer-try")
-        self.try_upload = widgets.FileUpload(accept=ACCEPTED_FILES, multiple=False, description="Try a photo",
-                                             tooltip="Choose a new photo for the trained model to classify")
+        self.try_upload = widgets.FileUpload(
+            accept=ACCEPTED_FILES,
+            multiple=False,
+            description="Try a photo",
+            tooltip="Choose a new photo for the trained model to classify",
+        )
         self.try_upload.observe(self.try_result.guard(self._try_uploaded), "value")
 
         self.export_result = ResultArea()
         self.export_name = widgets.Text(value="my-classes", description="Model name", continuous_update=False)
-        self.export_button = widgets.Button(description="Export", icon="download",
-                                            tooltip="Save .keras, labels.txt and LiteRT into exports/NAME")
+        self.export_button = widgets.Button(
+            description="Export", icon="download", tooltip="Save .keras, labels.txt and LiteRT into exports/NAME"
+        )
         self.export_button.on_click(self.export_result.guard(self._export_pressed))
 
         def heading(text: str) -> widgets.HTML:
             return widgets.HTML(f"<h4 style='margin:8px 0 2px'>{html.escape(text)}</h4>")
 
-        super().__init__([
-            heading("1 · Classes and their photos"), self.cards,
-            widgets.HBox([self.new_class_name, self.add_class_button]), self.messages,
-            heading("2 · Train"),
-            widgets.HBox([self.head_epochs, self.fine_tune_epochs, self.train_button, self.stop_button]),
-            widgets.HBox([self.progress, self.progress_text]), self.curves,
-            heading("3 · Try it on a new photo"), self.try_upload, self.try_result,
-            heading("4 · Export"), widgets.HBox([self.export_name, self.export_button]), self.export_result,
-        ], results=[self.messages, self.try_result, self.export_result], summary=self.describe,
-            css_class="labkit-trainer")
+        super().__init__(
+            [
+                heading("1 · Classes and their photos"),
+                self.cards,
+                widgets.HBox([self.new_class_name, self.add_class_button]),
+                self.messages,
+                heading("2 · Train"),
+                widgets.HBox([self.head_epochs, self.fine_tune_epochs, self.train_button, self.stop_button]),
+                widgets.HBox([self.progress, self.progress_text]),
+                self.curves,
+                heading("3 · Try it on a new photo"),
+                self.try_upload,
+                self.try_result,
+                heading("4 · Export"),
+                widgets.HBox([self.export_name, self.export_button]),
+                self.export_result,
+            ],
+            results=[self.messages, self.try_result, self.export_result],
+            summary=self.describe,
+            css_class="labkit-trainer",
+        )
         self._rebuild_cards()
 
     def describe(self) -> str:
@@ -577,8 +681,10 @@ class Trainer(TryIt):
         if kind == "problem":
             self.messages.problem(text)
         elif kind == "warning":
-            self.messages.show(f'<div role="alert" style="border-left: 4px solid #f0a202; padding: 4px 10px;">'
-                               f"{_lines_html(text)}</div>")
+            self.messages.show(
+                f'<div role="alert" style="border-left: 4px solid #f0a202; padding: 4px 10px;">'
+                f"{_lines_html(text)}</div>"
+            )
         else:
             self.messages.show(_lines_html(text))
 
@@ -630,9 +736,13 @@ class Trainer(TryIt):
         they would after a click, and an error is raised instead of only shown.
         """
         try:
-            self.session.start_training(head_epochs=self.head_epochs.value,
-                                        fine_tune_epochs=self.fine_tune_epochs.value, on_epoch=self._on_epoch,
-                                        on_done=self._on_done, **self.training_options)
+            self.session.start_training(
+                head_epochs=self.head_epochs.value,
+                fine_tune_epochs=self.fine_tune_epochs.value,
+                on_epoch=self._on_epoch,
+                on_done=self._on_done,
+                **self.training_options,
+            )
         except TrainerInputError as error:
             self.say(str(error), "problem")
             if wait:
@@ -656,8 +766,13 @@ class Trainer(TryIt):
 
     def try_photo(self, photo: PhotoLike, name: str | None = None) -> Prediction | None:
         """Classify a new photo with the trained model and show it with its top-3 (the *Try a photo* upload)."""
-        name = name or (Path(photo).name if isinstance(photo, (str, os.PathLike)) else
-                        photo.name if isinstance(photo, Photo) else "your photo")
+        name = name or (
+            Path(photo).name
+            if isinstance(photo, (str, os.PathLike))
+            else photo.name
+            if isinstance(photo, Photo)
+            else "your photo"
+        )
         try:
             image = _as_image(photo, name)
             prediction = self.session.classify(image)
@@ -676,9 +791,12 @@ class Trainer(TryIt):
             self.export_result.problem(str(error))
             return None
         files = ", ".join(sorted(path.name for path in folder.iterdir()))
-        self.export_result.show(text_html(
-            f"Exported to {folder.parent.name}/{folder.name}: {files}. In the app (make app), pick '{folder.name}' "
-            "in the Model menu."))
+        self.export_result.show(
+            text_html(
+                f"Exported to {folder.parent.name}/{folder.name}: {files}. In the app (make app), pick '{folder.name}' "
+                "in the Model menu."
+            )
+        )
         return folder
 
     # --- what the widget shows --------------------------------------------------------------------------------
@@ -698,7 +816,7 @@ class Trainer(TryIt):
 
     def _on_epoch(self, report: EpochReport) -> None:
         done = report.epoch if report.phase == 1 else self.head_epochs.value + report.epoch  # early stopping may
-        self.progress.value = min(done, self.progress.max)                                 # end phase 1 sooner
+        self.progress.value = min(done, self.progress.max)  # end phase 1 sooner
         accuracy = "" if report.val_accuracy is None else f": validation accuracy {report.val_accuracy:.0%}"
         self.progress_text.value = html.escape(f"{report.phase_name} epoch {report.epoch}/{report.epochs}{accuracy}")
         self._draw_curves()
@@ -708,8 +826,10 @@ class Trainer(TryIt):
         if not history["loss"]:
             return
         last = f"{history['val_accuracy'][-1]:.0%}" if history["val_accuracy"] else "not measured"
-        alt = (f"Training curves over {len(history['loss'])} epochs: loss and accuracy on the training and validation "
-               f"photos; validation accuracy now {last}.")
+        alt = (
+            f"Training curves over {len(history['loss'])} epochs: loss and accuracy on the training and validation "
+            f"photos; validation accuracy now {last}."
+        )
         self.curves.value = figure_html(plot_training_curves(history), alt)
 
     def _on_done(self) -> None:
@@ -718,8 +838,11 @@ class Trainer(TryIt):
         if session.error is not None:
             self.progress.bar_style = "danger"
             self.progress_text.value = "Training failed."
-            message = str(session.error) if isinstance(session.error, (TrainingDataError, TrainerInputError)) \
+            message = (
+                str(session.error)
+                if isinstance(session.error, (TrainingDataError, TrainerInputError))
                 else f"Training failed: {type(session.error).__name__}: {session.error}"
+            )
             self.say(message, "problem")
             return
         self.progress.value = self.progress.max
@@ -748,15 +871,19 @@ def _prediction_html(name: str, image: Image.Image, prediction: Prediction) -> s
     """The tried photo beside its top guesses (text) and their bar chart, with alt text for both pictures."""
     chart = plot_top_k(prediction)
     chart.set_size_inches(4.4, 0.45 * len(prediction.top) + 0.9)
-    guesses = "".join(f"<li><b>{html.escape(score.label)}</b> {format_percent(score.probability)}</li>"
-                      for score in prediction.top)
+    guesses = "".join(
+        f"<li><b>{html.escape(score.label)}</b> {format_percent(score.probability)}</li>" for score in prediction.top
+    )
     doubt = "<p>⚠ Not sure: this photo may be none of the classes.</p>" if prediction.not_sure else ""
-    return (f"<div style='display:flex;gap:12px;align-items:flex-start' aria-label='Result for "
-            f"{html.escape(name, quote=True)}'><div style='max-width:{TRY_PREVIEW_PIXELS}px'>"
-            + photo_html(image, f"Your photo, {name}", TRY_PREVIEW_PIXELS)
-            + f"</div><div><p class='labkit-trainer-label'>{html.escape(name)}: <b>{html.escape(prediction.label)}</b> "
-            f"{format_percent(prediction.probability)}</p><ol>{guesses}</ol>{doubt}"
-            + figure_html(chart, top_k_alt_text(prediction)) + "</div></div>")
+    return (
+        f"<div style='display:flex;gap:12px;align-items:flex-start' aria-label='Result for "
+        f"{html.escape(name, quote=True)}'><div style='max-width:{TRY_PREVIEW_PIXELS}px'>"
+        + photo_html(image, f"Your photo, {name}", TRY_PREVIEW_PIXELS)
+        + f"</div><div><p class='labkit-trainer-label'>{html.escape(name)}: <b>{html.escape(prediction.label)}</b> "
+        f"{format_percent(prediction.probability)}</p><ol>{guesses}</ol>{doubt}"
+        + figure_html(chart, top_k_alt_text(prediction))
+        + "</div></div>"
+    )
 
 
 def trainer(folder: str | os.PathLike | None = None, **options: Any) -> Trainer:

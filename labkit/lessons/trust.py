@@ -72,13 +72,17 @@ class Trust:
         return f"{self.photo_names[self.photo]} at T = {self.temperature:.2f}: {guesses}."
 
     def temperature_text(self) -> str:
-        return (f"Temperature {self.temperature:.2f}: ECE {self.ece:.3f} on {len(self.labels)} photos "
-                f"(labkit's fitted temperature is {self.calibration.temperature:.2f}).")
+        return (
+            f"Temperature {self.temperature:.2f}: ECE {self.ece:.3f} on {len(self.labels)} photos "
+            f"(labkit's fitted temperature is {self.calibration.temperature:.2f})."
+        )
 
     def scores(self) -> tuple[np.ndarray, np.ndarray]:
         """The out-of-distribution scores of the photos and of the generated images (higher = less familiar)."""
-        return (np.atleast_1d(self.calibration.ood_score(self.logits, self.features, self.head)),
-                np.atleast_1d(self.calibration.ood_score(self.other_logits, self.other_features, self.head)))
+        return (
+            np.atleast_1d(self.calibration.ood_score(self.logits, self.features, self.head)),
+            np.atleast_1d(self.calibration.ood_score(self.other_logits, self.other_features, self.head)),
+        )
 
     def flagged(self) -> tuple[np.ndarray, np.ndarray]:
         """Which photos, and which generated images, score above the threshold ("not sure")."""
@@ -91,19 +95,30 @@ class Trust:
         listed = ", ".join(names[:LISTED]) + (f" and {len(names) - LISTED} more" if len(names) > LISTED else "")
         missed = Counter(kind for kind, flag in zip(self.other_kinds, others, strict=True) if not flag)
         slipped = ", ".join(f"{count} {kind}" for kind, count in sorted(missed.items()))
-        return (f"Threshold {self.threshold:.2f}: {photos.sum()} of {len(photos)} real photos get \"not sure\""
-                f"{f' ({listed})' if names else ''}; {others.sum()} of {len(others)} generated non-photos do"
-                f"{f', and these pass as sure: {slipped}' if slipped else ''}.")
+        return (
+            f'Threshold {self.threshold:.2f}: {photos.sum()} of {len(photos)} real photos get "not sure"'
+            f"{f' ({listed})' if names else ''}; {others.sum()} of {len(others)} generated non-photos do"
+            f"{f', and these pass as sure: {slipped}' if slipped else ''}."
+        )
 
     def describe(self) -> str:
         return f"{self.temperature_text()} {self.photo_text()} {self.threshold_text()}"
 
 
-def try_trust(logits: np.ndarray, labels: Sequence[int] | np.ndarray, other_logits: np.ndarray, *,
-              calibration: Calibration | None = None, class_names: Sequence[str] | None = None,
-              photo_names: Sequence[str] | None = None, other_kinds: Sequence[str] | None = None,
-              photo: int = 0, features: np.ndarray | None = None, other_features: np.ndarray | None = None,
-              head: tuple[np.ndarray, np.ndarray] | None = None) -> TryIt:
+def try_trust(
+    logits: np.ndarray,
+    labels: Sequence[int] | np.ndarray,
+    other_logits: np.ndarray,
+    *,
+    calibration: Calibration | None = None,
+    class_names: Sequence[str] | None = None,
+    photo_names: Sequence[str] | None = None,
+    other_kinds: Sequence[str] | None = None,
+    photo: int = 0,
+    features: np.ndarray | None = None,
+    other_features: np.ndarray | None = None,
+    head: tuple[np.ndarray, np.ndarray] | None = None,
+) -> TryIt:
     """Build lesson 05's widget: a temperature slider and a "not sure" threshold slider, each with its picture.
 
     Args:
@@ -130,40 +145,72 @@ def try_trust(logits: np.ndarray, labels: Sequence[int] | np.ndarray, other_logi
     for name, values, rows in (("photo_names", photo_names, logits), ("other_kinds", other_kinds, other_logits)):
         if values is not None and len(values) != len(rows):
             raise ValueError(f"Got {len(values)} {name} for {len(rows)} images: give one per image.")
-    state = Trust(logits, true_classes, other_logits, calibration, class_names,
-                  [f"#{number + 1} ({class_names[label]})" for number, label in enumerate(true_classes)]
-                  if photo_names is None else [str(name) for name in photo_names],
-                  ["image"] * len(other_logits) if other_kinds is None else [str(kind) for kind in other_kinds], photo,
-                  temperature=calibration.temperature, threshold=calibration.ood_threshold, features=features,
-                  other_features=other_features, head=head)
+    state = Trust(
+        logits,
+        true_classes,
+        other_logits,
+        calibration,
+        class_names,
+        [f"#{number + 1} ({class_names[label]})" for number, label in enumerate(true_classes)]
+        if photo_names is None
+        else [str(name) for name in photo_names],
+        ["image"] * len(other_logits) if other_kinds is None else [str(kind) for kind in other_kinds],
+        photo,
+        temperature=calibration.temperature,
+        threshold=calibration.ood_threshold,
+        features=features,
+        other_features=other_features,
+        head=head,
+    )
 
-    temperature = widgets.FloatLogSlider(value=state.temperature, base=10, min=math.log10(TEMPERATURES[0]),
-                                         max=math.log10(TEMPERATURES[1]), step=0.02, description="Temperature",
-                                         readout_format=".2f", continuous_update=False, style=SLIDER_STYLE,
-                                         layout=widgets.Layout(width="420px"))
+    temperature = widgets.FloatLogSlider(
+        value=state.temperature,
+        base=10,
+        min=math.log10(TEMPERATURES[0]),
+        max=math.log10(TEMPERATURES[1]),
+        step=0.02,
+        description="Temperature",
+        readout_format=".2f",
+        continuous_update=False,
+        style=SLIDER_STYLE,
+        layout=widgets.Layout(width="420px"),
+    )
     scores = np.concatenate(state.scores())
     low, high = float(np.floor(scores.min())), float(np.ceil(scores.max()))
-    threshold = widgets.FloatSlider(value=min(max(state.threshold, low), high), min=low, max=high,
-                                    step=round((high - low) / 200, 3) or 0.01, description="Not-sure threshold",
-                                    readout_format=".2f", continuous_update=False, style=SLIDER_STYLE,
-                                    layout=widgets.Layout(width="420px"))
+    threshold = widgets.FloatSlider(
+        value=min(max(state.threshold, low), high),
+        min=low,
+        max=high,
+        step=round((high - low) / 200, 3) or 0.01,
+        description="Not-sure threshold",
+        readout_format=".2f",
+        continuous_update=False,
+        style=SLIDER_STYLE,
+        layout=widgets.Layout(width="420px"),
+    )
     calibration_result, threshold_result = ResultArea(), ResultArea()
 
     def show_temperature() -> None:
         state.temperature = temperature.value
-        figure = plot_reliability_diagram(state.probabilities, state.labels, BINS,
-                                          title=f"T = {state.temperature:.2f}: ECE {state.ece:.3f}")
-        alt = (f"Reliability diagram at temperature {state.temperature:.2f}: accuracy against confidence in "
-               f"{BINS} bins, expected calibration error {state.ece:.3f}.")
-        calibration_result.show(text_html(state.temperature_text()) + text_html(state.photo_text())
-                                + figure_html(figure, alt))
+        figure = plot_reliability_diagram(
+            state.probabilities, state.labels, BINS, title=f"T = {state.temperature:.2f}: ECE {state.ece:.3f}"
+        )
+        alt = (
+            f"Reliability diagram at temperature {state.temperature:.2f}: accuracy against confidence in "
+            f"{BINS} bins, expected calibration error {state.ece:.3f}."
+        )
+        calibration_result.show(
+            text_html(state.temperature_text()) + text_html(state.photo_text()) + figure_html(figure, alt)
+        )
 
     def show_threshold() -> None:
         state.threshold = threshold.value
         photo_scores, other_scores = state.scores()
         figure = plot_ood_scores(photo_scores.tolist(), other_scores.tolist(), state.threshold)
-        alt = ("Histograms of the out-of-distribution score of the real photos and of the generated images, with "
-               f"the not-sure threshold at {state.threshold:.2f} as a dashed line. {state.threshold_text()}")
+        alt = (
+            "Histograms of the out-of-distribution score of the real photos and of the generated images, with "
+            f"the not-sure threshold at {state.threshold:.2f} as a dashed line. {state.threshold_text()}"
+        )
         threshold_result.show(text_html(state.threshold_text()) + figure_html(figure, alt))
 
     show_temperature()
@@ -171,7 +218,6 @@ def try_trust(logits: np.ndarray, labels: Sequence[int] | np.ndarray, other_logi
     temperature.observe(calibration_result.guard(show_temperature), "value")
     threshold.observe(threshold_result.guard(show_threshold), "value")
     sections = side_by_side([temperature, calibration_result], [threshold, threshold_result])
-    widget = TryIt([sections],
-                   [calibration_result, threshold_result], state.describe, css_class="labkit-try-trust")
+    widget = TryIt([sections], [calibration_result, threshold_result], state.describe, css_class="labkit-try-trust")
     widget.temperature, widget.threshold, widget.state = temperature, threshold, state
     return widget

@@ -48,8 +48,10 @@ def data_url(data: bytes, mime: str) -> str:
 
 def image_html(data: bytes, mime: str, alt: str, css_class: str = "labkit-try-picture") -> str:
     """An ``<img>`` of ``data`` with its alt text (what a screen reader says instead of the picture)."""
-    return (f'<img class="{css_class}" src="{data_url(data, mime)}" alt="{html.escape(alt, quote=True)}" '
-            'style="max-width: 100%; height: auto;">')
+    return (
+        f'<img class="{css_class}" src="{data_url(data, mime)}" alt="{html.escape(alt, quote=True)}" '
+        'style="max-width: 100%; height: auto;">'
+    )
 
 
 def figure_html(figure: Figure, alt: str, dpi: int = FIGURE_DPI) -> str:
@@ -97,14 +99,17 @@ class ResultArea(widgets.HTML):
     def problem(self, message: str) -> None:
         """Show what went wrong and what to do, where the result would be."""
         self.problem_text = message
-        self.value = (f'<div class="labkit-try-problem" role="alert" style="border-left: 4px solid #c62828; '
-                      f'padding: 4px 10px;"><strong>That did not work.</strong> {html.escape(message)}</div>')
+        self.value = (
+            f'<div class="labkit-try-problem" role="alert" style="border-left: 4px solid #c62828; '
+            f'padding: 4px 10px;"><strong>That did not work.</strong> {html.escape(message)}</div>'
+        )
 
     def guard(self, action: Callable[[], None]) -> Callable[..., None]:
         """Wrap a callback: any error it raises is shown here (the widget keeps working), never lost in a log.
 
         An :class:`~labkit.images.ImageError` already says what to do; anything else is shown with its type.
         """
+
         def callback(*_args, **_kwargs) -> None:
             try:
                 action()
@@ -112,6 +117,7 @@ class ResultArea(widgets.HTML):
                 self.problem(str(error))
             except Exception as error:  # noqa: BLE001 - a widget shows every failure rather than dying silently
                 self.problem(f"{type(error).__name__}: {error}")
+
         return callback
 
 
@@ -119,8 +125,9 @@ class Progress(widgets.HBox):
     """A progress bar with a line of text saying what is being done; hidden when idle."""
 
     def __init__(self) -> None:
-        self.bar = widgets.IntProgress(value=0, min=0, max=1, description="Progress",
-                                       layout=widgets.Layout(width="260px"))
+        self.bar = widgets.IntProgress(
+            value=0, min=0, max=1, description="Progress", layout=widgets.Layout(width="260px")
+        )
         self.text = widgets.HTML()
         super().__init__([self.bar, self.text], layout=widgets.Layout(display="none"))
         self.add_class("labkit-try-progress")
@@ -142,8 +149,10 @@ class Progress(widgets.HBox):
 def side_by_side(*sections: Sequence[widgets.Widget]) -> widgets.HBox:
     """Lay sections (each a list of rows) side by side when there is room, one under the other when there is not."""
     column = dict(flex="1 1 420px", min_width="0", margin="0 16px 8px 0")
-    return widgets.HBox([widgets.VBox(list(rows), layout=widgets.Layout(**column)) for rows in sections],
-                        layout=widgets.Layout(flex_flow="row wrap"))
+    return widgets.HBox(
+        [widgets.VBox(list(rows), layout=widgets.Layout(**column)) for rows in sections],
+        layout=widgets.Layout(flex_flow="row wrap"),
+    )
 
 
 class TryIt(widgets.VBox):
@@ -158,8 +167,13 @@ class TryIt(widgets.VBox):
         summary: returns the state in words.
     """
 
-    def __init__(self, children: Sequence[widgets.Widget], results: Sequence[ResultArea], summary: Callable[[], str],
-                 css_class: str = "") -> None:
+    def __init__(
+        self,
+        children: Sequence[widgets.Widget],
+        results: Sequence[ResultArea],
+        summary: Callable[[], str],
+        css_class: str = "",
+    ) -> None:
         super().__init__(list(children))
         self.add_class("labkit-try-it")
         if css_class:
@@ -232,16 +246,28 @@ class PhotoPicker(widgets.HBox):
     ``photo`` and ``name`` are the photo in use, starting with the chosen sample.
     """
 
-    def __init__(self, on_photo: Callable[[str, Image.Image], None], guard: Callable[[Callable], Callable],
-                 default: str | None = None, upload: bool = True) -> None:
+    def __init__(
+        self,
+        on_photo: Callable[[str, Image.Image], None],
+        guard: Callable[[Callable], Callable],
+        default: str | None = None,
+        upload: bool = True,
+    ) -> None:
         self.samples = samples()
         chosen = find_sample(default) if default else self.samples[0]
-        self.dropdown = widgets.Dropdown(options=[(s.caption, s.path.name) for s in self.samples],
-                                         value=chosen.path.name, description="Sample photo",
-                                         style=SLIDER_STYLE)
-        self.upload = widgets.FileUpload(accept=ACCEPTED_FILES, multiple=False, description="Upload a photo",
-                                         tooltip="Upload a photo of your own (it stays in memory, never saved)",
-                                         layout=widgets.Layout(width="auto"))
+        self.dropdown = widgets.Dropdown(
+            options=[(s.caption, s.path.name) for s in self.samples],
+            value=chosen.path.name,
+            description="Sample photo",
+            style=SLIDER_STYLE,
+        )
+        self.upload = widgets.FileUpload(
+            accept=ACCEPTED_FILES,
+            multiple=False,
+            description="Upload a photo",
+            tooltip="Upload a photo of your own (it stays in memory, never saved)",
+            layout=widgets.Layout(width="auto"),
+        )
         super().__init__([self.dropdown, *([self.upload] if upload else [])])
         self.on_photo = on_photo
         self.name = chosen.path.name
