@@ -328,18 +328,22 @@ def evaluate(
         np.zeros(len(labels), bool)
         if classifier.calibration is None or not len(labels)
         else np.asarray(
-            classifier.not_sure(
-                all_logits, None if any(part is None for part in features) else np.concatenate(features)
-            ),
+            classifier.not_sure(all_logits, _joined(features)),
             bool,
         )
-    )  # type: ignore[arg-type]
+    )
     records = score_logits(
         all_logits, labels, [str(item.path) for item in kept], classifier.class_names, k, probabilities=probabilities
     )
     return EvaluationResult(
         records, k, elapsed_s, errors, all_logits, labels, list(classifier.class_names), probabilities, not_sure
     )
+
+
+def _joined(parts: list[np.ndarray | None]) -> np.ndarray | None:
+    """Join per-batch feature arrays into one; ``None`` when any batch came from an engine without features."""
+    arrays = [part for part in parts if part is not None]
+    return np.concatenate(arrays) if arrays and len(arrays) == len(parts) else None
 
 
 def score_logits(

@@ -181,9 +181,10 @@ class Classifier:
     ) -> Prediction:
         probabilities = self.probabilities_from_logits(logits)
         score = self.ood_score(logits, features)
-        not_sure, ood_score = (
-            (False, None) if score is None else (bool(score > self.calibration.ood_threshold), float(score))
-        )  # type: ignore[union-attr]
+        # ood_score is None without a calibration, so the threshold is only read when there is one.
+        threshold = None if self.calibration is None else self.calibration.ood_threshold
+        not_sure = score is not None and threshold is not None and bool(score > threshold)
+        ood_score = None if score is None else float(score)
         # The "low confidence" line is the calibration's (LOW_CONFIDENCE by default); without one, the same line on
         # the uncalibrated probability, which is then only a rough guide.
         line = LOW_CONFIDENCE if self.calibration is None else self.calibration.low_confidence_below
