@@ -15,7 +15,9 @@ import pytest
 from PIL import Image
 
 from labkit.folders import MIN_IMAGES_PER_CLASS
-from labkit.lessons.trainer import EXAMPLE_PHOTOS, TrainerSession, trainer
+from labkit.lessons.trainer import trainer
+from labkit.lessons.trainer_photos import EXAMPLE_PHOTOS
+from labkit.lessons.trainer_state import TrainerSession
 
 PHOTOS_PER_CLASS = 6
 
