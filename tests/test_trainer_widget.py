@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from labkit.folders import MIN_IMAGES_PER_CLASS
 from labkit.lessons.trainer import EXAMPLE_PHOTOS, TrainerSession, trainer
+from labkit.training_data import MIN_IMAGES_PER_CLASS
 
 PHOTOS_PER_CLASS = 6
 

@@ -44,14 +44,8 @@ from typing import Any, Union
 import ipywidgets as widgets
 from PIL import Image
 
+from labkit.class_names import MIN_CLASSES, TrainingDataError, class_name_problem
 from labkit.export import DEFAULT_EXPORTS_DIR, export_model
-from labkit.folders import (
-    MIN_CLASSES,
-    MIN_IMAGES_PER_CLASS,
-    TrainingDataError,
-    class_name_problem,
-    training_set_from_photos,
-)
 from labkit.images import ImageError, load_image
 from labkit.lessons.tryit import (
     ACCEPTED_FILES,
@@ -66,7 +60,9 @@ from labkit.lessons.tryit import (
 from labkit.paths import TRASHNET_MINI_DIR
 from labkit.plots import format_percent, plot_top_k, plot_training_curves, top_k_alt_text
 from labkit.predict import Prediction
-from labkit.transfer import FINE_TUNE_EPOCHS, HEAD_EPOCHS, EpochReport, FineTuneResult, fine_tune
+from labkit.recipe import FINE_TUNE_EPOCHS, HEAD_EPOCHS, EpochReport
+from labkit.training_data import MIN_IMAGES_PER_CLASS, training_set_from_photos
+from labkit.transfer import FineTuneResult, fine_tune
 
 # --- Configurable parameters --------------------------------------------------------------------------------------
 EXAMPLE_PHOTOS = TRASHNET_MINI_DIR  # data/trashnet-mini: glass/, metal/, paper/, plastic/, 60 photos each (MIT)
@@ -124,7 +120,7 @@ def class_name_message(name: str, existing: Iterable[str] = ()) -> str | None:
     """Say what makes ``name`` unusable as a class name, and what to type instead; ``None`` when it is fine.
 
     A class name becomes a folder name (the export's labels, ``labkit train``'s class folders), so it must be a valid
-    one on every system (:func:`labkit.folders.class_name_problem` decides), and differ from the other classes'
+    one on every system (:func:`labkit.class_names.class_name_problem` decides), and differ from the other classes'
     names, ignoring case (macOS and Windows would see one folder).
 
     Example:
