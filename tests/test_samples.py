@@ -3,7 +3,9 @@ which the app shows under its gallery."""
 
 from __future__ import annotations
 
-from labkit.dashboard import DashboardApp, SampleGallery, build_dashboard, sample_photos
+from labkit.app.page import build_dashboard
+from labkit.app.state import DashboardApp
+from labkit.app.widgets import SampleGallery, sample_photos
 from labkit.paths import SAMPLES_DIR
 from labkit.samples import credits_html, photo_credits, read_samples, sample_caption
 from labkit.weights import WeightsNotFound

@@ -14,7 +14,7 @@ import pytest
 from jupyterlab import LabPage
 from playwright.sync_api import expect
 
-from labkit.lessons.trainer import EXAMPLE_PHOTOS
+from labkit.lessons.trainer_photos import EXAMPLE_PHOTOS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
