@@ -8,7 +8,7 @@ cross-validation with a fixed seed, per fold and pooled (each photo predicted by
 1. Calibration: ECE (15 equal-width bins), NLL, mean confidence and accuracy for the temperature shipped before
    (fitted on 60 easy photos), the raw logits (T = 1), a temperature alone, a temperature + isotonic regression of
    the top-1 confidence, and labkit's choice, a temperature + Platt scaling of the top-1 confidence
-   (:class:`labkit.calibration.ConfidenceCalibrator`); then the same over ``--splits`` other fold seeds.
+   (:class:`labkit.calibrators.ConfidenceCalibrator`); then the same over ``--splits`` other fold seeds.
 2. Out-of-distribution: AUROC and false-positive rate at 95 % true-positive rate of four scores, held-out photos
    against generated images of another seed: ASH-S on the ReAct-clipped pooled features (the app's, its kept share
    chosen on the training folds only, :func:`labkit.ood.choose_ash_keep`), and three of the ReAct logits (the
@@ -44,17 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from labkit.calibrate import outputs_for_images  # noqa: E402
-from labkit.calibration import (  # noqa: E402
-    CALIBRATION_FILE,
-    ECE_BINS,
-    FOLDS,
-    ConfidenceCalibrator,
-    TemperatureScaler,
-    correct_confidence,
-    cross_validate,
-    fit_calibration_from_logits,
-    fold_indices,
-)
+from labkit.calibration import CALIBRATION_FILE, fit_calibration_from_logits  # noqa: E402
+from labkit.calibrators import ConfidenceCalibrator, TemperatureScaler, correct_confidence  # noqa: E402
 from labkit.datasets import fetch  # noqa: E402
 from labkit.folders import LabelledImage, read_labelled_folder  # noqa: E402
 from labkit.model import Classifier  # noqa: E402
@@ -62,6 +53,7 @@ from labkit.nonphotos import OOD_KINDS, generate_ood_images  # noqa: E402
 from labkit.ood import ASH_KEEP_CHOICES, ash_s_energy, auroc, choose_ood_threshold, ood_score  # noqa: E402
 from labkit.paths import REPO_ROOT, SAMPLES_DIR  # noqa: E402
 from labkit.predict import LOW_CONFIDENCE, softmax  # noqa: E402
+from labkit.reliability import ECE_BINS, FOLDS, cross_validate, fold_indices  # noqa: E402
 
 VALIDATION_SET = "imagenet-val-650"
 SEED = 0  # the fold split reported per fold

@@ -37,10 +37,12 @@ from calibration import validation_photos  # noqa: E402  benchmarks/calibration.
 
 from labkit import Classifier  # noqa: E402
 from labkit.calibrate import OOD_IMAGES, measure_react_clip, outputs_for_images, pooled_features  # noqa: E402
-from labkit.calibration import CALIBRATION_FILE, Calibration, TemperatureScaler, expected_calibration_error  # noqa: E402
+from labkit.calibration import CALIBRATION_FILE, Calibration  # noqa: E402
+from labkit.calibrators import TemperatureScaler  # noqa: E402
 from labkit.network import REACT_CLIP, REACT_PERCENTILE  # noqa: E402
 from labkit.nonphotos import OOD_KINDS, generate_ood_images  # noqa: E402
 from labkit.ood import OOD_METHODS, auroc, choose_ood_threshold, ood_score  # noqa: E402
+from labkit.reliability import expected_calibration_error  # noqa: E402
 
 LOGIT_METHODS = ("energy", "max_softmax")  # the scores of the logits alone: what the ReAct sweep compares
 from labkit.predict import softmax  # noqa: E402

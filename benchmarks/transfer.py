@@ -75,7 +75,7 @@ def main() -> int:
     start = time.perf_counter()
     import keras  # noqa: F401 (timed apart: every process pays it once)
 
-    from labkit import transfer
+    from labkit import recipe, transfer
     from labkit.datasets import fetch
     from labkit.evaluate import evaluate
     from labkit.paths import TRASHNET_MINI_DIR
@@ -117,7 +117,7 @@ def main() -> int:
         "reference_seconds": statistics.median(run["reference_seconds"] for run in runs), "ratio": ratio,
         "reference": f"median of {REFERENCE_REPEATS} compiled Keras forward passes of MobileNetV2 (no top, 224 x 224, "
                      f"batch of {REFERENCE_BATCH}), before and after training",
-        "import_seconds": round(import_seconds, 1), "recipe": transfer.recipe(), "runs": runs,
+        "import_seconds": round(import_seconds, 1), "recipe": recipe.recipe(), "runs": runs,
     }, load_at_start=started)
     return 0
 

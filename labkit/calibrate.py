@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from labkit.calibration import Calibration, CalibrationError, fit_calibration_from_logits
+from labkit.calibration import Calibration, fit_calibration_from_logits
 from labkit.folders import read_labelled_folder
 from labkit.images import ImageSource, as_image, iter_image_files
 from labkit.model import Classifier
@@ -25,6 +25,7 @@ from labkit.network import REACT_PERCENTILE, pooled_features_model
 from labkit.nonphotos import generate_ood_images
 from labkit.ood import OodMethod
 from labkit.preprocess import batched, to_batch
+from labkit.reliability import CalibrationError
 
 OOD_IMAGES = 120  # generated out-of-distribution images for a fit: 20 of each kind
 BATCH_SIZE = 16  # photos per forward pass: a few at a time keeps memory low
@@ -160,7 +161,7 @@ def calibrate_on_validation(
 ) -> Calibration:
     """Fit ``classifier``'s calibration and "not sure" threshold on its own preprocessed validation photos; apply them.
 
-    The calibration is a temperature and the top-1 correction (:class:`labkit.calibration.ConfidenceCalibrator`): a
+    The calibration is a temperature and the top-1 correction (:class:`labkit.calibrators.ConfidenceCalibrator`): a
     fine-tuned model gets its own, since the ImageNet one says nothing about its classes. With fewer than 20
     validation photos the held-out check in ``measured`` is skipped. The threshold keeps 95 % of the validation
     photos "sure" and is checked against generated images that are none of the classes (noise, text pages, charts:

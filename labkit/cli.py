@@ -24,16 +24,18 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from labkit.class_names import TrainingDataError
 from labkit.engines import DEFAULT_ENGINE, ENGINES, EngineError
 from labkit.evaluate import evaluate
 from labkit.export import ExportError, export_model, load_exported
-from labkit.folders import LabelError, TrainingDataError, read_labelled_folder
+from labkit.folders import LabelError, read_labelled_folder
 from labkit.images import ImageError
 from labkit.model import Classifier
 from labkit.ood import NOT_SURE_MESSAGE
 from labkit.paths import REPO_ROOT
 from labkit.predict import Prediction, format_percent
-from labkit.transfer import FINE_TUNE_EPOCHS, HEAD_EPOCHS, fine_tune
+from labkit.recipe import FINE_TUNE_EPOCHS, HEAD_EPOCHS
+from labkit.transfer import fine_tune
 from labkit.version import __version__
 from labkit.weights import WeightsNotFound
 

@@ -32,12 +32,12 @@ from typing import Union
 import numpy as np
 from tqdm import tqdm
 
-from labkit.calibration import ECE_BINS, calibration_figures
 from labkit.folders import ClassLookup, LabelledImage, read_labelled_folder
 from labkit.images import ImageError, load_image
 from labkit.model import Classifier
 from labkit.predict import softmax
 from labkit.preprocess import batched, to_model_input
+from labkit.reliability import ECE_BINS, calibration_figures
 
 Z_95 = 1.959964  # the normal quantile for a two-sided 95 % interval
 OTHER = "(other)"  # the confusion matrix's column for predictions outside the chosen classes

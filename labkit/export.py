@@ -37,7 +37,8 @@ from labkit.model import Classifier
 from labkit.network import ModelDescription, forward_model
 from labkit.paths import REPO_ROOT
 from labkit.preprocess import IMAGE_SIZE
-from labkit.transfer import BASE_MODEL, FineTuneResult
+from labkit.recipe import BASE_MODEL
+from labkit.transfer import FineTuneResult
 from labkit.version import __version__
 
 MODEL_FILE = "model.keras"

@@ -27,10 +27,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from PIL import Image
 
-from labkit.calibration import reliability_diagram_data
 from labkit.evaluate import EvaluationResult
 from labkit.images import as_image
 from labkit.predict import Prediction, confidence_band, format_percent
+from labkit.reliability import reliability_diagram_data
 from labkit.transfer import FineTuneResult
 
 Picture = Union[Image.Image, np.ndarray, str, os.PathLike]

@@ -13,23 +13,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from labkit.calibration import (
-    CALIBRATION_FILE,
-    ECE_BINS,
-    Calibration,
-    CalibrationError,
-    ConfidenceCalibrator,
-    calibration_figures,
-    correct_confidence,
-    cross_validate,
-    fit_calibration_from_logits,
-    fold_indices,
-    shipped_calibration,
-)
+from labkit.calibration import CALIBRATION_FILE, Calibration, fit_calibration_from_logits, shipped_calibration
+from labkit.calibrators import ConfidenceCalibrator, correct_confidence
 from labkit.datasets import fetch
 from labkit.folders import LabelledImage, read_labelled_folder
 from labkit.nonphotos import generate_ood_images
 from labkit.predict import LOW_CONFIDENCE, ClassScore, Prediction, doubt, softmax
+from labkit.reliability import ECE_BINS, CalibrationError, calibration_figures, cross_validate, fold_indices
 
 VALIDATION_SET = "imagenet-val-650"
 # A real validation photo on which the model hesitates between two classes (an ash can, or a water jug?), with an

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from labkit.folders import MIN_IMAGES_PER_CLASS
 from labkit.lessons.trainer import trainer
 from labkit.lessons.trainer_photos import EXAMPLE_PHOTOS
 from labkit.lessons.trainer_state import TrainerSession
+from labkit.training_data import MIN_IMAGES_PER_CLASS
 
 PHOTOS_PER_CLASS = 6
 

@@ -16,17 +16,8 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from labkit.calibrate import fit_calibration, logits_for_images, measure_react_clip, outputs_for_images
-from labkit.calibration import (
-    CALIBRATION_FILE,
-    Calibration,
-    CalibrationError,
-    TemperatureScaler,
-    expected_calibration_error,
-    fit_calibration_from_logits,
-    negative_log_likelihood,
-    reliability_diagram_data,
-    shipped_calibration,
-)
+from labkit.calibration import CALIBRATION_FILE, Calibration, fit_calibration_from_logits, shipped_calibration
+from labkit.calibrators import TemperatureScaler
 from labkit.nonphotos import OOD_KINDS, generate_ood_images
 from labkit.ood import (
     ASH_KEEP_CHOICES,
@@ -43,6 +34,12 @@ from labkit.ood import (
 )
 from labkit.plots import plot_reliability_diagram
 from labkit.predict import softmax
+from labkit.reliability import (
+    CalibrationError,
+    expected_calibration_error,
+    negative_log_likelihood,
+    reliability_diagram_data,
+)
 
 
 def synthetic_logits(scale: float, n: int = 2000, classes: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

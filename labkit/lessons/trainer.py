@@ -39,8 +39,8 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from labkit.class_names import TrainingDataError
 from labkit.export import DEFAULT_EXPORTS_DIR
-from labkit.folders import TrainingDataError
 from labkit.images import ImageError
 from labkit.lessons.trainer_card import ClassCard
 from labkit.lessons.trainer_photos import Added, Photo, PhotoLike, TrainerInputError, as_image
@@ -55,7 +55,8 @@ from labkit.lessons.trainer_views import (
 )
 from labkit.lessons.tryit import ACCEPTED_FILES, ResultArea, TryIt, text_html, uploaded_files
 from labkit.predict import Prediction
-from labkit.transfer import FINE_TUNE_EPOCHS, HEAD_EPOCHS, EpochReport, FineTuneResult
+from labkit.recipe import FINE_TUNE_EPOCHS, HEAD_EPOCHS, EpochReport
+from labkit.transfer import FineTuneResult
 
 # --- Configurable parameters --------------------------------------------------------------------------------------
 MAX_EPOCHS = 100  # the epochs controls' upper bound

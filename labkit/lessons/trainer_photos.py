@@ -19,7 +19,7 @@ from typing import Union
 
 from PIL import Image
 
-from labkit.folders import class_name_problem
+from labkit.class_names import class_name_problem
 from labkit.images import load_image
 from labkit.paths import TRASHNET_MINI_DIR
 
@@ -76,7 +76,7 @@ def class_name_message(name: str, existing: Iterable[str] = ()) -> str | None:
     """Say what makes ``name`` unusable as a class name, and what to type instead; ``None`` when it is fine.
 
     A class name becomes a folder name (the export's labels, ``labkit train``'s class folders), so it must be a valid
-    one on every system (:func:`labkit.folders.class_name_problem` decides), and differ from the other classes'
+    one on every system (:func:`labkit.class_names.class_name_problem` decides), and differ from the other classes'
     names, ignoring case (macOS and Windows would see one folder).
 
     Example:

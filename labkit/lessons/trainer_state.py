@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from labkit.class_names import MIN_CLASSES, class_name_problem
 from labkit.export import DEFAULT_EXPORTS_DIR, export_model
-from labkit.folders import MIN_CLASSES, MIN_IMAGES_PER_CLASS, class_name_problem, training_set_from_photos
 from labkit.images import ImageError
 from labkit.lessons.trainer_photos import (
     EXAMPLE_PHOTOS,
@@ -32,7 +32,9 @@ from labkit.lessons.trainer_photos import (
     read_photo,
 )
 from labkit.predict import Prediction
-from labkit.transfer import FINE_TUNE_EPOCHS, HEAD_EPOCHS, EpochReport, FineTuneResult, fine_tune
+from labkit.recipe import FINE_TUNE_EPOCHS, HEAD_EPOCHS, EpochReport
+from labkit.training_data import MIN_IMAGES_PER_CLASS, training_set_from_photos
+from labkit.transfer import FineTuneResult, fine_tune
 
 
 class TrainerSession:

@@ -18,7 +18,8 @@ from labkit.lessons.trainer_photos import Photo
 from labkit.lessons.tryit import figure_html, image_html, photo_html, text_html
 from labkit.plots import format_percent, plot_top_k, plot_training_curves, top_k_alt_text
 from labkit.predict import Prediction
-from labkit.transfer import EpochReport, FineTuneResult
+from labkit.recipe import EpochReport
+from labkit.transfer import FineTuneResult
 
 # --- Configurable parameters --------------------------------------------------------------------------------------
 THUMBNAILS_SHOWN = 10  # per class; the count says how many more there are

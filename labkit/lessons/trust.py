@@ -28,10 +28,11 @@ from dataclasses import dataclass
 import ipywidgets as widgets
 import numpy as np
 
-from labkit.calibration import Calibration, expected_calibration_error, shipped_calibration
+from labkit.calibration import Calibration, shipped_calibration
 from labkit.lessons.tryit import SLIDER_STYLE, ResultArea, TryIt, figure_html, side_by_side, text_html
 from labkit.plots import format_percent, plot_ood_scores, plot_reliability_diagram
 from labkit.predict import softmax, top_k
+from labkit.reliability import expected_calibration_error
 from labkit.weights import load_class_index, readable_label
 
 BINS = 10
