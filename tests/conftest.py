@@ -37,3 +37,13 @@ def sample_labels(samples_dir: Path) -> list[dict]:
     """Rows of samples/labels.csv as dicts: file, wnid, label (str) and class_index (int, Keras' 0..999)."""
     with open(samples_dir / "labels.csv", newline="", encoding="utf-8") as handle:
         return [{**row, "class_index": int(row["class_index"])} for row in csv.DictReader(handle)]
+
+
+@pytest.fixture(scope="session")
+def playwright():
+    """One Playwright driver for the whole run, shared by tests/browser and tests/hub: its sync API refuses a second
+    driver while one is running in the same thread (a module-level second one made the hub test error in CI)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as running:
+        yield running

@@ -58,14 +58,6 @@ def exported_model_server(tmp_path_factory, trashnet_dir) -> tuple[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def playwright():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as running:
-        yield running
-
-
-@pytest.fixture(scope="session")
 def browser(playwright):
     """Debian's chromium with a fake webcam."""
     chromium = launch_chromium(playwright)

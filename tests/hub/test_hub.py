@@ -46,13 +46,10 @@ def hub():
 
 
 @pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright, camera_args=())
-        yield chromium
-        chromium.close()
+def browser(playwright):
+    chromium = launch_chromium(playwright, camera_args=())
+    yield chromium
+    chromium.close()
 
 
 def classify(page, photo: Path) -> str:
