@@ -29,37 +29,11 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
-from _results import machine_load, write_result  # noqa: E402  (benchmarks/, this script's folder)
+from _reference import REFERENCE_BATCH, REFERENCE_REPEATS, reference_pass  # noqa: E402  (benchmarks/, this folder)
+from _results import machine_load, write_result  # noqa: E402
 
 TARGET_ACCURACY = 0.90
 TARGET_SECONDS = 180  # "about 3 minutes on a quiet 2-core machine"
-REFERENCE_BATCH = 32
-REFERENCE_REPEATS = 5
-
-
-def reference_pass():
-    """Return a function timing one compiled Keras forward pass of MobileNetV2 (no top, 224 x 224, batch of 32)."""
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
-    # Random weights run exactly as fast as ImageNet's, and need no file.
-    model = keras.applications.MobileNetV2(input_shape=(224, 224, 3), include_top=False, weights=None)
-    forward = tf.function(lambda batch: model(batch, training=False), autograph=False)
-    batch = tf.constant(np.random.default_rng(0).uniform(-1, 1, (REFERENCE_BATCH, 224, 224, 3)).astype(np.float32))
-    forward(batch).numpy()  # trace and warm up
-
-    def seconds() -> float:
-        times = []
-        for _ in range(REFERENCE_REPEATS):
-            start = time.perf_counter()
-            forward(batch).numpy()
-            times.append(time.perf_counter() - start)
-        return statistics.median(times)
-
-    return seconds
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="one training run per seed (default: 0)")

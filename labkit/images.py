@@ -234,6 +234,23 @@ def to_rgb(image: Image.Image) -> Image.Image:
     )
 
 
+def small_jpeg(image: Image.Image, size: int, quality: int = 85) -> bytes:
+    """Return a small JPEG of ``image`` (longest side ``size`` pixels) for showing it in a page or a widget.
+
+    The app's previews and the trainer's thumbnails both come from here; transparency goes on white, as for the
+    model (:func:`to_rgb`).
+
+    Example:
+        >>> small_jpeg(Image.new("RGB", (4000, 3000)), 64)[:2]
+        b'\\xff\\xd8'
+    """
+    small = image.copy()
+    small.thumbnail((size, size), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    to_rgb(small).save(buffer, format="JPEG", quality=quality, optimize=True)
+    return buffer.getvalue()
+
+
 def _read_bytes(source: FileSource, subject: str, max_bytes: int | None) -> bytes:
     """Return all the bytes of ``source``, refusing more than ``max_bytes`` (before reading, when possible)."""
     if isinstance(source, (bytes, bytearray, memoryview)):

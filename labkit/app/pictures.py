@@ -7,10 +7,10 @@ card's decoded photo would make a class's kernels grow with every upload (benchm
 from __future__ import annotations
 
 import base64
-import io
 
 from PIL import Image
 
+from labkit.images import small_jpeg
 from labkit.predict import Prediction
 
 PREVIEW_PIXELS = 360  # longest side of the photo shown in a result card (sent to the browser as a JPEG)
@@ -25,11 +25,7 @@ def preview_jpeg(image: Image.Image, size: int = PREVIEW_PIXELS) -> bytes:
         >>> preview_jpeg(Image.new("RGB", (4000, 3000)))[:2]
         b'\\xff\\xd8'
     """
-    small = image.copy()
-    small.thumbnail((size, size), Image.Resampling.LANCZOS)
-    buffer = io.BytesIO()
-    small.convert("RGB").save(buffer, format="JPEG", quality=85, optimize=True)
-    return buffer.getvalue()
+    return small_jpeg(image, size)
 
 
 def chart_png(prediction: Prediction) -> bytes:

@@ -10,7 +10,6 @@ Example:
 
 from __future__ import annotations
 
-import io
 import os
 import re
 from collections.abc import Iterable
@@ -20,7 +19,7 @@ from typing import Union
 from PIL import Image
 
 from labkit.class_names import class_name_problem
-from labkit.images import load_image
+from labkit.images import load_image, small_jpeg
 from labkit.paths import TRASHNET_MINI_DIR
 
 # --- Configurable parameters --------------------------------------------------------------------------------------
@@ -108,11 +107,7 @@ def thumbnail_jpeg(image: Image.Image, size: int = THUMBNAIL_PIXELS) -> bytes:
         >>> thumbnail_jpeg(Image.new("RGB", (640, 480)))[:2]
         b'\\xff\\xd8'
     """
-    small = image.copy()
-    small.thumbnail((size, size), Image.Resampling.LANCZOS)
-    buffer = io.BytesIO()
-    small.convert("RGB").save(buffer, format="JPEG", quality=80)
-    return buffer.getvalue()
+    return small_jpeg(image, size, quality=80)
 
 
 def read_photo(name: str, data: bytes) -> Photo:
