@@ -1,8 +1,8 @@
 """The same-run speed reference of the training benchmarks: one compiled Keras forward pass of MobileNetV2.
 
 These machines' speed differs by 3x from one day to the next, so a training time is printed as a ratio to this
-reference, measured in the same run: no top, 224 x 224, a batch of 32, the median of five passes. On a quiet 2-core
-machine it takes about a second.
+reference, measured in the same run: no top, 224 x 224, a batch of 32, the median of five passes. On quiet 2-core
+machines it took 0.3-1 s, depending on the day.
 
     >>> seconds = reference_pass()   # doctest: +SKIP
     >>> seconds()                    # doctest: +SKIP

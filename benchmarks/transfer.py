@@ -10,7 +10,7 @@ Usage:
 The machine's speed differs by 3x from one day to the next and other work shares it, so the training time is printed
 next to a **reference measured in the same run**: one compiled Keras forward pass of MobileNetV2 (no top, 224 x 224,
 a batch of 32), the median of five, taken before and after training (their mean is the reference). The ratio
-training time / reference compares across machines and loads; on a quiet machine the reference is about a second.
+training time / reference compares across machines and loads; on quiet machines the reference took 0.3-1 s.
 The training time counts everything fine_tune does (reading the 240 photos, building MobileNetV2, features, both
 phases); importing TensorFlow is printed apart. Accuracy comes with its 95 % Wilson interval (about +-3 points on
 400 photos). trashnet-val is only ever measured on, never trained on: the recipe was chosen with it (every try is
@@ -83,7 +83,9 @@ def main() -> int:
     ratio = statistics.median(run["ratio"] for run in runs)
     print(f"top-1 on trashnet-val: {top1:.1%} (target >= {TARGET_ACCURACY:.0%}: "
           f"{'met' if top1 >= TARGET_ACCURACY else 'NOT met'}); training time / reference: {ratio:.1f} "
-          f"(a quiet machine's reference is about 1 s, so about {ratio:.0f} s there; target about {TARGET_SECONDS} s)")
+          f"(here {statistics.median(run['train_seconds'] for run in runs):.0f} s with a reference of "
+          f"{statistics.median(run['reference_seconds'] for run in runs):.2f} s; target about {TARGET_SECONDS} s on a "
+          f"quiet 2-core machine)")
     write_result("transfer", {
         "train": train_folder.name, "measured_on": val_folder.name, "top1": top1,
         "top1_95": runs[0]["top1_95"] if len(runs) == 1 else None, "photos": runs[0]["photos"],
