@@ -131,10 +131,11 @@ def main() -> int:
 
     from labkit.datasets import fetch
     from labkit.paths import TRASHNET_MINI_DIR
+    from labkit.training_data import class_folders
     from labkit.weights import resolve_weights
 
     keras.utils.set_random_seed(args.seed)
-    classes = sorted(path.name for path in TRASHNET_MINI_DIR.iterdir() if path.is_dir())
+    classes = [folder.name for folder in class_folders(TRASHNET_MINI_DIR)]  # as labkit train names them
     reference = reference_pass()
     before = reference()
     start = time.perf_counter()
