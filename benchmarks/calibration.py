@@ -309,7 +309,7 @@ def main() -> None:
                                "out_of_distribution": ood_table(scores, test_kinds, args.splits)}
     fitted = fit_calibration_from_logits(
         logits, labels, fit_logits, ood_method="ash_s", keep=KEEP, features=features, ood_features=fit_features,
-        head=head,
+        head=head, weights_fingerprint=classifier.weights_fingerprint,
         fitted_on=(f"{len(labels)} ImageNet validation photos of {VALIDATION_SET} (labkit.datasets; resize policy "
                    f"{classifier.policy!r}, engine {classifier.engine!r}): a temperature and Platt scaling of the "
                    f"top-1 confidence (ConfidenceCalibrator) fitted on all of them, figures under measured.held_out "

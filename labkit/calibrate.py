@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from labkit.autocalibration import forward_images
 from labkit.calibration import Calibration, fit_calibration_from_logits
 from labkit.folders import read_labelled_folder
 from labkit.images import ImageSource, as_image, iter_image_files
@@ -52,17 +53,7 @@ def outputs_for_images(
         >>> [part.shape for part in outputs_for_images(Classifier(), generate_ood_images(4))]  # doctest: +SKIP
         [(4, 1000), (4, 1280)]
     """
-    logits: list[np.ndarray] = [np.zeros((0, classifier.num_classes))]
-    features: list[np.ndarray | None] = []
-    for chunk in batched(images, batch_size):
-        chunk_logits, chunk_features = classifier.forward(
-            to_batch([as_image(image) for image in chunk], classifier.policy)
-        )
-        logits.append(chunk_logits)
-        features.append(chunk_features)
-    if not features or any(part is None for part in features):
-        return np.concatenate(logits), None
-    return np.concatenate(logits), np.concatenate([part for part in features if part is not None])
+    return forward_images(classifier.forward, images, classifier.policy, batch_size, classifier.num_classes)
 
 
 def pooled_features(classifier: Classifier, images: Sequence[ImageSource], batch_size: int = BATCH_SIZE) -> np.ndarray:
@@ -153,6 +144,7 @@ def fit_calibration(
         features=features,
         ood_features=ood_features,
         head=head,
+        weights_fingerprint=classifier.weights_fingerprint,
     )
 
 
@@ -177,6 +169,12 @@ def calibrate_on_validation(
         f"the {len(labels)} validation photos of the fine-tuned model, against {len(ood_logits)} generated "
         f"out-of-distribution images (seed {seed})"
     )
-    calibration = fit_calibration_from_logits(classifier.logits(images), labels, ood_logits, fitted_on=described)
+    calibration = fit_calibration_from_logits(
+        classifier.logits(images),
+        labels,
+        ood_logits,
+        fitted_on=described,
+        weights_fingerprint=classifier.weights_fingerprint,
+    )
     calibration.apply_to(classifier)
     return calibration

@@ -79,6 +79,17 @@ class Calibration:
     confidence_offset: float = 0.0
     low_confidence_below: float = LOW_CONFIDENCE
     ood_ash_keep: float = 0.0  # for ood_method "ash_s": the share of pooled features kept
+    # which weights it was fitted for (labkit.weights.fingerprint_layers); "" when unknown (files from before)
+    weights_fingerprint: str = ""
+
+    def fits(self, fingerprint: str | None) -> bool:
+        """Whether this calibration was fitted for the weights with this fingerprint (never for unknown ones).
+
+        Example:
+            >>> shipped_calibration().fits("0" * 64)
+            False
+        """
+        return bool(fingerprint) and fingerprint == self.weights_fingerprint
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Return the calibrated probabilities of one logits vector or a batch (rows sum to 1)."""
@@ -186,7 +197,10 @@ class Calibration:
 
 @lru_cache(maxsize=1)
 def shipped_calibration() -> Calibration:
-    """Return the calibration shipped with labkit for the ImageNet MobileNetV2 (``labkit/data/calibration.json``).
+    """Return the calibration shipped with labkit for its ImageNet MobileNetV2 (``labkit/data/calibration.json``).
+
+    It records the fingerprint of the weights it was fitted for (:attr:`Calibration.weights_fingerprint`): labkit's
+    own, built from the committed source, and CI's rebuild of the same (:func:`labkit.weights.fingerprint_layers`).
 
     Example:
         >>> shipped_calibration().ood_method in OOD_METHODS
@@ -208,6 +222,7 @@ def fit_calibration_from_logits(
     features: np.ndarray | None = None,
     ood_features: np.ndarray | None = None,
     head: tuple[np.ndarray, np.ndarray] | None = None,
+    weights_fingerprint: str | None = None,
 ) -> Calibration:
     """Fit a calibration on labelled logits, and an OOD threshold from them against out-of-distribution logits.
 
@@ -227,6 +242,8 @@ def fit_calibration_from_logits(
         features, ood_features, head: the clipped pooled features of the photos and of the OOD images, and the last
             layer's ``(weights, bias)``, for ``"ash_s"``; its kept share is chosen on these photos
             (:func:`labkit.ood.choose_ash_keep`).
+        weights_fingerprint: the weights the logits came from (:func:`labkit.network.weights_fingerprint`),
+            recorded so the calibration is never applied to other weights.
 
     Example:
         >>> calibration = fit_calibration_from_logits(photo_logits, photo_labels, noise_logits)  # doctest: +SKIP
@@ -287,6 +304,7 @@ def fit_calibration_from_logits(
         confidence_slope=round(calibrator.slope_, 4),
         confidence_offset=round(calibrator.offset_, 4),
         ood_ash_keep=ash_keep if chosen in FEATURE_METHODS else 0.0,
+        weights_fingerprint=weights_fingerprint or "",
     )
 
 

@@ -49,8 +49,8 @@ from labkit.images import iter_image_files, load_image
 from labkit.network import POOLED_FEATURES, REACT_CLIP, ModelDescription, forward_model, load_keras_model
 from labkit.paths import SAMPLES_DIR, cache_dir
 from labkit.preprocess import DEFAULT_POLICY, ResizePolicy, to_batch
+from labkit.rebuild import weights_path
 from labkit.version import __version__
-from labkit.weights import resolve_weights
 
 ENGINES = ("keras", "litert", "litert-int8")
 DEFAULT_ENGINE = "litert"
@@ -289,8 +289,7 @@ def weights_fingerprint(description: ModelDescription) -> str | None:
         return file_sha256(Path(description.keras_file))
     if description.weights is None:
         return None
-    path = resolve_weights() if description.weights == "imagenet" else Path(description.weights)
-    return file_sha256(path)
+    return file_sha256(weights_path(description.weights))
 
 
 def file_sha256(path: Path) -> str:

@@ -3,7 +3,8 @@
 - the network (:mod:`labkit.network`): MobileNetV2 with the ReAct clip, or a fine-tuned model;
 - the engine (:mod:`labkit.engines`): LiteRT by default, or one compiled ``tf.function`` (``"keras"``), built once
   and warmed up on construction, so the first student's photo is as fast as the hundredth;
-- the calibration (:mod:`labkit.calibration`): the temperature and the "not sure" rule.
+- the calibration (:mod:`labkit.calibration`): the temperature and the "not sure" rule, fitted for its weights
+  (:mod:`labkit.autocalibration`: never another model's; without one its percentages are uncalibrated).
 
 TensorFlow is imported only when a Keras model is built or run, so ``import labkit`` stays light.
 """
@@ -19,10 +20,18 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from labkit.calibration import Calibration, shipped_calibration
+from labkit.autocalibration import calibration_for
+from labkit.calibration import Calibration
 from labkit.engines import DEFAULT_ENGINE, check_engine, default_engine, make_forward
 from labkit.images import NOTES_KEY, ImageSource, as_image
-from labkit.network import ForwardFunction, ModelDescription, compile_forward, head_weights, load_keras_model
+from labkit.network import (
+    ForwardFunction,
+    ModelDescription,
+    compile_forward,
+    head_weights,
+    load_keras_model,
+    weights_fingerprint,
+)
 from labkit.predict import LOW_CONFIDENCE, Prediction, softmax, top_k
 from labkit.preprocess import DEFAULT_POLICY, IMAGE_SIZE, ResizePolicy, to_model_input
 from labkit.weights import load_class_index, readable_label
@@ -32,7 +41,8 @@ class Classifier:
     """An image classifier that loads its model once and answers in milliseconds.
 
     Args:
-        weights: ``"imagenet"`` (default; found via ``$LABKIT_WEIGHTS_DIR``, Keras' cache or download), a path to
+        weights: ``"imagenet"`` (default: labkit's own, ``$LABKIT_WEIGHTS_DIR`` or built on first use from the
+            committed source, :mod:`labkit.weights`), ``"keras-download"`` (Keras' original weights), a path to
             MobileNetV2 ``.h5`` weights, or ``None`` for an untrained model (fast tests).
         engine: ``"keras"`` (a compiled ``tf.function``) or an engine from :mod:`labkit.engines` (LiteRT). Default:
             :data:`labkit.engines.DEFAULT_ENGINE` for weights from a file, ``"keras"`` for a model in memory
@@ -44,9 +54,10 @@ class Classifier:
         description: where the network comes from (:class:`labkit.network.ModelDescription`), instead of
             ``weights`` and ``model``: a saved ``.keras`` file and a ready ``.tflite`` (what
             :func:`labkit.export.load_exported` passes). Its ``num_classes`` must match ``class_names``.
-        calibration: the temperature and "not sure" rule. Default: the shipped one for the ImageNet weights
-            (``labkit/data/calibration.json``), none for other models until one is fitted
-            (:func:`labkit.calibrate.fit_calibration`).
+        calibration: the temperature and "not sure" rule. Default for ImageNet weights: the one fitted for them
+            (:func:`labkit.autocalibration.calibration_for`: the shipped one for labkit's weights, else fitted on
+            imagenet-val-650 when it can be had, else none: :attr:`calibrated` is false); none for other models
+            until one is fitted (:func:`labkit.calibrate.fit_calibration`).
 
     Example:
         >>> classifier = Classifier()
@@ -67,6 +78,7 @@ class Classifier:
         description: ModelDescription | None = None,
         calibration: Calibration | None = None,
     ) -> None:
+        classes_from_index = class_names is None
         if class_names is None:
             if model is not None or description is not None:
                 raise ValueError("A custom model needs its class_names (one per output).")
@@ -90,19 +102,20 @@ class Classifier:
         self.engine = check_engine(
             default_engine(description.weights, description.keras_model) if engine is None else engine
         )
-        shipped = model is None and description.keras_file is None and description.weights == "imagenet"
-        if calibration is None and shipped:
-            calibration = shipped_calibration()  # fitted for the ImageNet weights only
         self.temperature = 1.0
         self.calibration: Calibration | None = None
-        if calibration is not None:
-            calibration.apply_to(self)
         self._model = model
         self._head: tuple[np.ndarray, np.ndarray] | None = None
+        self._fingerprint: str | None = None
         # "keras" compiles the Keras model (building it now); the LiteRT engines never read it.
         self._forward: ForwardFunction = (
             compile_forward(self.model) if self.engine == "keras" else make_forward(self.engine, description)
         )
+        imagenet = model is None and description.keras_file is None and classes_from_index
+        if calibration is None and imagenet:  # ImageNet weights from a file: the calibration fitted for them
+            calibration = calibration_for(self.weights_fingerprint, self.forward, lambda: self.head, self.policy)
+        if calibration is not None:
+            calibration.apply_to(self)
         if warm_up:
             _, features = self.forward(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 3), np.float32))
             # read the last layer now (not on the first student's photo), and check the model gives what it needs
@@ -125,6 +138,20 @@ class Classifier:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def weights_fingerprint(self) -> str | None:
+        """Which weights this classifier answers with (:func:`labkit.network.weights_fingerprint`); ``None`` for
+        random weights and saved ``.keras`` models. A calibration records it and fits only these weights."""
+        if self._fingerprint is None:
+            self._fingerprint = weights_fingerprint(self.description)
+        return self._fingerprint
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether the percentages are calibrated; if not, they are the network's own
+        (:data:`labkit.predict.UNCALIBRATED_MESSAGE` says so to people)."""
+        return self.calibration is not None
 
     @property
     def head(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -196,6 +223,7 @@ class Classifier:
             ood_score=ood_score,
             notes=tuple(notes),
             low_confidence=bool(probabilities.max() < line),
+            calibrated=self.calibrated,
         )
 
     def predict(self, images: Sequence[ImageSource], top: int = 3) -> list[Prediction]:

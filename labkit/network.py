@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from labkit.preprocess import DEFAULT_POLICY, IMAGE_SIZE, ResizePolicy
-from labkit.weights import resolve_weights
+from labkit.rebuild import weights_path
+from labkit.weights import LayerWeights, fingerprint_layers, weights_file_fingerprint
 
 ForwardFunction = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray | None]"]
 """``batch (N, 224, 224, 3) float32 in [-1, 1] -> (logits (N, classes), clipped pooled features (N, 1280) or None)``:
@@ -87,8 +88,9 @@ def build_mobilenet_v2(weights: str | os.PathLike | None = "imagenet", num_class
     ``"predictions"`` layer, for every build, so a ``weights=None`` model has the same graph as the real one.
 
     Args:
-        weights: ``"imagenet"`` (found by :func:`labkit.weights.resolve_weights`), a path to an ``.h5`` file, or
-            ``None`` for random weights (fast tests).
+        weights: ``"imagenet"`` (labkit's own, built on first use: :func:`labkit.rebuild.weights_path`),
+            ``"keras-download"`` (Keras' original), a path to an ``.h5`` file, or ``None`` for random weights (fast
+            tests).
         num_classes: outputs of the last layer.
 
     Example:
@@ -97,8 +99,8 @@ def build_mobilenet_v2(weights: str | os.PathLike | None = "imagenet", num_class
     """
     import keras
 
-    if weights == "imagenet":
-        weights = resolve_weights()
+    if weights is not None:
+        weights = weights_path(weights)
     # Logits rather than probabilities: temperature scaling and the energy score need them.
     base = keras.applications.MobileNetV2(
         weights=None if weights is None else str(weights), classes=num_classes, classifier_activation=None
@@ -112,8 +114,8 @@ def build_base(weights: str | os.PathLike | None = "imagenet") -> Any:
     """Return MobileNetV2 without its ImageNet classifier (``include_top=False``): image -> 7 x 7 x 1280 features.
 
     Args:
-        weights: ``"imagenet"`` (the no-top file found by :func:`labkit.weights.resolve_weights`), a path to a
-            no-top ``.h5`` file, or ``None`` for random weights.
+        weights: ``"imagenet"`` or ``"keras-download"`` (the no-top file, :func:`labkit.rebuild.weights_path`), a
+            path to a no-top ``.h5`` file, or ``None`` for random weights.
 
     Example:
         >>> build_base(None).output_shape  # doctest: +SKIP
@@ -121,8 +123,8 @@ def build_base(weights: str | os.PathLike | None = "imagenet") -> Any:
     """
     import keras
 
-    if weights == "imagenet":
-        weights = resolve_weights(include_top=False)
+    if weights is not None:
+        weights = weights_path(weights, include_top=False)
     return keras.applications.MobileNetV2(
         input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), include_top=False, weights=None if weights is None else str(weights)
     )
@@ -199,7 +201,7 @@ def head_weights(description: ModelDescription, model: Any = None) -> tuple[np.n
         else:
             import h5py
 
-            path = resolve_weights() if description.weights == "imagenet" else Path(description.weights)
+            path = weights_path(description.weights)
             arrays: dict[str, np.ndarray] = {}
 
             def keep_array(name: str, item: Any) -> None:  # "predictions/kernel" or "predictions/kernel:0"
@@ -221,6 +223,46 @@ def head_weights(description: ModelDescription, model: Any = None) -> tuple[np.n
         return None
     kernel, bias = model.get_layer(LOGITS_LAYER).get_weights()
     return np.asarray(kernel, np.float32), np.asarray(bias, np.float32)
+
+
+def weights_fingerprint(description: ModelDescription) -> str | None:
+    """Return which weights a described network answers with (:func:`labkit.weights.fingerprint_layers`).
+
+    What a calibration records and is matched against: the same for CI's ``../shared/models`` and labkit's own
+    weights built on any machine, different for Keras' original or a changed last layer. From the weights file
+    with h5py (labkit's own are built first if needed) or from the model in memory; ``None`` for random weights and
+    for a saved ``.keras`` model (an export carries its own calibration).
+
+    Example:
+        >>> weights_fingerprint(ModelDescription()) == weights_fingerprint(ModelDescription())  # doctest: +SKIP
+        True
+    """
+    if description.keras_model is not None:
+        return keras_model_fingerprint(description.keras_model)
+    if description.keras_file is not None or description.weights is None:
+        return None
+    return weights_file_fingerprint(weights_path(description.weights))
+
+
+def keras_model_fingerprint(model: Any) -> str:
+    """Return :func:`labkit.weights.fingerprint_layers` of a Keras model in memory (nested models flattened).
+
+    Example:
+        >>> built = build_mobilenet_v2("imagenet")  # doctest: +SKIP
+        >>> keras_model_fingerprint(built) == weights_fingerprint(ModelDescription())  # doctest: +SKIP
+        True
+    """
+
+    def layers_of(container: Any) -> list[LayerWeights]:
+        found: list[LayerWeights] = []
+        for layer in container.layers:
+            if hasattr(layer, "layers"):
+                found.extend(layers_of(layer))
+            else:
+                found.append([(weight.name, weight.numpy()) for weight in layer.weights])
+        return found
+
+    return fingerprint_layers(layers_of(model))
 
 
 def load_keras_model(description: ModelDescription) -> Any:

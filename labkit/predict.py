@@ -30,6 +30,13 @@ UNSURE = 0.30  # from here up to CONFIDENT: "medium"; below: "low"
 # photo in nine (right 44 % of the time, the others 83 %); 0.6 would note one in six (benchmarks/calibration.py).
 LOW_CONFIDENCE = 0.50
 Note = Literal["out_of_distribution", "low_confidence"]
+# What a person reads when a classifier has no calibration for its weights (the command line, --json's "calibrated":
+# false, the app's model note, the lessons): its percentages are the network's own and it never says "not sure".
+UNCALIBRATED_MESSAGE = (
+    "uncalibrated: labkit has no calibration for these weights, so the percentages are the network's own, not "
+    'checked against real photos, and it never says "not sure". To calibrate them, make imagenet-val-650 '
+    "available (LABKIT_DATA_DIR, or the internet once) and load the model again."
+)
 
 
 @dataclass(frozen=True)
@@ -50,7 +57,9 @@ class Prediction:
     image may not be one of the classes the model knows (see :mod:`labkit.ood` and :mod:`labkit.calibration`), and
     ``low_confidence`` when the model knows the kind of photo but hesitates (calibrated top-1 below
     :data:`LOW_CONFIDENCE`). :attr:`note` says which note the photo gets (at most one: "not sure" wins).
-    ``ood_score`` is higher for less familiar images (``None`` without a calibration).
+    ``ood_score`` is higher for less familiar images (``None`` without a calibration); ``calibrated`` is false when
+    the classifier had no calibration for its weights (the percentages are then the network's own,
+    :data:`UNCALIBRATED_MESSAGE`).
     """
 
     top: tuple[ClassScore, ...]
@@ -60,6 +69,7 @@ class Prediction:
     ood_score: float | None = None
     notes: tuple[str, ...] = ()
     low_confidence: bool = False
+    calibrated: bool = True
 
     @property
     def label(self) -> str:
@@ -112,6 +122,7 @@ class Prediction:
             "note": self.note,
             "ood_score": None if self.ood_score is None else round(self.ood_score, 4),
             "notes": list(self.notes),
+            "calibrated": self.calibrated,
         }
 
     def __str__(self) -> str:
