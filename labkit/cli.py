@@ -33,11 +33,11 @@ from labkit.images import ImageError
 from labkit.model import Classifier
 from labkit.ood import NOT_SURE_MESSAGE
 from labkit.paths import REPO_ROOT
-from labkit.predict import Prediction, format_percent
+from labkit.predict import UNCALIBRATED_MESSAGE, Prediction, format_percent
 from labkit.recipe import FINE_TUNE_EPOCHS, HEAD_EPOCHS
 from labkit.transfer import fine_tune
 from labkit.version import __version__
-from labkit.weights import WeightsNotFound
+from labkit.weights import IMAGENET, KERAS_DOWNLOAD, WeightsNotFound
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_NO_MODEL = 0, 1, 2, 3
 EXIT_NO_DATASET = 4  # `fetch`: the dataset could not be downloaded or checked
@@ -72,6 +72,13 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", metavar="PATH", help="a model exported by `python -m labkit train` (default: the ImageNet model)"
     )
+    parser.add_argument(
+        "--weights",
+        default=IMAGENET,
+        metavar="WEIGHTS",
+        help=f"the ImageNet model's weights: {IMAGENET!r} (default: labkit's own, built on first use), "
+        f"{KERAS_DOWNLOAD!r} (Keras' original, downloaded by Keras) or a path to an .h5 file",
+    )
 
 
 def make_classifier(args: argparse.Namespace) -> Classifier:
@@ -80,8 +87,12 @@ def make_classifier(args: argparse.Namespace) -> Classifier:
     # Keras prints download progress on stdout; keep stdout for answers (--json must stay parseable).
     with native_stderr_silenced(), contextlib.redirect_stdout(sys.stderr):
         if getattr(args, "model", None):
-            return load_exported(args.model, engine=args.engine)
-        return Classifier(engine=args.engine)
+            classifier = load_exported(args.model, engine=args.engine)
+        else:
+            classifier = Classifier(getattr(args, "weights", IMAGENET), engine=args.engine)
+    if not classifier.calibrated:
+        print(f"labkit: {UNCALIBRATED_MESSAGE}", file=sys.stderr, flush=True)
+    return classifier
 
 
 @contextlib.contextmanager

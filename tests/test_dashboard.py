@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 
+import h5py
 import ipywidgets as widgets
 import numpy as np
 import pytest
@@ -464,10 +465,22 @@ def test_voila_reads_its_limits_from_voila_json_in_the_current_folder(repo_root,
     assert settings(tmp_path)["websocket"] is None  # proof that it was the file in the repository root
 
 
-def test_the_built_in_models_note_quotes_the_latest_measured_accuracy(repo_root, tmp_path):
+def test_the_built_in_models_note_quotes_the_validation_photos_from_the_calibration_file(repo_root, tmp_path):
     from labkit.app.catalogue import measured_accuracy
+    from labkit.calibration import CALIBRATION_FILE
 
-    measured = json.loads((repo_root / "benchmarks" / "results" / "resize_policy.json").read_text())["figures"]
-    right = measured["policies"][measured["default_policy"]]["top1_right"]
-    assert f"{right / measured['photos']:.0%} top-1" in imagenet_model().note  # generated, never retyped
-    assert measured_accuracy(tmp_path / "no-such-result.json") == ""  # an installed copy without benchmarks/
+    measured = json.loads(CALIBRATION_FILE.read_text())["measured"]
+    note = imagenet_model().note
+    assert f"{measured['top1_accuracy']:.1%} top-1 on {measured['photos']} ImageNet validation photos" in note
+    assert "imagenet-val-650" in note  # generated from the file, never retyped
+
+    # Other weights (Keras' original, a teacher's own) are not described by labkit's figures: the note says so.
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as weights_file:
+        weights_file.attrs["layer_names"] = [b"predictions"]
+        group = weights_file.create_group("predictions")
+        group.attrs["weight_names"] = [b"predictions/kernel", b"predictions/bias"]
+        group.create_dataset("predictions/kernel", data=np.ones((1280, 1000), np.float32))
+        group.create_dataset("predictions/bias", data=np.zeros(1000, np.float32))
+    assert "not the ones labkit was measured with" in measured_accuracy(weights=other)
+    assert "top-1" not in measured_accuracy(weights=other)

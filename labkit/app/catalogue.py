@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from labkit.calibration import shipped_calibration
+from labkit.autocalibration import VALIDATION_SET
+from labkit.calibration import Calibration, shipped_calibration
 from labkit.export import (
     DEFAULT_EXPORTS_DIR,
     LITERT_FILE,
@@ -31,12 +31,11 @@ from labkit.export import (
 from labkit.model import Classifier, shared_classifier
 from labkit.ood import NOT_SURE_MESSAGE
 from labkit.paths import REPO_ROOT
+from labkit.weights import find_weights, weights_file_fingerprint
 
 IMAGENET = "imagenet"  # the model picker's key (and $LABKIT_MODEL's value) for the built-in model
 IMAGENET_NAME, IMAGENET_CLASSES = "MobileNetV2", "ImageNet, 1000 classes"
 MODEL_DESCRIPTION = f"{IMAGENET_NAME} ({IMAGENET_CLASSES})"
-# The built-in model's accuracy, as benchmarks/resize_policy.py last measured it (with the rebuilt weights).
-ACCURACY_RESULT = REPO_ROOT / "benchmarks" / "results" / "resize_policy.json"
 MODELS_DIR_ENV, MODEL_ENV = "LABKIT_MODELS_DIR", "LABKIT_MODEL"
 
 
@@ -70,31 +69,35 @@ class ModelOption:
 
 def imagenet_model(load: Callable[[], Classifier] = shared_classifier) -> ModelOption:
     """The built-in model, MobileNetV2 with ImageNet's 1000 classes (loaded by ``load``, the kernel's shared one)."""
-    note = (
-        f"Knows 1000 kinds of things: animals, vehicles, food, objects. {measured_accuracy()} "
-        f"{shipped_calibration().summary()}"
-    ).strip()
+    note = f"Knows 1000 kinds of things: animals, vehicles, food, objects. {measured_accuracy()}".strip()
     return ModelOption(IMAGENET, IMAGENET_NAME, IMAGENET_CLASSES, MODEL_DESCRIPTION, load, note=note)
 
 
-def measured_accuracy(result: Path = ACCURACY_RESULT) -> str:
-    """The built-in model's accuracy in one sentence, read from benchmarks/resize_policy.py's latest result (empty
-    when there is none, e.g. in an installed copy without the repository's benchmarks).
+def measured_accuracy(calibration: Calibration | None = None, weights: Path | None = None) -> str:
+    """The built-in model's accuracy and calibration in a sentence or two, read from the calibration file.
+
+    The figures are those ``calibration`` (default: the shipped one) measured on the 650 ImageNet validation photos it
+    was fitted on, never retyped. They describe the weights it was fitted for only: when the weights labkit will load
+    (``weights``, default :func:`labkit.weights.find_weights`: ``$LABKIT_WEIGHTS_DIR``'s or the built ones; not
+    built yet means labkit's own) are others, the note says so instead.
 
     Example:
         >>> measured_accuracy()  # doctest: +SKIP
-        '90% top-1 and 98% top-3 on our 60 labelled test photos, measured with the rebuilt weights.'
+        '78.6% top-1 on 650 ImageNet validation photos (imagenet-val-650). Percentages calibrated on 650 photos: ...'
     """
-    try:
-        figures = json.loads(result.read_text(encoding="utf-8"))["figures"]
-        policy = figures["policies"][figures["default_policy"]]
-        photos = figures["photos"]
+    calibration = shipped_calibration() if calibration is None else calibration
+    weights = find_weights() if weights is None else weights
+    if weights is not None and not calibration.fits(weights_file_fingerprint(weights)):
         return (
-            f"{policy['top1_right'] / photos:.0%} top-1 and {policy['top3_right'] / photos:.0%} top-3 on our "
-            f"{photos} labelled test photos, measured with the rebuilt weights."
+            f"Its weights ({weights}) are not the ones labkit was measured with: labkit's figures do not apply to them."
         )
-    except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
-        return ""
+    measured = calibration.measured
+    if "top1_accuracy" not in measured or "photos" not in measured:
+        return calibration.summary()
+    return (
+        f"{measured['top1_accuracy']:.1%} top-1 on {measured['photos']} ImageNet validation photos "
+        f"({VALIDATION_SET}). {calibration.summary()}"
+    ).strip()
 
 
 @functools.lru_cache(maxsize=8)

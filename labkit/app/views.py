@@ -15,7 +15,7 @@ import html
 from labkit.app.catalogue import ModelOption
 from labkit.app.pictures import chart_png, data_url
 from labkit.app.state import MAX_UPLOAD_BYTES, Result
-from labkit.predict import Prediction, confidence_band, doubt
+from labkit.predict import UNCALIBRATED_MESSAGE, Prediction, confidence_band, doubt
 
 EMPTY_RESULTS = (
     '<p class="labkit-empty">No photos yet. Results appear here, newest first, and stay until you clear them.</p>'
@@ -90,10 +90,12 @@ def caveats_html(prediction: Prediction, not_sure: str) -> str:
 
     Two notes for two reasons (:func:`labkit.predict.doubt` words them): the photo is probably none of the things
     the model knows (``prediction.not_sure``; ``not_sure`` gives the words), or the model hesitates on it (calibrated
-    best guess under :data:`labkit.predict.LOW_CONFIDENCE`; the note names the runner-up).
+    best guess under :data:`labkit.predict.LOW_CONFIDENCE`; the note names the runner-up). A classifier with no
+    calibration for its weights says so on every card (:data:`labkit.predict.UNCALIBRATED_MESSAGE`).
     """
     notes = "".join(
-        f'<p class="labkit-note">{html.escape(note[:1].upper() + note[1:])}.</p>' for note in prediction.notes
+        f'<p class="labkit-note">{html.escape(note[:1].upper() + note[1:])}.</p>'
+        for note in (*prediction.notes, *([] if prediction.calibrated else [UNCALIBRATED_MESSAGE.removesuffix(".")]))
     )
     words = doubt(prediction, not_sure)
     if words is None:

@@ -22,13 +22,14 @@ from labkit.lessons.tryit import PhotoPicker, ResultArea, TryIt, figure_html, ph
 from labkit.model import Classifier, shared_classifier
 from labkit.ood import NOT_SURE_MESSAGE
 from labkit.plots import format_percent, plot_top_k, top_k_alt_text
-from labkit.predict import Prediction, doubt
+from labkit.predict import UNCALIBRATED_MESSAGE, Prediction, doubt
 
 TOP = 3
 
 
 def doubts(prediction: Prediction, num_classes: int = 1000) -> list[str]:
-    """The reasons to doubt an answer, in the app's words (:func:`labkit.predict.doubt`), and labkit's notes.
+    """The reasons to doubt an answer, in the app's words (:func:`labkit.predict.doubt`), and labkit's notes
+    (and that the percentages are uncalibrated, when the classifier has no calibration for its weights).
 
     Example:
         >>> doubts(classifier.classify("data/samples/person.jpg"))  # doctest: +SKIP
@@ -38,6 +39,8 @@ def doubts(prediction: Prediction, num_classes: int = 1000) -> list[str]:
     note = doubt(prediction, not_sure)
     reasons = [f"{note[0]}: {note[1]}. Treat the answer as a guess."] if note else []
     reasons.extend(text[:1].upper() + text[1:] + "." for text in prediction.notes)
+    if not prediction.calibrated:
+        reasons.append(UNCALIBRATED_MESSAGE[:1].upper() + UNCALIBRATED_MESSAGE[1:])
     return reasons
 
 
