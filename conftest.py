@@ -12,8 +12,10 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent
 
 # Set before anything imports TensorFlow; nbval's kernels inherit this environment too.
-# The real weights live beside the checkout (never in git); an explicit LABKIT_WEIGHTS_DIR wins.
-os.environ.setdefault("LABKIT_WEIGHTS_DIR", str(REPO_ROOT.parent / "shared" / "models"))
+# CI's ready weights live beside the checkout, when there is one (a rebuild of labkit's own, which labkit otherwise
+# builds on first use: they save the build). An explicit LABKIT_WEIGHTS_DIR wins; a clone alone builds its own.
+if (REPO_ROOT.parent / "shared" / "models").is_dir():
+    os.environ.setdefault("LABKIT_WEIGHTS_DIR", str(REPO_ROOT.parent / "shared" / "models"))
 # Datasets we may not commit (labkit.datasets) are read from the course's copy beside the checkout, never downloaded.
 os.environ.setdefault("LABKIT_DATA_DIR", str(REPO_ROOT.parent / "shared" / "datasets"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

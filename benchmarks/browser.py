@@ -38,7 +38,7 @@ os.environ.setdefault("LABKIT_WEIGHTS_DIR", str(REPO_ROOT.parent / "shared" / "m
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from concurrent_sessions import is_ready, open_sessions, wait_all, wait_until_idle  # noqa: E402
-from course_data import shared_samples_dir  # noqa: E402
+from course_data import open_photo  # noqa: E402
 from dashboard_page import DashboardPage  # noqa: E402
 from serving import launch_chromium, start_voila, stop, warm_model_cache  # noqa: E402
 from soak import start_server  # noqa: E402
@@ -138,7 +138,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10, help="page loads, uploads... one at a time (0: none)")
     parser.add_argument("--together", type=int, default=3, help="students opening the app at once (0: none)")
-    parser.add_argument("--photo", type=Path, default=shared_samples_dir() / "340_zebra.jpg")
+    parser.add_argument("--photo", type=Path, default=open_photo("cab.jpg"))
     args = parser.parse_args()
     started = machine_load()
 

@@ -47,9 +47,9 @@ POLL_SECONDS = 0.1     # how often the tabs are checked for "Ready" and for thei
 TIMEOUT_SECONDS = 180  # for every tab to be ready, and again for every card
 CLOSE_WAIT_SECONDS = 5
 CLASS_SIZES = (30, 200)
-# Photos the model gets right with a wide margin (../shared/samples), one per tab.
-PHOTOS = ("340_zebra.jpg", "145_king_penguin.jpg", "504_coffee_mug.jpg", "817_sports_car.jpg", "907_wine_bottle.jpg",
-          "388_giant_panda.jpg", "963_pizza.jpg", "950_orange.jpg")
+# Photos of data/samples the model gets right with a wide margin, one per tab.
+PHOTOS = ("cab.jpg", "space_shuttle.jpg", "loggerhead.jpg", "espresso.jpg", "penguin.jpg", "pizza.jpg", "burrito.jpg",
+          "cheeseburger.jpg")
 
 
 @dataclass
@@ -71,10 +71,10 @@ class Session:
 
 
 def expected_labels() -> dict[str, str]:
-    from course_data import shared_samples_dir
+    from labkit.paths import SAMPLES_DIR
     from labkit.weights import readable_label
 
-    with open(shared_samples_dir() / "labels.csv", newline="", encoding="utf-8") as handle:
+    with open(SAMPLES_DIR / "labels.csv", newline="", encoding="utf-8") as handle:
         return {row["file"]: readable_label(row["label"]) for row in csv.DictReader(handle)}
 
 
@@ -208,11 +208,11 @@ def main() -> int:
 
     from playwright.sync_api import sync_playwright
 
-    from course_data import shared_samples_dir
+    from course_data import open_photo
 
     load_at_start = machine_load()
     labels = expected_labels()
-    photos = [shared_samples_dir() / name for name in PHOTOS]
+    photos = [open_photo(name) for name in PHOTOS]
     warm_model_cache()
     process, url = start_server(options.config, LOG_DIR / "voila-concurrent.log")
     server = psutil.Process(process.pid)

@@ -6,7 +6,7 @@ For each engine of :mod:`labkit.engines`:
   pass alone (p50);
 - images/s for a batch of 32 different photos, end to end (``Classifier.predict``);
 - the model's size on disk (Keras: the ``.h5`` weights; LiteRT: the cached flatbuffer);
-- top-1 on the 60 labelled photos of ``../shared/samples``, and how often its top-1 equals the Keras engine's;
+- top-1 on the 650 labelled photos of ``imagenet-val-650``, and how often its top-1 equals the Keras engine's;
 - and, for reference, the same photo through Keras' ``model.predict`` (what most tutorials do).
 
 The LiteRT engines are timed in turns (``--rounds``), so a burst of load from another process on this shared
@@ -41,7 +41,7 @@ from labkit import Classifier, load_image, to_model_input  # noqa: E402
 from labkit.engines import DEFAULT_ENGINE, ENGINES, LiteRTForward, cached_model_path, file_sha256  # noqa: E402
 from labkit.evaluate import evaluate  # noqa: E402
 from labkit.images import iter_image_files  # noqa: E402
-from course_data import shared_samples_dir  # noqa: E402
+from course_data import open_photos, validation_dir  # noqa: E402
 from labkit.paths import SAMPLES_DIR  # noqa: E402
 from labkit.preprocess import to_batch  # noqa: E402
 from labkit.weights import resolve_weights  # noqa: E402
@@ -74,7 +74,7 @@ def photo_256(folder: Path) -> Path:
 
 
 def batch_photos(size: int = BATCH) -> list[Path]:
-    photos = iter_image_files(shared_samples_dir())
+    photos = open_photos()
     return [photos[index % len(photos)] for index in range(size)]
 
 
@@ -152,13 +152,13 @@ def measure_engines(args) -> dict:
         for kind, values in keras_timings.items():
             timings[kind] |= values
         end_to_end, forward, batches = timings["end_to_end"], timings["forward"], timings["batch"]
-        results = {engine: evaluate(classifier, shared_samples_dir(), progress=False)
+        results = {engine: evaluate(classifier, validation_dir(), progress=False)
                    for engine, classifier in classifiers.items()}
 
     keras_top1 = results["keras"].logits.argmax(axis=1)
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"\nOne {PHOTO_SIDE}-px JPEG ({photo.name}) end to end: decode, preprocess, forward. Batch: {BATCH} "
-          f"different photos end to end. Top-1 on {results['keras'].n} photos of ../shared/samples; 'agrees' = same "
+          f"different photos end to end. Top-1 on {results['keras'].n} photos of imagenet-val-650; 'agrees' = same "
           f"top-1 as keras. {os.cpu_count()} CPU cores, shared (load average {load}); medians of {args.repeats} "
           f"runs.\n")
     header = f"{'engine':<14}{'p50 ms':>8}{'p90 ms':>8}{'CPU ms':>8}{'forward ms':>11}{'images/s@32':>13}" \

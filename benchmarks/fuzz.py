@@ -3,7 +3,7 @@
 A class of 200 will upload half-downloaded photos, renamed PDFs and files a phone app mangled. Each must get a
 prediction or a message saying what is wrong, quickly, and the kernel must survive for the next student. This
 script makes ``--count`` damaged files (seeded, so every run makes the same ones) from the real photos in
-data/samples and ../shared/samples, and from PNGs and progressive JPEGs re-encoded from them, with eight kinds of
+data/samples, and from PNGs and progressive JPEGs re-encoded from them, with eight kinds of
 damage: bit flips, truncation, deleted and duplicated byte spans, deleted and duplicated JPEG segments / PNG
 chunks, header fields set to extreme values, and inserted random bytes.
 
@@ -50,7 +50,7 @@ SEED = 8                # same seed, same files
 SLOW_SECONDS = 5.0      # an answer slower than this fails the run (a student gives up long before)
 HANG_SECONDS = 60.0     # no answer within this: the child is killed and the file counted as a hang
 STARTUP_SECONDS = 300.0  # the child's import + model load, on a busy shared machine
-PNG_SOURCES = ("207_golden_retriever.jpg", "281_tabby.jpg", "340_zebra.jpg", "954_banana.jpg")
+PNG_SOURCES = ("beagle.jpg", "tabby.jpg", "cab.jpg", "pizza.jpg")
 
 Mutation = Callable[[bytes, random.Random], bytes]
 
@@ -86,11 +86,7 @@ def load_originals() -> list[Original]:
 
     from labkit.paths import SAMPLES_DIR
 
-    # the course's 60 labelled photos beside the checkout, as benchmarks/course_data.py finds them (this script is
-    # also imported by tests/test_fuzz.py, without benchmarks/ on sys.path)
-    shared_samples = Path(os.environ.get("LABKIT_SHARED_DIR", REPO_ROOT.parent / "shared")) / "samples"
-
-    paths = {path.name: path for folder in (shared_samples, SAMPLES_DIR) for path in folder.glob("*.jpg")}
+    paths = {path.name: path for path in SAMPLES_DIR.glob("*.jpg")}  # the open photos, in every clone
     originals = [Original(name, "JPEG", paths[name].read_bytes()) for name in sorted(paths)]
     for name, mode in zip(PNG_SOURCES, ("RGB", "RGBA", "P", "L")):
         with Image.open(paths[name]) as photo:

@@ -101,11 +101,11 @@ def measure(students: int) -> dict:
     """Run the class once; return the figures (see the module's docstring)."""
     from playwright.sync_api import sync_playwright
 
-    from course_data import shared_samples_dir
+    from course_data import open_photo
 
     labels = expected_labels()
     names = [f"student{number:02d}" for number in range(1, students + 1)]
-    photos = {name: shared_samples_dir() / PHOTOS[number % len(PHOTOS)] for number, name in enumerate(names)}
+    photos = {name: open_photo(PHOTOS[number % len(PHOTOS)]) for number, name in enumerate(names)}
     warm_model_cache()
     load_before, used_before = os.getloadavg(), psutil.virtual_memory().used / MB
     state = Path(tempfile.mkdtemp(prefix="labkit-hub-benchmark-"))

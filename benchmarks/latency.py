@@ -25,20 +25,18 @@ from labkit import Classifier  # noqa: E402
 from labkit.engines import DEFAULT_ENGINE, ENGINES  # noqa: E402
 from labkit.evaluate import LatencyStats, measure_latency  # noqa: E402
 from labkit.images import iter_image_files  # noqa: E402
-from course_data import shared_samples_dir  # noqa: E402
-from labkit.paths import SAMPLES_DIR  # noqa: E402
+from course_data import open_photo, open_photos  # noqa: E402
 
 from _results import machine_load, write_result  # noqa: E402  (benchmarks/, this script's folder)
 
-PHOTO = shared_samples_dir() / "207_golden_retriever.jpg"  # 256 px on its shorter side, like most course photos
+PHOTO = open_photo("beagle.jpg")  # 576 x 384, like most photos of data/samples
 BATCH = 32
 TARGET_RATIO = 4.0
 
 
 def batch_photos(size: int = BATCH) -> list[Path]:
-    """``size`` different photos: the shared samples if present, else the bundled ones, repeated as needed."""
-    photos = iter_image_files(shared_samples_dir()) if shared_samples_dir().is_dir() else []
-    photos = photos or iter_image_files(SAMPLES_DIR)
+    """``size`` different photos: the open photos of data/samples, repeated as needed."""
+    photos = open_photos()
     return [photos[i % len(photos)] for i in range(size)]
 
 

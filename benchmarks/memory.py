@@ -31,12 +31,12 @@ sys.path.insert(0, str(REPO_ROOT))  # run from a checkout without installing
 from labkit.engines import DEFAULT_ENGINE  # noqa: E402  (imports neither TensorFlow nor LiteRT)
 
 from _results import machine_load, write_result  # noqa: E402  (benchmarks/, this script's folder)
-from course_data import shared_samples_dir  # noqa: E402
+from course_data import open_photo  # noqa: E402
 
 # --- configurable parameters -----------------------------------------------------------------------------------
 REPEATS = 3
 TARGET_RSS_MB = 350
-PHOTO = shared_samples_dir() / "207_golden_retriever.jpg"  # the course photos, as before data/samples went open
+PHOTO = open_photo("beagle.jpg")  # one of the open photos of data/samples
 
 KERNEL = """
 import json, sys, time

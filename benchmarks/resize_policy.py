@@ -1,8 +1,8 @@
-"""Squash or crop? Top-1 / top-3 on the 60 labelled photos of ../shared/samples for each resize policy.
+"""Squash or crop? Top-1 / top-3 on the 650 labelled photos of imagenet-val-650 for each resize policy.
 
 ``"squash"`` resizes the whole photo to 224 x 224; ``"crop"`` resizes the shorter side to 256 and keeps the centre
 224 x 224 (the classic ImageNet evaluation). labkit's default is whichever scores better here. The latest run's
-figures go to ``benchmarks/results/resize_policy.json``; the README's table and the app's model note quote them.
+figures go to ``benchmarks/results/resize_policy.json``; the README's table quotes them.
 
     python benchmarks/resize_policy.py
 """
@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 
 from labkit import Classifier  # noqa: E402
 from labkit.evaluate import EvaluationResult, evaluate  # noqa: E402
-from course_data import shared_samples_dir  # noqa: E402
+from course_data import VALIDATION_SET, validation_dir  # noqa: E402
 from labkit.preprocess import DEFAULT_POLICY  # noqa: E402
 
 from _results import machine_load, write_result  # noqa: E402  (benchmarks/, this script's folder)
@@ -33,14 +33,14 @@ def counted(result: EvaluationResult, fraction: float, interval: tuple[float, fl
 def main() -> None:
     started = machine_load()
     reference = Classifier(engine="keras")
-    print(f"{shared_samples_dir()}, Keras engine; default policy: {DEFAULT_POLICY!r}\n")
+    print(f"{VALIDATION_SET} ({validation_dir()}), Keras engine; default policy: {DEFAULT_POLICY!r}\n")
     print(f"{'policy':<8} {'top-1':<30} top-3")
     results = {}
     for policy in POLICIES:
         # One Keras model, two preprocessing policies.
         classifier = Classifier(engine="keras", policy=policy, model=reference.model,
                                 class_names=reference.class_names, wnids=reference.wnids)
-        result = results[policy] = evaluate(classifier, shared_samples_dir(), top=3, progress=False)
+        result = results[policy] = evaluate(classifier, validation_dir(), top=3, progress=False)
         print(f"{policy:<8} {counted(result, result.top1, result.top1_interval):<30} "
               f"{counted(result, result.topk, result.topk_interval)}")
     squash_only = {r.file for r in results["squash"].records if r.correct} - \
@@ -49,7 +49,7 @@ def main() -> None:
         {r.file for r in results["squash"].records if r.correct}
     print(f"\nright only with squash: {', '.join(sorted(Path(f).name for f in squash_only)) or 'none'}")
     print(f"right only with crop:   {', '.join(sorted(Path(f).name for f in crop_only)) or 'none'}")
-    write_result("resize_policy", {"photos": results[DEFAULT_POLICY].n, "default_policy": DEFAULT_POLICY, "policies": {
+    write_result("resize_policy", {"dataset": VALIDATION_SET, "photos": results[DEFAULT_POLICY].n, "default_policy": DEFAULT_POLICY, "policies": {
         policy: {"top1_right": round(result.top1 * result.n), "top3_right": round(result.topk * result.n),
                  "top1_interval_95": [round(bound, 4) for bound in result.top1_interval]}
         for policy, result in results.items()}}, load_at_start=started)

@@ -4,7 +4,7 @@ A student who spends a lesson on the app uploads photo after photo into one kern
 hundred kilobytes behind, a class would run out of memory by the afternoon. This script serves
 notebooks/dashboard.ipynb with Voilà on 127.0.0.1 (from the repository root, so ./voila.json applies; ``--config``
 for another file), opens one tab in Debian's chromium, and uploads ``--uploads`` photos one at a time through the
-"Choose photos…" button, cycling through the 60 real photos of ../shared/samples; every 10th file is a truncated
+"Choose photos…" button, cycling through the 18 open photos of data/samples; every 10th file is a truncated
 copy, so the error path is soaked too. Each upload must produce its card before the next one is sent.
 
 The kernel's memory (RSS, and USS: the pages no other process shares) is read with psutil before the first upload,
@@ -139,10 +139,10 @@ class Memory:
 
 
 def sample_photos() -> list[Path]:
-    """The 60 labelled photos of ../shared/samples, sorted."""
-    from course_data import shared_samples_dir
+    """The open photos of data/samples, sorted."""
+    from course_data import open_photos
 
-    return sorted(shared_samples_dir().glob("*.jpg"))
+    return open_photos()
 
 
 def upload_files(count: int, damaged_every: int = DAMAGED_EVERY) -> list[tuple[str, bytes]]:

@@ -28,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from collections.abc import Iterator
@@ -250,12 +251,18 @@ def write_legacy_h5(path: Path, layers: list[Any]) -> None:
     import keras
 
     with h5py.File(path, "w") as weights_file:
-        weights_file.attrs["layer_names"] = [layer.name.encode("utf8") for layer in layers]
+        # Keras numbers the names it makes up ("input_layer_1") for a second model in the same process; those layers
+        # hold no weights (the loader skips them), so the file keeps Keras' first names and is the same every time.
+        weights_file.attrs["layer_names"] = [_stable_name(layer).encode("utf8") for layer in layers]
         weights_file.attrs["backend"] = b"tensorflow"
         weights_file.attrs["keras_version"] = keras.__version__.encode("utf8")
         for layer in layers:
-            group = weights_file.create_group(layer.name)
+            group = weights_file.create_group(_stable_name(layer))
             names = [f"{layer.name}/{weight.name}" for weight in layer.weights]
             group.attrs["weight_names"] = [name.encode("utf8") for name in names]
             for name, weight in zip(names, layer.weights, strict=True):
                 group.create_dataset(name, data=np.asarray(weight.numpy()))
+
+
+def _stable_name(layer: Any) -> str:
+    return layer.name if layer.weights else re.sub(r"_\d+$", "", layer.name)

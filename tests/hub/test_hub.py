@@ -70,10 +70,10 @@ def wait_until(condition, seconds: float, every: float = 1.0) -> bool:
 
 
 def test_students_log_in_together_use_the_app_and_an_idle_server_is_culled_then_started_afresh(hub, browser):
-    from course_data import shared_samples_dir
+    from course_data import open_photo
 
     labels = expected_labels()
-    photos = [shared_samples_dir() / name for name in PHOTOS[:len(STUDENTS)]]
+    photos = [open_photo(name) for name in PHOTOS[:len(STUDENTS)]]
 
     # Three students log in at the same moment; each lands on the app (the hub's default URL) in their own server.
     contexts = {name: browser.new_context() for name in STUDENTS}
