@@ -113,11 +113,11 @@ def test_usage_errors_exit_2_without_a_traceback(args):
 
 
 def test_missing_weights_give_one_message_and_exit_3(tmp_path):
-    shown = run_labkit("classify", "data/samples/cab.jpg",
-                       env={"LABKIT_WEIGHTS_DIR": str(tmp_path), "KERAS_HOME": str(tmp_path / "keras")})
+    missing = tmp_path / "typo.h5"
+    shown = run_labkit("classify", "data/samples/cab.jpg", "--weights", str(missing))
     assert shown.returncode == 3
     assert_clean_failure(shown.stderr)
-    assert "LABKIT_WEIGHTS_DIR" in shown.stderr and "What to do" in shown.stderr
+    assert str(missing) in shown.stderr and "What to do" in shown.stderr
     assert shown.stdout == ""
 
 
