@@ -51,6 +51,7 @@ from labkit.weights import (
     check_source,
     find_weights,
     keras_download_weights,
+    resolve_weights,
 )
 
 BUILD_SECONDS = 30  # roughly, on a 2-core machine, TensorFlow import included
@@ -74,13 +75,7 @@ def weights_path(weights: str | os.PathLike, include_top: bool = True) -> Path:
         return imagenet_weights(include_top)
     if weights == KERAS_DOWNLOAD:
         return keras_download_weights(include_top)
-    path = Path(weights).expanduser()
-    if not path.is_file():
-        raise WeightsNotFound(
-            f"{path} does not exist. What to do: check the path, or use {IMAGENET!r} (labkit's own weights) or "
-            f"{KERAS_DOWNLOAD!r} (Keras' original)."
-        )
-    return path
+    return resolve_weights(weights)  # a path: it must exist
 
 
 def imagenet_weights(include_top: bool = True) -> Path:
