@@ -4,10 +4,11 @@ MobileNetV2 was trained on pixels scaled with ``x / 127.5 - 1`` (Keras' ``prepro
 [-1, 1]. Feeding [0, 1] instead still runs, silently, and costs accuracy: lesson 02 measures how much.
 
 Resize policy: the default, ``"squash"``, resizes the whole photo to 224x224, ignoring its aspect ratio. It scored
-a higher top-1 than ``"crop"`` (shorter side to 256, then the centre 224x224, the classic ImageNet evaluation) on
-the 60 labelled photos in ``../shared/samples``: ``benchmarks/resize_policy.py`` measures both (its figures are
-logged in ``benchmarks/README.md``). Photos taken by people often put the object off-centre or edge to edge, and
-the centre crop cuts it off; MobileNetV2 tolerates the squashing better.
+a higher top-1 than ``"crop"`` (shorter side to 256, then the centre 224x224, the classic ImageNet evaluation), first
+on 60 easy photos, then on the 650 validation photos of ``imagenet-val-650``: ``benchmarks/resize_policy.py``
+measures both (its latest figures: ``benchmarks/results/resize_policy.json``; the log: ``benchmarks/README.md``).
+Photos taken by people often put the object off-centre or edge to edge, and the centre crop cuts it off;
+MobileNetV2 tolerates the squashing better.
 """
 
 from __future__ import annotations
