@@ -3,7 +3,7 @@
 A class of 200 will upload half-downloaded photos, renamed PDFs and files a phone app mangled. Each must get a
 prediction or a message saying what is wrong, quickly, and the kernel must survive for the next student. This
 script makes ``--count`` damaged files (seeded, so every run makes the same ones) from the real photos in
-data/samples, and from PNGs and progressive JPEGs re-encoded from them, with eight kinds of
+data/samples and data/trashnet-mini, and from PNGs and progressive JPEGs re-encoded from them, with eight kinds of
 damage: bit flips, truncation, deleted and duplicated byte spans, deleted and duplicated JPEG segments / PNG
 chunks, header fields set to extreme values, and inserted random bytes.
 
@@ -84,9 +84,11 @@ def load_originals() -> list[Original]:
     """Read the sample JPEGs and re-encode a few as PNG (RGB, RGBA, palette, grayscale) and progressive JPEG."""
     from PIL import Image
 
-    from labkit.paths import SAMPLES_DIR
+    from labkit.paths import SAMPLES_DIR, TRASHNET_MINI_DIR
 
-    paths = {path.name: path for path in SAMPLES_DIR.glob("*.jpg")}  # the open photos, in every clone
+    # the open photos of every clone: data/samples (CC0) and trashnet-mini (MIT)
+    # (trashnet's names, "glass479.jpg", are unique across its folders)
+    paths = {path.name: path for path in [*SAMPLES_DIR.glob("*.jpg"), *TRASHNET_MINI_DIR.glob("*/*.jpg")]}
     originals = [Original(name, "JPEG", paths[name].read_bytes()) for name in sorted(paths)]
     for name, mode in zip(PNG_SOURCES, ("RGB", "RGBA", "P", "L")):
         with Image.open(paths[name]) as photo:

@@ -1,7 +1,8 @@
 """A damaged photo gets a prediction or a message naming the file, within 5 s, and the app still works afterwards.
 
 The damaged files are made by benchmarks/fuzz.py (its mutations: bit flips, truncation, deleted and duplicated
-spans and JPEG segments / PNG chunks, extreme header fields, inserted bytes) from the open photos in data/samples.
+spans and JPEG segments / PNG chunks, extreme header fields, inserted bytes) from the open photos in data/samples and
+data/trashnet-mini.
 The benchmark runs 520 of them; CI runs 64 here, with another seed, so the two together
 cover more ground. A failing case is reproduced with `benchmarks/fuzz.py --seed 64 --case N -v`.
 """
