@@ -223,7 +223,9 @@ class LiteRTForward:
                 f"Expected a batch of shape (N, {', '.join(map(str, self.input_shape))}), got "
                 f"{batch.shape}. What to do: preprocess with labkit.preprocess.to_batch()."
             )
-        arrays = [np.empty((len(batch), *(int(size) for size in output["shape"][1:])), np.float32) for output in outputs]
+        arrays = [
+            np.empty((len(batch), *(int(size) for size in output["shape"][1:])), np.float32) for output in outputs
+        ]
         with self._lock:
             for row, image in enumerate(batch):
                 self.interpreter.set_tensor(self._input["index"], image[None])

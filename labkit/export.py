@@ -198,8 +198,8 @@ def load_exported(folder: str | os.PathLike, engine: str = "keras", warm_up: boo
     """Load an export folder as a :class:`labkit.Classifier`: ``engine="keras"`` (model.keras) or ``"litert"``.
 
     ``"litert"`` runs the exported ``model.tflite`` and loads the Keras model only when something needs it (the
-    gradient path of an older export's heatmaps), so it starts, classifies and explains without TensorFlow. The export's calibration (temperature and "not sure" threshold)
-    comes along when it has one.
+    gradient path of an older export's heatmaps), so it starts, classifies and explains without TensorFlow. The
+    export's calibration (temperature and "not sure" threshold) comes along when it has one.
 
     Example:
         >>> classifier = load_exported("exports/trashnet", engine="litert")  # doctest: +SKIP

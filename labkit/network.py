@@ -21,6 +21,7 @@ import numpy as np
 from labkit.preprocess import DEFAULT_POLICY, IMAGE_SIZE, ResizePolicy
 from labkit.weights import resolve_weights
 
+
 class ForwardFunction(Protocol):
     """What every engine provides: ``batch (N, 224, 224, 3) float32 in [-1, 1] -> (logits (N, classes), clipped
     pooled features (N, 1280) or None)``, and the last feature map when a heatmap asks for it.
@@ -205,7 +206,7 @@ def forward_model(model: Any) -> Any:
 
 @dataclass(frozen=True, eq=False)
 class DenseHead:
-    """The end of a pooled-then-dense network: ``logits = clip(mean of the feature map over its cells) @ kernel + bias``.
+    """The end of a pooled-then-dense network: ``logits = clip(the feature map's mean over its cells) @ kernel + bias``.
 
     For such a network the gradient of a class's logit with respect to the last feature map is that class's column
     of ``kernel`` divided by the number of cells (zero for the channels the ReAct ``clip`` caps): Grad-CAM is then a
@@ -233,7 +234,9 @@ class DenseHead:
         """Write the head to an ``.npz`` file (what an export keeps beside its LiteRT model)."""
         path = Path(path)
         with open(path, "wb") as handle:  # a file object: numpy would otherwise add ".npz" to another suffix
-            np.savez(handle, kernel=self.kernel, bias=self.bias, clip=np.float32(np.nan if self.clip is None else self.clip))
+            np.savez(
+                handle, kernel=self.kernel, bias=self.bias, clip=np.float32(np.nan if self.clip is None else self.clip)
+            )
         return path
 
     @classmethod
@@ -241,8 +244,11 @@ class DenseHead:
         """Read a head written by :meth:`save` (numpy only: no TensorFlow)."""
         with np.load(Path(path)) as arrays:
             clip = float(arrays["clip"])
-            return cls(np.asarray(arrays["kernel"], np.float32), np.asarray(arrays["bias"], np.float32),
-                       None if np.isnan(clip) else clip)
+            return cls(
+                np.asarray(arrays["kernel"], np.float32),
+                np.asarray(arrays["bias"], np.float32),
+                None if np.isnan(clip) else clip,
+            )
 
 
 def dense_head_of(model: Any) -> DenseHead | None:
@@ -280,7 +286,11 @@ def _pooled_dense_path(model: Any) -> tuple[Any, Any, float | None] | None:
     if len(model.outputs) != 1:
         return None
     dense, tensor = producer(model.outputs[0])
-    if not isinstance(dense, keras.layers.Dense) or dense.activation is not keras.activations.linear or not dense.use_bias:
+    if (
+        not isinstance(dense, keras.layers.Dense)
+        or dense.activation is not keras.activations.linear
+        or not dense.use_bias
+    ):
         return None
     clip = None
     layer, inner = producer(tensor)
@@ -293,6 +303,8 @@ def _pooled_dense_path(model: Any) -> tuple[Any, Any, float | None] | None:
         layer, inner = producer(tensor)
     pooling = isinstance(layer, keras.layers.GlobalAveragePooling2D) and not layer.keepdims
     if not pooling or layer.data_format != "channels_last" or inner is None or len(inner.shape) != 4:
+        return None
+    if isinstance(producer(inner)[0], keras.layers.InputLayer):  # pooling the photo itself: no feature map
         return None
     return inner, dense, clip
 
