@@ -256,7 +256,8 @@ class Classifier:
         if not prepared:
             return []
         start = time.perf_counter()
-        logits, features = self.forward(np.stack(prepared))
+        # one photo (the app's case): a view, not a 600 kB copy
+        logits, features = self.forward(prepared[0][None] if len(prepared) == 1 else np.stack(prepared))
         forward_share_ms = (time.perf_counter() - start) * 1000 / len(prepared)
         return [
             self._prediction(row, None if features is None else features[index], ms + forward_share_ms, top, note)

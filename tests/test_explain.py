@@ -205,7 +205,7 @@ def test_an_exported_model_draws_its_heatmaps_from_its_litert_model_as_keras_wou
     assert loaded._model is None  # the LiteRT model and head.npz gave them: no Keras model was loaded
     assert left_share(from_engine[0]) > 0.6  # "zebra" on the zebra's side
 
-    for heatmap, (photo, class_index) in zip(from_engine, cases):
+    for heatmap, (photo, class_index) in zip(from_engine, cases, strict=True):
         correlation, same_peak = agree(heatmap, gradcam(loaded, photo, class_index, use_gradient=True))
         assert correlation >= 0.999 and same_peak, (class_index, correlation)
 
