@@ -80,8 +80,6 @@ def _memory(memory: dict) -> str:
     default = cases[memory["default_case"]]
     keras = next((case for name, case in cases.items() if name == "keras"), None)
     with_tf = f"; {keras['rss_mb']:.0f} MB on the Keras engine (TensorFlow)" if keras else ""
-    if "heatmap_rss_mb" not in default:  # a result from before memory.py opened a heatmap
-        return f"{default['rss_mb']:.0f} MB (no TensorFlow imported){with_tf}"
     imported = "TensorFlow imported" if default["tensorflow_imported"] else "no TensorFlow imported"
     return (
         f"{default['rss_mb']:.0f} MB; {default['heatmap_rss_mb']:.0f} MB after its first heatmap, "
