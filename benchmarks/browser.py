@@ -13,8 +13,9 @@ chromium with Playwright, the same way the browser tests do. Prints medians of `
 - upload -> result visible: from handing a photo to the file chooser (or dropping it) until its card is on the
   page, in one tab whose model is loaded. Target: within 1 s.
 - show where it looked: from pressing a card's "Show where it looked" until the Grad-CAM overlay is visible. The
-  first press in a tab imports TensorFlow and builds the Keras model in that kernel (reported on its own); later
-  presses, on other cards, reuse them. No target: it shows what LABKIT_WARM_UP_GRADCAM=1 would save.
+  first press in a tab is reported on its own (the heatmap comes from the LiteRT engine, without TensorFlow, so it
+  should cost about what later presses do). No target here: benchmarks/engines.py and benchmarks/memory.py hold
+  the heatmap's targets.
 
 The machine's load average is printed with the figures: on a shared machine the times move with it.
 

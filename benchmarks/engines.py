@@ -9,6 +9,14 @@ For each engine of :mod:`labkit.engines`:
 - top-1 on the 650 labelled photos of ``imagenet-val-650``, and how often its top-1 equals the Keras engine's;
 - and, for reference, the same photo through Keras' ``model.predict`` (what most tutorials do).
 
+In the same turns as the default engine's end-to-end runs: the bare LiteRT forward pass (``set_tensor``,
+``invoke``, ``get_tensor`` on the same model file, at labkit's thread count, no labkit code around it) and the
+photo's "where it looked" overlay (:func:`labkit.explain.gradcam_overlay`: decode, the forward pass again, the
+heatmap, the colours). Targets: one photo end to end, all of labkit's work included (decode, preprocess,
+calibration, the "not sure" score), at most 1.1 times the bare forward pass; a heatmap at most 3 times one
+classification of the same photo. Both are ratios measured in one run, so they hold on a loaded machine better
+than the times do; the times want a quiet machine.
+
 The LiteRT engines are timed in turns (``--rounds``), so a burst of load from another process on this shared
 machine lands on all of them alike, before anything runs on TensorFlow (whose threads spin on after each call and
 slow down the next thing the process runs); then the Keras engine and ``model.predict``, in turns. Medians.
@@ -38,7 +46,9 @@ os.environ.setdefault("LABKIT_WEIGHTS_DIR", str(REPO_ROOT.parent / "shared" / "m
 from PIL import Image  # noqa: E402
 
 from labkit import Classifier, load_image, to_model_input  # noqa: E402
-from labkit.engines import DEFAULT_ENGINE, ENGINES, LiteRTForward, cached_model_path, file_sha256  # noqa: E402
+from labkit.engines import (DEFAULT_ENGINE, ENGINES, LiteRTForward, cached_model_path, default_threads,  # noqa: E402
+                            file_sha256)
+from labkit.explain import gradcam_overlay  # noqa: E402
 from labkit.evaluate import evaluate  # noqa: E402
 from labkit.images import iter_image_files  # noqa: E402
 from course_data import open_photos, validation_dir  # noqa: E402
@@ -56,6 +66,9 @@ PHOTO_SIDE = 256      # the shorter side of the photo timed end to end
 TARGET_DEFAULT_MS = 10.0
 TARGET_INT8_MS = 6.0
 INT8_TOP1_SLACK = 0.01  # int8 top-1 may trail float32's by at most this
+TARGET_OVERHEAD = 1.1  # one photo end to end / the bare LiteRT forward pass, same run
+TARGET_HEATMAP = 3.0   # one "where it looked" overlay / one classification of the same photo, same run
+BARE, HEATMAP = "bare LiteRT forward", "heatmap"  # the reference calls timed in the default engine's turns
 WALL, CPU = 0, 1  # columns of timed_in_turns' arrays
 
 
@@ -129,6 +142,27 @@ def time_engines(classifiers: dict[str, Classifier], photo: Path, args, referenc
     return {"end_to_end": end_to_end, "forward": forward, "batch": batches}
 
 
+def bare_forward(classifier: Classifier, photo: Path):
+    """LiteRT alone on the classifier's model file, at labkit's thread count: set the input, invoke, read the logits."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    path = cached_model_path(classifier.engine, file_sha256(resolve_weights()), classifier.policy,
+                             classifier.num_classes)
+    interpreter = Interpreter(model_path=str(path), num_threads=default_threads())
+    interpreter.allocate_tensors()
+    input_index = interpreter.get_input_details()[0]["index"]
+    logits_index = next(output["index"] for output in interpreter.get_output_details()
+                        if list(output["shape"]) == [1, classifier.num_classes])
+    one = to_model_input(load_image(photo))[None]
+
+    def call():
+        interpreter.set_tensor(input_index, one)
+        interpreter.invoke()
+        return interpreter.get_tensor(logits_index)
+
+    return call
+
+
 def build(engine: str) -> Classifier:
     start = time.perf_counter()
     classifier = Classifier(engine=engine)
@@ -144,7 +178,10 @@ def measure_engines(args) -> dict:
         # and slow down whatever runs next in the process (measured: LiteRT p50 23 ms right after Keras calls,
         # 9.5 ms before), which a kernel running only LiteRT never suffers.
         classifiers = {engine: build(engine) for engine in ENGINES if engine != "keras"}
-        timings = time_engines(classifiers, photo, args)
+        default = classifiers[DEFAULT_ENGINE]
+        shown = default.classify(photo).class_index
+        timings = time_engines(classifiers, photo, args, reference={
+            BARE: bare_forward(default, photo), HEATMAP: lambda: gradcam_overlay(default, photo, shown)})
         classifiers = {"keras": build("keras")} | classifiers
         keras_model = classifiers["keras"].model
         keras_timings = time_engines({"keras": classifiers["keras"]}, photo, args,
@@ -200,6 +237,16 @@ def measure_engines(args) -> dict:
           f"({'within' if top1_gap <= INT8_TOP1_SLACK else 'NOT within'} {INT8_TOP1_SLACK:.0%})")
     print(f"model.predict takes {np.median(end_to_end['model.predict'][:, WALL]) / default_p50:.0f}x as long as the "
           "default engine for one photo")
+    bare_p50, heatmap_p50 = np.median(end_to_end[BARE][:, WALL]), np.median(end_to_end[HEATMAP][:, WALL])
+    overhead, heatmap = default_p50 / bare_p50, heatmap_p50 / default_p50
+    print(f"one photo end to end {default_p50:.1f} ms = {overhead:.2f}x the bare LiteRT forward pass "
+          f"({bare_p50:.1f} ms, {default_threads()} threads, same turns): "
+          f"{'meets' if overhead <= TARGET_OVERHEAD else 'MISSES'} the {TARGET_OVERHEAD:g}x target")
+    print(f"where it looked (overlay) {heatmap_p50:.1f} ms = {heatmap:.2f}x one classification: "
+          f"{'meets' if heatmap <= TARGET_HEATMAP else 'MISSES'} the {TARGET_HEATMAP:g}x target")
+    figures |= {"threads": default_threads(), "bare_forward_ms": round(float(bare_p50), 2),
+                "end_to_end_over_bare_forward": round(float(overhead), 3), "heatmap_ms": round(float(heatmap_p50), 2),
+                "heatmap_over_classification": round(float(heatmap), 2)}
     return figures
 
 

@@ -41,12 +41,12 @@ STATE = Path(os.environ.get("LABKIT_HUB_STATE", "/var/lib/labkit-hub"))
 APP_URL = "/voila/render/notebooks/dashboard.ipynb"
 
 # Per student, from the figures in benchmarks/results/hub.json (benchmarks/hub.py; docs/deploy.md's sizing table):
-# a server with the app's kernel held 0.33 GB, 1.06 GB once "Show where it looked" imported TensorFlow, and a
-# lesson's kernel peaks at 1.4 GB (lessons 06-07, docs/classroom.md); tests/test_sizing.py checks the limit covers
-# the measured server. The limit is a ceiling, not a reservation: memory is only used when a student needs it,
+# a server with the app's kernel, after classifying and showing heatmaps (no TensorFlow), and a lesson's kernel,
+# which peaks at 1.4 GB (lessons 06-07, docs/classroom.md); tests/test_sizing.py checks the limit covers the
+# measured server. The limit is a ceiling, not a reservation: memory is only used when a student needs it,
 # and a student who hits it loses their kernel (JupyterLab says so), not the machine.
 MEMORY_LIMIT = "3G"
-CPU_LIMIT = 1.0  # one core at most per student: a first Grad-CAM or a lesson's cell cannot starve the class
+CPU_LIMIT = 1.0  # one core at most per student: a lesson's cell cannot starve the class
 IDLE_TIMEOUT_S = 3600  # stop a student's server after an hour without activity (open tabs that do nothing count)
 CULL_EVERY_S = 300
 

@@ -57,8 +57,9 @@ from labkit.version import __version__
 ENGINES = ("keras", "litert", "litert-int8")
 DEFAULT_ENGINE = "litert"
 # Bump when the conversion recipe changes, so cached flatbuffers made by an older recipe are not reused.
-CONVERSION_VERSION = 3  # 2: the model gained the ReAct clip (labkit.network.REACT_CLIP); 3: a second output, the
-# clipped pooled features (labkit.network.forward_model): a cached one-output model must not be reused
+CONVERSION_VERSION = 4  # 2: the model gained the ReAct clip (labkit.network.REACT_CLIP); 3: a second output, the
+# clipped pooled features (labkit.network.forward_model): a cached one-output model must not be reused; 4: a third
+# output, the last feature map, for heatmaps without TensorFlow (labkit.explain)
 MAX_THREADS = 2  # XNNPACK threads per interpreter unless $LABKIT_THREADS says otherwise: measured, see above
 THREADS_ENV = "LABKIT_THREADS"
 CALIBRATION_LIMIT = 60  # photos the int8 conversion measures activation ranges on
@@ -132,9 +133,13 @@ def make_forward(engine: str, description: ModelDescription) -> LiteRTForward:
 class LiteRTForward:
     """``batch -> (logits, clipped pooled features or None)`` with one LiteRT interpreter, one image at a time.
 
-    A model with two outputs (labkit's ImageNet model, :func:`labkit.network.forward_model`) gives both, told apart
-    by their width (the features are :data:`labkit.network.POOLED_FEATURES` wide); a one-output model (an older
-    export, a fine-tuned model) gives ``None`` for the features.
+    The outputs are told apart by their shape: the logits; the clipped pooled features when the model has them
+    (:data:`labkit.network.POOLED_FEATURES` wide: labkit's ImageNet model, :func:`labkit.network.forward_model`);
+    the last feature map (4-D) when the model is pooled-then-dense. A one-output model (an older export) gives
+    ``None`` for the features and no feature map.
+
+    The feature map is read only by :meth:`feature_maps`, when a heatmap is asked for (it re-runs the photo: ~5 ms),
+    so classifying never copies its 250 kB.
 
     Why one at a time: for float32, 32 single-image calls were faster than one interpreter resized to a batch of 32,
     for int8 about even (module docstring), and they need no reallocation when the batch size changes. The model
@@ -161,43 +166,75 @@ class LiteRTForward:
             self.interpreter = interpreter_class(model_path=str(self.path), num_threads=num_threads)
         self.interpreter.allocate_tensors()
         self._input = self.interpreter.get_input_details()[0]
-        outputs = self.interpreter.get_output_details()
-        if len(outputs) == 2 and POOLED_FEATURES in (int(outputs[0]["shape"][-1]), int(outputs[1]["shape"][-1])):
-            features_first = int(outputs[0]["shape"][-1]) == POOLED_FEATURES
-            self._output, self._features = (outputs[1], outputs[0]) if features_first else (outputs[0], outputs[1])
-            if int(self._output["shape"][-1]) == POOLED_FEATURES:
-                raise EngineError(
-                    f"Both outputs of {self.path or 'the LiteRT model'} are {POOLED_FEATURES} wide: "
-                    "which one are the logits? What to do: export the model again."
-                )
-        elif len(outputs) == 1:
-            self._output, self._features = outputs[0], None
-        else:
-            raise EngineError(
-                f"{self.path or 'The LiteRT model'} has {len(outputs)} outputs; labkit expects the "
-                "logits, and maybe the pooled features. What to do: export the model again."
-            )
+        self._output, self._features, self._feature_map = self._told_apart(self.interpreter.get_output_details())
         self.input_shape = tuple(int(size) for size in self._input["shape"][1:])
         self.num_classes = int(self._output["shape"][-1])
         self._lock = threading.Lock()  # one interpreter has one set of buffers: callers from two threads take turns
 
+    def _told_apart(self, outputs: list[dict]) -> tuple[dict, dict | None, dict | None]:
+        """The details of the logits, the pooled features (or ``None``) and the feature map (or ``None``)."""
+        what = self.path or "The LiteRT model"
+        maps = [output for output in outputs if len(output["shape"]) == 4]
+        flat = [output for output in outputs if len(output["shape"]) == 2]
+        if len(maps) > 1 or len(flat) not in (1, 2) or len(maps) + len(flat) != len(outputs):
+            raise EngineError(
+                f"{what} has {len(outputs)} outputs; labkit expects the logits, and maybe the pooled "
+                "features and the last feature map. What to do: export the model again."
+            )
+        feature_map = maps[0] if maps else None
+        if len(flat) == 1:
+            return flat[0], None, feature_map
+        widths = [int(output["shape"][-1]) for output in flat]
+        if widths.count(POOLED_FEATURES) != 1:
+            raise EngineError(
+                f"{what} has two outputs {' and '.join(map(str, widths))} wide: which one are the logits? What to "
+                "do: export the model again."
+            )
+        features_first = widths[0] == POOLED_FEATURES
+        return (flat[1], flat[0], feature_map) if features_first else (flat[0], flat[1], feature_map)
+
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        if self._features is None:
+            return self._run(batch, [self._output])[0], None
+        logits, features = self._run(batch, [self._output, self._features])
+        return logits, features
+
+    @property
+    def has_feature_map(self) -> bool:
+        """Whether the model gives its last feature map (a pooled-then-dense model converted by labkit)."""
+        return self._feature_map is not None
+
+    def feature_maps(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Return ``(logits (N, classes), last feature maps (N, 7, 7, 1280))``, or ``None`` if the model has no map.
+
+        Example:
+            >>> logits, maps = forward.feature_maps(batch[:1])  # doctest: +SKIP
+            >>> maps.shape  # doctest: +SKIP
+            (1, 7, 7, 1280)
+        """
+        if self._feature_map is None:
+            return None
+        logits, maps = self._run(batch, [self._output, self._feature_map])
+        return logits, maps
+
+    def _run(self, batch: np.ndarray, outputs: list[dict]) -> list[np.ndarray]:
+        """Run each image of ``batch``; return the ``outputs`` asked for, one array per output (one row per image)."""
         batch = np.asarray(batch, np.float32)
         if batch.ndim != 4 or batch.shape[1:] != self.input_shape:
             raise ValueError(
                 f"Expected a batch of shape (N, {', '.join(map(str, self.input_shape))}), got "
                 f"{batch.shape}. What to do: preprocess with labkit.preprocess.to_batch()."
             )
-        logits = np.empty((len(batch), self.num_classes), np.float32)
-        features = None if self._features is None else np.empty((len(batch), POOLED_FEATURES), np.float32)
+        arrays = [
+            np.empty((len(batch), *(int(size) for size in output["shape"][1:])), np.float32) for output in outputs
+        ]
         with self._lock:
             for row, image in enumerate(batch):
                 self.interpreter.set_tensor(self._input["index"], image[None])
                 self.interpreter.invoke()
-                logits[row] = self.interpreter.get_tensor(self._output["index"])[0]
-                if features is not None and self._features is not None:
-                    features[row] = self.interpreter.get_tensor(self._features["index"])[0]
-        return logits, features
+                for array, output in zip(arrays, outputs, strict=True):
+                    array[row] = self.interpreter.get_tensor(output["index"])[0]
+        return arrays
 
 
 def default_threads() -> int:
@@ -321,7 +358,8 @@ def model_fingerprint(model: Any) -> str:
 def convert_to_litert(model: Any, *, int8: bool = False, calibration: np.ndarray | None = None) -> bytes:
     """Convert a Keras model (outputs logits, maybe also the pooled features) to LiteRT, float32 or full-integer int8.
 
-    labkit converts :func:`labkit.network.forward_model` of its models, so the ImageNet model keeps both outputs.
+    labkit converts :func:`labkit.network.forward_model` of its models, so the ImageNet model keeps its three outputs
+    (logits, clipped pooled features, last feature map) and a fine-tuned one its logits and feature map.
 
     int8 quantizes weights and activations; the ranges of the activations are measured on ``calibration``, a
     preprocessed batch of typical photos. Input and output stay float32 (the model (de)quantizes inside).

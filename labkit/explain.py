@@ -13,8 +13,17 @@ feature map would have pushed it there? Three steps:
 Why the logit and not the probability? The softmax couples all 1000 classes: a probability can rise because other
 classes fell. labkit's models output logits (no softmax layer), so the gradient is the class's own evidence.
 
-**Important note:** Grad-CAM builds its own small model that shares the classifier's layers and weights; it never
-changes the classifier's model (no ``layer.activation = None``), so predictions stay exactly as they were.
+**No gradient needed for a pooled-then-dense network.** MobileNetV2 (and every model labkit fine-tunes) ends with
+global average pooling and one Dense layer: ``logit = mean of the map over its 49 cells @ weights + bias``. The
+gradient of a logit with respect to each cell of a channel is then that channel's weight divided by 49 (zero for
+the channels the ReAct clip caps), the same in every cell: step 2 is a lookup, and Grad-CAM equals CAM (Zhou et
+al., 2016), a weighted sum of the feature map (:func:`class_activation_map`). labkit computes it with numpy from
+the feature map the classifying engine returns (:meth:`labkit.Classifier.feature_maps`), so the app never imports
+TensorFlow; models of any other shape, and ``use_gradient=True``, take the Keras gradient path. Lesson 04 shows
+the two side by side; ``tests/test_explain.py`` checks they agree.
+
+**Important note:** the gradient path builds its own small model that shares the classifier's layers and weights;
+it never changes the classifier's model (no ``layer.activation = None``), so predictions stay exactly as they were.
 
 Example:
     >>> from labkit import Classifier
@@ -35,6 +44,7 @@ from PIL import Image
 
 from labkit.images import ImageSource, as_image
 from labkit.model import Classifier
+from labkit.network import DenseHead
 from labkit.preprocess import CROP_FROM, IMAGE_SIZE, ResizePolicy, to_model_input
 
 DEFAULT_ALPHA = 0.45  # enough colour to read the heatmap, enough photo to recognise what is under it
@@ -180,18 +190,65 @@ def _model_view_box(image_size: tuple[int, int], policy: ResizePolicy) -> tuple[
     return round(left), round(top), round(left + side), round(top + side)
 
 
-def gradcam(classifier: Classifier, image: ImageSource, class_index: int | None = None) -> np.ndarray:
+def class_activation_map(feature_map: np.ndarray, head: DenseHead, class_index: int) -> np.ndarray:
+    """Return Grad-CAM for a pooled-then-dense network, with numpy: the feature map summed with the class's weights.
+
+    Steps 2 and 3 of the module's recipe, where the gradient is read off the last layer: the logit's gradient with
+    respect to every cell of channel ``c`` is ``kernel[c, class] / cells``, and zero where the ReAct clip caps the
+    pooled feature (a capped value does not move when the channel grows). Not yet scaled to [0, 1].
+
+    Args:
+        feature_map: the last feature map of one image, (height, width, channels), e.g. 7 x 7 x 1280.
+        head: the network's last layer (:attr:`labkit.Classifier.dense_head`).
+        class_index: the class to explain.
+
+    Example:
+        >>> head = DenseHead(np.eye(2, dtype=np.float32), np.zeros(2, np.float32))
+        >>> class_activation_map(np.stack([np.eye(2), -np.eye(2)], axis=-1), head, 0).tolist()
+        [[0.25, 0.0], [0.0, 0.25]]
+    """
+    feature_map = np.asarray(feature_map, np.float32)
+    height, width, _ = feature_map.shape
+    weights = head.kernel[:, class_index] / np.float32(height * width)  # the gradient, the same in every cell
+    if head.clip is not None:
+        pooled = feature_map.mean(axis=(0, 1))
+        weights = np.where(pooled <= np.float32(head.clip), weights, np.float32(0))  # no gradient above the cap
+    # einsum's own loop, not a BLAS call: OpenBLAS's threads would keep spinning beside LiteRT's (see labkit.ood)
+    return np.maximum(np.einsum("hwc,c->hw", feature_map, weights, optimize=False), 0)
+
+
+def _engine_cam(classifier: Classifier, batch: np.ndarray, class_index: int | None) -> np.ndarray | None:
+    """Grad-CAM from the engine's feature map and the last layer's weights; ``None`` if the model can't give them."""
+    head = classifier.dense_head
+    found = None if head is None else classifier.feature_maps(batch)
+    if head is None or found is None:
+        return None
+    logits, maps = found
+    return class_activation_map(maps[0], head, int(np.argmax(logits[0])) if class_index is None else class_index)
+
+
+def _gradient_cam(classifier: Classifier, batch: np.ndarray, class_index: int | None) -> np.ndarray:
+    """Grad-CAM with Keras' gradient tape on the classifier's Keras model (built, with TensorFlow, on first use)."""
+    cams, _, _ = _compiled_gradcam(classifier.model)(batch, np.int32(-1 if class_index is None else class_index))
+    return cams.numpy()[0]
+
+
+def gradcam(
+    classifier: Classifier, image: ImageSource, class_index: int | None = None, *, use_gradient: bool = False
+) -> np.ndarray:
     """Return a Grad-CAM heatmap for one image: shape (height, width) of the photo, values in [0, 1].
 
     1 marks where the model found the most evidence for the class, 0 none. With the ``"crop"`` resize policy the
     border the model never saw stays 0.
 
     Args:
-        classifier: a :class:`labkit.Classifier` (any engine: Grad-CAM always runs its Keras model,
-            ``classifier.model``, which a LiteRT classifier builds on first use).
+        classifier: a :class:`labkit.Classifier`, any engine. A pooled-then-dense model (the ImageNet one, a
+            fine-tuned one) gets the heatmap from the engine that classifies, with numpy
+            (:func:`class_activation_map`); any other model from its Keras model's gradient.
         image: a path, bytes, file object or PIL image.
-        class_index: the class to explain; ``None`` explains the Keras model's top class. In an app, pass the
-            shown prediction's ``class_index`` so the heatmap matches the answer on screen.
+        class_index: the class to explain; ``None`` explains the model's top class. In an app, pass the shown
+            prediction's ``class_index`` so the heatmap matches the answer on screen.
+        use_gradient: take the Keras gradient path even when the weights give the answer (lesson 04 compares them).
 
     Example:
         >>> heatmap = gradcam(classifier, "data/samples/tabby.jpg")  # doctest: +SKIP
@@ -200,16 +257,16 @@ def gradcam(classifier: Classifier, image: ImageSource, class_index: int | None 
     """
     photo = as_image(image)
     policy = classifier.policy
-    model = classifier.model
-    classes = model.outputs[0].shape[-1]
+    classes = classifier.num_classes
     if class_index is not None and not 0 <= class_index < classes:
         raise ExplainError(
             f"class_index {class_index} is out of range: this model has classes 0..{classes - 1}. "
             "Pass a prediction's class_index, or None for the top class."
         )
     batch = to_model_input(photo, policy)[None]
-    cams, _, _ = _compiled_gradcam(model)(batch, np.int32(-1 if class_index is None else class_index))
-    cam = cams.numpy()[0]
+    cam = None if use_gradient else _engine_cam(classifier, batch, class_index)
+    if cam is None:
+        cam = _gradient_cam(classifier, batch, class_index)
     peak = float(cam.max())
     cam = cam / peak if peak > 0 else np.zeros_like(cam)  # no positive evidence anywhere: an all-zero map
     left, top, right, bottom = _model_view_box(photo.size, policy)

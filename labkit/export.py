@@ -5,7 +5,11 @@ An export folder holds:
 - ``model.keras``: the Keras model (image in, logits out), for ``keras.models.load_model`` and Grad-CAM;
 - ``labels.txt``: one class per line, ``"<index> <name>"`` (``0 glass``), Teachable Machine's convention, so
   code written for Teachable Machine's exports reads it too;
-- ``model.tflite``: the same model converted to LiteRT (TFLite), float32, for phones and the fast engine;
+- ``model.tflite``: the same model converted to LiteRT (TFLite), float32, for phones and the fast engine; it also
+  returns the last feature map, from which labkit draws heatmaps;
+- ``head.npz``: the last (Dense) layer's weights, so heatmaps need no TensorFlow (:class:`labkit.network.DenseHead`;
+  an export without it, or whose ``model.tflite`` has no feature map, gets its heatmaps from ``model.keras``'s
+  gradient);
 - ``labkit.json``: what labkit needs to use it exactly as it was trained: class names, validation accuracy, date,
   base model and the input policy (224 x 224, squashed, pixels scaled to [-1, 1]);
 - ``calibration.json`` (when the classifier has one): its temperature and "not sure" threshold.
@@ -34,7 +38,7 @@ from typing import Any
 from labkit.calibration import Calibration
 from labkit.engines import convert_to_litert
 from labkit.model import Classifier
-from labkit.network import ModelDescription, forward_model
+from labkit.network import ModelDescription, dense_head_of, forward_model
 from labkit.paths import REPO_ROOT
 from labkit.preprocess import IMAGE_SIZE
 from labkit.recipe import BASE_MODEL
@@ -44,6 +48,7 @@ from labkit.version import __version__
 MODEL_FILE = "model.keras"
 LABELS_FILE = "labels.txt"
 LITERT_FILE = "model.tflite"
+HEAD_FILE = "head.npz"
 METADATA_FILE = "labkit.json"
 CALIBRATION_FILE = "calibration.json"
 EXPORT_FORMAT = "labkit-export"
@@ -148,11 +153,16 @@ def export_model(source: FineTuneResult | Classifier, folder: str | os.PathLike,
         )
     model.save(folder / MODEL_FILE)
     write_labels(classifier.class_names, folder / LABELS_FILE)
+    head = dense_head_of(model)
     if litert:
-        # both outputs when the model has them (the ImageNet model's "not sure" score reads the features)
+        # every output the model has: the pooled features (the ImageNet model's "not sure" score) and the feature map
         (folder / LITERT_FILE).write_bytes(convert_to_litert(forward_model(model)))
-    else:
-        (folder / LITERT_FILE).unlink(missing_ok=True)  # never leave an older model's .tflite beside this one
+    if litert and head is not None:
+        head.save(folder / HEAD_FILE)
+    # never leave an older model's files beside this one
+    for name, kept in ((LITERT_FILE, litert), (HEAD_FILE, litert and head is not None)):
+        if not kept:
+            (folder / name).unlink(missing_ok=True)
     if classifier.calibration is not None:
         classifier.calibration.save(folder / CALIBRATION_FILE)
     else:
@@ -187,9 +197,9 @@ def read_metadata(folder: str | os.PathLike) -> dict[str, Any]:
 def load_exported(folder: str | os.PathLike, engine: str = "keras", warm_up: bool = True) -> Classifier:
     """Load an export folder as a :class:`labkit.Classifier`: ``engine="keras"`` (model.keras) or ``"litert"``.
 
-    ``"litert"`` runs the exported ``model.tflite`` and loads the Keras model only when something needs it
-    (Grad-CAM), so it starts without TensorFlow. The export's calibration (temperature and "not sure" threshold)
-    comes along when it has one.
+    ``"litert"`` runs the exported ``model.tflite`` and loads the Keras model only when something needs it (the
+    gradient path of an older export's heatmaps), so it starts, classifies and explains without TensorFlow. The
+    export's calibration (temperature and "not sure" threshold) comes along when it has one.
 
     Example:
         >>> classifier = load_exported("exports/trashnet", engine="litert")  # doctest: +SKIP
@@ -209,6 +219,7 @@ def load_exported(folder: str | os.PathLike, engine: str = "keras", warm_up: boo
         policy=metadata.get("input", {}).get("resize", "squash"),
         keras_file=folder / MODEL_FILE,
         litert_file=folder / LITERT_FILE,
+        head_file=folder / HEAD_FILE,
     )
     calibration = Calibration.load(folder / CALIBRATION_FILE) if (folder / CALIBRATION_FILE).is_file() else None
     return Classifier(

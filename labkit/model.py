@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,9 +26,12 @@ from labkit.calibration import Calibration
 from labkit.engines import DEFAULT_ENGINE, check_engine, default_engine, make_forward
 from labkit.images import NOTES_KEY, ImageSource, as_image
 from labkit.network import (
+    REACT_CLIP,
+    DenseHead,
     ForwardFunction,
     ModelDescription,
     compile_forward,
+    dense_head_of,
     head_weights,
     load_keras_model,
     weights_fingerprint,
@@ -107,6 +111,7 @@ class Classifier:
         self._model = model
         self._head: tuple[np.ndarray, np.ndarray] | None = None
         self._fingerprint: str | None = None
+        self._dense_head: DenseHead | None = None
         # "keras" compiles the Keras model (building it now); the LiteRT engines never read it.
         self._forward: ForwardFunction = (
             compile_forward(self.model) if self.engine == "keras" else make_forward(self.engine, description)
@@ -162,6 +167,33 @@ class Classifier:
         if self._head is None:
             self._head = head_weights(self.description, self._model)
         return self._head
+
+    @property
+    def dense_head(self) -> DenseHead | None:
+        """The last layer of a pooled-then-dense network (:class:`labkit.network.DenseHead`), else ``None``.
+
+        Read once, without TensorFlow where it can be: an export's head file, the ImageNet weights file (whose
+        network labkit builds with the ReAct clip); else from the Keras model if it is in memory. ``None`` also for
+        a saved model whose head file is missing (an older export): its heatmaps take the gradient path.
+        """
+        if self._dense_head is None:
+            description = self.description
+            model = self._model if self._model is not None else description.keras_model
+            if description.head_file is not None and Path(description.head_file).is_file():
+                self._dense_head = DenseHead.load(description.head_file)
+            elif model is not None:
+                self._dense_head = dense_head_of(model)
+            elif description.keras_file is None and self.head is not None:
+                self._dense_head = DenseHead(*self.head, clip=REACT_CLIP)  # build_mobilenet_v2's graph
+        return self._dense_head
+
+    def feature_maps(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Return ``(logits, last feature maps (N, 7, 7, 1280))`` from the engine that classifies, or ``None``.
+
+        ``None`` when the engine's model does not give the map (a network that is not pooled-then-dense, an export
+        from before labkit kept it). The forward pass runs again: ~5 ms a photo on LiteRT, only for a heatmap.
+        """
+        return self._forward.feature_maps(np.asarray(batch, np.float32))
 
     def forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Return ``(logits (N, classes), clipped pooled features (N, 1280) or None)`` for a preprocessed batch.
@@ -246,7 +278,8 @@ class Classifier:
         if not prepared:
             return []
         start = time.perf_counter()
-        logits, features = self.forward(np.stack(prepared))
+        # one photo (the app's case): a view, not a 600 kB copy
+        logits, features = self.forward(prepared[0][None] if len(prepared) == 1 else np.stack(prepared))
         forward_share_ms = (time.perf_counter() - start) * 1000 / len(prepared)
         return [
             self._prediction(row, None if features is None else features[index], ms + forward_share_ms, top, note)

@@ -12,10 +12,9 @@ compiles the forward pass once (``tf.function`` with a fixed input signature, so
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -23,17 +22,28 @@ from labkit.preprocess import DEFAULT_POLICY, IMAGE_SIZE, ResizePolicy
 from labkit.rebuild import weights_path
 from labkit.weights import LayerWeights, fingerprint_layers, weights_file_fingerprint
 
-ForwardFunction = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray | None]"]
-"""``batch (N, 224, 224, 3) float32 in [-1, 1] -> (logits (N, classes), clipped pooled features (N, 1280) or None)``:
-what every engine provides. The features are those the last layer reads, after the ReAct clip; ``None`` for a model
-without the clip (a fine-tuned one). The "not sure" score of the ImageNet model needs them
-(:func:`labkit.ood.ash_s_energy`); fine-tuned models keep the energy of their logits (``benchmarks/README.md``).
 
-Decision: the network gets a second output, the clipped features, beside its logits (:func:`forward_model`), rather
-than returning the features alone and computing the logits in numpy: the logits come from the very graph they came
-from before (the same answers on every engine, int8 included, where a numpy Dense layer would differ from the
-quantized one), and a model without the clip keeps one output. The ASH-S score takes the last layer's weights from
-the weights file (:func:`head_weights`), so the LiteRT engines still run without TensorFlow."""
+class ForwardFunction(Protocol):
+    """What every engine provides: ``batch (N, 224, 224, 3) float32 in [-1, 1] -> (logits (N, classes), clipped
+    pooled features (N, 1280) or None)``, and the last feature map when a heatmap asks for it.
+
+    The features are those the last layer reads, after the ReAct clip; ``None`` for a model without the clip (a
+    fine-tuned one). The "not sure" score of the ImageNet model needs them (:func:`labkit.ood.ash_s_energy`);
+    fine-tuned models keep the energy of their logits (``benchmarks/README.md``).
+
+    Decision: the network gets further outputs beside its logits (:func:`forward_model`), rather than returning the
+    features alone and computing the logits in numpy: the logits come from the very graph they came from before
+    (the same answers on every engine, int8 included, where a numpy Dense layer would differ from the quantized
+    one). The ASH-S score takes the last layer's weights from the weights file (:func:`head_weights`), so the LiteRT
+    engines still run without TensorFlow; so do heatmaps (:class:`DenseHead`).
+    """
+
+    def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]: ...
+
+    def feature_maps(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(logits, last feature maps (N, 7, 7, 1280))``, or ``None`` when the model is not pooled-then-dense."""
+        ...
+
 
 # ReAct (Sun et al., 2021, "ReAct: Out-of-distribution detection with rectified activations"): the 1280 pooled
 # features are clipped at REACT_CLIP before the last Dense layer. Images unlike any photo (colour noise, text pages)
@@ -57,7 +67,8 @@ class ModelDescription:
 
     Exactly one source of weights counts, in this order: ``keras_model`` (a model in memory, e.g. fine-tuned),
     ``keras_file`` (a saved ``.keras`` model, e.g. an export), then ``weights`` (``"imagenet"``, an ``.h5`` file,
-    or ``None`` for random weights). ``litert_file`` is a ready float32 LiteRT model for the ``"litert"`` engine.
+    or ``None`` for random weights). ``litert_file`` is a ready float32 LiteRT model for the ``"litert"`` engine;
+    ``head_file`` its last layer (:class:`DenseHead`), so its heatmaps need no TensorFlow.
 
     Example:
         >>> ModelDescription(num_classes=4, weights=None).input_shape
@@ -70,6 +81,7 @@ class ModelDescription:
     input_size: int = IMAGE_SIZE
     keras_file: Path | None = None
     litert_file: Path | None = None
+    head_file: Path | None = None
     keras_model: Any = field(default=None, compare=False, repr=False)
 
     @property
@@ -168,21 +180,135 @@ def pooled_features_model(model: Any) -> Any:
 
 
 def forward_model(model: Any) -> Any:
-    """Return ``image -> [logits, clipped pooled features]`` for a model with a ``"react_clip"`` layer, else ``model``.
+    """Return ``image -> [logits, clipped pooled features, last feature map]``, each output only if the model has it.
 
-    The two outputs share every layer with ``model``: the logits are exactly the model's own.
+    The clipped pooled features exist when the model has a ``"react_clip"`` layer (the ImageNet model); the last
+    feature map (7 x 7 x 1280) when the model is pooled-then-dense (:func:`dense_head_of`), so a heatmap can be
+    computed from the engine that classifies (:mod:`labkit.explain`). The outputs share every layer with ``model``:
+    the logits are exactly the model's own; a model with neither keeps its one output.
 
     Example:
         >>> [output.shape for output in forward_model(build_mobilenet_v2(None)).outputs]  # doctest: +SKIP
-        [(None, 1000), (None, 1280)]
+        [(None, 1000), (None, 1280), (None, 7, 7, 1280)]
     """
     import keras
 
+    outputs = [model.outputs[0]]
     try:
-        clip = model.get_layer(REACT_LAYER)
+        outputs.append(model.get_layer(REACT_LAYER).output)
     except ValueError:
+        pass
+    path = _pooled_dense_path(model)
+    if path is not None:
+        outputs.append(path[0])
+    if len(outputs) == 1:
         return model
-    return keras.Model(model.inputs[0], [model.outputs[0], clip.output], name=f"{model.name}_forward")
+    return keras.Model(model.inputs[0], outputs, name=f"{model.name}_forward")
+
+
+@dataclass(frozen=True, eq=False)
+class DenseHead:
+    """The end of a pooled-then-dense network: ``logits = clip(the feature map's mean over its cells) @ kernel + bias``.
+
+    For such a network the gradient of a class's logit with respect to the last feature map is that class's column
+    of ``kernel`` divided by the number of cells (zero for the channels the ReAct ``clip`` caps): Grad-CAM is then a
+    weighted sum of the feature map (:func:`labkit.explain.class_activation_map`), no gradient needed.
+
+    Args:
+        kernel: the Dense layer's weights, (channels, classes).
+        bias: its bias, (classes,).
+        clip: the ReAct cap on the pooled features (:data:`REACT_CLIP` for the ImageNet model), ``None`` without one.
+
+    Example:
+        >>> DenseHead(np.zeros((1280, 4), np.float32), np.zeros(4, np.float32)).num_classes
+        4
+    """
+
+    kernel: np.ndarray
+    bias: np.ndarray
+    clip: float | None = None
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.kernel.shape[1])
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the head to an ``.npz`` file (what an export keeps beside its LiteRT model)."""
+        path = Path(path)
+        with open(path, "wb") as handle:  # a file object: numpy would otherwise add ".npz" to another suffix
+            np.savez(
+                handle, kernel=self.kernel, bias=self.bias, clip=np.float32(np.nan if self.clip is None else self.clip)
+            )
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> DenseHead:
+        """Read a head written by :meth:`save` (numpy only: no TensorFlow)."""
+        with np.load(Path(path)) as arrays:
+            clip = float(arrays["clip"])
+            return cls(
+                np.asarray(arrays["kernel"], np.float32),
+                np.asarray(arrays["bias"], np.float32),
+                None if np.isnan(clip) else clip,
+            )
+
+
+def dense_head_of(model: Any) -> DenseHead | None:
+    """Return the :class:`DenseHead` of a Keras model that is pooled-then-dense, else ``None``.
+
+    Pooled-then-dense: the output is a linear ``Dense`` layer reading ``GlobalAveragePooling2D`` of a 4-D feature
+    map, maybe through the ReAct clip (a ``ReLU`` with a ``max_value``) and dropout (which does nothing when
+    classifying): labkit's ImageNet model and its fine-tuned models (:func:`build_classifier_model`).
+
+    Example:
+        >>> dense_head_of(build_mobilenet_v2(None)).clip  # doctest: +SKIP
+        1.506
+    """
+    path = _pooled_dense_path(model)
+    if path is None:
+        return None
+    _, dense, clip = path
+    kernel, bias = dense.get_weights()
+    return DenseHead(np.asarray(kernel, np.float32), np.asarray(bias, np.float32), clip)
+
+
+def _pooled_dense_path(model: Any) -> tuple[Any, Any, float | None] | None:
+    """``(feature map tensor, Dense layer, clip or None)`` when ``model`` ends pooled-then-dense, else ``None``."""
+    import keras
+
+    def producer(tensor: Any) -> tuple[Any, Any]:
+        # The layer and the input of the call that made `tensor` (a layer may have been called more than once:
+        # labkit's ImageNet model calls "predictions" again after the clip).
+        history = getattr(tensor, "_keras_history", None)
+        if history is None:
+            return None, None
+        node = history.operation._inbound_nodes[history.node_index]
+        return history.operation, node.input_tensors[0] if len(node.input_tensors) == 1 else None
+
+    if len(model.outputs) != 1:
+        return None
+    dense, tensor = producer(model.outputs[0])
+    if (
+        not isinstance(dense, keras.layers.Dense)
+        or dense.activation is not keras.activations.linear
+        or not dense.use_bias
+    ):
+        return None
+    clip = None
+    layer, inner = producer(tensor)
+    while isinstance(layer, (keras.layers.Dropout, keras.layers.ReLU)):
+        if isinstance(layer, keras.layers.ReLU):
+            if clip is not None or layer.negative_slope != 0 or layer.threshold != 0:
+                return None
+            clip = None if layer.max_value is None else float(layer.max_value)
+        tensor = inner
+        layer, inner = producer(tensor)
+    pooling = isinstance(layer, keras.layers.GlobalAveragePooling2D) and not layer.keepdims
+    if not pooling or layer.data_format != "channels_last" or inner is None or len(inner.shape) != 4:
+        return None
+    if isinstance(producer(inner)[0], keras.layers.InputLayer):  # pooling the photo itself: no feature map
+        return None
+    return inner, dense, clip
 
 
 def head_weights(description: ModelDescription, model: Any = None) -> tuple[np.ndarray, np.ndarray] | None:
@@ -292,27 +418,51 @@ def load_keras_model(description: ModelDescription) -> Any:
     return model
 
 
-def compile_forward(model: Any) -> ForwardFunction:
+def compile_forward(model: Any) -> KerasForward:
     """Return ``batch -> (logits, clipped features or None)`` as one ``tf.function`` with a fixed input signature.
 
-    The function is never retraced; it runs :func:`forward_model` (two outputs when the model has the ReAct clip).
+    The function is never retraced; it runs :func:`forward_model` (further outputs when the model has them).
 
     Example:
         >>> forward = compile_forward(build_mobilenet_v2(None))  # doctest: +SKIP
         >>> [part.shape for part in forward(np.zeros((2, 224, 224, 3), np.float32))]  # doctest: +SKIP
         [(2, 1000), (2, 1280)]
     """
-    import tensorflow as tf
+    return KerasForward(model)
 
-    both = forward_model(model)
-    height, width, channels = model.input_shape[1:]
-    signature = [tf.TensorSpec([None, height, width, channels], tf.float32)]
-    compiled = tf.function(lambda batch: both(batch, training=False), input_signature=signature, reduce_retracing=True)
 
-    def forward(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        outputs = compiled(tf.convert_to_tensor(batch, tf.float32))
-        if isinstance(outputs, (list, tuple)):
-            return outputs[0].numpy(), outputs[1].numpy()
-        return outputs.numpy(), None
+class KerasForward:
+    """The ``"keras"`` engine: :func:`forward_model` compiled once as a ``tf.function`` (see :class:`ForwardFunction`).
 
-    return forward
+    The outputs are told apart by their shape, as :class:`labkit.engines.LiteRTForward` does: the logits first, a
+    4-D last feature map, and the clipped pooled features (2-D) in between when the model has the ReAct clip.
+    """
+
+    def __init__(self, model: Any) -> None:
+        import tensorflow as tf
+
+        graph = forward_model(model)
+        ranks = [len(output.shape) for output in graph.outputs]
+        self._features = next((index for index, rank in enumerate(ranks) if index > 0 and rank == 2), None)
+        self._feature_map = next((index for index, rank in enumerate(ranks) if rank == 4), None)
+        height, width, channels = model.input_shape[1:]
+        signature = [tf.TensorSpec([None, height, width, channels], tf.float32)]
+        self._compiled = tf.function(
+            lambda batch: graph(batch, training=False), input_signature=signature, reduce_retracing=True
+        )
+
+    def _outputs(self, batch: np.ndarray) -> list[Any]:
+        import tensorflow as tf
+
+        outputs = self._compiled(tf.convert_to_tensor(batch, tf.float32))
+        return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+    def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        outputs = self._outputs(batch)
+        return outputs[0].numpy(), None if self._features is None else outputs[self._features].numpy()
+
+    def feature_maps(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        if self._feature_map is None:
+            return None
+        outputs = self._outputs(batch)
+        return outputs[0].numpy(), outputs[self._feature_map].numpy()

@@ -51,11 +51,17 @@ def resize_for_model(image: Image.Image, policy: ResizePolicy = DEFAULT_POLICY, 
 def scale_pixels(pixels: np.ndarray) -> np.ndarray:
     """Scale 0..255 pixel values to [-1, 1] as MobileNetV2 expects (``x / 127.5 - 1``).
 
+    One float32 array, divided and shifted in place: the same values as ``x / 127.5 - 1`` with one allocation
+    instead of three (part of keeping labkit's work per photo small beside the forward pass).
+
     Example:
         >>> scale_pixels(np.array([0, 255])).tolist()
         [-1.0, 1.0]
     """
-    return np.asarray(pixels, dtype=np.float32) / np.float32(127.5) - np.float32(1.0)
+    scaled = np.array(pixels, dtype=np.float32)  # a copy: the caller's array is never changed
+    np.divide(scaled, np.float32(127.5), out=scaled)
+    np.subtract(scaled, np.float32(1.0), out=scaled)
+    return scaled
 
 
 def to_model_input(image: Image.Image, policy: ResizePolicy = DEFAULT_POLICY) -> np.ndarray:

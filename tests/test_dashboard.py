@@ -345,26 +345,6 @@ def test_where_it_looked_failing_says_so_in_the_card_and_can_be_retried(classifi
     assert toggle.state == "ready" and len(attempts) == 2
 
 
-def test_gradcam_warm_up_is_off_unless_asked_for(classifier, monkeypatch, caplog):
-    monkeypatch.delenv("LABKIT_WARM_UP_GRADCAM", raising=False)
-    assert not DashboardApp(lambda: classifier, start=False).warm_up_gradcam  # it costs a kernel ~750 MB
-    monkeypatch.setenv("LABKIT_WARM_UP_GRADCAM", "1")
-    labkit_log = logging.getLogger("labkit")
-    labkit_log.addHandler(caplog.handler)
-    labkit_log.setLevel(logging.INFO)
-    try:
-        app = DashboardApp(lambda: classifier)
-        assert app.warm_up_gradcam
-        app.classifier()
-        for thread in threading.enumerate():
-            if thread.name.startswith("labkit-load"):
-                thread.join(timeout=120)
-    finally:
-        labkit_log.removeHandler(caplog.handler)
-    assert app.status == "ready"
-    assert "Grad-CAM ready" in caplog.text
-
-
 # ---------------------------------------------------------------------------------------------- model picker
 
 

@@ -98,6 +98,18 @@ def test_each_engine_returns_the_clipped_pooled_features_beside_unchanged_logits
         assert np.mean(np.abs(features - keras_features)) < 0.05
 
 
+@pytest.mark.parametrize("engine", ["litert", "litert-int8"])
+def test_each_engine_gives_the_last_feature_map_for_heatmaps_with_the_same_logits(engine, classifiers, photos):
+    logits, maps = classifiers[engine].feature_maps(photos[:4])
+    _, features = classifiers[engine].forward(photos[:4])
+
+    assert maps.shape == (4, 7, 7, 1280) and maps.min() >= 0
+    np.testing.assert_array_equal(logits, classifiers[engine].logits(photos[:4]))
+    # the pooled features are the map's mean over its 49 cells, clipped (int8: to within its rounding)
+    np.testing.assert_allclose(np.minimum(maps.mean(axis=(1, 2)), REACT_CLIP), features,
+                               atol=1e-4 if engine == "litert" else 0.05)
+
+
 def test_a_model_of_an_older_recipe_is_never_served_from_the_cache(monkeypatch):
     import labkit.engines as engines
 

@@ -4,9 +4,17 @@ What a student sees: on a picture made of a zebra (left) and a sports car (right
 up the left half and the heatmap for "sports car" the right half; the overlay is the photo with colour on top;
 asking for a heatmap never changes the classifier's answers. Fine-tuned models (MobileNetV2 nested inside a model
 with a new head) work too: tested with small untrained models (fast) and with the real weights rebuilt that way.
+
+The heatmap of a pooled-then-dense model comes from the engine that classifies, with numpy (no TensorFlow in the
+app's kernel); it must agree with Keras' gradient on real photos, for the ImageNet model and an exported one.
 """
 
 from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -34,6 +42,12 @@ def zebra_and_car(samples_dir) -> Image.Image:
     picture.paste(load_image(samples_dir / "340_zebra.jpg").resize((224, 224)), (0, 0))
     picture.paste(load_image(samples_dir / "817_sports_car.jpg").resize((224, 224)), (224, 0))
     return picture
+
+
+def agree(numpy_heatmap: np.ndarray, keras_heatmap: np.ndarray) -> tuple[float, bool]:
+    """The correlation of two heatmaps of one photo, and whether their peaks fall in the same place."""
+    correlation = float(np.corrcoef(numpy_heatmap.ravel(), keras_heatmap.ravel())[0, 1])
+    return correlation, np.argmax(numpy_heatmap) == np.argmax(keras_heatmap)
 
 
 def left_share(heatmap: np.ndarray) -> float:
@@ -146,6 +160,83 @@ def test_the_overlay_is_the_photo_with_the_heatmap_coloured_on_top(classifier, s
     assert not np.array_equal(np.asarray(overlay), np.asarray(photo))
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("photo", ["340_zebra.jpg", "145_king_penguin.jpg", "504_coffee_mug.jpg", "954_banana.jpg"])
+def test_the_heatmap_from_the_engine_matches_keras_grad_cam_for_the_top_class_and_another(classifier, samples_dir,
+                                                                                           photo):
+    prediction = classifier.classify(samples_dir / photo)
+    assert classifier.dense_head is not None and classifier.dense_head.clip is not None  # the ReAct clip counts
+
+    for class_index in (prediction.class_index, prediction.top[2].class_index):
+        correlation, same_peak = agree(gradcam(classifier, samples_dir / photo, class_index),
+                                       gradcam(classifier, samples_dir / photo, class_index, use_gradient=True))
+        assert correlation >= 0.999 and same_peak, (photo, class_index, correlation)
+
+
+@pytest.fixture(scope="module")
+def exported_four_classes(tmp_path_factory, classifier):
+    """A fine-tuned model as labkit builds it (MobileNetV2 without its top, pooling, a new Dense layer), exported
+    with its LiteRT model: the new layer starts from ImageNet's weights of four classes, so its heatmaps mean
+    something."""
+    import keras
+
+    from labkit import Classifier
+    from labkit.export import export_model
+    from labkit.network import build_base, build_classifier_model
+
+    classes = {"zebra": ZEBRA, "sports car": SPORTS_CAR, "king penguin": 145, "banana": 954}
+    head = keras.layers.Dense(len(classes), name="logits")
+    model = build_classifier_model(build_base(), head)
+    kernel, bias = classifier.model.get_layer("predictions").get_weights()
+    head.set_weights([kernel[:, list(classes.values())], bias[list(classes.values())]])
+    fine_tuned = Classifier(model=model, class_names=list(classes), warm_up=False)
+    return export_model(fine_tuned, tmp_path_factory.mktemp("exports") / "four")
+
+
+@pytest.mark.slow
+def test_an_exported_model_draws_its_heatmaps_from_its_litert_model_as_keras_would(exported_four_classes,
+                                                                                   zebra_and_car, samples_dir):
+    from labkit.export import load_exported
+
+    loaded = load_exported(exported_four_classes, engine="litert")
+    cases = [(photo, class_index) for photo in (zebra_and_car, load_image(samples_dir / "145_king_penguin.jpg"))
+             for class_index in (0, 2)]  # zebra, king penguin
+    from_engine = [gradcam(loaded, photo, class_index) for photo, class_index in cases]
+    assert loaded._model is None  # the LiteRT model and head.npz gave them: no Keras model was loaded
+    assert left_share(from_engine[0]) > 0.6  # "zebra" on the zebra's side
+
+    for heatmap, (photo, class_index) in zip(from_engine, cases, strict=True):
+        correlation, same_peak = agree(heatmap, gradcam(loaded, photo, class_index, use_gradient=True))
+        assert correlation >= 0.999 and same_peak, (class_index, correlation)
+
+
+APP_KERNEL = """
+import json, sys
+from labkit.app import DashboardApp
+from labkit.images import load_image
+app = DashboardApp()
+result = app.classify_file({photo!r})
+overlay = result.explain(load_image({photo!r}))
+print(json.dumps({{"label": result.prediction.label, "overlay": overlay.size,
+                   "tensorflow": "tensorflow" in sys.modules, "keras": "keras" in sys.modules}}))
+"""
+
+
+@pytest.mark.slow
+def test_the_apps_kernel_classifies_and_shows_where_it_looked_without_importing_tensorflow(classifier, samples_dir,
+                                                                                           tmp_path):
+    photo = samples_dir / "340_zebra.jpg"
+    env = {**os.environ, "LABKIT_MODELS_DIR": str(tmp_path)}  # the cache is warm: the fixture converted the model
+    env.pop("LABKIT_MODEL", None)
+    run = subprocess.run([sys.executable, "-c", APP_KERNEL.format(photo=str(photo))], capture_output=True,
+                         text=True, env=env, timeout=600)
+
+    assert run.returncode == 0, run.stderr[-2000:]
+    kernel = json.loads(run.stdout.strip().splitlines()[-1])
+    assert kernel["label"] == "zebra" and kernel["overlay"] == list(load_image(photo).size)
+    assert not kernel["tensorflow"] and not kernel["keras"]
+
+
 # --- fine-tuned shapes, with small untrained models (fast) ------------------------------------------------------------
 
 def untrained_base(**options):
@@ -205,6 +296,29 @@ def test_a_nested_model_gets_a_heatmap_of_the_photos_size(nested, name):
     # Untrained weights: a class may find no positive evidence at all (an all-zero map), but not every class.
     peaks = [heatmap.max() for heatmap in heatmaps]
     assert all(peak == 0 or peak > 0.9 for peak in peaks) and max(peaks) > 0.9, peaks
+
+
+@pytest.mark.parametrize("name", ["functional, frozen base", "sequential"])
+def test_a_nested_pooled_then_dense_model_gets_the_gradients_heatmap_from_its_weights(nested, name):
+    from labkit import Classifier
+
+    custom = Classifier(model=nested[name], class_names=["glass", "metal", "paper", "plastic"], warm_up=False)
+    photo = Image.fromarray(np.random.default_rng(2).integers(0, 256, size=(150, 200, 3), dtype=np.uint8))
+
+    assert custom.dense_head is not None and custom.dense_head.clip is None  # dropout skipped, no ReAct clip
+    for class_index in range(4):
+        np.testing.assert_allclose(gradcam(custom, photo, class_index),
+                                   gradcam(custom, photo, class_index, use_gradient=True), atol=1e-4)
+
+
+def test_a_model_of_another_shape_gets_its_heatmap_from_the_gradient(nested):
+    from labkit import Classifier
+
+    custom = Classifier(model=nested["functional, pooling in the base"], class_names=list("abcd"), warm_up=False)
+
+    assert custom.dense_head is None and custom.feature_maps(np.zeros((1, 224, 224, 3), np.float32)) is None
+    heatmap = gradcam(custom, Image.new("RGB", (64, 48), "orange"), class_index=1)
+    assert heatmap.shape == (48, 64) and 0 <= heatmap.min() and heatmap.max() <= 1
 
 
 def test_the_flat_mobilenet_is_read_at_out_relu():

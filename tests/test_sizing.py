@@ -38,33 +38,33 @@ def test_the_sizing_table_in_the_docs_is_the_one_computed_from_the_hub_benchmark
 
 def test_a_class_needs_the_shared_pages_once_on_one_machine_and_whole_pods_on_kubernetes():
     measured = {"median": {"start_cpu_s": 2.0, "student_rss_mb": 300.0, "student_uss_mb": 200.0,
-                           "student_with_tensorflow_rss_mb": 900.0, "student_with_tensorflow_uss_mb": 500.0},
+                           "student_with_heatmaps_rss_mb": 900.0, "student_with_heatmaps_uss_mb": 500.0},
                 "hub_processes_rss_mb": {"hub": 100.0, "proxy": 50.0, "culler": 50.0}}
 
     needs = sizing.class_needs(measured, 30)
 
     assert needs["machine_app_gb"] == pytest.approx(0.2 + 0.1 + 30 * 0.2)
-    assert needs["machine_tensorflow_gb"] == pytest.approx(0.2 + 0.4 + 30 * 0.5)
+    assert needs["machine_heatmaps_gb"] == pytest.approx(0.2 + 0.4 + 30 * 0.5)
     assert needs["kubernetes_app_gb"] == pytest.approx(0.2 + 30 * 0.3)
     assert needs["login_cpu_s"] == 60.0
     assert sizing.machine_gb(6.3) == 8 and sizing.machine_gb(6.5) == 16  # a quarter of headroom
     assert sizing.cores_for(60.0) == 2 and sizing.cores_for(400.0) == 8
 
 
-def test_the_one_machine_limit_covers_a_student_with_tensorflow(monkeypatch):
+def test_the_one_machine_limit_covers_a_student_with_heatmaps(monkeypatch):
     monkeypatch.setenv("LABKIT_CLASS_PASSWORD", "class-password")
     config = PyFileConfigLoader(str(REPO_ROOT / "deploy" / "jupyterhub_config.py")).load_config()
     measured = results()
 
-    assert megabytes(config.Spawner.mem_limit) >= measured["max"]["student_with_tensorflow_rss_mb"]
+    assert megabytes(config.Spawner.mem_limit) >= measured["max"]["student_with_heatmaps_rss_mb"]
     assert config.Spawner.default_url == "/voila/render/notebooks/dashboard.ipynb"
 
 
-def test_the_kubernetes_guarantee_covers_the_app_and_the_limit_a_student_with_tensorflow():
+def test_the_kubernetes_guarantee_covers_the_app_and_the_limit_a_student_with_heatmaps():
     config = yaml.safe_load((REPO_ROOT / "deploy" / "config.yaml").read_text())
     memory, measured = config["singleuser"]["memory"], results()
 
     assert megabytes(memory["guarantee"]) >= measured["median"]["student_rss_mb"]
-    assert megabytes(memory["limit"]) >= measured["max"]["student_with_tensorflow_rss_mb"]
+    assert megabytes(memory["limit"]) >= measured["max"]["student_with_heatmaps_rss_mb"]
     assert config["singleuser"]["defaultUrl"] == "/voila/render/notebooks/dashboard.ipynb"
     assert config["cull"]["enabled"]

@@ -346,8 +346,8 @@ def test_without_validation_photos_every_photo_is_learnt_from_and_nothing_is_cla
 # --- Export and load back ------------------------------------------------------------------------------------------
 
 def test_export_writes_keras_labels_litert_and_metadata(exported, tiny_result):
-    assert sorted(path.name for path in exported.iterdir()) == ["calibration.json", "labels.txt", "labkit.json",
-                                                                "model.keras", "model.tflite"]
+    assert sorted(path.name for path in exported.iterdir()) == ["calibration.json", "head.npz", "labels.txt",
+                                                                "labkit.json", "model.keras", "model.tflite"]
     assert (exported / "labels.txt").read_text() == "0 glass\n1 paper\n"  # Teachable Machine's format
     assert read_labels(exported / "labels.txt") == ["glass", "paper"]
     metadata = json.loads((exported / "labkit.json").read_text())

@@ -79,9 +79,14 @@ def _int8(engines: dict) -> str:
 
 def _memory(memory: dict) -> str:
     cases = memory["cases"]
+    default = cases[memory["default_case"]]
     keras = next((case for name, case in cases.items() if name == "keras"), None)
-    with_tf = f"; {keras['rss_mb']:.0f} MB on the Keras engine (TensorFlow, as Grad-CAM needs)" if keras else ""
-    return f"{cases[memory['default_case']]['rss_mb']:.0f} MB (no TensorFlow imported){with_tf}"
+    with_tf = f"; {keras['rss_mb']:.0f} MB on the Keras engine (TensorFlow)" if keras else ""
+    imported = "TensorFlow imported" if default["tensorflow_imported"] else "no TensorFlow imported"
+    return (
+        f"{default['rss_mb']:.0f} MB; {default['heatmap_rss_mb']:.0f} MB after its first heatmap, "
+        f"{default['first_heatmap_ms']:.0f} ms ({imported}){with_tf}"
+    )
 
 
 def _browser(browser: dict) -> str:
@@ -242,7 +247,7 @@ def _open_files(sessions: dict) -> str:
 
 def _first_gradcam(browser: dict) -> str:
     later = browser.get("where_it_looked_later_median_s")
-    return f"{browser['first_where_it_looked_s']:.1f} s (TensorFlow is imported then)" + (
+    return f"{browser['first_where_it_looked_s']:.1f} s" + (
         f"; later ones {later:.1f} s" if later is not None else ""
     )
 

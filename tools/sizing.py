@@ -52,11 +52,11 @@ def cores_for(cpu_seconds: float) -> int:
 
 
 def class_needs(results: dict, students: int) -> dict[str, float]:
-    """Memory (GB) and login CPU for ``students``, one machine and Kubernetes, app only and with TensorFlow."""
+    """Memory (GB) and login CPU for ``students``, one machine and Kubernetes, app only and with heatmaps."""
     median = results["median"]
     hub_gb = sum(results["hub_processes_rss_mb"].values()) / 1000
     needs = {"login_cpu_s": students * median["start_cpu_s"]}
-    for key, prefix in (("app", "student"), ("tensorflow", "student_with_tensorflow")):
+    for key, prefix in (("app", "student"), ("heatmaps", "student_with_heatmaps")):
         rss, uss = median[f"{prefix}_rss_mb"] / 1000, median[f"{prefix}_uss_mb"] / 1000
         needs[f"machine_{key}_gb"] = hub_gb + (rss - uss) + students * uss
         needs[f"kubernetes_{key}_gb"] = hub_gb + students * rss
@@ -84,9 +84,9 @@ def render(results: dict) -> str:
     header = "| | class of 30 | class of 200 |\n|---|---|---|"
     rows = [
         ("**One machine**, app only", lambda size: machine(size, "app")),
-        ("**One machine**, everyone uses \"Show where it looked\"", lambda size: machine(size, "tensorflow")),
+        ("**One machine**, everyone uses \"Show where it looked\"", lambda size: machine(size, "heatmaps")),
         ("**Kubernetes**, app only", lambda size: kubernetes(size, "app")),
-        ("**Kubernetes**, everyone uses \"Show where it looked\"", lambda size: kubernetes(size, "tensorflow")),
+        ("**Kubernetes**, everyone uses \"Show where it looked\"", lambda size: kubernetes(size, "heatmaps")),
         ("**Logging in together** (servers and app kernels)", login),
     ]
     lines = [header] + [f"| {title} | " + " | ".join(cell(size) for size in CLASS_SIZES) + " |"
@@ -97,8 +97,8 @@ def render(results: dict) -> str:
         f"Measured by `benchmarks/hub.py` on {results['date'][:10]}: {results['students']} students logging in at "
         f"once on {results['machine']['cpus']} cores (load average {load['before']:g}-{load['after']:g}, shared "
         f"with other jobs). Per student: server and app kernel {median['student_rss_mb']:.0f} MB resident, "
-        f"{median['student_uss_mb']:.0f} MB of their own; after a first Grad-CAM (TensorFlow) "
-        f"{median['student_with_tensorflow_rss_mb']:.0f} MB, {median['student_with_tensorflow_uss_mb']:.0f} MB of "
+        f"{median['student_uss_mb']:.0f} MB of their own; after a first heatmap "
+        f"{median['student_with_heatmaps_rss_mb']:.0f} MB, {median['student_with_heatmaps_uss_mb']:.0f} MB of "
         f"their own; {median['start_cpu_s']:.1f} CPU-seconds to start. The hub, proxy and culler: "
         f"{sum(results['hub_processes_rss_mb'].values()):.0f} MB. One machine counts the shared libraries once and "
         f"adds a quarter for the system; Kubernetes pods share nothing.", width=116))
@@ -106,7 +106,7 @@ def render(results: dict) -> str:
 
 
 def _rss(key: str) -> str:
-    return "student_rss_mb" if key == "app" else "student_with_tensorflow_rss_mb"
+    return "student_rss_mb" if key == "app" else "student_with_heatmaps_rss_mb"
 
 
 def updated_doc(doc: str, table: str) -> str:

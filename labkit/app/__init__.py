@@ -23,7 +23,7 @@ one message; Tornado's 10 MiB default would drop one large phone photo; each pho
 ``_xsrf`` cookie); ``cull_idle_timeout`` 600 s and ``cull_interval`` 60 s (kernels that lost their tab are shut
 down), ``cull_connected`` false (an open tab that is merely idle is spared); ``strip_sources`` (the page shows the
 app, never the notebook's code). ``$LABKIT_MODEL`` / ``$LABKIT_MODELS_DIR`` choose the models
-(:mod:`~labkit.app.catalogue`); ``$LABKIT_WARM_UP_GRADCAM`` prepares Grad-CAM early (:mod:`~labkit.app.state`).
+(:mod:`~labkit.app.catalogue`).
 """
 
 from labkit.app.catalogue import (

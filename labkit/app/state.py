@@ -10,12 +10,11 @@
 A photo's bytes are decoded and classified in memory (nothing is written to disk); the :class:`Result` goes on top
 of ``app.results``, and the page (:mod:`labkit.app.page`) draws a card for it with :mod:`labkit.app.views`.
 
-**Important note on Grad-CAM's cost.** The app's model runs on LiteRT, without TensorFlow. Grad-CAM needs
-gradients, so the first "Show where it looked" imports TensorFlow and builds the Keras model in that kernel:
-seconds, and several hundred megabytes more (``benchmarks/memory.py`` measures the kernel with and without
-TensorFlow; ``benchmarks/browser.py`` the first overlay's wait). So it happens only when a user asks, unless
-``$LABKIT_WARM_UP_GRADCAM=1`` (or ``DashboardApp(warm_up_gradcam=True)``) prepares it in the background once the
-model is ready: right for one teacher's demo, too heavy for a class with a kernel per student.
+"Show where it looked" costs about one more forward pass: the app's models are pooled-then-dense, so their Grad-CAM
+is a weighted sum of the feature map the LiteRT engine returns (:mod:`labkit.explain`), computed with numpy. The
+kernel never imports TensorFlow, so there is nothing to prepare ahead (``benchmarks/memory.py`` measures a kernel
+that has shown heatmaps; ``benchmarks/browser.py`` the overlay's wait). An export from before labkit kept the
+feature map still gets its heatmap, from its Keras model's gradient (seconds, and TensorFlow, on the first one).
 """
 
 from __future__ import annotations
@@ -50,15 +49,14 @@ from labkit.predict import Prediction
 from labkit.preprocess import IMAGE_SIZE
 
 MAX_UPLOAD_BYTES = DEFAULT_MAX_BYTES  # per photo; voila.json lets a websocket message this big through
-WARM_UP_GRADCAM_ENV = "LABKIT_WARM_UP_GRADCAM"
 GENERIC_ERROR = (
     "Something went wrong while classifying this file. The details are in the server's log; "
     "try another photo, or the same one again."
 )
 
 log = logging.getLogger(__name__)
-# Grad-CAM's first call builds the classifier's Keras model and traces a tf.function: two threads doing that at
-# once would build both twice. One at a time per kernel; later calls are quick, so nobody waits long.
+# One heatmap at a time per kernel: each is quick, and an older export's first one builds its Keras model, which two
+# threads at once would build twice.
 _GRADCAM_LOCK = threading.Lock()
 
 
@@ -100,8 +98,6 @@ class DashboardApp(traitlets.HasTraits):
         model: the model to start with: a key, a name, or an export folder's path; default ``$LABKIT_MODEL``, else
             MobileNetV2 (ImageNet).
         start: begin loading the model now, in a background thread, so it is ready before the first photo.
-        warm_up_gradcam: once the model is ready, prepare Grad-CAM in the background too, so the first "Show where
-            it looked" is quick; default ``$LABKIT_WARM_UP_GRADCAM``, off (see the module's note on its cost).
 
     Example:
         >>> app = DashboardApp()                                                         # doctest: +SKIP
@@ -124,7 +120,6 @@ class DashboardApp(traitlets.HasTraits):
         models: Sequence[ModelOption] | None = None,
         model: str | os.PathLike | None = None,
         start: bool = True,
-        warm_up_gradcam: bool | None = None,
     ) -> None:
         super().__init__()
         if models is None and load_classifier is not None:
@@ -132,9 +127,6 @@ class DashboardApp(traitlets.HasTraits):
         elif models is None:
             models, model = available_models(), model or os.environ.get(MODEL_ENV)
         self.models = tuple(models)
-        self.warm_up_gradcam = (
-            _truthy(os.environ.get(WARM_UP_GRADCAM_ENV)) if warm_up_gradcam is None else warm_up_gradcam
-        )
         self._classifiers: dict[str, Future[Classifier]] = {}  # by key; a model starts loading when first chosen
         # Re-entrant: setting `model` redraws the picker, whose observer may call choose_model again.
         self._choosing = threading.RLock()
@@ -255,8 +247,6 @@ class DashboardApp(traitlets.HasTraits):
             return
         log.info("Model %s ready (%s engine) in %.1f s", option.name, classifier.engine, time.perf_counter() - started)
         self._settle(option, future, classifier=classifier)
-        if self.warm_up_gradcam:
-            warm_up_gradcam(classifier)
 
     def _settle(
         self, option: ModelOption, future: Future, classifier: Classifier | None = None, error: Exception | None = None
@@ -308,25 +298,10 @@ def where_it_looked(classifier: Classifier, photo: Image.Image, class_index: int
         >>> where_it_looked(shared_classifier(), load_image("data/samples/340_zebra.jpg"), 340).mode  # doctest: +SKIP
         'RGB'
     """
-    with _GRADCAM_LOCK:  # the first call imports TensorFlow: only when a user asks (see the module's note)
+    with _GRADCAM_LOCK:
         return gradcam_overlay(classifier, photo, class_index=class_index)
-
-
-def warm_up_gradcam(classifier: Classifier) -> None:
-    """Build ``classifier``'s Keras model and trace Grad-CAM now (seconds), so the first real request is quick."""
-    started = time.perf_counter()
-    try:
-        where_it_looked(classifier, Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), "white"), 0)
-    except Exception:  # a warm-up is an optimisation: the button will say what is wrong if the user asks
-        log.exception("Could not prepare Grad-CAM")
-        return
-    log.info("Grad-CAM ready in %.1f s", time.perf_counter() - started)
 
 
 def _load_failure(option: ModelOption, error: BaseException) -> str:
     what = "The model" if option.key == IMAGENET else f"The model {option.name}"
     return f"{what} could not be loaded: {error}"
-
-
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes", "on"}

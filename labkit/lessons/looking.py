@@ -70,8 +70,8 @@ def try_where_it_looked(classifier: Classifier | None = None, photo: str | Image
     """Build lesson 04's widget: choose one of the top-5 classes and the overlay's opacity; see its heatmap.
 
     Args:
-        classifier: the lesson's classifier (default: this kernel's shared one). Grad-CAM runs its Keras model,
-            which the first heatmap builds (importing TensorFlow: some seconds; a progress line says so).
+        classifier: the lesson's classifier (default: this kernel's shared one); its engine gives the heatmaps
+            (:func:`labkit.explain.gradcam`: one more forward pass each, no TensorFlow for the ImageNet model).
         photo: a sample's class or file name, or any PIL image (e.g. two photos side by side); default the first
             sample.
 
@@ -94,10 +94,7 @@ def try_where_it_looked(classifier: Classifier | None = None, photo: str | Image
     def heatmap() -> np.ndarray:
         if state.class_index not in state.heatmaps:
             label = state.prediction.top[state.rank].label
-            progress.start(
-                f"Computing where the model looked for '{label}'… (the first heatmap loads TensorFlow "
-                "and the Keras model: allow some seconds)"
-            )
+            progress.start(f"Computing where the model looked for '{label}'…")
             try:
                 state.heatmaps[state.class_index] = gradcam(classifier, state.photo, state.class_index)
             finally:
