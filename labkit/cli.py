@@ -31,9 +31,8 @@ from labkit.export import ExportError, export_model, load_exported
 from labkit.folders import LabelError, read_labelled_folder
 from labkit.images import ImageError
 from labkit.model import Classifier
-from labkit.ood import NOT_SURE_MESSAGE
 from labkit.paths import REPO_ROOT
-from labkit.predict import Prediction, format_percent
+from labkit.predict import Prediction, doubt, format_percent
 from labkit.recipe import FINE_TUNE_EPOCHS, HEAD_EPOCHS
 from labkit.transfer import fine_tune
 from labkit.version import __version__
@@ -145,19 +144,14 @@ def run_classify(args: argparse.Namespace) -> int:
 def describe(prediction: Prediction) -> str:
     """One line for people: ``golden retriever 92.1%, Labrador retriever 3.2%, ...`` plus any note of doubt.
 
-    Percentages by :func:`labkit.predict.format_percent` (never "100.0%"); the note as the app names it, e.g.
-    ``(low confidence: it hesitates between cab and limousine)`` or ``(not sure: this is probably none of ...)``.
+    Percentages by :func:`labkit.predict.format_percent` (never "100.0%"); the note in the app's words
+    (:func:`labkit.predict.doubt`), e.g. ``(low confidence: it hesitates between cab and limousine)`` or
+    ``(not sure: this is probably none of the 4 classes I was taught)``.
     """
     text = ", ".join(f"{score.label} {format_percent(score.probability, decimals=1)}" for score in prediction.top)
-    if prediction.note == "out_of_distribution":
-        text += f" ({NOT_SURE_MESSAGE})"
-    elif prediction.note == "low_confidence":
-        runner_up = prediction.runner_up
-        text += (
-            f" (low confidence: it hesitates between {prediction.label} and {runner_up.label})"
-            if runner_up is not None
-            else " (low confidence)"
-        )
+    words = doubt(prediction, percentages=False)  # printed beside the guesses already
+    if words is not None:
+        text += f" ({words.aside()})"
     return text + "".join(f" [{note}]" for note in prediction.notes)
 
 

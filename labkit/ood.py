@@ -44,7 +44,6 @@ OOD_METHODS: tuple[OodMethod, ...] = ("energy", "max_softmax", "ash_s")
 FEATURE_METHODS: tuple[OodMethod, ...] = ("ash_s",)  # methods that need the pooled features and the last layer
 # Shares of the pooled features ASH-S keeps, tried by choose_ash_keep (the ASH paper prunes 65-90 %).
 ASH_KEEP_CHOICES = (0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.65)
-NOT_SURE_MESSAGE = "not sure: this is probably none of the 1000 things I know"
 
 
 class OodError(ValueError):

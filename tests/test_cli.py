@@ -68,6 +68,28 @@ def test_classify_names_each_photo_with_its_top_guesses():
         assert line.count("%") == 3
 
 
+@pytest.mark.slow  # builds and saves a Keras model, and the command loads it with TensorFlow
+def test_classify_with_a_4_class_export_says_not_sure_in_that_models_terms(tmp_path):
+    import keras
+
+    from labkit.calibration import Calibration
+    from labkit.export import export_model
+    from labkit.model import Classifier
+
+    # A model taught 4 classes whose calibration flags every photo "not sure" (any threshold below every score).
+    model = keras.Sequential([keras.Input((224, 224, 3)), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(4)])
+    flags_all = Calibration(temperature=1.0, ood_method="energy", ood_threshold=-1e9, fitted_on="flags every photo")
+    sorter = Classifier(model=model, class_names=["glass", "metal", "paper", "plastic"], calibration=flags_all,
+                        warm_up=False)
+    folder = export_model(sorter, tmp_path / "sorter", litert=False)
+
+    shown = run_labkit("classify", "--engine", "keras", "--model", str(folder), "data/samples/cab.jpg")
+
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip().endswith("(not sure: this is probably none of the 4 classes I was taught)")
+    assert "1000" not in shown.stdout
+
+
 def test_classify_json_is_a_list_with_the_top_n_and_timing():
     shown = run_labkit("classify", "--json", "--top", "5", "data/samples/cab.jpg")
     assert shown.returncode == 0, shown.stderr

@@ -122,11 +122,21 @@ def test_the_low_confidence_note_names_the_runner_up_and_the_not_sure_note_wins_
     unfamiliar = Prediction(top, 1.0, np.zeros(2), not_sure=True, low_confidence=True)
 
     assert hesitant.note == "low_confidence" and unfamiliar.note == "out_of_distribution"
-    assert doubt(hesitant, "not sure: none of these") == ("Low confidence",
-                                                         "it hesitates between cab (43%) and limousine (31%)")
-    assert doubt(unfamiliar, "not sure: none of these") == ("Not sure", "none of these")
+    assert doubt(hesitant) == ("Low confidence", "it hesitates between cab (43%) and limousine (31%)")
+    assert doubt(unfamiliar) == ("Not sure", "this is probably none of the 2 classes I was taught")
     assert str(hesitant).endswith("(low confidence)") and str(unfamiliar).endswith("(not sure)")
-    assert doubt(Prediction(scores(("cab", 0.9)), 1.0, np.zeros(1)), "not sure: x") is None
+    assert doubt(Prediction(scores(("cab", 0.9)), 1.0, np.zeros(1))) is None
+
+
+def test_the_not_sure_note_counts_the_classes_of_the_model_that_answered():
+    top = scores(("cab", 0.43), ("limousine", 0.31))
+    imagenet = doubt(Prediction(top, 1.0, np.zeros(1000), not_sure=True))
+    taught = doubt(Prediction(top, 1.0, np.zeros(4), not_sure=True))
+
+    assert imagenet.sentence() == ("Not sure: this is probably none of the 1000 things I know. "
+                                   "Treat the answer as a guess.")
+    assert str(taught) == "Not sure: this is probably none of the 4 classes I was taught"
+    assert taught.aside() == "not sure: this is probably none of the 4 classes I was taught"
 
 
 def test_a_prediction_as_json_gives_its_ood_score_and_which_note_it_got():

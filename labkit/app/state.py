@@ -40,7 +40,6 @@ from labkit.app.catalogue import (
     available_models,
     find_model,
     imagenet_model,
-    not_sure_message,
 )
 from labkit.app.pictures import chart_png, preview_jpeg
 from labkit.explain import gradcam_overlay
@@ -76,7 +75,6 @@ class Result:
         error: the message shown instead of an answer.
         model: the name of the model that answered (or was meant to).
         preview: the photo as a small JPEG (:func:`labkit.app.pictures.preview_jpeg`), all a result keeps of it.
-        not_sure: the words for ``prediction.not_sure``, in the answering model's terms.
         explain: ``photo -> Grad-CAM overlay`` for the answer's class, computed only when the user asks.
     """
 
@@ -85,7 +83,6 @@ class Result:
     error: str | None = None
     model: str = ""
     preview: bytes = dataclasses.field(default=b"", repr=False)
-    not_sure: str = dataclasses.field(default_factory=not_sure_message)
     explain: Callable[[Image.Image], Image.Image] | None = dataclasses.field(default=None, repr=False)
 
 
@@ -200,7 +197,6 @@ class DashboardApp(traitlets.HasTraits):
                 prediction,
                 model=option.name,
                 preview=preview_jpeg(image),
-                not_sure=not_sure_message(classifier.num_classes, option.custom),
                 explain=functools.partial(where_it_looked, classifier, class_index=prediction.class_index),
             )
         except (ImageError, ModelLoadError) as error:

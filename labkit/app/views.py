@@ -15,7 +15,7 @@ import html
 from labkit.app.catalogue import ModelOption
 from labkit.app.pictures import chart_png, data_url
 from labkit.app.state import MAX_UPLOAD_BYTES, Result
-from labkit.predict import Prediction, confidence_band, doubt
+from labkit.predict import GUESS_ADVICE, Prediction, confidence_band, doubt, note_sentences
 
 EMPTY_RESULTS = (
     '<p class="labkit-empty">No photos yet. Results appear here, newest first, and stay until you clear them.</p>'
@@ -57,7 +57,7 @@ def result_html(result: Result) -> str:
         >{html.escape(format_percent(best.probability))}</span>
     </p>
     <ol class="labkit-guesses" aria-label="Top {len(prediction.top)} guesses">{guesses}</ol>
-    {caveats_html(prediction, result.not_sure)}
+    {caveats_html(prediction)}
     <p class="labkit-timing">Answered by <span class="labkit-answered-by">{html.escape(result.model)}</span> in {
         prediction.elapsed_ms:.0f} ms</p>
   </div>
@@ -85,23 +85,20 @@ def problem_html(result: Result) -> str:
 </article>"""
 
 
-def caveats_html(prediction: Prediction, not_sure: str) -> str:
+def caveats_html(prediction: Prediction) -> str:
     """The card's note of doubt (words and an icon: colour is never the only cue) and labkit's notes, if any.
 
-    Two notes for two reasons (:func:`labkit.predict.doubt` words them): the photo is probably none of the things
-    the model knows (``prediction.not_sure``; ``not_sure`` gives the words), or the model hesitates on it (calibrated
+    Two notes for two reasons, worded by :func:`labkit.predict.doubt` in the answering model's terms: the photo is
+    probably none of the things the model knows (``prediction.not_sure``), or the model hesitates on it (calibrated
     best guess under :data:`labkit.predict.LOW_CONFIDENCE`; the note names the runner-up).
     """
-    notes = "".join(
-        f'<p class="labkit-note">{html.escape(note[:1].upper() + note[1:])}.</p>' for note in prediction.notes
-    )
-    words = doubt(prediction, not_sure)
+    notes = "".join(f'<p class="labkit-note">{html.escape(sentence)}</p>' for sentence in note_sentences(prediction))
+    words = doubt(prediction)
     if words is None:
         return notes
-    heading, reason = words
     return (
         f'<p class="labkit-doubt labkit-doubt-{prediction.note}"><span aria-hidden="true">⚠</span> '
-        f"<strong>{html.escape(heading)}:</strong> {html.escape(reason)}. Treat the answer as a guess.</p>" + notes
+        f"<strong>{html.escape(words.heading)}:</strong> {html.escape(words.reason)}. {GUESS_ADVICE}</p>" + notes
     )
 
 

@@ -20,25 +20,21 @@ from PIL import Image
 
 from labkit.lessons.tryit import PhotoPicker, ResultArea, TryIt, figure_html, photo_html
 from labkit.model import Classifier, shared_classifier
-from labkit.ood import NOT_SURE_MESSAGE
 from labkit.plots import format_percent, plot_top_k, top_k_alt_text
-from labkit.predict import Prediction, doubt
+from labkit.predict import Prediction, doubt, note_sentences
 
 TOP = 3
 
 
-def doubts(prediction: Prediction, num_classes: int = 1000) -> list[str]:
+def doubts(prediction: Prediction) -> list[str]:
     """The reasons to doubt an answer, in the app's words (:func:`labkit.predict.doubt`), and labkit's notes.
 
     Example:
         >>> doubts(classifier.classify("data/samples/person.jpg"))  # doctest: +SKIP
         ['Not sure: this is probably none of the 1000 things I know. Treat the answer as a guess.']
     """
-    not_sure = NOT_SURE_MESSAGE.replace("1000", str(num_classes))
-    note = doubt(prediction, not_sure)
-    reasons = [f"{note[0]}: {note[1]}. Treat the answer as a guess."] if note else []
-    reasons.extend(text[:1].upper() + text[1:] + "." for text in prediction.notes)
-    return reasons
+    note = doubt(prediction)
+    return ([note.sentence()] if note else []) + note_sentences(prediction)
 
 
 def describe(name: str, prediction: Prediction) -> str:
@@ -47,7 +43,7 @@ def describe(name: str, prediction: Prediction) -> str:
     return f"{name}: {guesses}." + (" Not sure." if prediction.not_sure else "")
 
 
-def prediction_html(name: str, photo: Image.Image, prediction: Prediction, num_classes: int = 1000) -> str:
+def prediction_html(name: str, photo: Image.Image, prediction: Prediction) -> str:
     """The photo, the best guess in large type, the top-3 as a list and a chart, and the doubts."""
     guesses = "".join(
         f"<li style='margin: 0'>{html.escape(score.label)}: {format_percent(score.probability)}</li>"
@@ -55,7 +51,7 @@ def prediction_html(name: str, photo: Image.Image, prediction: Prediction, num_c
     )
     notes = "".join(
         f'<p class="labkit-try-doubt"><span aria-hidden="true">⚠</span> {html.escape(reason)}</p>'
-        for reason in doubts(prediction, num_classes)
+        for reason in doubts(prediction)
     )
     chart = plot_top_k(prediction, title=f"the model's top {len(prediction.top)}")
     chart.set_size_inches(5.0, 2.2)
@@ -86,7 +82,7 @@ def try_your_photo(classifier: Classifier | None = None, photo: str | None = Non
     def classify(name: str, image: Image.Image) -> None:
         widget.prediction = prediction = classifier.classify(image, top=TOP)
         widget.described = describe(name, prediction)
-        result.show(prediction_html(name, image, prediction, classifier.num_classes))
+        result.show(prediction_html(name, image, prediction))
 
     picker = PhotoPicker(lambda name, image: classify(name, image), result.guard, default=photo)
     picker.upload.description = "Upload your photo"

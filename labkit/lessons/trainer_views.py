@@ -17,7 +17,7 @@ from PIL import Image
 from labkit.lessons.trainer_photos import Photo
 from labkit.lessons.tryit import figure_html, image_html, photo_html, text_html
 from labkit.plots import format_percent, plot_top_k, plot_training_curves, top_k_alt_text
-from labkit.predict import Prediction
+from labkit.predict import Prediction, doubt
 from labkit.recipe import EpochReport
 from labkit.transfer import FineTuneResult
 
@@ -86,13 +86,14 @@ def prediction_html(name: str, image: Image.Image, prediction: Prediction) -> st
     guesses = "".join(
         f"<li><b>{html.escape(score.label)}</b> {format_percent(score.probability)}</li>" for score in prediction.top
     )
-    doubt = "<p>⚠ Not sure: this photo may be none of the classes.</p>" if prediction.not_sure else ""
+    words = doubt(prediction)
+    doubt_html = f"<p>⚠ {html.escape(words.sentence())}</p>" if words else ""
     return (
         f"<div style='display:flex;gap:12px;align-items:flex-start' aria-label='Result for "
         f"{html.escape(name, quote=True)}'><div style='max-width:{TRY_PREVIEW_PIXELS}px'>"
         + photo_html(image, f"Your photo, {name}", TRY_PREVIEW_PIXELS)
         + f"</div><div><p class='labkit-trainer-label'>{html.escape(name)}: <b>{html.escape(prediction.label)}</b> "
-        f"{format_percent(prediction.probability)}</p><ol>{guesses}</ol>{doubt}"
+        f"{format_percent(prediction.probability)}</p><ol>{guesses}</ol>{doubt_html}"
         + figure_html(chart, top_k_alt_text(prediction))
         + "</div></div>"
     )
