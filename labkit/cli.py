@@ -26,6 +26,7 @@ from pathlib import Path
 
 from labkit.class_names import TrainingDataError
 from labkit.engines import DEFAULT_ENGINE, ENGINES, EngineError
+from labkit.errors import LabkitError
 from labkit.evaluate import evaluate
 from labkit.export import ExportError, export_model, load_exported
 from labkit.folders import LabelError, read_labelled_folder
@@ -369,8 +370,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except MODEL_ERRORS as error:
+    except LabkitError as error:  # its message says what was wrong and what to do: no traceback
         print(f"labkit: {error}", file=sys.stderr)
-        return EXIT_NO_MODEL
+        return EXIT_NO_MODEL if isinstance(error, MODEL_ERRORS) else EXIT_USAGE
     except KeyboardInterrupt:
         return 130

@@ -35,6 +35,7 @@ from typing import BinaryIO, Union
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
+from labkit.errors import LabkitError
 from labkit.sniffing import SNIFF_BYTES, Sniffed, sniff_format
 from labkit.words import capitalized
 
@@ -56,7 +57,7 @@ _PILLOW_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF")
 _FORMATS_THAT_WORK = "labkit reads " + ", ".join(SUPPORTED_FORMATS[:-1]) + f" and {SUPPORTED_FORMATS[-1]} images"
 
 
-class ImageError(ValueError):
+class ImageError(LabkitError, ValueError):
     """The source could not be turned into an image; the message says what was wrong and what to do."""
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from labkit.errors import LabkitError
 from labkit.preprocess import DEFAULT_POLICY, IMAGE_SIZE, ResizePolicy
 from labkit.weights import resolve_weights
 
@@ -76,7 +77,7 @@ class ModelDescription:
         return self.input_size, self.input_size, 3
 
 
-class NetworkError(ValueError):
+class NetworkError(LabkitError, ValueError):
     """A saved or given network does not match what labkit expects (its classes, its layers)."""
 
 

@@ -37,6 +37,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
+from labkit.errors import LabkitError
 from labkit.predict import logsumexp, softmax
 
 OodMethod = Literal["energy", "max_softmax", "ash_s"]
@@ -46,7 +47,7 @@ FEATURE_METHODS: tuple[OodMethod, ...] = ("ash_s",)  # methods that need the poo
 ASH_KEEP_CHOICES = (0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.65)
 
 
-class OodError(ValueError):
+class OodError(LabkitError, ValueError):
     """An out-of-distribution score or threshold could not be computed; the message says what to do."""
 
 

@@ -20,13 +20,14 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from labkit.errors import LabkitError
 from labkit.predict import logsumexp, softmax
 
 ECE_BINS = 15  # equal-width bins for the reported ECE, as in Guo et al. 2017 (lessons may draw fewer)
 FOLDS = 5  # cross-validation folds for the held-out figures
 
 
-class CalibrationError(ValueError):
+class CalibrationError(LabkitError, ValueError):
     """Calibration could not be fitted or loaded; the message says what was wrong and what to do."""
 
 

@@ -21,6 +21,8 @@ import socket
 from functools import lru_cache
 from pathlib import Path
 
+from labkit.errors import LabkitError
+
 WEIGHTS_FILE = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5"
 NO_TOP_WEIGHTS_FILE = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
 CLASS_INDEX_FILE = "imagenet_class_index.json"
@@ -33,7 +35,7 @@ CLASS_INDEX_MD5 = "c2c37ea517e94d9795004a39431a14cb"
 DOWNLOAD_TIMEOUT_S = 30
 
 
-class WeightsNotFound(FileNotFoundError):
+class WeightsNotFound(LabkitError, FileNotFoundError):
     """The model's weights or class index could not be found locally nor downloaded."""
 
 

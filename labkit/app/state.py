@@ -42,6 +42,7 @@ from labkit.app.catalogue import (
     imagenet_model,
 )
 from labkit.app.pictures import chart_png, preview_jpeg
+from labkit.errors import LabkitError
 from labkit.explain import gradcam_overlay
 from labkit.images import DEFAULT_MAX_BYTES, FileTooLargeError, ImageError, load_image
 from labkit.model import Classifier
@@ -61,7 +62,7 @@ log = logging.getLogger(__name__)
 _GRADCAM_LOCK = threading.Lock()
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(LabkitError, RuntimeError):
     """The chosen model could not be loaded; the message says why and what to do (a photo's card repeats it)."""
 
 
@@ -199,7 +200,7 @@ class DashboardApp(traitlets.HasTraits):
                 preview=preview_jpeg(image),
                 explain=functools.partial(where_it_looked, classifier, class_index=prediction.class_index),
             )
-        except (ImageError, ModelLoadError) as error:
+        except LabkitError as error:  # a bad file, a model that cannot load: the message says what to do
             result = Result(name, None, str(error), option.name)
         except Exception:
             log.exception("Could not classify %r", name)

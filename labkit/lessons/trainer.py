@@ -40,8 +40,8 @@ from typing import Any
 import ipywidgets as widgets
 
 from labkit.class_names import TrainingDataError
+from labkit.errors import LabkitError
 from labkit.export import DEFAULT_EXPORTS_DIR
-from labkit.images import ImageError
 from labkit.lessons.trainer_card import ClassCard
 from labkit.lessons.trainer_photos import Added, Photo, PhotoLike, TrainerInputError, as_image
 from labkit.lessons.trainer_state import TrainerSession
@@ -281,7 +281,7 @@ class Trainer(TryIt):
         try:
             image = as_image(photo, name)
             prediction = self.session.classify(image)
-        except (ImageError, TrainerInputError) as error:
+        except LabkitError as error:
             self.try_result.problem(str(error))
             return None
         self.try_result.show(prediction_html(name, image, prediction))

@@ -19,6 +19,7 @@ from typing import Union
 from PIL import Image
 
 from labkit.class_names import class_name_problem
+from labkit.errors import LabkitError
 from labkit.images import load_image, small_jpeg
 from labkit.paths import TRASHNET_MINI_DIR
 
@@ -27,7 +28,7 @@ EXAMPLE_PHOTOS = TRASHNET_MINI_DIR  # data/trashnet-mini: glass/, metal/, paper/
 THUMBNAIL_PIXELS = 64  # longest side of a class's thumbnails
 
 
-class TrainerInputError(ValueError):
+class TrainerInputError(LabkitError, ValueError):
     """What the student gave the trainer cannot be used as it is; the message says what is wrong and what to do."""
 
 

@@ -30,7 +30,8 @@ import ipywidgets as widgets
 from matplotlib.figure import Figure
 from PIL import Image
 
-from labkit.images import ImageError, load_image
+from labkit.errors import LabkitError
+from labkit.images import load_image
 from labkit.paths import SAMPLES_DIR
 from labkit.plots import figure_to_png
 from labkit.samples import read_samples, sample_caption
@@ -107,13 +108,13 @@ class ResultArea(widgets.HTML):
     def guard(self, action: Callable[[], None]) -> Callable[..., None]:
         """Wrap a callback: any error it raises is shown here (the widget keeps working), never lost in a log.
 
-        An :class:`~labkit.images.ImageError` already says what to do; anything else is shown with its type.
+        A :class:`~labkit.errors.LabkitError` already says what to do; anything else is shown with its type.
         """
 
         def callback(*_args, **_kwargs) -> None:
             try:
                 action()
-            except ImageError as error:
+            except LabkitError as error:
                 self.problem(str(error))
             except Exception as error:  # noqa: BLE001 - a widget shows every failure rather than dying silently
                 self.problem(f"{type(error).__name__}: {error}")
