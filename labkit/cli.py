@@ -1,5 +1,5 @@
-"""labkit on the command line: ``python -m labkit classify IMG...``, ``evaluate DIR``, ``serve``, ``train DIR``,
-``fetch NAME``.
+"""labkit on the command line: ``labkit classify IMG...``, ``evaluate DIR``, ``serve``, ``train DIR``, ``fetch NAME``
+(or ``python -m labkit ...``, the same).
 
 Exit status: 0 all went well; 1 some image could not be read (the others are still answered); 2 a usage error
 (unknown option, missing folder, bad labels); 3 the model could not be loaded (weights not found, or an engine
@@ -347,10 +347,10 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``python -m labkit`` parser, one subcommand per entry of :data:`COMMANDS`."""
+def build_parser(prog: str = "labkit") -> argparse.ArgumentParser:
+    """The command line's parser, one subcommand per entry of :data:`COMMANDS`; ``prog`` names it in messages."""
     parser = argparse.ArgumentParser(
-        prog="python -m labkit", description="Classify photos with MobileNetV2, measure accuracy, serve the app."
+        prog=prog, description="Classify photos with MobileNetV2, measure accuracy, serve the app."
     )
     parser.add_argument("--version", action="version", version=f"labkit {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
@@ -359,15 +359,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "labkit") -> int:
     """Run the command line; return the exit status.
+
+    The ``labkit`` command (pyproject.toml's ``[project.scripts]``) calls it; so does ``python -m labkit``.
 
     Example:
         >>> main(["classify", "data/samples/pizza.jpg"])  # doctest: +SKIP
         data/samples/pizza.jpg: pizza 99.6%, ...
         0
     """
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
     try:
         return args.run(args)
     except LabkitError as error:  # its message says what was wrong and what to do: no traceback

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib
 import json
 import os
 import shutil
@@ -53,6 +54,21 @@ def test_help_lists_the_commands_without_loading_tensorflow():
                             "build_parser(); print('tensorflow' in sys.modules)"],
                            capture_output=True, text=True, cwd=REPO_ROOT)
     assert probe.stdout.strip() == "False", probe.stderr
+
+
+def test_the_labkit_command_is_the_same_main_as_python_m_labkit():
+    import tomllib
+
+    from labkit.cli import build_parser, main
+
+    entry = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]["labkit"]
+    module, _, function = entry.partition(":")
+    assert getattr(importlib.import_module(module), function) is main
+    assert "usage: labkit " in build_parser().format_usage()
+    for command in ("classify", "evaluate", "fetch", "train", "serve"):
+        assert command in build_parser().format_help()
+    assert run_labkit("--version").stdout.startswith("labkit ")
+    assert "usage: python -m labkit " in run_labkit("classify").stderr
 
 
 def test_classify_names_each_photo_with_its_top_guesses():
