@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 import stat
@@ -50,6 +51,8 @@ DEFAULT_MAX_BYTES = 25_000_000
 DEFAULT_MAX_PIXELS = 50_000_000
 DEFAULT_DRAFT_SIZE = (448, 448)  # twice the model's 224 px, so downscaling quality is unaffected
 NOTES_KEY = "labkit_notes"
+# What a file chooser offers (the app's and the lessons'); anything else still gets a clear message.
+ACCEPTED_FILES = "image/*"
 
 # Pillow's plugin names for the formats above. Its JPEG plugin also opens the JPEGs with extra preview frames
 # that some cameras write (format "MPO").
@@ -251,6 +254,16 @@ def small_jpeg(image: Image.Image, size: int, quality: int = 85) -> bytes:
     buffer = io.BytesIO()
     to_rgb(small).save(buffer, format="JPEG", quality=quality, optimize=True)
     return buffer.getvalue()
+
+
+def data_url(data: bytes, mime: str) -> str:
+    """``data:<mime>;base64,...``: a picture a page or a widget shows without a file on disk or another request.
+
+    Example:
+        >>> data_url(b"GIF89a", "image/gif")
+        'data:image/gif;base64,R0lGODlh'
+    """
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 def _read_bytes(source: FileSource, subject: str, max_bytes: int | None) -> bytes:

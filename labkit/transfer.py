@@ -65,7 +65,7 @@ from labkit.recipe import (
     classifier_from_base,
     epoch_watchers,
     fine_tune_top,
-    pooled_features,
+    frozen_base_features,
     train_head,
 )
 from labkit.training_data import SkippedFile, TrainingSet, TrainingSource, as_training_set
@@ -225,7 +225,7 @@ def fine_tune(
     base.trainable = False
     head = keras.layers.Dense(num_classes, name="logits")  # no softmax: labkit's classifier wants logits
     dropout = keras.layers.Dropout(DROPOUT, name="dropout")
-    features = pooled_features(base, images[train], val_images, progress, stop)
+    features = frozen_base_features(base, images[train], val_images, progress, stop)
     flips = len(features["train"]) // len(train)
     watchers = epoch_watchers(stop, on_epoch)
     history = train_head(

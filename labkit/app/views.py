@@ -13,9 +13,11 @@ from __future__ import annotations
 import html
 
 from labkit.app.catalogue import ModelOption
-from labkit.app.pictures import chart_png, data_url
+from labkit.app.pictures import chart_png
 from labkit.app.state import MAX_UPLOAD_BYTES, Result
+from labkit.images import data_url
 from labkit.predict import GUESS_ADVICE, Prediction, confidence_band, doubt, note_sentences
+from labkit.words import counted
 
 EMPTY_RESULTS = (
     '<p class="labkit-empty">No photos yet. Results appear here, newest first, and stay until you clear them.</p>'
@@ -110,7 +112,7 @@ def status_html(status: str, message: str, busy: int) -> str:
         >>> "2 photos waiting" in status_html("loading", "Loading MobileNetV2…", busy=2)
         True
     """
-    photos = f"{busy} photo{'s' if busy != 1 else ''}"
+    photos = counted(busy, "photo")
     if status == "failed":
         return (
             f'<p class="labkit-status" data-state="failed" role="alert"><span aria-hidden="true">✖</span> '

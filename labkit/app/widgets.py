@@ -20,10 +20,10 @@ import anywidget
 import traitlets
 from PIL import Image
 
-from labkit.app.pictures import THUMBNAIL_PIXELS, data_url, preview_jpeg
+from labkit.app.pictures import THUMBNAIL_PIXELS, preview_jpeg
 from labkit.app.state import MAX_UPLOAD_BYTES
 from labkit.errors import LabkitError
-from labkit.images import load_image
+from labkit.images import data_url, load_image
 from labkit.paths import SAMPLES_DIR
 from labkit.samples import read_samples, sample_caption
 

@@ -24,7 +24,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from PIL import Image
 
-from labkit.lessons.tryit import PhotoPicker, ResultArea, TryIt, data_url, figure_html, jpeg_bytes, text_html
+from labkit.images import data_url, small_jpeg
+from labkit.lessons.tryit import PHOTO_JPEG_QUALITY, PhotoPicker, ResultArea, TryIt, figure_html, text_html
 from labkit.plots import CHANNEL_COLOURS
 
 PATCH = 5  # pixels per side of the zoomed patch, centred on the chosen pixel (small enough to print its numbers)
@@ -71,7 +72,7 @@ class PixelPicker(anywidget.AnyWidget):
     def show(self, name: str, image: Image.Image) -> None:
         self.width, self.height = image.size
         self.alt = f"{name}: click a point of the photo to read that pixel's numbers"
-        self.src = data_url(jpeg_bytes(image, PICKER_PIXELS), "image/jpeg")
+        self.src = data_url(small_jpeg(image, PICKER_PIXELS, PHOTO_JPEG_QUALITY), "image/jpeg")
 
 
 @dataclass

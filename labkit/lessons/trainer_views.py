@@ -20,6 +20,7 @@ from labkit.plots import format_percent, plot_top_k, plot_training_curves, top_k
 from labkit.predict import Prediction, doubt
 from labkit.recipe import EpochReport
 from labkit.transfer import FineTuneResult
+from labkit.words import counted
 
 # --- Configurable parameters --------------------------------------------------------------------------------------
 THUMBNAILS_SHOWN = 10  # per class; the count says how many more there are
@@ -38,7 +39,7 @@ def warning_html(text: str) -> str:
 
 def count_html(count: int) -> str:
     """A class's photo count, e.g. ``5 photos``."""
-    return f"<span class='labkit-trainer-count' style='margin-left:8px'>{count} photo{'s' if count != 1 else ''}</span>"
+    return f"<span class='labkit-trainer-count' style='margin-left:8px'>{counted(count, 'photo')}</span>"
 
 
 def thumbnails_html(class_name: str, photos: Sequence[Photo]) -> str:
