@@ -120,8 +120,7 @@ def ash_s_energy(features: np.ndarray, weights: np.ndarray, bias: np.ndarray, ke
             "pooled features of the same model."
         )
     # einsum's own loop, not `@`: a BLAS call per photo wakes OpenBLAS's threads, which keep spinning and slow the
-    # next LiteRT forward pass on 2 cores (one photo end to end: 13.5 ms with `@` in float64, 9.8 ms with BLAS on
-    # one thread; benchmarks/engines.py measures it).
+    # next LiteRT forward pass on 2 cores (benchmarks/engines.py measures one photo end to end).
     logits = np.einsum("ij,jk->ik", shaped, weights, optimize=False).astype(np.float64)
     return energy_score(logits + np.asarray(bias, dtype=np.float64))
 

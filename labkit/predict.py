@@ -7,8 +7,8 @@ The two notes answer two different questions (:attr:`Prediction.note`):
   at all, whatever class it names.
 - ``"low_confidence"``: a photo of something the model knows, on which it hesitates: its calibrated probability
   for its best guess is below :data:`LOW_CONFIDENCE`, so it is more likely wrong than right; the note names the
-  runner-up. Measured on imagenet-val-650 (``benchmarks/calibration.py``): about one real photo in nine gets it,
-  and the model is right on fewer than half of those.
+  runner-up. ``benchmarks/calibration.py`` measures on imagenet-val-650 how many real photos get it and how often
+  the model is right on those (``benchmarks/results/calibration.json``).
 
 Percentages are written by :func:`format_percent` everywhere (app, command line, charts): never "100%" or "0%",
 which a calibrated model never means.
@@ -28,8 +28,8 @@ ConfidenceBand = Literal["high", "medium", "low"]
 CONFIDENT = 0.60  # from here up: "high"
 UNSURE = 0.30  # from here up to CONFIDENT: "medium"; below: "low"
 # Below this calibrated top-1 probability a photo gets the "low confidence" note: the model is more likely wrong than
-# right. Why 0.5 and not CONFIDENT: calibrated, 0.5 means exactly that, and on imagenet-val-650 it notes about one
-# photo in nine (right 44 % of the time, the others 83 %); 0.6 would note one in six (benchmarks/calibration.py).
+# right. Why 0.5 and not CONFIDENT: calibrated, 0.5 means exactly that, and a higher line would note many photos
+# the model gets right (benchmarks/calibration.py measures the share noted and their accuracy).
 LOW_CONFIDENCE = 0.50
 Note = Literal["out_of_distribution", "low_confidence"]
 # Each note's heading, as the app, the lessons and the command line write it (see doubt for the reasons).

