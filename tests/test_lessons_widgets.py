@@ -79,7 +79,7 @@ def test_a_click_on_the_photo_moves_the_sliders_to_that_pixel():
 
 def test_a_text_file_uploaded_as_a_photo_gets_a_message_and_the_next_photo_works():
     widget = try_pixels()
-    upload = widget.children[0].upload
+    upload = widget.upload
 
     upload.value = fake_upload("notes.txt", b"just some words\n", "text/plain")
     assert "not an image" in widget.summary and "notes.txt" in widget.result.value
@@ -186,7 +186,7 @@ def test_another_photo_lists_its_own_top_5_and_shows_its_best_guess(classifier):
     widget = try_where_it_looked(classifier)
     tabby = find_sample("tabby")
 
-    widget.children[0].dropdown.value = tabby.path.name
+    widget.samples.value = tabby.path.name
 
     expected = classifier.classify(load_image(tabby.path), top=5)
     assert [index for _, index in widget.classes.options] == [score.class_index for score in expected.top]

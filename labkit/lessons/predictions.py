@@ -20,8 +20,8 @@ from PIL import Image
 
 from labkit.lessons.tryit import PhotoPicker, ResultArea, TryIt, figure_html, photo_html
 from labkit.model import Classifier, shared_classifier
-from labkit.plots import format_percent, plot_top_k, top_k_alt_text
-from labkit.predict import Prediction, doubt, note_sentences
+from labkit.plots import plot_top_k, top_k_alt_text
+from labkit.predict import Prediction, doubt, format_percent, note_sentences
 
 TOP = 3
 
@@ -66,27 +66,36 @@ def prediction_html(name: str, photo: Image.Image, prediction: Prediction) -> st
     )
 
 
-def try_your_photo(classifier: Classifier | None = None, photo: str | None = None) -> TryIt:
+class TryYourPhoto(TryIt):
+    """Lesson 03's widget (build it with :func:`try_your_photo`): a photo, the model's top-3, its chart and notes.
+
+    Controls: ``upload`` (a photo of your own) and ``samples``. ``prediction`` is the last answer shown; ``result``
+    shows it.
+    """
+
+    def __init__(self, classifier: Classifier | None = None, photo: str | None = None) -> None:
+        self.classifier = classifier or shared_classifier()
+        result = ResultArea()
+        self.picker = PhotoPicker(self.classify, result.guard, default=photo)
+        self.picker.upload.description = "Upload your photo"
+        self.samples, self.upload = self.picker.dropdown, self.picker.upload
+        self.prediction: Prediction | None = None
+        self.described = ""
+        super().__init__([self.picker, result], [result], lambda: self.described, css_class="labkit-try-your-photo")
+        self.classify(self.picker.name, self.picker.photo)
+
+    def classify(self, name: str, image: Image.Image) -> None:
+        """Classify a photo and show it with the top-3, the chart and the notes."""
+        self.prediction = prediction = self.classifier.classify(image, top=TOP)
+        self.described = describe(name, prediction)
+        self.result.show(prediction_html(name, image, prediction))
+
+
+def try_your_photo(classifier: Classifier | None = None, photo: str | None = None) -> TryYourPhoto:
     """Build lesson 03's widget: upload a photo (or pick a sample) and see the top-3, its chart and the notes.
 
     Args:
         classifier: the lesson's classifier (default: this kernel's shared one, loaded once).
         photo: the sample shown first (its class or file name); default the first sample.
-
-    The returned widget's ``upload`` is the FileUpload, ``samples`` the sample list, ``prediction`` the last
-    answer shown.
     """
-    classifier = classifier or shared_classifier()
-    result = ResultArea()
-
-    def classify(name: str, image: Image.Image) -> None:
-        widget.prediction = prediction = classifier.classify(image, top=TOP)
-        widget.described = describe(name, prediction)
-        result.show(prediction_html(name, image, prediction))
-
-    picker = PhotoPicker(lambda name, image: classify(name, image), result.guard, default=photo)
-    picker.upload.description = "Upload your photo"
-    widget = TryIt([picker, result], [result], lambda: widget.described, css_class="labkit-try-your-photo")
-    widget.upload, widget.samples = picker.upload, picker.dropdown
-    classify(picker.name, picker.photo)
-    return widget
+    return TryYourPhoto(classifier, photo)

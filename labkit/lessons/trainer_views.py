@@ -16,8 +16,8 @@ from PIL import Image
 
 from labkit.lessons.trainer_photos import Photo
 from labkit.lessons.tryit import figure_html, image_html, photo_html, text_html
-from labkit.plots import format_percent, plot_top_k, plot_training_curves, top_k_alt_text
-from labkit.predict import Prediction, doubt
+from labkit.plots import plot_top_k, plot_training_curves, top_k_alt_text
+from labkit.predict import Prediction, doubt, format_percent
 from labkit.recipe import EpochReport
 from labkit.transfer import FineTuneResult
 from labkit.words import counted
