@@ -147,7 +147,7 @@ def _flipped(batch: np.ndarray, flip: str) -> np.ndarray:
 
 
 def frozen_base_features(
-    base, train_images: np.ndarray, val_images: np.ndarray, progress: bool, stop: threading.Event
+    base, *, train_images: np.ndarray, val_images: np.ndarray, progress: bool, stop: threading.Event
 ) -> dict[str, np.ndarray]:
     """Run the frozen base once per photo and per flip: 1280 averaged features each, ``{"train": ..., "val": ...}``.
 
@@ -262,6 +262,7 @@ def _fit(
 def train_head(
     head,
     dropout,
+    *,
     features: dict[str, np.ndarray],
     train_labels: np.ndarray,
     val_labels: np.ndarray,
@@ -281,6 +282,7 @@ def fine_tune_top(
     base,
     head,
     dropout,
+    *,
     images: dict[str, np.ndarray],
     train_labels: np.ndarray,
     val_labels: np.ndarray,

@@ -6,6 +6,8 @@ Every message labkit writes (the app's cards, the command line, the lessons' wid
 
 from __future__ import annotations
 
+OTHER_CLASSES = "(other)"  # a confusion matrix's column for answers outside the classes it shows
+
 
 def capitalized(text: str) -> str:
     """Return ``text`` with its first letter upper-case and the rest unchanged (``str.capitalize`` lowers the rest).

@@ -234,7 +234,7 @@ def test_most_confused_counts_each_mistake_pair():
     answers = [1, 1, 0, 0, 3, 1]  # beer->wine twice, wine->beer, pop->teapot, pop->wine
     logits = np.eye(4)[answers] * 5
     records = score_logits(logits, np.array(truths), [f"{i}.jpg" for i in range(6)], names, k=2)
-    result = EvaluationResult(records, 2, 1.0, class_names=names)
+    result = EvaluationResult(records=records, k=2, elapsed_s=1.0, class_names=names)
     assert result.most_confused(2) == [("beer bottle", "wine bottle", 2), ("pop bottle", "teapot", 1)]
     matrix = result.confusion_matrix(["beer_bottle", "Wine Bottle", "pop bottle"])
     assert matrix.columns == ["beer bottle", "wine bottle", "pop bottle", "(other)"]
@@ -252,7 +252,8 @@ def test_the_bottle_confusion_matrix_covers_every_bottle_photo(shared_result):
 
 
 def test_the_confusion_matrix_plot_shows_the_counts(shared_result):
-    figure = plot_confusion_matrix(shared_result, BOTTLES)
+    matrix = shared_result.confusion_matrix(BOTTLES)
+    figure = plot_confusion_matrix(matrix.counts, matrix.classes)
     assert isinstance(figure, Figure)
     ax = figure.axes[0]
     np.testing.assert_array_equal(ax.images[0].get_array(), shared_result.confusion_matrix(BOTTLES).counts)

@@ -244,7 +244,7 @@ def evaluation() -> EvaluationResult:
     logits = rng.normal(0, 1, (200, 8))
     logits[np.arange(200), labels] += 1.5
     records = score_logits(logits, labels, [f"photo{number}.jpg" for number in range(200)], names, k=3)
-    return EvaluationResult(records, 3, 1.0, [], logits, labels, names)
+    return EvaluationResult(records=records, k=3, elapsed_s=1.0, logits=logits, labels=labels, class_names=names)
 
 
 def test_more_photos_evaluated_narrow_the_interval(evaluation):

@@ -16,7 +16,7 @@ from labkit.app.catalogue import ModelOption
 from labkit.app.pictures import chart_png
 from labkit.app.state import MAX_UPLOAD_BYTES, Result
 from labkit.images import data_url
-from labkit.predict import GUESS_ADVICE, Prediction, confidence_band, doubt, note_sentences
+from labkit.predict import GUESS_ADVICE, Prediction, confidence_band, doubt, format_percent, note_sentences
 from labkit.words import counted
 
 EMPTY_RESULTS = (
@@ -36,7 +36,7 @@ def result_html(result: Result) -> str:
     Example:
         >>> result_html(app.classify_file("data/samples/954_banana.jpg"))  # doctest: +SKIP
     """
-    from labkit.plots import format_percent, top_k_alt_text  # matplotlib: see labkit.app.pictures.chart_png
+    from labkit.plots import top_k_alt_text  # matplotlib: see labkit.app.pictures.chart_png
 
     prediction = result.prediction
     if prediction is None:

@@ -181,7 +181,7 @@ class TryAccuracy(TryIt):
             f"said, the last column any other class. {int(np.trace(matrix.counts[:, :-1]))} of "
             f"{int(matrix.counts.sum())} of these photos are on the diagonal (right)."
         )
-        figure = plot_confusion_matrix(self.evaluation, list(state.classes), title="the first guess")
+        figure = plot_confusion_matrix(matrix.counts, matrix.classes, title="the first guess")
         self.classes_result.show(text_html(state.classes_text()) + figure_html(figure, alt))
 
 
