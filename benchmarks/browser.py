@@ -28,24 +28,21 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
+import _harness  # noqa: F401  (tools/ on sys.path: the browser harness)
+import psutil
+from _results import machine_load, write_result
+from concurrent_sessions import is_ready, open_sessions, wait_all, wait_until_idle
+from course_data import shared_samples_dir
+from dashboard_page import DashboardPage
+from serving import launch_chromium, start_voila, stop, warm_model_cache
+from soak import start_server
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT / "tests" / "browser"))  # the tests' server and page helpers
 os.environ.setdefault("LABKIT_WEIGHTS_DIR", str(REPO_ROOT.parent / "shared" / "models"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-from concurrent_sessions import is_ready, open_sessions, wait_all, wait_until_idle  # noqa: E402
-from course_data import shared_samples_dir  # noqa: E402
-from dashboard_page import DashboardPage  # noqa: E402
-from serving import launch_chromium, start_voila, stop, warm_model_cache  # noqa: E402
-from soak import start_server  # noqa: E402
-
-import psutil  # noqa: E402  (after soak, which sets up sys.path and the environment)
-
-from _results import machine_load, write_result  # noqa: E402  (benchmarks/, this script's folder)
 
 READY_TARGET_S = 10.0
 RESULT_TARGET_S = 1.0

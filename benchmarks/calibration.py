@@ -38,22 +38,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from labkit.calibrate import outputs_for_images
+from labkit.calibration import CALIBRATION_FILE, fit_calibration_from_logits
+from labkit.calibrators import ConfidenceCalibrator, TemperatureScaler, correct_confidence
+from labkit.datasets import fetch
+from labkit.folders import LabelledImage, read_labelled_folder
+from labkit.model import Classifier
+from labkit.nonphotos import OOD_KINDS, generate_ood_images
+from labkit.ood import ASH_KEEP_CHOICES, ash_s_energy, auroc, choose_ood_threshold, ood_score
+from labkit.paths import REPO_ROOT, SAMPLES_DIR
+from labkit.predict import LOW_CONFIDENCE, softmax
+from labkit.reliability import ECE_BINS, FOLDS, cross_validate, fold_indices
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import numpy as np  # noqa: E402
-
-from labkit.calibrate import outputs_for_images  # noqa: E402
-from labkit.calibration import CALIBRATION_FILE, fit_calibration_from_logits  # noqa: E402
-from labkit.calibrators import ConfidenceCalibrator, TemperatureScaler, correct_confidence  # noqa: E402
-from labkit.datasets import fetch  # noqa: E402
-from labkit.folders import LabelledImage, read_labelled_folder  # noqa: E402
-from labkit.model import Classifier  # noqa: E402
-from labkit.nonphotos import OOD_KINDS, generate_ood_images  # noqa: E402
-from labkit.ood import ASH_KEEP_CHOICES, ash_s_energy, auroc, choose_ood_threshold, ood_score  # noqa: E402
-from labkit.paths import REPO_ROOT, SAMPLES_DIR  # noqa: E402
-from labkit.predict import LOW_CONFIDENCE, softmax  # noqa: E402
-from labkit.reliability import ECE_BINS, FOLDS, cross_validate, fold_indices  # noqa: E402
 
 VALIDATION_SET = "imagenet-val-650"
 SEED = 0  # the fold split reported per fold

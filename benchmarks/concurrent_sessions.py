@@ -33,12 +33,19 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from soak import (LOG_DIR, Memory, kernel_process, kernel_processes, launch_chromium, start_server, stop,
-                  warm_model_cache)
-
-import psutil  # noqa: E402  (after soak, which sets up sys.path and the environment)
-
-from _results import machine_load, write_result  # noqa: E402  (benchmarks/, this script's folder)
+import _harness  # noqa: F401  (tools/ on sys.path: the browser harness)
+import psutil
+from _results import machine_load, write_result
+from soak import (
+    LOG_DIR,
+    Memory,
+    kernel_process,
+    kernel_processes,
+    launch_chromium,
+    start_server,
+    stop,
+    warm_model_cache,
+)
 
 # --- configurable parameters -----------------------------------------------------------------------------------
 SESSIONS = 5
@@ -72,6 +79,7 @@ class Session:
 
 def expected_labels() -> dict[str, str]:
     from course_data import shared_samples_dir
+
     from labkit.weights import readable_label
 
     with open(shared_samples_dir() / "labels.csv", newline="", encoding="utf-8") as handle:
@@ -206,9 +214,8 @@ def main() -> int:
     if not 1 <= options.sessions <= len(PHOTOS):
         parser.error(f"--sessions takes 1 to {len(PHOTOS)}")
 
-    from playwright.sync_api import sync_playwright
-
     from course_data import shared_samples_dir
+    from playwright.sync_api import sync_playwright
 
     load_at_start = machine_load()
     labels = expected_labels()

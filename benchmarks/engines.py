@@ -29,24 +29,21 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _results import machine_load, write_result
+from course_data import shared_samples_dir
+from PIL import Image
+
+from labkit import Classifier, load_image, to_model_input
+from labkit.engines import DEFAULT_ENGINE, ENGINES, LiteRTForward, cached_model_path, file_sha256
+from labkit.evaluate import evaluate
+from labkit.images import iter_image_files
+from labkit.paths import SAMPLES_DIR
+from labkit.preprocess import to_batch
+from labkit.weights import resolve_weights
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))  # run from a checkout without installing
 os.environ.setdefault("LABKIT_WEIGHTS_DIR", str(REPO_ROOT.parent / "shared" / "models"))
-
-from PIL import Image  # noqa: E402
-
-from labkit import Classifier, load_image, to_model_input  # noqa: E402
-from labkit.engines import DEFAULT_ENGINE, ENGINES, LiteRTForward, cached_model_path, file_sha256  # noqa: E402
-from labkit.evaluate import evaluate  # noqa: E402
-from labkit.images import iter_image_files  # noqa: E402
-from course_data import shared_samples_dir  # noqa: E402
-from labkit.paths import SAMPLES_DIR  # noqa: E402
-from labkit.preprocess import to_batch  # noqa: E402
-from labkit.weights import resolve_weights  # noqa: E402
-
-from _results import machine_load, write_result  # noqa: E402  (benchmarks/, this script's folder)
 
 # --- configurable parameters -----------------------------------------------------------------------------------
 REPEATS = 60          # timed single-image runs per engine (over all rounds)

@@ -36,9 +36,9 @@ import threading
 import time
 import zlib
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("LABKIT_WEIGHTS_DIR", str(REPO_ROOT.parent / "shared" / "models"))
@@ -92,7 +92,7 @@ def load_originals() -> list[Original]:
 
     paths = {path.name: path for folder in (shared_samples, SAMPLES_DIR) for path in folder.glob("*.jpg")}
     originals = [Original(name, "JPEG", paths[name].read_bytes()) for name in sorted(paths)]
-    for name, mode in zip(PNG_SOURCES, ("RGB", "RGBA", "P", "L")):
+    for name, mode in zip(PNG_SOURCES, ("RGB", "RGBA", "P", "L"), strict=True):
         with Image.open(paths[name]) as photo:
             image = photo.convert(mode)
         if mode == "RGBA":  # a real alpha channel, so the transparency path is exercised too
@@ -362,8 +362,12 @@ def run(count: int, seed: int, paths: list[str], engine: str | None = None, verb
         command += ["--simulate", simulate] if simulate else []
         child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
         lines: queue.Queue = queue.Queue()
-        threading.Thread(target=lambda: [lines.put(line) for line in child.stdout] + [lines.put(None)],
-                         daemon=True).start()
+        def forward(lines: queue.Queue = lines, child: subprocess.Popen = child) -> None:
+            for line in child.stdout:
+                lines.put(line)
+            lines.put(None)
+
+        threading.Thread(target=forward, daemon=True).start()
         current, timeout = None, STARTUP_SECONDS
         while True:
             try:
@@ -372,7 +376,7 @@ def run(count: int, seed: int, paths: list[str], engine: str | None = None, verb
                 child.kill()
                 child.wait()
                 if current is None:
-                    raise SystemExit(f"The fuzz worker did not start within {STARTUP_SECONDS:.0f} s.")
+                    raise SystemExit(f"The fuzz worker did not start within {STARTUP_SECONDS:.0f} s.") from None
                 records.append({**current, **_describe(make_case(current["index"], cached_originals(), seed)),
                                 "outcome": "hang", "detail": f"no answer in {hang_seconds:g} s",
                                 "seconds": hang_seconds})

@@ -1,7 +1,7 @@
 """A class on JupyterHub: N students log in at once; what each waits, and what each costs the machine.
 
 Starts the repository's one-machine JupyterHub (deploy/jupyterhub_config.py with the test overrides of
-tests/hub/hubserver.py: loopback ports, a temporary state folder, DummyAuthenticator, SimpleLocalProcessSpawner) and
+tools/hubserver.py: loopback ports, a temporary state folder, DummyAuthenticator, SimpleLocalProcessSpawner) and
 drives Debian's chromium: ``--students`` fresh profiles log in at the same moment, land on the app, and each
 uploads a photo; then each presses "Show where it looked" (Grad-CAM), which imports TensorFlow in that student's
 kernel, as the lessons' kernels do. Measured per student:
@@ -36,18 +36,17 @@ import tempfile
 import time
 from pathlib import Path
 
+import _harness  # noqa: F401  (tools/ on sys.path: the browser harness)
+import hubserver
+import psutil
+from concurrent_sessions import PHOTOS, expected_labels
+from dashboard_page import DashboardPage
+from serving import READY_TEXT, launch_chromium, warm_model_cache
+from soak import Memory
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT / "tests" / "hub"))  # the hub test's helpers (they add tests/browser too)
 os.environ.setdefault("LABKIT_WEIGHTS_DIR", str(REPO_ROOT.parent / "shared" / "models"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import psutil  # noqa: E402
-
-import hubserver  # noqa: E402
-from concurrent_sessions import PHOTOS, expected_labels  # noqa: E402
-from dashboard_page import DashboardPage  # noqa: E402
-from serving import READY_TEXT, launch_chromium, warm_model_cache  # noqa: E402
-from soak import Memory  # noqa: E402
 
 STUDENTS = 3
 MAX_STUDENTS = 10
@@ -99,9 +98,8 @@ def wait_for_each(names: list[str], done, what: str) -> dict[str, float]:
 
 def measure(students: int) -> dict:
     """Run the class once; return the figures (see the module's docstring)."""
-    from playwright.sync_api import sync_playwright
-
     from course_data import shared_samples_dir
+    from playwright.sync_api import sync_playwright
 
     labels = expected_labels()
     names = [f"student{number:02d}" for number in range(1, students + 1)]
@@ -160,7 +158,7 @@ def measure(students: int) -> dict:
 
     return {
         "benchmark": "benchmarks/hub.py",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": psutil.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 1e9, 1),
                     "platform": platform.platform(), "python": platform.python_version()},
         "load_average_1min": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)},

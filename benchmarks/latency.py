@@ -15,20 +15,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
+from _results import machine_load, write_result
+from course_data import shared_samples_dir
+
+from labkit import Classifier
+from labkit.engines import DEFAULT_ENGINE, ENGINES
+from labkit.evaluate import LatencyStats, measure_latency
+from labkit.images import iter_image_files
+from labkit.paths import SAMPLES_DIR
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
-
-from labkit import Classifier  # noqa: E402
-from labkit.engines import DEFAULT_ENGINE, ENGINES  # noqa: E402
-from labkit.evaluate import LatencyStats, measure_latency  # noqa: E402
-from labkit.images import iter_image_files  # noqa: E402
-from course_data import shared_samples_dir  # noqa: E402
-from labkit.paths import SAMPLES_DIR  # noqa: E402
-
-from _results import machine_load, write_result  # noqa: E402  (benchmarks/, this script's folder)
 
 PHOTO = shared_samples_dir() / "207_golden_retriever.jpg"  # 256 px on its shorter side, like most course photos
 BATCH = 32

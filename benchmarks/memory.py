@@ -24,27 +24,20 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from _results import machine_load, write_result
+from course_data import shared_samples_dir
+
+from labkit.engines import DEFAULT_ENGINE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))  # run from a checkout without installing
-
-from labkit.engines import DEFAULT_ENGINE  # noqa: E402  (imports neither TensorFlow nor LiteRT)
-
-from _results import machine_load, write_result  # noqa: E402  (benchmarks/, this script's folder)
-from course_data import shared_samples_dir  # noqa: E402
-
 # --- configurable parameters -----------------------------------------------------------------------------------
 REPEATS = 3
 TARGET_RSS_MB = 350
 PHOTO = shared_samples_dir() / "207_golden_retriever.jpg"  # the course photos, as before data/samples went open
-
 KERNEL = """
-import json, sys, time
 start = time.perf_counter()
 if {import_tensorflow}:
     import tensorflow  # e.g. a lesson's cell, or another library, imported it first
-import labkit
-from labkit.model import shared_classifier
 label = shared_classifier({engine!r}).classify({photo!r}).label
 seconds = time.perf_counter() - start
 status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)

@@ -25,27 +25,23 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
-from pathlib import Path
+
+import numpy as np
+from _results import machine_load, write_result
+from calibration import validation_photos
+
+from labkit import Classifier
+from labkit.calibrate import OOD_IMAGES, measure_react_clip, outputs_for_images, pooled_features
+from labkit.calibration import CALIBRATION_FILE, Calibration
+from labkit.calibrators import TemperatureScaler
+from labkit.network import REACT_CLIP, REACT_PERCENTILE
+from labkit.nonphotos import OOD_KINDS, generate_ood_images
+from labkit.ood import OOD_METHODS, auroc, choose_ood_threshold, ood_score
+from labkit.predict import softmax
+from labkit.reliability import expected_calibration_error
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from _results import machine_load, write_result  # noqa: E402  (benchmarks/, this script's folder)
-
-import numpy as np  # noqa: E402
-from calibration import validation_photos  # noqa: E402  benchmarks/calibration.py, beside this script
-
-from labkit import Classifier  # noqa: E402
-from labkit.calibrate import OOD_IMAGES, measure_react_clip, outputs_for_images, pooled_features  # noqa: E402
-from labkit.calibration import CALIBRATION_FILE, Calibration  # noqa: E402
-from labkit.calibrators import TemperatureScaler  # noqa: E402
-from labkit.network import REACT_CLIP, REACT_PERCENTILE  # noqa: E402
-from labkit.nonphotos import OOD_KINDS, generate_ood_images  # noqa: E402
-from labkit.ood import OOD_METHODS, auroc, choose_ood_threshold, ood_score  # noqa: E402
-from labkit.reliability import expected_calibration_error  # noqa: E402
-
 LOGIT_METHODS = ("energy", "max_softmax")  # the scores of the logits alone: what the ReAct sweep compares
-from labkit.predict import softmax  # noqa: E402
 
 SEEDS = range(5)  # seed 0 is the set the shipped calibration was fitted against
 SWEEP_PERCENTILES = (None, 80, 90, 95, 97, 99)  # None: no clip

@@ -10,18 +10,16 @@ figures go to ``benchmarks/results/resize_policy.json``; the README's table and 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
+from _results import machine_load, write_result
+from course_data import shared_samples_dir
+
+from labkit import Classifier
+from labkit.evaluate import EvaluationResult, evaluate
+from labkit.preprocess import DEFAULT_POLICY
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
-
-from labkit import Classifier  # noqa: E402
-from labkit.evaluate import EvaluationResult, evaluate  # noqa: E402
-from course_data import shared_samples_dir  # noqa: E402
-from labkit.preprocess import DEFAULT_POLICY  # noqa: E402
-
-from _results import machine_load, write_result  # noqa: E402  (benchmarks/, this script's folder)
 
 POLICIES = ("squash", "crop")
 

@@ -33,16 +33,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import _harness  # noqa: F401  (tools/ on sys.path: the browser harness)
+import psutil
+from _results import machine_load, write_result
+from serving import NOTEBOOK, free_port, launch_chromium, stop, warm_model_cache
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT / "tests" / "browser"))  # the browser tests' server and page helpers
 os.environ.setdefault("LABKIT_WEIGHTS_DIR", str(REPO_ROOT.parent / "shared" / "models"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import psutil  # noqa: E402
-
-from serving import NOTEBOOK, free_port, launch_chromium, stop, warm_model_cache  # noqa: E402
-
-from _results import machine_load, write_result  # noqa: E402  (benchmarks/, this script's folder)
 
 # --- configurable parameters -----------------------------------------------------------------------------------
 UPLOADS = 200
@@ -133,7 +131,7 @@ class Memory:
     pss: float
 
     @classmethod
-    def of(cls, process: psutil.Process) -> "Memory":
+    def of(cls, process: psutil.Process) -> Memory:
         info = process.memory_full_info()
         return cls(info.rss / 1e6, info.uss / 1e6, info.pss / 1e6)
 
@@ -196,9 +194,8 @@ def main() -> int:
     options = parser.parse_args()
     load_at_start = machine_load()
 
-    from playwright.sync_api import sync_playwright
-
     from dashboard_page import DashboardPage
+    from playwright.sync_api import sync_playwright
 
     warm_model_cache()
     process, url = start_server(options.config)

@@ -22,15 +22,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
+from _reference import REFERENCE_BATCH, REFERENCE_REPEATS, reference_pass
+from _results import machine_load, write_result
 
-from _reference import REFERENCE_BATCH, REFERENCE_REPEATS, reference_pass  # noqa: E402  (benchmarks/, this folder)
-from _results import machine_load, write_result  # noqa: E402
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 TARGET_ACCURACY = 0.90
 TARGET_SECONDS = 180  # "about 3 minutes on a quiet 2-core machine"

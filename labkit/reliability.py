@@ -16,7 +16,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -145,14 +145,6 @@ def calibration_figures(probabilities: np.ndarray, labels: np.ndarray, bins: int
         "accuracy": accuracy,
         "confidence_gap": confidence - accuracy,
     }
-
-
-class Calibrator(Protocol):
-    """What :func:`cross_validate` fits: ``fit(logits, labels)`` returning itself, then ``predict_proba(logits)``."""
-
-    def fit(self, logits: np.ndarray, labels: np.ndarray) -> Any: ...
-
-    def predict_proba(self, logits: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,7 @@ def test_classify_names_each_photo_with_its_top_guesses():
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
     assert len(lines) == len(rows)
-    for line, row in zip(lines, rows):
+    for line, row in zip(lines, rows, strict=True):
         assert line.startswith(f"data/samples/{row['file']}: ")
         if row["label"]:  # the three photos of none of the 1000 classes have no label to look for
             assert readable(row["label"]) in line  # among the top three

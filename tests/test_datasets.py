@@ -24,8 +24,15 @@ import pooch
 import pytest
 
 from labkit import datasets
-from labkit.datasets import (ChecksumError, DatasetError, DatasetUnavailable, DiskFullError, describe_datasets,
-                             fetch, registry)
+from labkit.datasets import (
+    ChecksumError,
+    DatasetError,
+    DatasetUnavailable,
+    DiskFullError,
+    describe_datasets,
+    fetch,
+    registry,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NAME = "imagenet-val-650"

@@ -17,8 +17,17 @@ import pytest
 from PIL import Image
 
 from labkit import Classifier, load_image
-from labkit.engines import (DEFAULT_ENGINE, ENGINES, EngineError, LiteRTForward, convert_to_litert, default_engine,
-                            default_threads, litert_model, make_forward)
+from labkit.engines import (
+    DEFAULT_ENGINE,
+    ENGINES,
+    EngineError,
+    LiteRTForward,
+    convert_to_litert,
+    default_engine,
+    default_threads,
+    litert_model,
+    make_forward,
+)
 from labkit.network import REACT_CLIP
 from labkit.preprocess import to_batch
 
@@ -71,7 +80,7 @@ def test_each_engine_gives_the_keras_top1_on_the_shared_photos(engine, classifie
     expected = keras_logits.argmax(axis=1)
     differ = [f"{row['file']}: keras {classifiers[engine].class_names[want]}, "
               f"{engine} {classifiers[engine].class_names[got]}"
-              for row, want, got in zip(sample_labels, expected, top1) if want != got]
+              for row, want, got in zip(sample_labels, expected, top1, strict=True) if want != got]
 
     agreement = 1 - len(differ) / len(photos)
     assert agreement >= REQUIRED_AGREEMENT[engine], f"{engine} agrees on {agreement:.1%}:\n" + "\n".join(differ)
@@ -113,7 +122,8 @@ def test_the_default_engine_is_one_required_to_agree_with_keras_on_99_percent(cl
 
 
 def test_int8_is_at_least_three_times_smaller_than_float32(classifiers):
-    sizes = {engine: litert_model(engine, classifier.description).stat().st_size for engine, classifier in classifiers.items()}
+    sizes = {engine: litert_model(engine, classifier.description).stat().st_size
+             for engine, classifier in classifiers.items()}
 
     assert sizes["litert-int8"] * 3 < sizes["litert"]
 

@@ -12,8 +12,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from labkit.explain import (ExplainError, gradcam, gradcam_model, gradcam_overlay, last_feature_layer,
-                            overlay_heatmap, resize_heatmap)
+from labkit.explain import (
+    ExplainError,
+    gradcam,
+    gradcam_model,
+    gradcam_overlay,
+    last_feature_layer,
+    overlay_heatmap,
+    resize_heatmap,
+)
 from labkit.images import load_image
 
 ZEBRA, SPORTS_CAR = 340, 817
@@ -92,7 +99,7 @@ def test_grad_cam_never_changes_the_classifiers_model_or_answers(classifier, sam
 
     after = classifier.classify(photo)
     assert [(layer.name, getattr(layer, "activation", None)) for layer in model.layers] == layers
-    assert all(np.array_equal(a, b) for a, b in zip(weights, model.layers[-1].get_weights()))
+    assert all(np.array_equal(a, b) for a, b in zip(weights, model.layers[-1].get_weights(), strict=True))
     np.testing.assert_array_equal(after.logits, before.logits)
     assert model.outputs[0].shape[-1] == 1000 and len(model.outputs) == 1
 

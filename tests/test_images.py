@@ -16,9 +16,23 @@ import pytest
 from PIL import ExifTags, Image, ImageFile
 
 from labkit.images import (
-    IMAGE_EXTENSIONS, SUPPORTED_FORMATS, CorruptImageError, EmptyImageError, FileTooLargeError, ImageError,
-    ImageNotFoundError, NotAnImageError, TooManyPixelsError, UnsupportedFormatError, as_image, describe_source,
-    iter_image_files, load_image, sniff_format, to_rgb)
+    IMAGE_EXTENSIONS,
+    SUPPORTED_FORMATS,
+    CorruptImageError,
+    EmptyImageError,
+    FileTooLargeError,
+    ImageError,
+    ImageNotFoundError,
+    NotAnImageError,
+    TooManyPixelsError,
+    UnsupportedFormatError,
+    as_image,
+    describe_source,
+    iter_image_files,
+    load_image,
+    sniff_format,
+    to_rgb,
+)
 
 SAMPLE = "207_golden_retriever.jpg"  # 256 x 427, portrait
 FORMATS_THAT_WORK = "JPEG, PNG, GIF, BMP, WebP and TIFF"

@@ -89,7 +89,7 @@ def test_predict_in_batches_matches_classify_one_by_one(batch_size, classifier, 
         batched += classifier.predict([samples_dir / file for file in files[start:start + batch_size]], top=TOP)
 
     assert len(batched) == len(files)
-    for file, prediction in zip(files, batched):
+    for file, prediction in zip(files, batched, strict=True):
         alone = one_by_one[file]
         assert [score.class_index for score in prediction.top] == [score.class_index for score in alone.top], file
         assert [score.probability for score in prediction.top] == pytest.approx(
@@ -164,7 +164,8 @@ def test_top_probabilities_are_the_calibrated_softmax_of_the_logits(classifier, 
     probabilities /= probabilities.sum()
     # then the top-1 correction: sigmoid(slope * logit(top) + offset)
     top = probabilities.max()
-    corrected = 1 / (1 + np.exp(-(calibration.confidence_slope * np.log(top / (1 - top)) + calibration.confidence_offset)))
+    logit = np.log(top / (1 - top))
+    corrected = 1 / (1 + np.exp(-(calibration.confidence_slope * logit + calibration.confidence_offset)))
 
     assert prediction.logits.shape == (1000,)
     assert prediction.class_index == int(np.argmax(prediction.logits))

@@ -17,8 +17,19 @@ from PIL import Image
 
 from labkit import load_image
 from labkit.paths import SAMPLES_DIR
-from labkit.plots import (CONFIDENT_COLOUR, UNLIKELY_COLOUR, UNSURE_COLOUR, confidence_colour, figure_to_png,
-                          format_percent, plot_pixel_histogram, plot_top_k, show_channels, show_images, top_k_alt_text)
+from labkit.plots import (
+    CONFIDENT_COLOUR,
+    UNLIKELY_COLOUR,
+    UNSURE_COLOUR,
+    confidence_colour,
+    figure_to_png,
+    format_percent,
+    plot_pixel_histogram,
+    plot_top_k,
+    show_channels,
+    show_images,
+    top_k_alt_text,
+)
 from labkit.predict import Prediction, confidence_band, top_k
 
 LABELS = ["golden retriever", "Labrador retriever", "tennis ball", "Sealyham terrier", "kuvasz"]
@@ -259,7 +270,7 @@ def test_pixel_histogram_counts_every_pixel_once_per_channel(shuttle):
 
     steps = ax.patches
     assert [step.get_label() for step in steps] == ["red", "green", "blue"]
-    for step, channel in zip(steps, range(3)):
+    for step, channel in zip(steps, range(3), strict=True):
         counts = step.get_data().values
         assert counts.sum() == width * height
         expected, _ = np.histogram(np.asarray(shuttle)[..., channel], bins=64, range=(0, 256))

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
+import sizing
 import yaml
 from traitlets.config.loader import PyFileConfigLoader
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT / "tools"))
-import sizing  # noqa: E402
 
 UNITS = {"K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
 

@@ -21,13 +21,25 @@ from PIL import Image
 
 from labkit import Classifier, load_image
 from labkit.class_names import ClassNameError, TrainingDataError, class_name_problem
-from labkit.export import (ExportError, describe_export, export_model, find_exported_models, load_exported,
-                           read_labels, read_metadata)
+from labkit.export import (
+    ExportError,
+    describe_export,
+    export_model,
+    find_exported_models,
+    load_exported,
+    read_labels,
+    read_metadata,
+)
 from labkit.paths import TRASHNET_MINI_DIR
 from labkit.plots import plot_training_curves
 from labkit.preprocess import to_batch
 from labkit.recipe import EpochReport
-from labkit.training_data import SkippedFilesWarning, TrainingFolderError, read_training_folder, training_set_from_photos
+from labkit.training_data import (
+    SkippedFilesWarning,
+    TrainingFolderError,
+    read_training_folder,
+    training_set_from_photos,
+)
 from labkit.transfer import fine_tune, split_validation
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

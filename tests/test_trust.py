@@ -241,7 +241,7 @@ def test_generated_images_take_every_kind_in_turn_and_repeat_with_the_same_seed(
 
     assert [image.info["ood_kind"] for image in first] == list(OOD_KINDS) * 2
     assert all(image.mode == "RGB" and image.size == (256, 256) for image in first)
-    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(first, again))
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(first, again, strict=True))
     assert not np.array_equal(np.asarray(first[0]), np.asarray(other[0]))
 
 
@@ -377,7 +377,7 @@ def test_colour_noise_and_a_page_of_text_get_a_note_of_doubt_and_clear_photos_do
 
     assert noise_answer.not_sure, f"colour noise, seed {seed}: {noise_answer}, {noise_answer.ood_score:.2f}"
     assert page_answer.not_sure, f"text page, seed {seed}: {page_answer}, ood_score {page_answer.ood_score:.2f}"
-    for path, answer in zip(photos, photo_answers):
+    for path, answer in zip(photos, photo_answers, strict=True):
         assert answer.note is None, f"{path.name}: {answer}, ood_score {answer.ood_score:.2f}"
         assert answer.class_index == int(path.name.split("_")[0])
 

@@ -18,8 +18,16 @@ from pathlib import Path
 import pytest
 
 from labkit import weights
-from labkit.weights import (CLASS_INDEX_FILE, NO_TOP_WEIGHTS_FILE, WEIGHTS_FILE, WeightsNotFound, load_class_index,
-                            readable_label, resolve_file, resolve_weights)
+from labkit.weights import (
+    CLASS_INDEX_FILE,
+    NO_TOP_WEIGHTS_FILE,
+    WEIGHTS_FILE,
+    WeightsNotFound,
+    load_class_index,
+    readable_label,
+    resolve_file,
+    resolve_weights,
+)
 
 MODEL_FILES = (WEIGHTS_FILE, NO_TOP_WEIGHTS_FILE, CLASS_INDEX_FILE)
 CLOSED_PORT = "http://127.0.0.1:9/"  # the discard port on loopback: nothing listens, so the connection is refused

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Union
 
 from playwright.sync_api import BrowserContext, Locator, Page
-
 from serving import READY_TEXT
 
 READY_TIMEOUT_MS = 120_000  # a cold kernel on a busy 2-core machine; normally a few seconds
@@ -39,7 +38,7 @@ class DashboardPage:
         self.page = page
 
     @classmethod
-    def open(cls, context: BrowserContext, url: str, wait: bool = True) -> "DashboardPage":
+    def open(cls, context: BrowserContext, url: str, wait: bool = True) -> DashboardPage:
         page = context.new_page()
         page.goto(url, wait_until="commit")
         dashboard = cls(page)

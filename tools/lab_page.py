@@ -25,18 +25,15 @@ import os
 import secrets
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
-import pytest
 from playwright.sync_api import BrowserContext, Locator, Page
-from serving import REPO_ROOT, free_port
+from serving import REPO_ROOT, answers_within, free_port, wait_or_kill
 
 SERVER_START_S = 90  # a cold start on a busy 2-core machine (extensions, the kernel specs); normally ~5 s
 NOTEBOOK_OPEN_MS = 120_000
@@ -119,15 +116,11 @@ def start_jupyterlab(log_path: Path, state_dir: Path) -> JupyterLabServer:
         process = subprocess.Popen(lab_command(port, token, state_dir), cwd=REPO_ROOT, stdout=log,
                                    stderr=subprocess.STDOUT, env=environment)
     server = JupyterLabServer(f"http://127.0.0.1:{port}/", token, process, log_path)
-    deadline = time.monotonic() + SERVER_START_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"JupyterLab exited with code {process.returncode}; see {log_path}")
-        try:
-            server.api("api/status")
+    try:
+        if answers_within(process, lambda: server.api("api/status"), SERVER_START_S, poll_s=0.3):
             return server
-        except (OSError, urllib.error.URLError):
-            time.sleep(0.3)
+    except RuntimeError as error:
+        raise RuntimeError(f"JupyterLab {error}; see {log_path}") from None
     stop_jupyterlab(server)
     raise RuntimeError(f"JupyterLab did not answer within {SERVER_START_S} s; see {log_path}")
 
@@ -139,39 +132,7 @@ def stop_jupyterlab(server: JupyterLabServer) -> None:
             server.api("api/shutdown", method="POST")
         except (OSError, urllib.error.URLError):
             server.process.terminate()
-        try:
-            server.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait()
-
-
-@pytest.fixture(scope="session")
-def jupyterlab() -> JupyterLabServer:
-    """One JupyterLab for the whole session, serving the repository; stopped (with its kernels) at the end."""
-    with tempfile.TemporaryDirectory(prefix="labkit-jupyterlab-") as state:
-        server = start_jupyterlab(ARTIFACTS / "jupyterlab.log", Path(state))
-        yield server
-        stop_jupyterlab(server)
-
-
-@pytest.fixture
-def lab(jupyterlab, context) -> Callable[[str], LabPage]:
-    """Open a notebook in a new tab of the test's browser: ``lab("notebooks/03_first_predictions.ipynb")``.
-
-    When the test ends, the kernels it started are shut down, and each notebook it opened must be unchanged on disk
-    (the committed lessons are nbval's reference: a test runs them, it never saves them).
-    """
-    opened: dict[Path, bytes] = {}
-
-    def open_notebook(path: str) -> LabPage:
-        opened.setdefault(REPO_ROOT / path, (REPO_ROOT / path).read_bytes())
-        return LabPage.open_notebook(context, jupyterlab, path)
-
-    yield open_notebook
-    jupyterlab.shut_down_kernels()
-    changed = [str(path.relative_to(REPO_ROOT)) for path, content in opened.items() if path.read_bytes() != content]
-    assert not changed, f"The browser test saved over {changed}; JupyterLab's autosave should be off (TEST_SETTINGS)."
+        wait_or_kill(server.process, 30)
 
 
 def _payload(file: FileLike) -> str | dict:

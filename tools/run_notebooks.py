@@ -15,8 +15,10 @@ from pathlib import Path
 
 import nbformat
 
-LOG_LINE = re.compile(r"^(INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.|WARNING: All log messages before absl.*"
-                      r"|[IWE]\d{4} .*|To enable the following instructions.*)$")
+LOG_LINE = re.compile(
+    r"^(INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.|WARNING: All log messages before absl.*"
+    r"|[IWE]\d{4} .*|To enable the following instructions.*)$"
+)
 
 
 def strip_log_lines(path: Path) -> int:

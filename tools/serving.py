@@ -9,9 +9,11 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+from collections.abc import Callable
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = "notebooks/dashboard.ipynb"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -77,15 +79,39 @@ def export_small_model(training_folder: Path, out: Path) -> Path:
     return out
 
 
-def stop(process: subprocess.Popen) -> None:
-    """Stop a server started by :func:`start_voila` (it shuts its kernels down on SIGTERM)."""
+def stop(process: subprocess.Popen, timeout_s: float = 20) -> None:
+    """Stop a server started by :func:`start_voila` (it shuts its kernels down on SIGTERM); kill it after
+    ``timeout_s``."""
     if process.poll() is None:
         process.terminate()
+    wait_or_kill(process, timeout_s)
+
+
+def wait_or_kill(process: subprocess.Popen, timeout_s: float) -> None:
+    """Wait for a process asked to stop; kill it when it is still there after ``timeout_s``."""
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def answers_within(process: subprocess.Popen, ask: Callable[[], object], seconds: float, poll_s: float) -> bool:
+    """Whether ``ask()`` (a request to a server ``process`` runs) succeeds within ``seconds``, asked every ``poll_s``.
+
+    Raises:
+        RuntimeError: the process exited first.
+    """
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"exited with code {process.returncode}")
         try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            ask()
+            return True
+        except (OSError, urllib.error.URLError):
+            time.sleep(poll_s)
+    return False
 
 
 def launch_chromium(playwright, camera_args: tuple[str, ...] = (FAKE_CAMERA, ALLOW_CAMERA)):

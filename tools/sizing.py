@@ -26,9 +26,9 @@ import sys
 import textwrap
 from pathlib import Path
 
+from _generated import between_markers
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT / "tools"))  # also when a test imports this script
-from _generated import between_markers  # noqa: E402
 
 RESULTS = REPO_ROOT / "benchmarks" / "results" / "hub.json"
 DOC = REPO_ROOT / "docs" / "deploy.md"

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from dashboard_page import DashboardPage
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from dashboard_page import DashboardPage
+from PIL import Image
 from serving import FAKE_CAMERA, TRAINING_CLASSES, TRAINING_PHOTOS, launch_chromium
+
 from labkit.export import describe_export
 from labkit.samples import read_samples, sample_caption
 from labkit.weights import readable_label
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.browser
 
 # Clear photos of one thing each, from ../shared/samples: the model's top-1 is right on them with a wide margin.
 ZEBRA, PENGUIN, MUG = "340_zebra.jpg", "145_king_penguin.jpg", "504_coffee_mug.jpg"
-# A photo the model gets wrong and hesitates on: the screenshot shows what a doubtful answer looks like.
+# A photo the model gets wrong and hesitates on: a card with a doubtful answer.
 LION = "291_lion.jpg"
 # A gallery photo of data/samples, third in the gallery, that the model is sure of (pizza 99.6 %).
 GALLERY_PHOTO = "pizza.jpg"
@@ -63,7 +63,7 @@ def test_several_files_at_once_give_a_card_each(dashboard, photo, expected_label
     assert expected_label(MUG) in dashboard.best_labels()
 
 
-def test_show_where_it_looked_puts_a_heatmap_on_the_card(dashboard, photo, expected_label, repo_root):
+def test_show_where_it_looked_puts_a_heatmap_on_the_card(dashboard, photo, expected_label):
     dashboard.upload(photo(MUG), photo(LION), photo(ZEBRA))  # the last one chosen ends up on top
     dashboard.wait_for_cards(3)
     card = dashboard.results.first
@@ -81,13 +81,6 @@ def test_show_where_it_looked_puts_a_heatmap_on_the_card(dashboard, photo, expec
     other = dashboard.results.nth(1).locator("img.labkit-looked-overlay")
     assert not other.is_visible() and other.get_attribute("src") is None  # other cards: nothing computed
 
-    # The picture for the README: the app with a few results, one showing where it looked.
-    (repo_root / "test-artifacts").mkdir(exist_ok=True)
-    dashboard.page.evaluate("document.activeElement.blur()")  # no focus ring in the picture
-    dashboard.page.mouse.move(0, 0)
-    height = dashboard.page.evaluate("document.querySelector('.labkit-app').getBoundingClientRect().height")
-    dashboard.page.set_viewport_size({"width": 1280, "height": int(height) + 60})
-    dashboard.page.screenshot(path=repo_root / "test-artifacts" / "dashboard.png", animations="disabled")
 
     hide.click()
     overlay.wait_for(state="hidden")
@@ -250,9 +243,9 @@ def test_three_browsers_at_once_all_get_results(browser, voila_url, photo, expec
         for page in pages:
             page.wait_until_ready()
         files = [ZEBRA, PENGUIN, MUG]
-        for page, file in zip(pages, files):
+        for page, file in zip(pages, files, strict=True):
             page.upload(photo(file))
-        for page, file in zip(pages, files):
+        for page, file in zip(pages, files, strict=True):
             page.wait_for_cards(1)
             assert page.best_labels() == [expected_label(file)]
     finally:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from jupyterlab import LabPage
+from lab_page import LabPage
 from playwright.sync_api import expect
 
 from labkit.lessons.trainer_photos import EXAMPLE_PHOTOS

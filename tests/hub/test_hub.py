@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(Path(__file__).parent))
 sys.path.append(str(REPO_ROOT / "benchmarks"))  # appended: the benchmarks' names never hide an installed module
 
 import hubserver  # noqa: E402
@@ -87,7 +86,7 @@ def test_students_log_in_together_use_the_app_and_an_idle_server_is_culled_then_
 
     # Each classifies a photo and sees its label, with the class's converted model linked into their own cache
     # by deploy/singleuser-start (a kernel that converted it would have written a file of its own there).
-    for (name, page), photo in zip(pages.items(), photos):
+    for (name, page), photo in zip(pages.items(), photos, strict=True):
         assert classify(page, photo) == labels[photo.name], f"{name}'s card for {photo.name}"
         cached = list((hub.state / "home" / name / ".cache" / "labkit" / "litert").iterdir())
         assert cached and all(path.is_symlink() for path in cached), f"{name}'s kernel converted the model itself"
