@@ -39,12 +39,14 @@ chromium:
 	echo "Installing Debian's chromium for the browser tests"; \
 	$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
-# The checks pyproject.toml configures, on labkit/: its layers imported one way (import-linter), lint and format
-# (ruff), and types (mypy). `make test` runs them before pytest.
+# The checks pyproject.toml configures: labkit's layers imported one way (import-linter), lint and format (ruff) of
+# the whole repository's Python (labkit, tests, benchmarks, tools), and labkit's types (mypy). `make test` runs them
+# before pytest.
+LINTED := labkit tests benchmarks tools conftest.py
 lint: venv
 	PYTHONPATH=$(CURDIR) $(VENV)/bin/lint-imports
-	$(VENV)/bin/ruff check labkit
-	$(VENV)/bin/ruff format --check labkit
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
 	$(VENV)/bin/mypy labkit
 
 # JupyterHub's proxy (deploy/jupyterhub_config.py, tests/hub/) is configurable-http-proxy from npm, installed into

@@ -15,19 +15,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
+from _results import machine_load, write_result
+
+from labkit import Classifier
+from labkit.engines import DEFAULT_ENGINE, ENGINES
+from labkit.evaluate import LatencyStats, measure_latency
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
-from labkit import Classifier  # noqa: E402
-from labkit.engines import DEFAULT_ENGINE, ENGINES  # noqa: E402
-from labkit.evaluate import LatencyStats, measure_latency  # noqa: E402
-from labkit.images import iter_image_files  # noqa: E402
-from course_data import open_photo, open_photos  # noqa: E402
-
-from _results import machine_load, write_result  # noqa: E402  (benchmarks/, this script's folder)
+from course_data import open_photo, open_photos
 
 PHOTO = open_photo("beagle.jpg")  # 576 x 384, like most photos of data/samples
 BATCH = 32
@@ -68,10 +66,12 @@ def main() -> None:
     timings = {
         "model.predict (Keras, the tutorial way)": (
             measure_latency(lambda: keras_predict(model, [PHOTO]), args.repeats, args.warmup),
-            measure_latency(lambda: keras_predict(model, photos), args.repeats, args.warmup)),
+            measure_latency(lambda: keras_predict(model, photos), args.repeats, args.warmup),
+        ),
         f"labkit Classifier.classify (engine {args.engine})": (
             measure_latency(lambda: classifier.classify(PHOTO), args.repeats, args.warmup),
-            measure_latency(lambda: classifier.predict(photos), args.repeats, args.warmup)),
+            measure_latency(lambda: classifier.predict(photos), args.repeats, args.warmup),
+        ),
     }
 
     print(f"One {PHOTO.name} end to end (decode, preprocess, forward); batch: {BATCH} different photos.")
@@ -82,15 +82,25 @@ def main() -> None:
     (keras_single, keras_batch), (labkit_single, labkit_batch) = timings.values()
     ratio = keras_single.p50_ms / labkit_single.p50_ms
     verdict = "meets" if ratio >= TARGET_RATIO else "MISSES"
-    print(f"\nlabkit is {ratio:.1f}x faster for one image ({verdict} the {TARGET_RATIO:g}x target) and "
-          f"{labkit_batch.per_second(BATCH) / keras_batch.per_second(BATCH):.1f}x at batch {BATCH}.")
-    write_result("latency", {
-        "photo": PHOTO.name, "engine": args.engine, "repeats": args.repeats,
-        "model_predict_p50_ms": round(keras_single.p50_ms, 2), "model_predict_p90_ms": round(keras_single.p90_ms, 2),
-        "labkit_p50_ms": round(labkit_single.p50_ms, 2), "labkit_p90_ms": round(labkit_single.p90_ms, 2),
-        "ratio_one_image": round(ratio, 2),
-        "ratio_batch": round(labkit_batch.per_second(BATCH) / keras_batch.per_second(BATCH), 2)},
-        load_at_start=started)
+    print(
+        f"\nlabkit is {ratio:.1f}x faster for one image ({verdict} the {TARGET_RATIO:g}x target) and "
+        f"{labkit_batch.per_second(BATCH) / keras_batch.per_second(BATCH):.1f}x at batch {BATCH}."
+    )
+    write_result(
+        "latency",
+        {
+            "photo": PHOTO.name,
+            "engine": args.engine,
+            "repeats": args.repeats,
+            "model_predict_p50_ms": round(keras_single.p50_ms, 2),
+            "model_predict_p90_ms": round(keras_single.p90_ms, 2),
+            "labkit_p50_ms": round(labkit_single.p50_ms, 2),
+            "labkit_p90_ms": round(labkit_single.p90_ms, 2),
+            "ratio_one_image": round(ratio, 2),
+            "ratio_batch": round(labkit_batch.per_second(BATCH) / keras_batch.per_second(BATCH), 2),
+        },
+        load_at_start=started,
+    )
 
 
 if __name__ == "__main__":

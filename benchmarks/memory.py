@@ -28,14 +28,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from _results import machine_load, write_result
+from course_data import open_photo
+
+from labkit.engines import DEFAULT_ENGINE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))  # run from a checkout without installing
-
-from labkit.engines import DEFAULT_ENGINE  # noqa: E402  (imports neither TensorFlow nor LiteRT)
-
-from _results import machine_load, write_result  # noqa: E402  (benchmarks/, this script's folder)
-from course_data import open_photo  # noqa: E402
 
 # --- configurable parameters -----------------------------------------------------------------------------------
 REPEATS = 3
@@ -116,40 +114,63 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as empty:
             results[f"{DEFAULT_ENGINE}, empty cache (converts)"] = run_kernel(DEFAULT_ENGINE, cache=empty)
 
-    print(f"A fresh kernel: import labkit, shared_classifier(engine), classify {PHOTO.name}; then its first heatmap "
-          f"(where_it_looked). Medians of {args.repeats} runs (empty cache: 1 run). {os.cpu_count()} CPU cores, "
-          "shared.\n")
-    header = (f"{'case':<40}{'RSS MB':>8}{'peak MB':>9}{'import to 1st answer s':>24}{'+heatmap RSS MB':>17}"
-              f"{'heatmap ms':>12}{'x answer':>10}{'TensorFlow':>12}")
+    print(
+        f"A fresh kernel: import labkit, shared_classifier(engine), classify {PHOTO.name}; then its first heatmap "
+        f"(where_it_looked). Medians of {args.repeats} runs (empty cache: 1 run). {os.cpu_count()} CPU cores, "
+        "shared.\n"
+    )
+    header = (
+        f"{'case':<40}{'RSS MB':>8}{'peak MB':>9}{'import to 1st answer s':>24}{'+heatmap RSS MB':>17}"
+        f"{'heatmap ms':>12}{'x answer':>10}{'TensorFlow':>12}"
+    )
     print(header)
     print("-" * len(header))
     for name, result in results.items():
-        print(f"{name:<40}{result['rss_mb']:>8.0f}{result['peak_mb']:>9.0f}{result['seconds']:>24.2f}"
-              f"{result['heatmap_rss_mb']:>17.0f}{result['first_heatmap_s'] * 1000:>12.0f}"
-              f"{result['first_heatmap_s'] / result['classify_s']:>10.1f}"
-              f"{'imported' if result['tensorflow'] else 'no':>12}")
+        print(
+            f"{name:<40}{result['rss_mb']:>8.0f}{result['peak_mb']:>9.0f}{result['seconds']:>24.2f}"
+            f"{result['heatmap_rss_mb']:>17.0f}{result['first_heatmap_s'] * 1000:>12.0f}"
+            f"{result['first_heatmap_s'] / result['classify_s']:>10.1f}"
+            f"{'imported' if result['tensorflow'] else 'no':>12}"
+        )
     default = results[f"{DEFAULT_ENGINE} (default), warm cache"]
     verdict = "meets" if default["rss_mb"] <= TARGET_RSS_MB else "MISSES"
-    print(f"\nThe default engine's kernel: {default['rss_mb']:.0f} MB after its first prediction ({verdict} the "
-          f"{TARGET_RSS_MB} MB target), {default['seconds']:.1f} s from import to its first answer.")
+    print(
+        f"\nThe default engine's kernel: {default['rss_mb']:.0f} MB after its first prediction ({verdict} the "
+        f"{TARGET_RSS_MB} MB target), {default['seconds']:.1f} s from import to its first answer."
+    )
     heatmap_ok = default["heatmap_rss_mb"] <= TARGET_HEATMAP_RSS_MB and not default["tensorflow"]
     ratio = default["first_heatmap_s"] / default["classify_s"]
-    print(f"After its first heatmap: {default['heatmap_rss_mb']:.0f} MB, TensorFlow "
-          f"{'imported' if default['tensorflow'] else 'not imported'} ({'meets' if heatmap_ok else 'MISSES'} the "
-          f"{TARGET_HEATMAP_RSS_MB} MB, no-TensorFlow target); the heatmap took "
-          f"{default['first_heatmap_s'] * 1000:.0f} ms = {ratio:.1f}x one classification ({'meets' if ratio <= TARGET_HEATMAP else 'MISSES'} the "
-          f"{TARGET_HEATMAP:g}x target).")
-    write_result("memory", {
-        "photo": PHOTO.name, "repeats": args.repeats, "default_engine": DEFAULT_ENGINE,
-        "default_case": f"{DEFAULT_ENGINE} (default), warm cache",
-        "cases": {name: {"rss_mb": round(result["rss_mb"], 1), "peak_mb": round(result["peak_mb"], 1),
-                         "seconds_to_first_answer": round(result["seconds"], 2),
-                         "heatmap_rss_mb": round(result["heatmap_rss_mb"], 1),
-                         "heatmap_peak_mb": round(result["heatmap_peak_mb"], 1),
-                         "classify_ms": round(result["classify_s"] * 1000, 1),
-                         "first_heatmap_ms": round(result["first_heatmap_s"] * 1000, 1),
-                         "tensorflow_imported": result["tensorflow"]} for name, result in results.items()}},
-        load_at_start=started)
+    print(
+        f"After its first heatmap: {default['heatmap_rss_mb']:.0f} MB, TensorFlow "
+        f"{'imported' if default['tensorflow'] else 'not imported'} ({'meets' if heatmap_ok else 'MISSES'} the "
+        f"{TARGET_HEATMAP_RSS_MB} MB, no-TensorFlow target); the heatmap took "
+        f"{default['first_heatmap_s'] * 1000:.0f} ms = {ratio:.1f}x one classification "
+        f"({'meets' if ratio <= TARGET_HEATMAP else 'MISSES'} the "
+        f"{TARGET_HEATMAP:g}x target)."
+    )
+    write_result(
+        "memory",
+        {
+            "photo": PHOTO.name,
+            "repeats": args.repeats,
+            "default_engine": DEFAULT_ENGINE,
+            "default_case": f"{DEFAULT_ENGINE} (default), warm cache",
+            "cases": {
+                name: {
+                    "rss_mb": round(result["rss_mb"], 1),
+                    "peak_mb": round(result["peak_mb"], 1),
+                    "seconds_to_first_answer": round(result["seconds"], 2),
+                    "heatmap_rss_mb": round(result["heatmap_rss_mb"], 1),
+                    "heatmap_peak_mb": round(result["heatmap_peak_mb"], 1),
+                    "classify_ms": round(result["classify_s"] * 1000, 1),
+                    "first_heatmap_ms": round(result["first_heatmap_s"] * 1000, 1),
+                    "tensorflow_imported": result["tensorflow"],
+                }
+                for name, result in results.items()
+            },
+        },
+        load_at_start=started,
+    )
 
 
 if __name__ == "__main__":

@@ -10,18 +10,17 @@ figures go to ``benchmarks/results/resize_policy.json``; the README's table quot
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
+from _results import machine_load, write_result
+
+from labkit import Classifier
+from labkit.evaluate import EvaluationResult, evaluate
+from labkit.preprocess import DEFAULT_POLICY
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
-from labkit import Classifier  # noqa: E402
-from labkit.evaluate import EvaluationResult, evaluate  # noqa: E402
-from course_data import VALIDATION_SET, validation_dir  # noqa: E402
-from labkit.preprocess import DEFAULT_POLICY  # noqa: E402
-
-from _results import machine_load, write_result  # noqa: E402  (benchmarks/, this script's folder)
+from course_data import VALIDATION_SET, validation_dir
 
 POLICIES = ("squash", "crop")
 
@@ -38,21 +37,43 @@ def main() -> None:
     results = {}
     for policy in POLICIES:
         # One Keras model, two preprocessing policies.
-        classifier = Classifier(engine="keras", policy=policy, model=reference.model,
-                                class_names=reference.class_names, wnids=reference.wnids)
+        classifier = Classifier(
+            engine="keras",
+            policy=policy,
+            model=reference.model,
+            class_names=reference.class_names,
+            wnids=reference.wnids,
+        )
         result = results[policy] = evaluate(classifier, validation_dir(), top=3, progress=False)
-        print(f"{policy:<8} {counted(result, result.top1, result.top1_interval):<30} "
-              f"{counted(result, result.topk, result.topk_interval)}")
-    squash_only = {r.file for r in results["squash"].records if r.correct} - \
-        {r.file for r in results["crop"].records if r.correct}
-    crop_only = {r.file for r in results["crop"].records if r.correct} - \
-        {r.file for r in results["squash"].records if r.correct}
+        print(
+            f"{policy:<8} {counted(result, result.top1, result.top1_interval):<30} "
+            f"{counted(result, result.topk, result.topk_interval)}"
+        )
+    squash_only = {r.file for r in results["squash"].records if r.correct} - {
+        r.file for r in results["crop"].records if r.correct
+    }
+    crop_only = {r.file for r in results["crop"].records if r.correct} - {
+        r.file for r in results["squash"].records if r.correct
+    }
     print(f"\nright only with squash: {', '.join(sorted(Path(f).name for f in squash_only)) or 'none'}")
     print(f"right only with crop:   {', '.join(sorted(Path(f).name for f in crop_only)) or 'none'}")
-    write_result("resize_policy", {"dataset": VALIDATION_SET, "photos": results[DEFAULT_POLICY].n, "default_policy": DEFAULT_POLICY, "policies": {
-        policy: {"top1_right": round(result.top1 * result.n), "top3_right": round(result.topk * result.n),
-                 "top1_interval_95": [round(bound, 4) for bound in result.top1_interval]}
-        for policy, result in results.items()}}, load_at_start=started)
+    write_result(
+        "resize_policy",
+        {
+            "dataset": VALIDATION_SET,
+            "photos": results[DEFAULT_POLICY].n,
+            "default_policy": DEFAULT_POLICY,
+            "policies": {
+                policy: {
+                    "top1_right": round(result.top1 * result.n),
+                    "top3_right": round(result.topk * result.n),
+                    "top1_interval_95": [round(bound, 4) for bound in result.top1_interval],
+                }
+                for policy, result in results.items()
+            },
+        },
+        load_at_start=started,
+    )
 
 
 if __name__ == "__main__":

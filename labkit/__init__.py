@@ -7,6 +7,7 @@ Smallest example::
     print(classifier.classify("data/samples/beagle.jpg"))
 """
 
+from labkit.errors import LabkitError
 from labkit.images import ImageError, load_image
 from labkit.model import Classifier, shared_classifier
 from labkit.predict import ClassScore, Prediction
@@ -18,6 +19,7 @@ __all__ = [
     "Classifier",
     "ClassScore",
     "ImageError",
+    "LabkitError",
     "Prediction",
     "WeightsNotFound",
     "__version__",

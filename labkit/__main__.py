@@ -1,5 +1,5 @@
-"""``python -m labkit ...``: see :mod:`labkit.cli`."""
+"""``python -m labkit ...``, the same as the ``labkit`` command: see :mod:`labkit.cli`."""
 
 from labkit.cli import main
 
-raise SystemExit(main())
+raise SystemExit(main(prog="python -m labkit"))

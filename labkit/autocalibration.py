@@ -33,7 +33,6 @@ from labkit.calibration import Calibration, fit_calibration_from_logits, shipped
 from labkit.datasets import DatasetError, fetch
 from labkit.folders import read_labelled_folder
 from labkit.images import ImageSource, as_image
-from labkit.network import ForwardFunction
 from labkit.nonphotos import generate_ood_images
 from labkit.paths import cache_dir
 from labkit.preprocess import ResizePolicy, batched, to_batch
@@ -50,9 +49,13 @@ BATCH_SIZE = 16  # photos per forward pass: a few at a time keeps memory low
 Head = Callable[[], "tuple[np.ndarray, np.ndarray] | None"]
 """Returns the last layer's ``(weights, bias)`` when asked (a :class:`labkit.Classifier`'s ``head``)."""
 
+# Only the call of an engine's forward pass (logits and clipped pooled features) is needed here, e.g.
+# Classifier.forward.
+BatchForward = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
+
 
 def calibration_for(
-    fingerprint: str | None, forward: ForwardFunction, head: Head, policy: ResizePolicy
+    fingerprint: str | None, forward: BatchForward, head: Head, policy: ResizePolicy
 ) -> Calibration | None:
     """Return the calibration for ImageNet weights with this fingerprint, fitting one if it can; else ``None``.
 
@@ -106,7 +109,7 @@ def cached_calibration_path(fingerprint: str) -> Path:
 
 
 def fit_on_validation(
-    folder: os.PathLike, forward: ForwardFunction, head: Head, policy: ResizePolicy, fingerprint: str
+    folder: os.PathLike, forward: BatchForward, head: Head, policy: ResizePolicy, fingerprint: str
 ) -> Calibration:
     """Fit a calibration as the shipped one was, on the labelled photos of ``folder`` (imagenet-val-650).
 
@@ -140,7 +143,7 @@ def fit_on_validation(
 
 
 def forward_images(
-    forward: ForwardFunction,
+    forward: BatchForward,
     images: Sequence[ImageSource],
     policy: ResizePolicy,
     batch_size: int = BATCH_SIZE,

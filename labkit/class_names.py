@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from labkit.errors import LabkitError
+
 MIN_CLASSES = 2
 MAX_CLASS_NAME_BYTES = 255  # the longest file name ext4, APFS and NTFS accept
 _NOT_IN_FOLDER_NAMES = frozenset('/\\:*?"<>|')  # Windows refuses all of these; "/" separates folders everywhere
@@ -21,7 +23,7 @@ _WINDOWS_DEVICE_NAMES = frozenset(
 )
 
 
-class TrainingDataError(ValueError):
+class TrainingDataError(LabkitError, ValueError):
     """The training photos cannot be used as they are: the message says what is wrong and what to do."""
 
 

@@ -1,5 +1,5 @@
-"""labkit on the command line: ``python -m labkit classify IMG...``, ``evaluate DIR``, ``serve``, ``train DIR``,
-``fetch NAME``.
+"""labkit on the command line: ``labkit classify IMG...``, ``evaluate DIR``, ``serve``, ``train DIR``, ``fetch NAME``
+(or ``python -m labkit ...``, the same).
 
 Exit status: 0 all went well; 1 some image could not be read (the others are still answered); 2 a usage error
 (unknown option, missing folder, bad labels); 3 the model could not be loaded (weights not found, or an engine
@@ -26,14 +26,14 @@ from pathlib import Path
 
 from labkit.class_names import TrainingDataError
 from labkit.engines import DEFAULT_ENGINE, ENGINES, EngineError
+from labkit.errors import LabkitError
 from labkit.evaluate import evaluate
 from labkit.export import ExportError, export_model, load_exported
 from labkit.folders import LabelError, read_labelled_folder
 from labkit.images import ImageError
 from labkit.model import Classifier
-from labkit.ood import NOT_SURE_MESSAGE
 from labkit.paths import REPO_ROOT
-from labkit.predict import UNCALIBRATED_MESSAGE, Prediction, format_percent
+from labkit.predict import UNCALIBRATED_MESSAGE, Prediction, doubt, format_percent
 from labkit.recipe import FINE_TUNE_EPOCHS, HEAD_EPOCHS
 from labkit.transfer import fine_tune
 from labkit.version import __version__
@@ -156,19 +156,14 @@ def run_classify(args: argparse.Namespace) -> int:
 def describe(prediction: Prediction) -> str:
     """One line for people: ``golden retriever 92.1%, Labrador retriever 3.2%, ...`` plus any note of doubt.
 
-    Percentages by :func:`labkit.predict.format_percent` (never "100.0%"); the note as the app names it, e.g.
-    ``(low confidence: it hesitates between cab and limousine)`` or ``(not sure: this is probably none of ...)``.
+    Percentages by :func:`labkit.predict.format_percent` (never "100.0%"); the note in the app's words
+    (:func:`labkit.predict.doubt`), e.g. ``(low confidence: it hesitates between cab and limousine)`` or
+    ``(not sure: this is probably none of the 4 classes I was taught)``.
     """
     text = ", ".join(f"{score.label} {format_percent(score.probability, decimals=1)}" for score in prediction.top)
-    if prediction.note == "out_of_distribution":
-        text += f" ({NOT_SURE_MESSAGE})"
-    elif prediction.note == "low_confidence":
-        runner_up = prediction.runner_up
-        text += (
-            f" (low confidence: it hesitates between {prediction.label} and {runner_up.label})"
-            if runner_up is not None
-            else " (low confidence)"
-        )
+    words = doubt(prediction, percentages=False)  # printed beside the guesses already
+    if words is not None:
+        text += f" ({words.aside()})"
     return text + "".join(f" [{note}]" for note in prediction.notes)
 
 
@@ -363,10 +358,10 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``python -m labkit`` parser, one subcommand per entry of :data:`COMMANDS`."""
+def build_parser(prog: str = "labkit") -> argparse.ArgumentParser:
+    """The command line's parser, one subcommand per entry of :data:`COMMANDS`; ``prog`` names it in messages."""
     parser = argparse.ArgumentParser(
-        prog="python -m labkit", description="Classify photos with MobileNetV2, measure accuracy, serve the app."
+        prog=prog, description="Classify photos with MobileNetV2, measure accuracy, serve the app."
     )
     parser.add_argument("--version", action="version", version=f"labkit {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
@@ -375,19 +370,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "labkit") -> int:
     """Run the command line; return the exit status.
+
+    The ``labkit`` command (pyproject.toml's ``[project.scripts]``) calls it; so does ``python -m labkit``.
 
     Example:
         >>> main(["classify", "data/samples/pizza.jpg"])  # doctest: +SKIP
         data/samples/pizza.jpg: pizza 99.6%, ...
         0
     """
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
     try:
         return args.run(args)
-    except MODEL_ERRORS as error:
+    except LabkitError as error:  # its message says what was wrong and what to do: no traceback
         print(f"labkit: {error}", file=sys.stderr)
-        return EXIT_NO_MODEL
+        return EXIT_NO_MODEL if isinstance(error, MODEL_ERRORS) else EXIT_USAGE
     except KeyboardInterrupt:
         return 130

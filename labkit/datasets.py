@@ -57,6 +57,7 @@ from pathlib import Path
 import pooch
 from tqdm.auto import tqdm
 
+from labkit.errors import LabkitError
 from labkit.paths import PACKAGE_DIR, cache_dir
 
 DATA_DIR_VARIABLE = "LABKIT_DATA_DIR"
@@ -113,7 +114,7 @@ DATASETS: dict[str, Dataset] = {
 }
 
 
-class DatasetError(RuntimeError):
+class DatasetError(LabkitError, RuntimeError):
     """A dataset could not be provided; the message says what failed and what to do."""
 
 

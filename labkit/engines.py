@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from labkit.errors import LabkitError
 from labkit.images import iter_image_files, load_image
 from labkit.network import POOLED_FEATURES, REACT_CLIP, ModelDescription, forward_model, load_keras_model
 from labkit.paths import SAMPLES_DIR, cache_dir
@@ -66,7 +67,7 @@ CALIBRATION_LIMIT = 60  # photos the int8 conversion measures activation ranges 
 CONVERSION_SECONDS = 30  # roughly, on a 2-core machine, either engine, TensorFlow import and model build included
 
 
-class EngineError(RuntimeError):
+class EngineError(LabkitError, RuntimeError):
     """An engine was asked for that labkit does not know, or that cannot run here (LiteRT not installed)."""
 
 

@@ -38,9 +38,9 @@ from labkit.model import Classifier
 from labkit.predict import softmax
 from labkit.preprocess import batched, to_model_input
 from labkit.reliability import ECE_BINS, calibration_figures
+from labkit.words import OTHER_CLASSES
 
 Z_95 = 1.959964  # the normal quantile for a two-sided 95 % interval
-OTHER = "(other)"  # the confusion matrix's column for predictions outside the chosen classes
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class ConfusionMatrix:
 
     @property
     def columns(self) -> list[str]:
-        return [*self.classes, OTHER]
+        return [*self.classes, OTHER_CLASSES]
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, flo
     return max(0.0, centre - half_width), min(1.0, centre + half_width)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class EvaluationResult:
     """What :func:`evaluate` measured; accuracy figures are fractions (0..1) over the images that could be read.
 
@@ -336,7 +336,15 @@ def evaluate(
         all_logits, labels, [str(item.path) for item in kept], classifier.class_names, k, probabilities=probabilities
     )
     return EvaluationResult(
-        records, k, elapsed_s, errors, all_logits, labels, list(classifier.class_names), probabilities, not_sure
+        records=records,
+        k=k,
+        elapsed_s=elapsed_s,
+        errors=errors,
+        logits=all_logits,
+        labels=labels,
+        class_names=list(classifier.class_names),
+        probabilities=probabilities,
+        not_sure=not_sure,
     )
 
 
@@ -352,20 +360,19 @@ def score_logits(
     files: Sequence[str],
     class_names: Sequence[str],
     k: int,
-    temperature: float = 1.0,
     probabilities: np.ndarray | None = None,
 ) -> list[ImageRecord]:
     """Turn logits (N, classes) and true labels (N,) into one :class:`ImageRecord` per image.
 
     The records' probabilities are ``probabilities`` when given (a classifier's calibrated ones), else
-    ``softmax(logits / temperature)``.
+    ``softmax(logits)``.
 
     Example:
         >>> record = score_logits(np.array([[2.0, 0.0]]), np.array([1]), ["a.jpg"], ["cat", "dog"], k=2)[0]
         >>> record.predicted, record.true_rank, record.in_top_k
         ('cat', 2, True)
     """
-    probabilities = softmax(logits, temperature) if probabilities is None else np.asarray(probabilities)
+    probabilities = softmax(logits) if probabilities is None else np.asarray(probabilities)
     ranked = np.argsort(-probabilities, axis=1, kind="stable")
     records = []
     for file, label, row, order in zip(files, labels, probabilities, ranked, strict=True):

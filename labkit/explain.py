@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from labkit.errors import LabkitError
 from labkit.images import ImageSource, as_image
 from labkit.model import Classifier
 from labkit.network import DenseHead
@@ -54,7 +55,7 @@ DEFAULT_COLORMAP = "jet"  # the colours Grad-CAM papers use: blue = ignored, red
 _compiled: weakref.WeakKeyDictionary[Any, Callable] = weakref.WeakKeyDictionary()
 
 
-class ExplainError(ValueError):
+class ExplainError(LabkitError, ValueError):
     """A heatmap could not be computed for this model or class; the message says what to do."""
 
 

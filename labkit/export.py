@@ -37,6 +37,7 @@ from typing import Any
 
 from labkit.calibration import Calibration
 from labkit.engines import convert_to_litert
+from labkit.errors import LabkitError
 from labkit.model import Classifier
 from labkit.network import ModelDescription, dense_head_of, forward_model
 from labkit.paths import REPO_ROOT
@@ -57,7 +58,7 @@ DEFAULT_EXPORTS_DIR = REPO_ROOT / "exports"  # git ignores it: exported models a
 PIXEL_SCALING = "pixels / 127.5 - 1 (RGB, range [-1, 1])"
 
 
-class ExportError(ValueError):
+class ExportError(LabkitError, ValueError):
     """A folder is not a usable labkit export (missing or mismatched files); the message says what to do."""
 
 

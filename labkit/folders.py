@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from labkit.errors import LabkitError
 from labkit.images import iter_image_files
 from labkit.weights import load_class_index, readable_label
 
@@ -28,7 +29,7 @@ LABELS_FILE = "labels.csv"
 LABEL_COLUMNS = ("class_index", "wnid", "label")  # in order of preference when a CSV has several
 
 
-class LabelError(ValueError):
+class LabelError(LabkitError, ValueError):
     """A labelled folder or CSV could not be read: the message says which file or label, and what to do."""
 
 

@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 import stat
@@ -35,7 +36,9 @@ from typing import BinaryIO, Union
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
+from labkit.errors import LabkitError
 from labkit.sniffing import SNIFF_BYTES, Sniffed, sniff_format
+from labkit.words import capitalized
 
 FileSource = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
 """What :func:`load_image` reads: a path, the file's bytes, or a binary file object."""
@@ -48,6 +51,8 @@ DEFAULT_MAX_BYTES = 25_000_000
 DEFAULT_MAX_PIXELS = 50_000_000
 DEFAULT_DRAFT_SIZE = (448, 448)  # twice the model's 224 px, so downscaling quality is unaffected
 NOTES_KEY = "labkit_notes"
+# What a file chooser offers (the app's and the lessons'); anything else still gets a clear message.
+ACCEPTED_FILES = "image/*"
 
 # Pillow's plugin names for the formats above. Its JPEG plugin also opens the JPEGs with extra preview frames
 # that some cameras write (format "MPO").
@@ -55,7 +60,7 @@ _PILLOW_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF")
 _FORMATS_THAT_WORK = "labkit reads " + ", ".join(SUPPORTED_FORMATS[:-1]) + f" and {SUPPORTED_FORMATS[-1]} images"
 
 
-class ImageError(ValueError):
+class ImageError(LabkitError, ValueError):
     """The source could not be turned into an image; the message says what was wrong and what to do."""
 
 
@@ -128,18 +133,18 @@ def load_image(
     data = _read_bytes(source, subject, max_bytes)
     if not data:
         raise EmptyImageError(
-            f"{_capitalized(subject)} is empty (0 bytes): there is no picture in it. The download or copy may not "
+            f"{capitalized(subject)} is empty (0 bytes): there is no picture in it. The download or copy may not "
             "have finished; save the image again and retry."
         )
     sniffed = sniff_format(data[:SNIFF_BYTES])
     if sniffed.kind == "unsupported":
         raise UnsupportedFormatError(
-            f"{_capitalized(subject)} is {sniffed.description}, an image format labkit cannot read. "
+            f"{capitalized(subject)} is {sniffed.description}, an image format labkit cannot read. "
             f"Export or save it as JPEG or PNG and try again ({_FORMATS_THAT_WORK})."
         )
     if sniffed.kind == "not-image":
         raise NotAnImageError(
-            f"{_capitalized(subject)} is not an image: it looks like {sniffed.description}. "
+            f"{capitalized(subject)} is not an image: it looks like {sniffed.description}. "
             f"{_FORMATS_THAT_WORK}; save the picture itself in one of those formats (JPEG or PNG is safest)."
         )
     image, notes = _decode_first_frame(data, subject, sniffed, max_pixels, draft_size)
@@ -251,6 +256,16 @@ def small_jpeg(image: Image.Image, size: int, quality: int = 85) -> bytes:
     return buffer.getvalue()
 
 
+def data_url(data: bytes, mime: str) -> str:
+    """``data:<mime>;base64,...``: a picture a page or a widget shows without a file on disk or another request.
+
+    Example:
+        >>> data_url(b"GIF89a", "image/gif")
+        'data:image/gif;base64,R0lGODlh'
+    """
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
 def _read_bytes(source: FileSource, subject: str, max_bytes: int | None) -> bytes:
     """Return all the bytes of ``source``, refusing more than ``max_bytes`` (before reading, when possible)."""
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -271,7 +286,7 @@ def _read_bytes(source: FileSource, subject: str, max_bytes: int | None) -> byte
         _check_size(remaining, subject, max_bytes)
     data = source.read() if max_bytes is None else source.read(max_bytes + 1)
     if isinstance(data, str):
-        raise TypeError(f"{_capitalized(subject)} was opened as text; open it in binary mode: open(path, 'rb').")
+        raise TypeError(f"{capitalized(subject)} was opened as text; open it in binary mode: open(path, 'rb').")
     data = bytes(data or b"")
     _check_size(len(data), subject, max_bytes, known_size=remaining is not None)
     return data
@@ -321,7 +336,7 @@ def _check_size(size: int, subject: str, max_bytes: int | None, *, known_size: b
         # A stream that cannot seek was read only up to one byte past the limit, so its real size is unknown.
         how_big = f"is {_megabytes(size)}, over" if known_size else "is larger than"
         raise FileTooLargeError(
-            f"{_capitalized(subject)} {how_big} the {_megabytes(max_bytes)} limit. Shrink or "
+            f"{capitalized(subject)} {how_big} the {_megabytes(max_bytes)} limit. Shrink or "
             "re-save it as a smaller JPEG (a few megabytes is plenty: the model sees 224 x 224 pixels), or pass "
             "a larger max_bytes if you trust the file."
         )
@@ -354,14 +369,14 @@ def _decode_first_frame(
         raise
     except Image.DecompressionBombError as exc:
         raise TooManyPixelsError(
-            f"{_capitalized(subject)} has too many pixels to decode safely ({exc}). Shrink it to a few thousand "
+            f"{capitalized(subject)} has too many pixels to decode safely ({exc}). Shrink it to a few thousand "
             "pixels per side and try again."
         ) from exc
     except Image.UnidentifiedImageError as exc:
         if sniffed.kind == "image":
             raise _corrupt(subject, sniffed, exc) from exc
         raise NotAnImageError(
-            f"{_capitalized(subject)} is not an image labkit can read: its first bytes match none of the formats "
+            f"{capitalized(subject)} is not an image labkit can read: its first bytes match none of the formats "
             f"that work. {_FORMATS_THAT_WORK}; save the picture as JPEG or PNG and try again."
         ) from exc
     except MemoryError:
@@ -374,7 +389,7 @@ def _check_pixels(size: tuple[int, int], subject: str, max_pixels: int | None) -
     width, height = size
     if max_pixels is not None and width * height > max_pixels:
         raise TooManyPixelsError(
-            f"{_capitalized(subject)} is {width} x {height} pixels ({width * height / 1e6:.1f} megapixels), over "
+            f"{capitalized(subject)} is {width} x {height} pixels ({width * height / 1e6:.1f} megapixels), over "
             f"the {max_pixels / 1e6:g} megapixel limit that protects against decompression bombs. Shrink it to a "
             "few thousand pixels per side (the model sees 224 x 224), or pass a larger max_pixels if you trust "
             "the file."
@@ -398,7 +413,7 @@ def _corrupt(subject: str, sniffed: Sniffed, exc: Exception) -> CorruptImageErro
     detail = str(exc).split(" <_io.BytesIO")[0] or type(exc).__name__
     problem = "is cut short (truncated)" if "truncated" in detail.lower() else "is damaged"
     return CorruptImageError(
-        f"{_capitalized(subject)} looks like {what}, but its data {problem} (Pillow: {detail}). Download or copy "
+        f"{capitalized(subject)} looks like {what}, but its data {problem} (Pillow: {detail}). Download or copy "
         "the file again; if it still fails, open it in an image editor and save it as a new JPEG or PNG."
     )
 
@@ -421,7 +436,3 @@ def _megabytes(size: int) -> str:
     if size < 100_000:
         return f"{size / 1000:.1f} kB" if size >= 1000 else f"{size} bytes"
     return f"{size / 1e6:.1f}".removesuffix(".0") + " MB"
-
-
-def _capitalized(text: str) -> str:
-    return text[:1].upper() + text[1:]

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from labkit.errors import LabkitError
 from labkit.preprocess import DEFAULT_POLICY, IMAGE_SIZE, ResizePolicy
 from labkit.rebuild import weights_path
 from labkit.weights import LayerWeights, fingerprint_layers, weights_file_fingerprint
@@ -89,7 +90,7 @@ class ModelDescription:
         return self.input_size, self.input_size, 3
 
 
-class NetworkError(ValueError):
+class NetworkError(LabkitError, ValueError):
     """A saved or given network does not match what labkit expects (its classes, its layers)."""
 
 

@@ -37,6 +37,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
+from labkit.errors import LabkitError
 from labkit.predict import logsumexp, softmax
 
 OodMethod = Literal["energy", "max_softmax", "ash_s"]
@@ -44,10 +45,9 @@ OOD_METHODS: tuple[OodMethod, ...] = ("energy", "max_softmax", "ash_s")
 FEATURE_METHODS: tuple[OodMethod, ...] = ("ash_s",)  # methods that need the pooled features and the last layer
 # Shares of the pooled features ASH-S keeps, tried by choose_ash_keep (the ASH paper prunes 65-90 %).
 ASH_KEEP_CHOICES = (0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.65)
-NOT_SURE_MESSAGE = "not sure: this is probably none of the 1000 things I know"
 
 
-class OodError(ValueError):
+class OodError(LabkitError, ValueError):
     """An out-of-distribution score or threshold could not be computed; the message says what to do."""
 
 

@@ -27,11 +27,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from PIL import Image
 
-from labkit.evaluate import EvaluationResult
 from labkit.images import as_image
 from labkit.predict import Prediction, confidence_band, format_percent
 from labkit.reliability import reliability_diagram_data
-from labkit.transfer import FineTuneResult
+from labkit.words import OTHER_CLASSES
 
 Picture = Union[Image.Image, np.ndarray, str, os.PathLike]
 
@@ -313,22 +312,29 @@ def plot_ood_scores(
 
 
 def plot_confusion_matrix(
-    result: EvaluationResult, classes: Sequence[str], ax: Axes | None = None, title: str | None = None
+    counts: np.ndarray, classes: Sequence[str], ax: Axes | None = None, title: str | None = None
 ) -> Figure:
-    """Draw the confusion matrix of ``classes``: rows are the true class, columns what the model said.
+    """Draw a confusion matrix: rows are the true class, columns what the model said.
 
-    The diagonal is right; everything else is a mix-up, and the last column is "some other class entirely".
-    Every non-zero cell has its count written in it, so the colour is never the only cue.
+    The diagonal is right; everything else is a mix-up, and a last column beyond ``classes`` is "some other class
+    entirely". Every non-zero cell has its count written in it, so the colour is never the only cue.
+
+    Args:
+        counts: (classes, classes) or (classes, classes + 1) counts, e.g.
+            ``EvaluationResult.confusion_matrix(names).counts``.
+        classes: the rows' class names, in order.
 
     Example:
-        >>> plot_confusion_matrix(result, ["beer bottle", "wine bottle", "pop bottle"])  # doctest: +SKIP
+        >>> matrix = result.confusion_matrix(["beer bottle", "wine bottle", "pop bottle"])  # doctest: +SKIP
+        >>> plot_confusion_matrix(matrix.counts, matrix.classes)  # doctest: +SKIP
     """
-    matrix = result.confusion_matrix(classes)
-    size = 1.5 + 0.7 * len(matrix.columns)
+    counts = np.asarray(counts)
+    columns = [*classes, OTHER_CLASSES][: counts.shape[1]]
+    size = 1.5 + 0.7 * len(columns)
     figure, ax = _new_axes(ax, figsize=(size, size - 0.5))
-    highest = max(1, int(matrix.counts.max()))
-    ax.imshow(matrix.counts, cmap="Blues", vmin=0, vmax=highest)
-    for (row, column), count in np.ndenumerate(matrix.counts):
+    highest = max(1, int(counts.max()))
+    ax.imshow(counts, cmap="Blues", vmin=0, vmax=highest)
+    for (row, column), count in np.ndenumerate(counts):
         if count:
             ax.text(
                 column,
@@ -339,11 +345,11 @@ def plot_confusion_matrix(
                 fontsize=11,
                 color="white" if count > 0.6 * highest else "black",
             )
-    ax.set_xticks(range(len(matrix.columns)), matrix.columns, rotation=40, ha="right")
-    ax.set_yticks(range(len(matrix.classes)), matrix.classes)
+    ax.set_xticks(range(len(columns)), columns, rotation=40, ha="right")
+    ax.set_yticks(range(len(classes)), list(classes))
     # Thin lines between cells, so empty rows and columns still read as a grid.
-    ax.set_xticks(np.arange(len(matrix.columns) + 1) - 0.5, minor=True)
-    ax.set_yticks(np.arange(len(matrix.classes) + 1) - 0.5, minor=True)
+    ax.set_xticks(np.arange(len(columns) + 1) - 0.5, minor=True)
+    ax.set_yticks(np.arange(len(classes) + 1) - 0.5, minor=True)
     ax.grid(which="minor", color="#d0d0d0", linewidth=0.8)
     ax.tick_params(which="minor", length=0)
     ax.set_xlabel("the model said")
@@ -353,17 +359,19 @@ def plot_confusion_matrix(
     return figure
 
 
-def plot_training_curves(history: dict[str, list[float]] | FineTuneResult) -> Figure:
+def plot_training_curves(history: dict[str, list[float]]) -> Figure:
     """Draw loss and accuracy per epoch, training vs validation, with a line where fine-tuning (phase 2) starts.
 
     Training accuracy is measured on augmented copies with dropout on, so it can sit below validation accuracy.
     Without validation photos (``fine_tune(..., validation_split=0)``) only the training curves are drawn.
 
+    Args:
+        history: one value per epoch for ``loss`` and ``accuracy`` (and ``val_loss``, ``val_accuracy``, ``phase``
+            when there are), e.g. ``fine_tune(...).history``.
+
     Example:
         >>> plot_training_curves(result.history)  # doctest: +SKIP
     """
-    if isinstance(history, FineTuneResult):
-        history = history.history
     figure = Figure(figsize=(9, 3.2), layout="constrained")
     epochs = np.arange(1, len(history["loss"]) + 1)
     phases = history.get("phase", [1] * len(epochs))

@@ -7,8 +7,8 @@ The two notes answer two different questions (:attr:`Prediction.note`):
   at all, whatever class it names.
 - ``"low_confidence"``: a photo of something the model knows, on which it hesitates: its calibrated probability
   for its best guess is below :data:`LOW_CONFIDENCE`, so it is more likely wrong than right; the note names the
-  runner-up. Measured on imagenet-val-650 (``benchmarks/calibration.py``): about one real photo in nine gets it,
-  and the model is right on fewer than half of those.
+  runner-up. ``benchmarks/calibration.py`` measures on imagenet-val-650 how many real photos get it and how often
+  the model is right on those (``benchmarks/results/calibration.json``).
 
 Percentages are written by :func:`format_percent` everywhere (app, command line, charts): never "100%" or "0%",
 which a calibrated model never means.
@@ -17,17 +17,19 @@ which a calibrated model never means.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
+
+from labkit.words import capitalized, counted
 
 ConfidenceBand = Literal["high", "medium", "low"]
 # Confidence bands: the bar chart's colours and the app's wording. The percentage is always shown too.
 CONFIDENT = 0.60  # from here up: "high"
 UNSURE = 0.30  # from here up to CONFIDENT: "medium"; below: "low"
 # Below this calibrated top-1 probability a photo gets the "low confidence" note: the model is more likely wrong than
-# right. Why 0.5 and not CONFIDENT: calibrated, 0.5 means exactly that, and on imagenet-val-650 it notes about one
-# photo in nine (right 44 % of the time, the others 83 %); 0.6 would note one in six (benchmarks/calibration.py).
+# right. Why 0.5 and not CONFIDENT: calibrated, 0.5 means exactly that, and a higher line would note many photos
+# the model gets right (benchmarks/calibration.py measures the share noted and their accuracy).
 LOW_CONFIDENCE = 0.50
 Note = Literal["out_of_distribution", "low_confidence"]
 # What a person reads when a classifier has no calibration for its weights (the command line, --json's "calibrated":
@@ -37,6 +39,10 @@ UNCALIBRATED_MESSAGE = (
     'checked against real photos, and it never says "not sure". To calibrate them, make imagenet-val-650 '
     "available (LABKIT_DATA_DIR, or the internet once) and load the model again."
 )
+# Each note's heading, as the app, the lessons and the command line write it (see doubt for the reasons).
+DOUBT_HEADINGS: dict[Note, str] = {"out_of_distribution": "Not sure", "low_confidence": "Low confidence"}
+GUESS_ADVICE = "Treat the answer as a guess."  # after every note of doubt the app and the lessons show
+IMAGENET_CLASSES = 1000  # ImageNet's model "knows 1000 things"; a model taught its own classes counts them
 
 
 @dataclass(frozen=True)
@@ -127,35 +133,91 @@ class Prediction:
 
     def __str__(self) -> str:
         guesses = ", ".join(f"{score.label} {format_percent(score.probability)}" for score in self.top)
-        return (
-            guesses + {"out_of_distribution": " (not sure)", "low_confidence": " (low confidence)", None: ""}[self.note]
-        )
+        return guesses + (f" ({DOUBT_HEADINGS[self.note].lower()})" if self.note else "")
 
 
-def doubt(prediction: Prediction, not_sure: str) -> tuple[str, str] | None:
-    """Return the note of doubt a person reads, as ``(heading, reason)``, or ``None`` when there is none.
+class Doubt(NamedTuple):
+    """A note of doubt as a person reads it: a heading and its reason (:func:`doubt` words it).
+
+    ``str(doubt)`` is ``"Not sure: this is probably none of the 1000 things I know"``; :meth:`sentence` adds the advice
+    the app and the lessons give; :meth:`aside` is the command line's lower-case form.
+    """
+
+    heading: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.heading}: {self.reason}"
+
+    def sentence(self) -> str:
+        """The note and what to do about it, as the app and the lessons show it."""
+        return f"{self}. {GUESS_ADVICE}"
+
+    def aside(self) -> str:
+        """The note inside a line of text, as the command line prints it: ``"not sure: this is probably ..."``."""
+        return f"{self.heading.lower()}: {self.reason}"
+
+
+def doubt(prediction: Prediction, percentages: bool = True) -> Doubt | None:
+    """Return the note of doubt a person reads, or ``None`` when the answer gets none: the one place these words live.
+
+    The words follow the model that answered, read from the prediction's logits (one per class): ImageNet's model
+    knows "1000 things", a model taught its own classes names how many it was taught. A new kind of note gets its
+    heading in :data:`DOUBT_HEADINGS` and its reason here.
 
     Args:
         prediction: the answer.
-        not_sure: the out-of-distribution words, ``"heading: reason"`` (e.g. :data:`labkit.ood.NOT_SURE_MESSAGE`).
+        percentages: name the two guesses' percentages in the "low confidence" note (the app, the lessons); the
+            command line prints them beside the guesses already.
 
     Example:
         >>> scores = (ClassScore("cab", 468, "n02930766", 0.45), ClassScore("limousine", 627, "n03670208", 0.3))
-        >>> doubt(Prediction(scores, 1.0, np.zeros(2), low_confidence=True), "not sure: probably none of these")
-        ('Low confidence', 'it hesitates between cab (45%) and limousine (30%)')
+        >>> str(doubt(Prediction(scores, 1.0, np.zeros(1000), low_confidence=True)))
+        'Low confidence: it hesitates between cab (45%) and limousine (30%)'
+        >>> doubt(Prediction(scores, 1.0, np.zeros(4), not_sure=True)).reason
+        'this is probably none of the 4 classes I was taught'
     """
-    if prediction.note == "out_of_distribution":
-        heading, _, reason = not_sure.partition(": ")
-        return heading[:1].upper() + heading[1:], reason
-    if prediction.note == "low_confidence":
-        best, second = prediction.top[0], prediction.runner_up
-        if second is None:
-            return "Low confidence", f"the best guess, {best.label}, gets only {format_percent(best.probability)}"
-        return "Low confidence", (
-            f"it hesitates between {best.label} ({format_percent(best.probability)}) and "
-            f"{second.label} ({format_percent(second.probability)})"
+    note = prediction.note
+    if note is None:
+        return None
+    if note == "out_of_distribution":
+        return Doubt(DOUBT_HEADINGS[note], not_sure_reason(int(np.shape(prediction.logits)[-1])))
+    best, second = prediction.top[0], prediction.runner_up
+    if second is None:
+        return Doubt(
+            DOUBT_HEADINGS[note], f"the best guess, {best.label}, gets only {format_percent(best.probability)}"
         )
-    return None
+
+    def named(score: ClassScore) -> str:
+        return f"{score.label} ({format_percent(score.probability)})" if percentages else score.label
+
+    return Doubt(DOUBT_HEADINGS[note], f"it hesitates between {named(best)} and {named(second)}")
+
+
+def not_sure_reason(num_classes: int = IMAGENET_CLASSES) -> str:
+    """Why a "not sure" answer is doubtful, in the terms of a model with ``num_classes`` classes.
+
+    Example:
+        >>> not_sure_reason(), not_sure_reason(2)
+        ('this is probably none of the 1000 things I know', 'this is probably none of the 2 classes I was taught')
+    """
+    if num_classes == IMAGENET_CLASSES:
+        return f"this is probably none of the {IMAGENET_CLASSES} things I know"
+    return f"this is probably none of the {counted(num_classes, 'class', 'classes')} I was taught"
+
+
+def note_sentences(prediction: Prediction) -> list[str]:
+    """labkit's other notes on a prediction (e.g. only an animation's first frame was used), each as a sentence.
+
+    A prediction of a classifier with no calibration for its weights ends with :data:`UNCALIBRATED_MESSAGE`.
+
+    Example:
+        >>> note_sentences(Prediction((ClassScore("cab", 468, "n02930766", 0.9),), 1.0, np.zeros(1000),
+        ...                           notes=("animated image: using the first of 3 frames",)))
+        ['Animated image: using the first of 3 frames.']
+    """
+    uncalibrated = [] if prediction.calibrated else [UNCALIBRATED_MESSAGE.removesuffix(".")]
+    return [capitalized(note) + "." for note in (*prediction.notes, *uncalibrated)]
 
 
 def format_percent(probability: float, decimals: int = 0) -> str:

@@ -1,7 +1,7 @@
 """The fine-tuning recipe: its settings, and the Keras steps :func:`labkit.transfer.fine_tune` runs.
 
 The settings were chosen by measurement (``benchmarks/transfer.py``, tries in ``benchmarks/README.md``);
-:func:`recipe` lists them for benchmark results. The steps: :func:`pooled_features` runs the frozen MobileNetV2
+:func:`recipe` lists them for benchmark results. The steps: :func:`frozen_base_features` runs the frozen MobileNetV2
 once per photo and per flip, :func:`train_head` trains the new Dense layer on those cached features (phase 1),
 :func:`fine_tune_top` trains the top blocks end to end with :func:`build_augmentation` (phase 2), and
 :func:`classifier_from_base` wraps the result as a :class:`labkit.Classifier`. :func:`epoch_watchers` reports each
@@ -146,8 +146,8 @@ def _flipped(batch: np.ndarray, flip: str) -> np.ndarray:
     return np.flip(batch, axes) if axes else batch
 
 
-def pooled_features(
-    base, train_images: np.ndarray, val_images: np.ndarray, progress: bool, stop: threading.Event
+def frozen_base_features(
+    base, *, train_images: np.ndarray, val_images: np.ndarray, progress: bool, stop: threading.Event
 ) -> dict[str, np.ndarray]:
     """Run the frozen base once per photo and per flip: 1280 averaged features each, ``{"train": ..., "val": ...}``.
 
@@ -262,6 +262,7 @@ def _fit(
 def train_head(
     head,
     dropout,
+    *,
     features: dict[str, np.ndarray],
     train_labels: np.ndarray,
     val_labels: np.ndarray,
@@ -281,6 +282,7 @@ def fine_tune_top(
     base,
     head,
     dropout,
+    *,
     images: dict[str, np.ndarray],
     train_labels: np.ndarray,
     val_labels: np.ndarray,

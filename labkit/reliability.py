@@ -16,17 +16,18 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
+from labkit.errors import LabkitError
 from labkit.predict import logsumexp, softmax
 
 ECE_BINS = 15  # equal-width bins for the reported ECE, as in Guo et al. 2017 (lessons may draw fewer)
 FOLDS = 5  # cross-validation folds for the held-out figures
 
 
-class CalibrationError(ValueError):
+class CalibrationError(LabkitError, ValueError):
     """Calibration could not be fitted or loaded; the message says what was wrong and what to do."""
 
 
@@ -144,14 +145,6 @@ def calibration_figures(probabilities: np.ndarray, labels: np.ndarray, bins: int
         "accuracy": accuracy,
         "confidence_gap": confidence - accuracy,
     }
-
-
-class Calibrator(Protocol):
-    """What :func:`cross_validate` fits: ``fit(logits, labels)`` returning itself, then ``predict_proba(logits)``."""
-
-    def fit(self, logits: np.ndarray, labels: np.ndarray) -> Any: ...
-
-    def predict_proba(self, logits: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)

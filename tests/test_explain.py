@@ -20,8 +20,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from labkit.explain import (ExplainError, gradcam, gradcam_model, gradcam_overlay, last_feature_layer,
-                            overlay_heatmap, resize_heatmap)
+from labkit.explain import (
+    ExplainError,
+    gradcam,
+    gradcam_model,
+    gradcam_overlay,
+    last_feature_layer,
+    overlay_heatmap,
+    resize_heatmap,
+)
 from labkit.images import load_image
 
 ZEBRA, SPORTS_CAR = 340, 817
@@ -57,6 +64,7 @@ def left_share(heatmap: np.ndarray) -> float:
 
 
 # --- the real model ---------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_each_class_heatmap_lights_up_its_own_half_of_a_two_photo_picture(classifier, zebra_and_car):
@@ -106,7 +114,7 @@ def test_grad_cam_never_changes_the_classifiers_model_or_answers(classifier, sam
 
     after = classifier.classify(photo)
     assert [(layer.name, getattr(layer, "activation", None)) for layer in model.layers] == layers
-    assert all(np.array_equal(a, b) for a, b in zip(weights, model.layers[-1].get_weights()))
+    assert all(np.array_equal(a, b) for a, b in zip(weights, model.layers[-1].get_weights(), strict=True))
     np.testing.assert_array_equal(after.logits, before.logits)
     assert model.outputs[0].shape[-1] == 1000 and len(model.outputs) == 1
 
@@ -135,8 +143,9 @@ def test_a_fine_tuned_style_model_with_the_imagenet_head_gives_the_same_heatmap(
     from labkit.network import REACT_CLIP
     from labkit.weights import resolve_weights
 
-    base = keras.applications.MobileNetV2(weights=str(resolve_weights(include_top=False)), include_top=False,
-                                          input_shape=(224, 224, 3))
+    base = keras.applications.MobileNetV2(
+        weights=str(resolve_weights(include_top=False)), include_top=False, input_shape=(224, 224, 3)
+    )
     head = keras.layers.Dense(1000)
     inputs = keras.Input((224, 224, 3))
     features = keras.layers.GlobalAveragePooling2D()(base(inputs, training=False))
@@ -146,8 +155,9 @@ def test_a_fine_tuned_style_model_with_the_imagenet_head_gives_the_same_heatmap(
     fine_tuned = Classifier(model=nested, class_names=classifier.class_names, warm_up=False)
 
     for class_index in (ZEBRA, SPORTS_CAR):
-        np.testing.assert_allclose(gradcam(fine_tuned, zebra_and_car, class_index),
-                                   gradcam(classifier, zebra_and_car, class_index), atol=0.02)
+        np.testing.assert_allclose(
+            gradcam(fine_tuned, zebra_and_car, class_index), gradcam(classifier, zebra_and_car, class_index), atol=0.02
+        )
 
 
 @pytest.mark.slow
@@ -162,14 +172,17 @@ def test_the_overlay_is_the_photo_with_the_heatmap_coloured_on_top(classifier, s
 
 @pytest.mark.slow
 @pytest.mark.parametrize("photo", ["340_zebra.jpg", "145_king_penguin.jpg", "504_coffee_mug.jpg", "954_banana.jpg"])
-def test_the_heatmap_from_the_engine_matches_keras_grad_cam_for_the_top_class_and_another(classifier, samples_dir,
-                                                                                           photo):
+def test_the_heatmap_from_the_engine_matches_keras_grad_cam_for_the_top_class_and_another(
+    classifier, samples_dir, photo
+):
     prediction = classifier.classify(samples_dir / photo)
     assert classifier.dense_head is not None and classifier.dense_head.clip is not None  # the ReAct clip counts
 
     for class_index in (prediction.class_index, prediction.top[2].class_index):
-        correlation, same_peak = agree(gradcam(classifier, samples_dir / photo, class_index),
-                                       gradcam(classifier, samples_dir / photo, class_index, use_gradient=True))
+        correlation, same_peak = agree(
+            gradcam(classifier, samples_dir / photo, class_index),
+            gradcam(classifier, samples_dir / photo, class_index, use_gradient=True),
+        )
         assert correlation >= 0.999 and same_peak, (photo, class_index, correlation)
 
 
@@ -194,13 +207,17 @@ def exported_four_classes(tmp_path_factory, classifier):
 
 
 @pytest.mark.slow
-def test_an_exported_model_draws_its_heatmaps_from_its_litert_model_as_keras_would(exported_four_classes,
-                                                                                   zebra_and_car, samples_dir):
+def test_an_exported_model_draws_its_heatmaps_from_its_litert_model_as_keras_would(
+    exported_four_classes, zebra_and_car, samples_dir
+):
     from labkit.export import load_exported
 
     loaded = load_exported(exported_four_classes, engine="litert")
-    cases = [(photo, class_index) for photo in (zebra_and_car, load_image(samples_dir / "145_king_penguin.jpg"))
-             for class_index in (0, 2)]  # zebra, king penguin
+    cases = [
+        (photo, class_index)
+        for photo in (zebra_and_car, load_image(samples_dir / "145_king_penguin.jpg"))
+        for class_index in (0, 2)
+    ]  # zebra, king penguin
     from_engine = [gradcam(loaded, photo, class_index) for photo, class_index in cases]
     assert loaded._model is None  # the LiteRT model and head.npz gave them: no Keras model was loaded
     assert left_share(from_engine[0]) > 0.6  # "zebra" on the zebra's side
@@ -223,13 +240,19 @@ print(json.dumps({{"label": result.prediction.label, "overlay": overlay.size,
 
 
 @pytest.mark.slow
-def test_the_apps_kernel_classifies_and_shows_where_it_looked_without_importing_tensorflow(classifier, samples_dir,
-                                                                                           tmp_path):
+def test_the_apps_kernel_classifies_and_shows_where_it_looked_without_importing_tensorflow(
+    classifier, samples_dir, tmp_path
+):
     photo = samples_dir / "340_zebra.jpg"
     env = {**os.environ, "LABKIT_MODELS_DIR": str(tmp_path)}  # the cache is warm: the fixture converted the model
     env.pop("LABKIT_MODEL", None)
-    run = subprocess.run([sys.executable, "-c", APP_KERNEL.format(photo=str(photo))], capture_output=True,
-                         text=True, env=env, timeout=600)
+    run = subprocess.run(
+        [sys.executable, "-c", APP_KERNEL.format(photo=str(photo))],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
 
     assert run.returncode == 0, run.stderr[-2000:]
     kernel = json.loads(run.stdout.strip().splitlines()[-1])
@@ -238,6 +261,7 @@ def test_the_apps_kernel_classifies_and_shows_where_it_looked_without_importing_
 
 
 # --- fine-tuned shapes, with small untrained models (fast) ------------------------------------------------------------
+
 
 def untrained_base(**options):
     import keras
@@ -260,11 +284,20 @@ def nested_models() -> dict:
     inputs = keras.Input((224, 224, 3))
     functional_pooled = keras.Model(inputs, keras.layers.Dense(4)(pooled(keras.layers.Rescaling(1.0)(inputs))))
 
-    sequential = keras.Sequential([keras.Input((224, 224, 3)), untrained_base(),
-                                   keras.layers.GlobalAveragePooling2D(), keras.layers.Dropout(0.2),
-                                   keras.layers.Dense(4)])
-    return {"functional, frozen base": functional, "functional, pooling in the base": functional_pooled,
-            "sequential": sequential}
+    sequential = keras.Sequential(
+        [
+            keras.Input((224, 224, 3)),
+            untrained_base(),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dropout(0.2),
+            keras.layers.Dense(4),
+        ]
+    )
+    return {
+        "functional, frozen base": functional,
+        "functional, pooling in the base": functional_pooled,
+        "sequential": sequential,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -307,8 +340,9 @@ def test_a_nested_pooled_then_dense_model_gets_the_gradients_heatmap_from_its_we
 
     assert custom.dense_head is not None and custom.dense_head.clip is None  # dropout skipped, no ReAct clip
     for class_index in range(4):
-        np.testing.assert_allclose(gradcam(custom, photo, class_index),
-                                   gradcam(custom, photo, class_index, use_gradient=True), atol=1e-4)
+        np.testing.assert_allclose(
+            gradcam(custom, photo, class_index), gradcam(custom, photo, class_index, use_gradient=True), atol=1e-4
+        )
 
 
 def test_a_model_of_another_shape_gets_its_heatmap_from_the_gradient(nested):
@@ -348,6 +382,7 @@ def test_a_class_index_out_of_range_says_which_classes_exist(nested):
 
 
 # --- overlay and resize (no model) --------------------------------------------------------------------------------
+
 
 def test_overlay_with_alpha_0_is_the_photo_and_alpha_1_is_the_coloured_heatmap():
     photo = Image.new("RGB", (40, 30), (10, 200, 30))

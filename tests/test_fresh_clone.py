@@ -36,8 +36,9 @@ def clone(tmp_path_factory) -> Path:
     parent = tmp_path_factory.mktemp("student")
     subprocess.run(["git", "clone", "--quiet", str(REPO_ROOT), str(parent / "labkit")], check=True)
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
-    cloned = subprocess.run(["git", "rev-parse", "HEAD"], cwd=parent / "labkit", capture_output=True, text=True,
-                            check=True)
+    cloned = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=parent / "labkit", capture_output=True, text=True, check=True
+    )
     assert cloned.stdout == head.stdout, "the clone is not of this checkout's HEAD"
     assert sorted(path.name for path in parent.iterdir()) == ["labkit"]  # no ../shared beside it
     return parent / "labkit"
@@ -52,16 +53,34 @@ def homes(tmp_path_factory) -> dict[str, Path]:
 
 def clone_environment(clone: Path, homes: dict[str, Path], **extra: str) -> dict[str, str]:
     """This environment pointed at the clone: its labkit first, no course folders, no weights, no network."""
-    env = {key: value for key, value in os.environ.items()
-           if key not in {"LABKIT_DATA_DIR", "LABKIT_DATASETS_URL", "LABKIT_SHARED_DIR", "LABKIT_WEIGHTS_DIR",
-                          "PYTHONPATH", "no_proxy", "NO_PROXY"}}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key
+        not in {
+            "LABKIT_DATA_DIR",
+            "LABKIT_DATASETS_URL",
+            "LABKIT_SHARED_DIR",
+            "LABKIT_WEIGHTS_DIR",
+            "PYTHONPATH",
+            "no_proxy",
+            "NO_PROXY",
+        }
+    }
     offline = dict.fromkeys(PROXY_VARIABLES, CLOSED_PORT)  # a download attempt fails at once, never hangs
     return {**env, **offline, "PYTHONPATH": str(clone), **{key: str(path) for key, path in homes.items()}, **extra}
 
 
 def run(clone: Path, homes: dict[str, Path], command: list[str], **extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(command, cwd=clone, env=clone_environment(clone, homes, **extra), capture_output=True,
-                          text=True, timeout=1200, check=False)
+    return subprocess.run(
+        command,
+        cwd=clone,
+        env=clone_environment(clone, homes, **extra),
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
 
 
 def test_the_clone_imports_its_own_labkit_and_holds_the_open_photos(clone, homes):
@@ -99,8 +118,9 @@ def test_the_command_line_builds_the_weights_and_answers_every_photo_of_data_sam
 
 
 def test_lessons_01_and_03_pass_nbval_in_the_clone(clone, homes):
-    done = run(clone, homes, [sys.executable, "-m", "pytest", *LESSONS, "-q", "-p", "no:cacheprovider",
-                       f"--rootdir={clone}"])
+    done = run(
+        clone, homes, [sys.executable, "-m", "pytest", *LESSONS, "-q", "-p", "no:cacheprovider", f"--rootdir={clone}"]
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert " passed" in done.stdout and "failed" not in done.stdout
 
@@ -111,8 +131,14 @@ def test_fetch_fills_an_empty_cache_from_a_mirror_and_refuses_a_damaged_file(clo
     server, url = serve(mirror)
     try:
         cache = tmp_path / "cache"
-        done = run(clone, homes, [sys.executable, "-m", "labkit", "fetch", NAME], LABKIT_DATASETS_URL=url,
-                   LABKIT_CACHE_DIR=str(cache), no_proxy="127.0.0.1")
+        done = run(
+            clone,
+            homes,
+            [sys.executable, "-m", "labkit", "fetch", NAME],
+            LABKIT_DATASETS_URL=url,
+            LABKIT_CACHE_DIR=str(cache),
+            no_proxy="127.0.0.1",
+        )
         assert done.returncode == 0, done.stderr
         folder = Path(done.stdout.strip().splitlines()[-1])
         assert folder == cache / "datasets" / NAME
@@ -120,8 +146,14 @@ def test_fetch_fills_an_empty_cache_from_a_mirror_and_refuses_a_damaged_file(clo
 
         damaged = mirror / NAME / DAMAGED
         damaged.write_bytes(damaged.read_bytes()[:-1] + b"\x00")
-        done = run(clone, homes, [sys.executable, "-m", "labkit", "fetch", NAME], LABKIT_DATASETS_URL=url,
-                   LABKIT_CACHE_DIR=str(tmp_path / "another-cache"), no_proxy="127.0.0.1")
+        done = run(
+            clone,
+            homes,
+            [sys.executable, "-m", "labkit", "fetch", NAME],
+            LABKIT_DATASETS_URL=url,
+            LABKIT_CACHE_DIR=str(tmp_path / "another-cache"),
+            no_proxy="127.0.0.1",
+        )
         assert done.returncode != 0 and f"{NAME}/{DAMAGED}" in done.stderr
         assert not (tmp_path / "another-cache" / "datasets" / NAME / DAMAGED).exists()
     finally:

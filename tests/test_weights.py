@@ -27,10 +27,22 @@ import numpy as np
 import pytest
 
 from labkit import weights
-from labkit.weights import (CLASS_INDEX_FILE, CLASS_INDEX_MD5, NO_TOP_WEIGHTS_FILE, SOURCE_FILE, WEIGHTS_FILE,
-                            DamagedWeightsSource, WeightsNotFound, built_weights_dir, check_source,
-                            keras_download_weights, load_class_index, readable_label, resolve_weights,
-                            weights_file_fingerprint)
+from labkit.weights import (
+    CLASS_INDEX_FILE,
+    CLASS_INDEX_MD5,
+    NO_TOP_WEIGHTS_FILE,
+    SOURCE_FILE,
+    WEIGHTS_FILE,
+    DamagedWeightsSource,
+    WeightsNotFound,
+    built_weights_dir,
+    check_source,
+    keras_download_weights,
+    load_class_index,
+    readable_label,
+    resolve_weights,
+    weights_file_fingerprint,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODEL_FILES = (WEIGHTS_FILE, NO_TOP_WEIGHTS_FILE, CLASS_INDEX_FILE)
@@ -74,6 +86,7 @@ def folder_with_model_files(folder: Path, source: Path, names=MODEL_FILES) -> Pa
 
 # --- resolution order -------------------------------------------------------------------------------------------
 
+
 def test_an_explicit_path_wins_over_labkit_weights_dir_and_the_built_weights(isolated, real_models_dir, monkeypatch):
     monkeypatch.setenv("LABKIT_WEIGHTS_DIR", str(folder_with_model_files(isolated / "labkit_dir", real_models_dir)))
     folder_with_model_files(built_weights_dir(), real_models_dir)
@@ -84,7 +97,8 @@ def test_an_explicit_path_wins_over_labkit_weights_dir_and_the_built_weights(iso
 
 
 def test_an_explicit_path_that_does_not_exist_is_an_error_even_if_other_places_have_the_file(
-        isolated, real_models_dir, monkeypatch):
+    isolated, real_models_dir, monkeypatch
+):
     monkeypatch.setenv("LABKIT_WEIGHTS_DIR", str(folder_with_model_files(isolated / "labkit_dir", real_models_dir)))
     missing = isolated / "typo" / WEIGHTS_FILE
 
@@ -104,13 +118,15 @@ def test_labkit_weights_dir_wins_over_the_built_weights(isolated, real_models_di
 
 
 def test_the_built_weights_are_used_when_labkit_weights_dir_is_unset_or_lacks_them(
-        isolated, real_models_dir, monkeypatch):
+    isolated, real_models_dir, monkeypatch
+):
     built = folder_with_model_files(built_weights_dir(), real_models_dir, [WEIGHTS_FILE, NO_TOP_WEIGHTS_FILE])
     assert resolve_weights() == built / WEIGHTS_FILE
 
     # A teacher's folder with only the class index: the weights still come from the build.
-    monkeypatch.setenv("LABKIT_WEIGHTS_DIR", str(folder_with_model_files(isolated / "labkit_dir", real_models_dir,
-                                                                         [CLASS_INDEX_FILE])))
+    monkeypatch.setenv(
+        "LABKIT_WEIGHTS_DIR", str(folder_with_model_files(isolated / "labkit_dir", real_models_dir, [CLASS_INDEX_FILE]))
+    )
     assert resolve_weights(include_top=False) == built / NO_TOP_WEIGHTS_FILE
 
 
@@ -150,6 +166,7 @@ def test_weights_not_found_is_a_file_not_found_error(isolated):
 
 # --- the class index ships with labkit --------------------------------------------------------------------------
 
+
 def test_the_class_index_comes_with_labkit_and_is_keras_own_file(isolated):
     classes = load_class_index()
 
@@ -172,6 +189,7 @@ def test_labkit_weights_dirs_class_index_wins(isolated, real_models_dir, monkeyp
 
 # --- the committed source ---------------------------------------------------------------------------------------
 
+
 def test_the_committed_source_is_the_pinned_file_with_its_licence_and_notice():
     assert check_source() == SOURCE_FILE
     assert "Apache License" in (SOURCE_FILE.parent / "LICENSE").read_text()
@@ -179,7 +197,8 @@ def test_the_committed_source_is_the_pinned_file_with_its_licence_and_notice():
     assert "104342d2d3480b3e66203073dac24f4e2dbb4c41" in notice and weights.SOURCE_SHA256 in notice
     tracked = subprocess.run(["git", "ls-files", "labkit/data/model"], cwd=REPO_ROOT, capture_output=True, text=True)
     assert sorted(Path(line).name for line in tracked.stdout.split()) == sorted(
-        ["LICENSE", "NOTICE", CLASS_INDEX_FILE, SOURCE_FILE.name]), "commit the source despite .gitignore's *.tflite"
+        ["LICENSE", "NOTICE", CLASS_INDEX_FILE, SOURCE_FILE.name]
+    ), "commit the source despite .gitignore's *.tflite"
 
 
 def test_a_damaged_source_is_named_and_nothing_is_left_in_the_cache(isolated, monkeypatch):
@@ -189,6 +208,7 @@ def test_a_damaged_source_is_named_and_nothing_is_left_in_the_cache(isolated, mo
     damaged.write_bytes(bytes(content))
     monkeypatch.setattr(weights, "SOURCE_FILE", damaged)
     from labkit import rebuild
+
     monkeypatch.setattr(rebuild, "SOURCE_FILE", damaged)
 
     with pytest.raises(DamagedWeightsSource) as error:
@@ -208,6 +228,7 @@ def test_a_missing_source_is_named(isolated):
 
 # --- the build: the same model as CI's weights --------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
     """Weights built from the committed source into a folder of their own."""
@@ -219,9 +240,11 @@ def built(tmp_path_factory) -> Path:
 def kernels(path: Path) -> dict[str, np.ndarray]:
     arrays = {}
     with h5py.File(path, "r") as weights_file:
+
         def keep(name, item):
             if isinstance(item, h5py.Dataset) and (name.endswith("kernel") or name.startswith("predictions/")):
                 arrays[name] = np.asarray(item)
+
         weights_file.visititems(keep)
     return arrays
 
@@ -234,6 +257,7 @@ def test_the_built_weights_have_ci_kernels_bit_for_bit_and_the_same_fingerprint(
         assert all(np.array_equal(ours[key], theirs[key]) for key in ours)  # dequantizing is exact IEEE arithmetic
         assert weights_file_fingerprint(built / name) == weights_file_fingerprint(real_models_dir / name)
     from labkit.calibration import shipped_calibration
+
     assert shipped_calibration().fits(weights_file_fingerprint(built / WEIGHTS_FILE))
 
 
@@ -268,6 +292,7 @@ def test_the_built_weights_answer_like_cis_on_the_650_validation_photos(built, r
 
 # --- weights without a calibration --------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def scaled_weights(real_models_dir, tmp_path_factory) -> Path:
     """A copy of CI's weights with the last layer (kernel and bias) scaled by SCALE, in a folder of Keras' names."""
@@ -291,7 +316,8 @@ def test_other_weights_are_told_apart_from_labkits(scaled_weights, real_models_d
 
 @pytest.mark.slow
 def test_weights_without_a_calibration_calibrate_themselves_on_the_validation_photos(
-        scaled_weights, monkeypatch, tmp_path, capfd):
+    scaled_weights, monkeypatch, tmp_path, capfd
+):
     from labkit import Classifier
     from labkit.calibration import shipped_calibration
 
@@ -322,8 +348,7 @@ def no_validation_photos(monkeypatch, tmp_path) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_weights_without_a_calibration_and_no_validation_photos_say_uncalibrated(
-        scaled_weights, no_validation_photos):
+def test_weights_without_a_calibration_and_no_validation_photos_say_uncalibrated(scaled_weights, no_validation_photos):
     from labkit.app import DashboardApp
     from labkit.app.views import card_html
     from labkit.model import Classifier
@@ -344,20 +369,24 @@ def test_weights_without_a_calibration_and_no_validation_photos_say_uncalibrated
     text = subprocess.run(command, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=600)
     assert text.returncode == 0, text.stderr
     assert f"labkit: {UNCALIBRATED_MESSAGE}" in text.stderr
-    as_json = subprocess.run([*command, "--json"], cwd=REPO_ROOT, env=environment, capture_output=True, text=True,
-                             timeout=600)
+    as_json = subprocess.run(
+        [*command, "--json"], cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=600
+    )
     assert json.loads(as_json.stdout)[0]["calibrated"] is False
 
     # the app's model note, for a LABKIT_WEIGHTS_DIR of other weights
     from labkit.app.catalogue import measured_accuracy
+
     assert "not the ones labkit was measured with" in measured_accuracy(weights=scaled_weights / WEIGHTS_FILE)
 
 
 # --- Keras' download, against a loopback server -----------------------------------------------------------------
 
+
 @pytest.fixture
 def loopback_server(real_models_dir):
     """Serve the real model folder over HTTP on 127.0.0.1 (a stand-in for Keras' download site)."""
+
     class QuietHandler(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args) -> None:
             pass
@@ -375,14 +404,18 @@ def loopback_server(real_models_dir):
 def test_keras_download_lands_in_keras_cache_and_is_found_there_next_time(loopback_server, tmp_path, monkeypatch):
     # A fresh Python, as a user gets: Keras reads KERAS_HOME when it is first imported.
     keras_home = tmp_path / "keras_home"
-    environment = {key: value for key, value in os.environ.items()
-                   if key not in PROXY_VARIABLES and key != "LABKIT_WEIGHTS_DIR"}
+    environment = {
+        key: value for key, value in os.environ.items() if key not in PROXY_VARIABLES and key != "LABKIT_WEIGHTS_DIR"
+    }
     environment.update(KERAS_HOME=str(keras_home), no_proxy="127.0.0.1,localhost", TF_CPP_MIN_LOG_LEVEL="3")
-    script = ("import labkit.weights as w; "
-              f"w.WEIGHTS_ORIGIN = {loopback_server!r}; "
-              "print(w.keras_download_weights(include_top=False))")
-    result = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True,
-                            timeout=300)
+    script = (
+        "import labkit.weights as w; "
+        f"w.WEIGHTS_ORIGIN = {loopback_server!r}; "
+        "print(w.keras_download_weights(include_top=False))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=environment, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     downloaded = keras_home / "models" / NO_TOP_WEIGHTS_FILE
     assert result.stdout.splitlines()[-1] == str(downloaded)  # after Keras' progress bar
@@ -395,13 +428,17 @@ def test_keras_download_lands_in_keras_cache_and_is_found_there_next_time(loopba
 
 # --- readable labels --------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("keras_label, readable", [
-    ("golden_retriever", "golden retriever"),
-    ("German_shepherd", "German shepherd"),  # proper nouns keep their capitals
-    ("tabby", "tabby"),
-    ("African_hunting_dog", "African hunting dog"),
-    ("jack-o'-lantern", "jack-o'-lantern"),  # hyphens and apostrophes are part of the name
-])
+
+@pytest.mark.parametrize(
+    "keras_label, readable",
+    [
+        ("golden_retriever", "golden retriever"),
+        ("German_shepherd", "German shepherd"),  # proper nouns keep their capitals
+        ("tabby", "tabby"),
+        ("African_hunting_dog", "African hunting dog"),
+        ("jack-o'-lantern", "jack-o'-lantern"),  # hyphens and apostrophes are part of the name
+    ],
+)
 def test_readable_label_turns_underscores_into_spaces(keras_label, readable):
     assert readable_label(keras_label) == readable
 

@@ -1,7 +1,7 @@
 """Screenshot the web app with three of the open sample photos classified, as docs/screenshot.png (README, course page).
 
 It serves notebooks/dashboard.ipynb with Voilà on a free loopback port and drives Debian's chromium, with the browser
-tests' own helpers (tests/browser/serving.py starts the server, tests/browser/dashboard_page.py clicks as a user
+tests' own helpers (tools/serving.py starts the server, tools/dashboard_page.py clicks as a user
 would): it uploads cab.jpg, whale_shark.jpg (a photo of none of the 1000 classes: the app says "not sure") and
 tabby.jpg from data/samples, opens "Show where it looked" on the tabby, and saves the whole page. (The tabby rather
 than the beagle: the beagle's heatmap is warmest on the background beside the dog, a confusing first picture.) Only the
@@ -16,18 +16,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
+
+from dashboard_page import DashboardPage
+from playwright.sync_api import sync_playwright
+from serving import launch_chromium, start_voila, stop, warm_model_cache
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # As tools/widget_screenshots.py and the tests do: the weights beside the checkout, unless set.
 os.environ.setdefault("LABKIT_WEIGHTS_DIR", str(REPO_ROOT.parent / "shared" / "models"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(REPO_ROOT / "tests" / "browser"))  # the harness: serving.py, dashboard_page.py
-
-from dashboard_page import DashboardPage  # noqa: E402
-from playwright.sync_api import sync_playwright  # noqa: E402
-from serving import launch_chromium, start_voila, stop, warm_model_cache  # noqa: E402
 
 SAMPLES = REPO_ROOT / "data" / "samples"
 # Uploaded in this order; the app lists the newest first, so the last one (with its heatmap) is at the top.

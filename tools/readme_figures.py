@@ -19,9 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
+from _generated import between_markers
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT / "tools"))  # also when a test imports this script by its path
-from _generated import between_markers  # noqa: E402
 
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 README = REPO_ROOT / "README.md"
@@ -247,9 +247,7 @@ def _open_files(sessions: dict) -> str:
 
 def _first_gradcam(browser: dict) -> str:
     later = browser.get("where_it_looked_later_median_s")
-    return f"{browser['first_where_it_looked_s']:.1f} s" + (
-        f"; later ones {later:.1f} s" if later is not None else ""
-    )
+    return f"{browser['first_where_it_looked_s']:.1f} s" + (f"; later ones {later:.1f} s" if later is not None else "")
 
 
 CLASSROOM_ROWS = (

@@ -33,7 +33,6 @@ from labkit.app.catalogue import (
     available_models,
     exported_model,
     imagenet_model,
-    not_sure_message,
 )
 from labkit.app.page import build_dashboard
 from labkit.app.state import GENERIC_ERROR, MAX_UPLOAD_BYTES, DashboardApp, Result, too_large_error, where_it_looked
@@ -57,7 +56,6 @@ __all__ = [
     "card_html",
     "exported_model",
     "imagenet_model",
-    "not_sure_message",
     "problem_html",
     "result_html",
     "status_html",

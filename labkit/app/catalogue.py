@@ -29,7 +29,6 @@ from labkit.export import (
     read_metadata,
 )
 from labkit.model import Classifier, shared_classifier
-from labkit.ood import NOT_SURE_MESSAGE
 from labkit.paths import REPO_ROOT
 from labkit.weights import find_weights, weights_file_fingerprint
 
@@ -49,7 +48,8 @@ class ModelOption:
         classes: what it tells apart, in a few words ("ImageNet, 1000 classes", "glass, metal").
         label: the picker's line.
         load: returns the classifier (cached per kernel, so switching back is instant).
-        custom: fine-tuned on someone's own classes: its "not sure" note names those, not ImageNet's 1000 things.
+        custom: an export, fine-tuned on someone's own classes (its notes of doubt count those: see
+            :func:`labkit.predict.doubt`).
         note: one sentence under the picker (what it knows, how accurate it was).
     """
 
@@ -204,18 +204,3 @@ def find_model(models: Sequence[ModelOption], wanted: str | os.PathLike) -> Mode
     path = next((candidate for candidate in candidates if candidate.exists()), candidates[0])
     key = str(path.resolve())
     return next((option for option in models if option.key == key), None) or exported_model(path)
-
-
-def not_sure_message(num_classes: int = 1000, custom: bool = False) -> str:
-    """The card's words when the model flags a photo as maybe none of the things it knows.
-
-    Example:
-        >>> not_sure_message()
-        'Not sure: this is probably none of the 1000 things I know'
-        >>> not_sure_message(2, custom=True)
-        'Not sure: this is probably none of the 2 classes I was taught'
-    """
-    message = (
-        f"not sure: this is probably none of the {num_classes} classes I was taught" if custom else (NOT_SURE_MESSAGE)
-    )
-    return message[:1].upper() + message[1:]

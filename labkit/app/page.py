@@ -29,10 +29,10 @@ from labkit.app.views import (
     status_html,
 )
 from labkit.app.widgets import DropZone, SampleGallery, WhereItLooked, in_background, sample_photos
+from labkit.images import ACCEPTED_FILES
 from labkit.paths import SAMPLES_DIR
 from labkit.samples import credits_html
 
-ACCEPTED_FILES = "image/*"  # what the file chooser offers; anything else still gets a clear message
 ARRIVING = "labkit-arriving"  # CSS class of the newest card, which fades in
 LOG_HANDLER = "labkit-app"  # the name of the handler that sends labkit's log to the server's terminal
 Styled = TypeVar("Styled", bound=widgets.DOMWidget)

@@ -1,12 +1,11 @@
-"""The pictures the app sends to the browser: small JPEG previews, the bar chart as PNG, and data URLs for both.
+"""The pictures the app sends to the browser: small JPEG previews and the bar chart as PNG (shown through
+:func:`labkit.images.data_url`).
 
 A card keeps only its preview's JPEG bytes (a few tens of kilobytes), never the decoded upload: keeping every
 card's decoded photo would make a class's kernels grow with every upload (benchmarks/soak.py measures the growth).
 """
 
 from __future__ import annotations
-
-import base64
 
 from PIL import Image
 
@@ -44,13 +43,3 @@ def chart_png(prediction: Prediction) -> bytes:
 
     axes = Figure(CHART_INCHES, layout="constrained").add_subplot()
     return figure_to_png(plot_top_k(prediction, ax=axes), dpi=CHART_DPI)
-
-
-def data_url(data: bytes, mime: str) -> str:
-    """``data:<mime>;base64,...``: a picture the page can show without another request.
-
-    Example:
-        >>> data_url(b"GIF89a", "image/gif")
-        'data:image/gif;base64,R0lGODlh'
-    """
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"

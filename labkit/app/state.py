@@ -39,9 +39,9 @@ from labkit.app.catalogue import (
     available_models,
     find_model,
     imagenet_model,
-    not_sure_message,
 )
 from labkit.app.pictures import chart_png, preview_jpeg
+from labkit.errors import LabkitError
 from labkit.explain import gradcam_overlay
 from labkit.images import DEFAULT_MAX_BYTES, FileTooLargeError, ImageError, load_image
 from labkit.model import Classifier
@@ -60,7 +60,7 @@ log = logging.getLogger(__name__)
 _GRADCAM_LOCK = threading.Lock()
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(LabkitError, RuntimeError):
     """The chosen model could not be loaded; the message says why and what to do (a photo's card repeats it)."""
 
 
@@ -74,7 +74,6 @@ class Result:
         error: the message shown instead of an answer.
         model: the name of the model that answered (or was meant to).
         preview: the photo as a small JPEG (:func:`labkit.app.pictures.preview_jpeg`), all a result keeps of it.
-        not_sure: the words for ``prediction.not_sure``, in the answering model's terms.
         explain: ``photo -> Grad-CAM overlay`` for the answer's class, computed only when the user asks.
     """
 
@@ -83,7 +82,6 @@ class Result:
     error: str | None = None
     model: str = ""
     preview: bytes = dataclasses.field(default=b"", repr=False)
-    not_sure: str = dataclasses.field(default_factory=not_sure_message)
     explain: Callable[[Image.Image], Image.Image] | None = dataclasses.field(default=None, repr=False)
 
 
@@ -192,10 +190,9 @@ class DashboardApp(traitlets.HasTraits):
                 prediction,
                 model=option.name,
                 preview=preview_jpeg(image),
-                not_sure=not_sure_message(classifier.num_classes, option.custom),
                 explain=functools.partial(where_it_looked, classifier, class_index=prediction.class_index),
             )
-        except (ImageError, ModelLoadError) as error:
+        except LabkitError as error:  # a bad file, a model that cannot load: the message says what to do
             result = Result(name, None, str(error), option.name)
         except Exception:
             log.exception("Could not classify %r", name)

@@ -13,9 +13,11 @@ from __future__ import annotations
 import html
 
 from labkit.app.catalogue import ModelOption
-from labkit.app.pictures import chart_png, data_url
+from labkit.app.pictures import chart_png
 from labkit.app.state import MAX_UPLOAD_BYTES, Result
-from labkit.predict import UNCALIBRATED_MESSAGE, Prediction, confidence_band, doubt
+from labkit.images import data_url
+from labkit.predict import GUESS_ADVICE, Prediction, confidence_band, doubt, format_percent, note_sentences
+from labkit.words import counted
 
 EMPTY_RESULTS = (
     '<p class="labkit-empty">No photos yet. Results appear here, newest first, and stay until you clear them.</p>'
@@ -34,7 +36,7 @@ def result_html(result: Result) -> str:
     Example:
         >>> result_html(app.classify_file("data/samples/954_banana.jpg"))  # doctest: +SKIP
     """
-    from labkit.plots import format_percent, top_k_alt_text  # matplotlib: see labkit.app.pictures.chart_png
+    from labkit.plots import top_k_alt_text  # matplotlib: see labkit.app.pictures.chart_png
 
     prediction = result.prediction
     if prediction is None:
@@ -57,7 +59,7 @@ def result_html(result: Result) -> str:
         >{html.escape(format_percent(best.probability))}</span>
     </p>
     <ol class="labkit-guesses" aria-label="Top {len(prediction.top)} guesses">{guesses}</ol>
-    {caveats_html(prediction, result.not_sure)}
+    {caveats_html(prediction)}
     <p class="labkit-timing">Answered by <span class="labkit-answered-by">{html.escape(result.model)}</span> in {
         prediction.elapsed_ms:.0f} ms</p>
   </div>
@@ -85,25 +87,20 @@ def problem_html(result: Result) -> str:
 </article>"""
 
 
-def caveats_html(prediction: Prediction, not_sure: str) -> str:
+def caveats_html(prediction: Prediction) -> str:
     """The card's note of doubt (words and an icon: colour is never the only cue) and labkit's notes, if any.
 
-    Two notes for two reasons (:func:`labkit.predict.doubt` words them): the photo is probably none of the things
-    the model knows (``prediction.not_sure``; ``not_sure`` gives the words), or the model hesitates on it (calibrated
-    best guess under :data:`labkit.predict.LOW_CONFIDENCE`; the note names the runner-up). A classifier with no
-    calibration for its weights says so on every card (:data:`labkit.predict.UNCALIBRATED_MESSAGE`).
+    Two notes for two reasons, worded by :func:`labkit.predict.doubt` in the answering model's terms: the photo is
+    probably none of the things the model knows (``prediction.not_sure``), or the model hesitates on it (calibrated
+    best guess under :data:`labkit.predict.LOW_CONFIDENCE`; the note names the runner-up).
     """
-    notes = "".join(
-        f'<p class="labkit-note">{html.escape(note[:1].upper() + note[1:])}.</p>'
-        for note in (*prediction.notes, *([] if prediction.calibrated else [UNCALIBRATED_MESSAGE.removesuffix(".")]))
-    )
-    words = doubt(prediction, not_sure)
+    notes = "".join(f'<p class="labkit-note">{html.escape(sentence)}</p>' for sentence in note_sentences(prediction))
+    words = doubt(prediction)
     if words is None:
         return notes
-    heading, reason = words
     return (
         f'<p class="labkit-doubt labkit-doubt-{prediction.note}"><span aria-hidden="true">⚠</span> '
-        f"<strong>{html.escape(heading)}:</strong> {html.escape(reason)}. Treat the answer as a guess.</p>" + notes
+        f"<strong>{html.escape(words.heading)}:</strong> {html.escape(words.reason)}. {GUESS_ADVICE}</p>" + notes
     )
 
 
@@ -115,7 +112,7 @@ def status_html(status: str, message: str, busy: int) -> str:
         >>> "2 photos waiting" in status_html("loading", "Loading MobileNetV2…", busy=2)
         True
     """
-    photos = f"{busy} photo{'s' if busy != 1 else ''}"
+    photos = counted(busy, "photo")
     if status == "failed":
         return (
             f'<p class="labkit-status" data-state="failed" role="alert"><span aria-hidden="true">✖</span> '

@@ -20,10 +20,10 @@ import anywidget
 import traitlets
 from PIL import Image
 
-from labkit.app.pictures import THUMBNAIL_PIXELS, data_url, preview_jpeg
+from labkit.app.pictures import THUMBNAIL_PIXELS, preview_jpeg
 from labkit.app.state import MAX_UPLOAD_BYTES
-from labkit.explain import ExplainError
-from labkit.images import load_image
+from labkit.errors import LabkitError
+from labkit.images import data_url, load_image
 from labkit.paths import SAMPLES_DIR
 from labkit.samples import read_samples, sample_caption
 
@@ -129,7 +129,7 @@ class WhereItLooked(anywidget.AnyWidget):
             self.overlay = data_url(preview_jpeg(overlay), "image/jpeg")
         except Exception as error:
             log.exception("Could not compute Grad-CAM for %r", self.label)
-            self.message = str(error) if isinstance(error, ExplainError) else GRADCAM_ERROR
+            self.message = str(error) if isinstance(error, LabkitError) else GRADCAM_ERROR
             self.state = "failed"
             return
         self.state = "ready"

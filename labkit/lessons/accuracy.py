@@ -107,9 +107,87 @@ def default_classes(result: EvaluationResult, limit: int = LISTED_CLASSES) -> li
     return chosen
 
 
+class TryAccuracy(TryIt):
+    """Lesson 06's widget (build it with :func:`try_accuracy`): an accuracy and its interval for *n* photos, and the
+    confusion matrix of chosen classes.
+
+    Controls: ``photos`` (the "Photos evaluated" slider) and ``classes`` (a multiple choice). ``state`` is the
+    :class:`Sampling` they change; ``accuracy_result`` and ``classes_result`` show it.
+    """
+
+    def __init__(
+        self,
+        result: EvaluationResult,
+        classes: Sequence[str] | None = None,
+        photos: int | None = None,
+        seed: int = SEED,
+    ) -> None:
+        if result.n == 0:
+            raise ValueError("This evaluation has no photos: evaluate a labelled folder first.")
+        self.evaluation = result
+        order = np.random.default_rng(seed).permutation(result.n)
+        names = sorted(
+            {record.true for record in result.records} | {record.predicted for record in result.records}, key=str.lower
+        )
+        chosen = [name for name in (classes if classes is not None else default_classes(result)) if name in names]
+        self.state = Sampling(
+            np.array([result.records[index].correct for index in order]),
+            min(photos or result.n, result.n),
+            tuple(chosen),
+        )
+        self.photos = widgets.IntSlider(
+            value=self.state.n,
+            min=min(STEP, result.n),
+            max=result.n,
+            step=1,
+            description="Photos evaluated",
+            continuous_update=False,
+            style=SLIDER_STYLE,
+            layout=widgets.Layout(width="420px"),
+        )
+        self.classes = widgets.SelectMultiple(options=names, value=self.state.classes, rows=8, description="Classes")
+        self.accuracy_result, self.classes_result = ResultArea(), ResultArea()
+        super().__init__(
+            [side_by_side([self.photos, self.accuracy_result], [self.classes, self.classes_result])],
+            [self.accuracy_result, self.classes_result],
+            self.state.describe,
+            css_class="labkit-try-accuracy",
+        )
+        self.show_accuracy()
+        self.show_classes()
+        self.photos.observe(self.accuracy_result.guard(self.show_accuracy), "value")
+        self.classes.observe(self.classes_result.guard(self.show_classes), "value")
+
+    def show_accuracy(self) -> None:
+        """Count the first *n* photos: the accuracy, its interval, and how the interval narrows."""
+        state = self.state
+        state.n = self.photos.value
+        alt = (
+            f"Accuracy against the number of photos evaluated, with its 95% interval as a band that narrows as "
+            f"photos are added. Marked: {state.accuracy_text()}"
+        )
+        self.accuracy_result.show(text_html(state.accuracy_text()) + figure_html(interval_figure(state), alt))
+
+    def show_classes(self) -> None:
+        """Draw the confusion matrix of the chosen classes (at least two)."""
+        state = self.state
+        state.classes = tuple(self.classes.value)
+        if len(state.classes) < 2:
+            self.classes_result.show(text_html(state.classes_text()))
+            return
+        matrix = self.evaluation.confusion_matrix(list(state.classes))
+        alt = (
+            f"Confusion matrix of {len(state.classes)} classes: rows are the true class, columns what the model "
+            f"said, the last column any other class. {int(np.trace(matrix.counts[:, :-1]))} of "
+            f"{int(matrix.counts.sum())} of these photos are on the diagonal (right)."
+        )
+        figure = plot_confusion_matrix(matrix.counts, matrix.classes, title="the first guess")
+        self.classes_result.show(text_html(state.classes_text()) + figure_html(figure, alt))
+
+
 def try_accuracy(
     result: EvaluationResult, classes: Sequence[str] | None = None, photos: int | None = None, seed: int = SEED
-) -> TryIt:
+) -> TryAccuracy:
     """Build lesson 06's widget: a "Photos evaluated" slider and a class list, over the lesson's evaluation.
 
     Args:
@@ -117,64 +195,5 @@ def try_accuracy(
         classes: the classes in the confusion matrix at first (default: those of the most frequent mix-ups).
         photos: how many photos are counted at first (default: all).
         seed: the random order the photos are counted in.
-
-    The widget's ``photos`` (the slider) and ``classes`` (a multiple choice) change its ``state``.
     """
-    if result.n == 0:
-        raise ValueError("This evaluation has no photos: evaluate a labelled folder first.")
-    order = np.random.default_rng(seed).permutation(result.n)
-    names = sorted(
-        {record.true for record in result.records} | {record.predicted for record in result.records}, key=str.lower
-    )
-    chosen = [name for name in (classes if classes is not None else default_classes(result)) if name in names]
-    state = Sampling(
-        np.array([result.records[index].correct for index in order]), min(photos or result.n, result.n), tuple(chosen)
-    )
-    count = widgets.IntSlider(
-        value=state.n,
-        min=min(STEP, result.n),
-        max=result.n,
-        step=1,
-        description="Photos evaluated",
-        continuous_update=False,
-        style=SLIDER_STYLE,
-        layout=widgets.Layout(width="420px"),
-    )
-    choose = widgets.SelectMultiple(options=names, value=state.classes, rows=8, description="Classes")
-    accuracy_result, classes_result = ResultArea(), ResultArea()
-
-    def show_accuracy() -> None:
-        state.n = count.value
-        right, low, high = state.interval()
-        alt = (
-            f"Accuracy against the number of photos evaluated, with its 95% interval as a band that narrows as "
-            f"photos are added. Marked: {state.accuracy_text()}"
-        )
-        accuracy_result.show(text_html(state.accuracy_text()) + figure_html(interval_figure(state), alt))
-
-    def show_classes() -> None:
-        state.classes = tuple(choose.value)
-        if len(state.classes) < 2:
-            classes_result.show(text_html(state.classes_text()))
-            return
-        matrix = result.confusion_matrix(list(state.classes))
-        alt = (
-            f"Confusion matrix of {len(state.classes)} classes: rows are the true class, columns what the model "
-            f"said, the last column any other class. {int(np.trace(matrix.counts[:, :-1]))} of "
-            f"{int(matrix.counts.sum())} of these photos are on the diagonal (right)."
-        )
-        figure = plot_confusion_matrix(result, list(state.classes), title="the first guess")
-        classes_result.show(text_html(state.classes_text()) + figure_html(figure, alt))
-
-    show_accuracy()
-    show_classes()
-    count.observe(accuracy_result.guard(show_accuracy), "value")
-    choose.observe(classes_result.guard(show_classes), "value")
-    widget = TryIt(
-        [side_by_side([count, accuracy_result], [choose, classes_result])],
-        [accuracy_result, classes_result],
-        state.describe,
-        css_class="labkit-try-accuracy",
-    )
-    widget.photos, widget.classes, widget.state = count, choose, state
-    return widget
+    return TryAccuracy(result, classes, photos, seed)

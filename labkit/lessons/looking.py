@@ -21,8 +21,7 @@ from PIL import Image
 from labkit.explain import DEFAULT_ALPHA, gradcam, overlay_heatmap
 from labkit.lessons.tryit import SLIDER_STYLE, PhotoPicker, Progress, ResultArea, TryIt, photo_html, text_html
 from labkit.model import Classifier, shared_classifier
-from labkit.plots import format_percent
-from labkit.predict import Prediction
+from labkit.predict import Prediction, format_percent
 
 TOP = 5
 ORDINALS = ("first", "second", "third", "fourth", "fifth")
@@ -66,7 +65,82 @@ def looking_alt_text(state: Looking) -> str:
     )
 
 
-def try_where_it_looked(classifier: Classifier | None = None, photo: str | Image.Image | None = None) -> TryIt:
+class TryWhereItLooked(TryIt):
+    """Lesson 04's widget (build it with :func:`try_where_it_looked`): one of the top-5 classes and its heatmap.
+
+    Controls: ``samples`` and ``upload`` (the photo), ``classes`` (the top-5 choice) and ``opacity`` (a slider).
+    ``state`` is the :class:`Looking` they change; ``heatmap`` is the shown class's heatmap (the photo's height x
+    width, values 0..1), there for tests and curious students.
+    """
+
+    def __init__(self, classifier: Classifier | None = None, photo: str | Image.Image | None = None) -> None:
+        self.classifier = classifier or shared_classifier()
+        result, self.progress = ResultArea(), Progress()
+        self.classes = widgets.RadioButtons(
+            description="Evidence for", layout=widgets.Layout(width="auto"), style=SLIDER_STYLE
+        )
+        self.opacity = widgets.FloatSlider(
+            value=DEFAULT_ALPHA,
+            min=0.0,
+            max=1.0,
+            step=0.05,
+            description="Opacity",
+            continuous_update=False,
+            readout_format=".2f",
+        )
+        self.picker = PhotoPicker(self.new_photo, result.guard, default=photo if isinstance(photo, str) else None)
+        self.samples, self.upload = self.picker.dropdown, self.picker.upload
+        if isinstance(photo, Image.Image):
+            self.picker.name, self.picker.photo = "your picture", photo.convert("RGB")
+        first = self.classifier.classify(self.picker.photo, top=TOP)
+        self.state = Looking(self.picker.name, self.picker.photo, first, first.class_index)
+        self.heatmap: np.ndarray | None = None
+        self.classes.options, self.classes.value = class_options(first), first.class_index
+        super().__init__(
+            [self.picker, widgets.HBox([self.classes, self.opacity]), self.progress, result],
+            [result],
+            self.state.describe,
+            css_class="labkit-try-where-it-looked",
+        )
+        self.show()
+        self.classes.observe(result.guard(self.show), "value")
+        self.opacity.observe(result.guard(self.show), "value")
+
+    def compute_heatmap(self) -> np.ndarray:
+        """The chosen class's heatmap: computed on first use (saying so), then kept while the photo stays."""
+        state = self.state
+        if state.class_index not in state.heatmaps:
+            label = state.prediction.top[state.rank].label
+            self.progress.start(f"Computing where the model looked for '{label}'…")
+            try:
+                state.heatmaps[state.class_index] = gradcam(self.classifier, state.photo, state.class_index)
+            finally:
+                self.progress.done()
+        return state.heatmaps[state.class_index]
+
+    def show(self) -> None:
+        """Draw the chosen class's heatmap over the photo at the chosen opacity."""
+        if self.classes.value is None:  # between a new photo's options and its first class
+            return
+        state = self.state
+        state.class_index, state.alpha = self.classes.value, self.opacity.value
+        self.heatmap = heatmap = self.compute_heatmap()
+        overlay = overlay_heatmap(state.photo, heatmap, state.alpha)
+        self.result.show(text_html(state.describe()) + photo_html(overlay, looking_alt_text(state), longest_side=448))
+
+    def new_photo(self, name: str, image: Image.Image) -> None:
+        """A new photo (sample or upload): its top-5, then its best guess's heatmap."""
+        prediction = self.classifier.classify(image, top=TOP)
+        state = self.state
+        state.name, state.photo, state.prediction, state.heatmaps = name, image, prediction, {}
+        self.classes.value = None  # no class is shown while the list changes
+        self.classes.options = class_options(prediction)
+        self.classes.value = prediction.class_index  # its observer shows the new photo's heatmap
+
+
+def try_where_it_looked(
+    classifier: Classifier | None = None, photo: str | Image.Image | None = None
+) -> TryWhereItLooked:
     """Build lesson 04's widget: choose one of the top-5 classes and the overlay's opacity; see its heatmap.
 
     Args:
@@ -74,64 +148,5 @@ def try_where_it_looked(classifier: Classifier | None = None, photo: str | Image
             (:func:`labkit.explain.gradcam`: one more forward pass each, no TensorFlow for the ImageNet model).
         photo: a sample's class or file name, or any PIL image (e.g. two photos side by side); default the first
             sample.
-
-    The widget's ``classes`` (the top-5 choice), ``opacity`` (slider) and ``heatmap`` (the shown class's heatmap,
-    the photo's height x width, values 0..1) are there for tests and curious students.
     """
-    classifier = classifier or shared_classifier()
-    result, progress = ResultArea(), Progress()
-    classes = widgets.RadioButtons(description="Evidence for", layout=widgets.Layout(width="auto"), style=SLIDER_STYLE)
-    opacity = widgets.FloatSlider(
-        value=DEFAULT_ALPHA,
-        min=0.0,
-        max=1.0,
-        step=0.05,
-        description="Opacity",
-        continuous_update=False,
-        readout_format=".2f",
-    )
-
-    def heatmap() -> np.ndarray:
-        if state.class_index not in state.heatmaps:
-            label = state.prediction.top[state.rank].label
-            progress.start(f"Computing where the model looked for '{label}'…")
-            try:
-                state.heatmaps[state.class_index] = gradcam(classifier, state.photo, state.class_index)
-            finally:
-                progress.done()
-        return state.heatmaps[state.class_index]
-
-    def show() -> None:
-        if classes.value is None:  # between a new photo's options and its first class
-            return
-        state.class_index, state.alpha = classes.value, opacity.value
-        widget.heatmap = heatmap()
-        overlay = overlay_heatmap(state.photo, widget.heatmap, state.alpha)
-        result.show(text_html(state.describe()) + photo_html(overlay, looking_alt_text(state), longest_side=448))
-
-    def new_photo(name: str, image: Image.Image) -> None:
-        prediction = classifier.classify(image, top=TOP)
-        state.name, state.photo, state.prediction, state.heatmaps = name, image, prediction, {}
-        classes.value = None  # no class is shown while the list changes
-        classes.options = class_options(prediction)
-        classes.value = prediction.class_index  # its observer shows the new photo's heatmap
-
-    picker = PhotoPicker(
-        lambda name, image: new_photo(name, image), result.guard, default=photo if isinstance(photo, str) else None
-    )
-    if isinstance(photo, Image.Image):
-        picker.name, picker.photo = "your picture", photo.convert("RGB")
-    first = classifier.classify(picker.photo, top=TOP)
-    state = Looking(picker.name, picker.photo, first, first.class_index)
-    classes.options, classes.value = class_options(first), first.class_index
-    widget = TryIt(
-        [picker, widgets.HBox([classes, opacity]), progress, result],
-        [result],
-        state.describe,
-        css_class="labkit-try-where-it-looked",
-    )
-    widget.classes, widget.opacity, widget.state = classes, opacity, state
-    show()
-    classes.observe(result.guard(show), "value")
-    opacity.observe(result.guard(show), "value")
-    return widget
+    return TryWhereItLooked(classifier, photo)

@@ -7,7 +7,7 @@ needs custom front-end behaviour: anywidget).
 
 Example:
     >>> widget = try_pixels()                                # doctest: +SKIP
-    >>> widget.children[1].value = 10                        # the "Row" slider, as a student would move it
+    >>> widget.rows.value = 10                               # the "Row" slider, as a student would move it
     >>> widget.summary                                       # doctest: +SKIP
     'cab.jpg, pixel at row 10, column 192: red 201, green 204, blue 211.'
 """
@@ -24,7 +24,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from PIL import Image
 
-from labkit.lessons.tryit import PhotoPicker, ResultArea, TryIt, data_url, figure_html, jpeg_bytes, text_html
+from labkit.images import data_url, small_jpeg
+from labkit.lessons.tryit import PHOTO_JPEG_QUALITY, PhotoPicker, ResultArea, TryIt, figure_html, text_html
 from labkit.plots import CHANNEL_COLOURS
 
 PATCH = 5  # pixels per side of the zoomed patch, centred on the chosen pixel (small enough to print its numbers)
@@ -71,7 +72,7 @@ class PixelPicker(anywidget.AnyWidget):
     def show(self, name: str, image: Image.Image) -> None:
         self.width, self.height = image.size
         self.alt = f"{name}: click a point of the photo to read that pixel's numbers"
-        self.src = data_url(jpeg_bytes(image, PICKER_PIXELS), "image/jpeg")
+        self.src = data_url(small_jpeg(image, PICKER_PIXELS, PHOTO_JPEG_QUALITY), "image/jpeg")
 
 
 @dataclass
@@ -145,7 +146,79 @@ def pixel_alt_text(choice: PixelChoice) -> str:
     )
 
 
-def try_pixels(photo: str | None = None, row: int | None = None, column: int | None = None) -> TryIt:
+class TryPixels(TryIt):
+    """Lesson 01's widget (build it with :func:`try_pixels`): a photo, a pixel of it, and that pixel's numbers.
+
+    Controls: ``samples`` and ``upload`` (the photo), ``rows`` and ``columns`` (the pixel's sliders), ``photo`` (the
+    clickable photo). ``choice`` is the state they change; ``result`` shows it.
+    """
+
+    HINT = "<p style='margin: 2px 0'>Click the photo, or move the sliders (arrow keys: one pixel).</p>"
+
+    def __init__(self, photo: str | None = None, row: int | None = None, column: int | None = None) -> None:
+        result = ResultArea()
+        self.rows = widgets.IntSlider(description="Row", min=0, continuous_update=False)
+        self.columns = widgets.IntSlider(description="Column", min=0, continuous_update=False)
+        self.photo = PixelPicker()
+        self.picker = PhotoPicker(self.new_photo, result.guard, default=photo)
+        self.samples, self.upload = self.picker.dropdown, self.picker.upload
+        self._moving_both = False  # a click moves both sliders: draw once, after both have moved
+        pixels = np.asarray(self.picker.photo)
+        self.choice = PixelChoice(
+            self.picker.name,
+            pixels,
+            pixels.shape[0] // 2 if row is None else row,
+            pixels.shape[1] // 2 if column is None else column,
+        ).clamp()
+        super().__init__(
+            [
+                self.picker,
+                widgets.HBox([self.photo, widgets.VBox([widgets.HTML(self.HINT), self.rows, self.columns])]),
+                result,
+            ],
+            [result],
+            self.choice.describe,
+            css_class="labkit-try-pixels",
+        )
+        self.photo.show(self.picker.name, self.picker.photo)
+        self.rows.max, self.columns.max = pixels.shape[0] - 1, pixels.shape[1] - 1
+        self.rows.value, self.columns.value = self.choice.row, self.choice.column
+        self.show()
+        self.rows.observe(result.guard(self.show), "value")
+        self.columns.observe(result.guard(self.show), "value")
+        self.photo.observe(result.guard(self.clicked), ["row", "column"])
+
+    def show(self) -> None:
+        """Draw the chosen pixel: its numbers, the patch around it and the patch's channels."""
+        if self._moving_both:
+            return
+        choice = self.choice
+        choice.row, choice.column = self.rows.value, self.columns.value
+        self.result.show(
+            text_html(choice.describe()) + figure_html(pixel_figure(choice.clamp()), pixel_alt_text(choice))
+        )
+
+    def clicked(self) -> None:
+        """The photo was clicked: move both sliders there, then draw once."""
+        self._moving_both = True
+        try:
+            self.rows.value, self.columns.value = self.photo.row, self.photo.column
+        finally:
+            self._moving_both = False
+        self.show()
+
+    def new_photo(self, name: str, image: Image.Image) -> None:
+        """A new photo (sample or upload): its centre pixel."""
+        self.choice.name, self.choice.pixels = name, np.asarray(image)
+        self.photo.show(name, image)
+        height, width = self.choice.pixels.shape[:2]
+        with self.rows.hold_trait_notifications(), self.columns.hold_trait_notifications():
+            self.rows.max, self.columns.max = height - 1, width - 1
+            self.rows.value, self.columns.value = height // 2, width // 2
+        self.show()
+
+
+def try_pixels(photo: str | None = None, row: int | None = None, column: int | None = None) -> TryPixels:
     """Build lesson 01's widget: a photo (sample or upload), a pixel (Row and Column sliders) and its numbers.
 
     Args:
@@ -156,58 +229,4 @@ def try_pixels(photo: str | None = None, row: int | None = None, column: int | N
         >>> try_pixels("tabby").summary  # doctest: +SKIP
         'tabby.jpg, pixel at row 160, column 240: red 122, green 104, blue 93.'
     """
-    result = ResultArea()
-    rows = widgets.IntSlider(description="Row", min=0, continuous_update=False)
-    columns = widgets.IntSlider(description="Column", min=0, continuous_update=False)
-    picker_photo = PixelPicker()
-
-    moving_both = False  # a click moves both sliders: draw once, after both have moved
-
-    def show() -> None:
-        if moving_both:
-            return
-        choice.row, choice.column = rows.value, columns.value
-        result.show(text_html(choice.describe()) + figure_html(pixel_figure(choice.clamp()), pixel_alt_text(choice)))
-
-    def clicked() -> None:
-        nonlocal moving_both
-        moving_both = True
-        try:
-            rows.value, columns.value = picker_photo.row, picker_photo.column
-        finally:
-            moving_both = False
-        show()
-
-    def new_photo(name: str, image: Image.Image) -> None:
-        choice.name, choice.pixels = name, np.asarray(image)
-        picker_photo.show(name, image)
-        height, width = choice.pixels.shape[:2]
-        with rows.hold_trait_notifications(), columns.hold_trait_notifications():
-            rows.max, columns.max = height - 1, width - 1
-            rows.value, columns.value = height // 2, width // 2
-        show()
-
-    picker = PhotoPicker(lambda name, image: new_photo(name, image), result.guard, default=photo)
-    pixels = np.asarray(picker.photo)
-    choice = PixelChoice(
-        picker.name,
-        pixels,
-        pixels.shape[0] // 2 if row is None else row,
-        pixels.shape[1] // 2 if column is None else column,
-    ).clamp()
-    picker_photo.show(picker.name, picker.photo)
-    rows.max, columns.max = pixels.shape[0] - 1, pixels.shape[1] - 1
-    rows.value, columns.value = choice.row, choice.column
-    show()
-    rows.observe(result.guard(show), "value")
-    columns.observe(result.guard(show), "value")
-    picker_photo.observe(result.guard(clicked), ["row", "column"])
-    hint = widgets.HTML("<p style='margin: 2px 0'>Click the photo, or move the sliders (arrow keys: one pixel).</p>")
-    widget = TryIt(
-        [picker, widgets.HBox([picker_photo, widgets.VBox([hint, rows, columns])]), result],
-        [result],
-        choice.describe,
-        css_class="labkit-try-pixels",
-    )
-    widget.rows, widget.columns, widget.photo = rows, columns, picker_photo
-    return widget
+    return TryPixels(photo, row, column)

@@ -20,28 +20,21 @@ from PIL import Image
 
 from labkit.lessons.tryit import PhotoPicker, ResultArea, TryIt, figure_html, photo_html
 from labkit.model import Classifier, shared_classifier
-from labkit.ood import NOT_SURE_MESSAGE
-from labkit.plots import format_percent, plot_top_k, top_k_alt_text
-from labkit.predict import UNCALIBRATED_MESSAGE, Prediction, doubt
+from labkit.plots import plot_top_k, top_k_alt_text
+from labkit.predict import Prediction, doubt, format_percent, note_sentences
 
 TOP = 3
 
 
-def doubts(prediction: Prediction, num_classes: int = 1000) -> list[str]:
-    """The reasons to doubt an answer, in the app's words (:func:`labkit.predict.doubt`), and labkit's notes
-    (and that the percentages are uncalibrated, when the classifier has no calibration for its weights).
+def doubts(prediction: Prediction) -> list[str]:
+    """The reasons to doubt an answer, in the app's words (:func:`labkit.predict.doubt`), and labkit's notes.
 
     Example:
         >>> doubts(classifier.classify("data/samples/person.jpg"))  # doctest: +SKIP
         ['Not sure: this is probably none of the 1000 things I know. Treat the answer as a guess.']
     """
-    not_sure = NOT_SURE_MESSAGE.replace("1000", str(num_classes))
-    note = doubt(prediction, not_sure)
-    reasons = [f"{note[0]}: {note[1]}. Treat the answer as a guess."] if note else []
-    reasons.extend(text[:1].upper() + text[1:] + "." for text in prediction.notes)
-    if not prediction.calibrated:
-        reasons.append(UNCALIBRATED_MESSAGE[:1].upper() + UNCALIBRATED_MESSAGE[1:])
-    return reasons
+    note = doubt(prediction)
+    return ([note.sentence()] if note else []) + note_sentences(prediction)
 
 
 def describe(name: str, prediction: Prediction) -> str:
@@ -50,7 +43,7 @@ def describe(name: str, prediction: Prediction) -> str:
     return f"{name}: {guesses}." + (" Not sure." if prediction.not_sure else "")
 
 
-def prediction_html(name: str, photo: Image.Image, prediction: Prediction, num_classes: int = 1000) -> str:
+def prediction_html(name: str, photo: Image.Image, prediction: Prediction) -> str:
     """The photo, the best guess in large type, the top-3 as a list and a chart, and the doubts."""
     guesses = "".join(
         f"<li style='margin: 0'>{html.escape(score.label)}: {format_percent(score.probability)}</li>"
@@ -58,7 +51,7 @@ def prediction_html(name: str, photo: Image.Image, prediction: Prediction, num_c
     )
     notes = "".join(
         f'<p class="labkit-try-doubt"><span aria-hidden="true">⚠</span> {html.escape(reason)}</p>'
-        for reason in doubts(prediction, num_classes)
+        for reason in doubts(prediction)
     )
     chart = plot_top_k(prediction, title=f"the model's top {len(prediction.top)}")
     chart.set_size_inches(5.0, 2.2)
@@ -73,27 +66,36 @@ def prediction_html(name: str, photo: Image.Image, prediction: Prediction, num_c
     )
 
 
-def try_your_photo(classifier: Classifier | None = None, photo: str | None = None) -> TryIt:
+class TryYourPhoto(TryIt):
+    """Lesson 03's widget (build it with :func:`try_your_photo`): a photo, the model's top-3, its chart and notes.
+
+    Controls: ``upload`` (a photo of your own) and ``samples``. ``prediction`` is the last answer shown; ``result``
+    shows it.
+    """
+
+    def __init__(self, classifier: Classifier | None = None, photo: str | None = None) -> None:
+        self.classifier = classifier or shared_classifier()
+        result = ResultArea()
+        self.picker = PhotoPicker(self.classify, result.guard, default=photo)
+        self.picker.upload.description = "Upload your photo"
+        self.samples, self.upload = self.picker.dropdown, self.picker.upload
+        self.prediction: Prediction | None = None
+        self.described = ""
+        super().__init__([self.picker, result], [result], lambda: self.described, css_class="labkit-try-your-photo")
+        self.classify(self.picker.name, self.picker.photo)
+
+    def classify(self, name: str, image: Image.Image) -> None:
+        """Classify a photo and show it with the top-3, the chart and the notes."""
+        self.prediction = prediction = self.classifier.classify(image, top=TOP)
+        self.described = describe(name, prediction)
+        self.result.show(prediction_html(name, image, prediction))
+
+
+def try_your_photo(classifier: Classifier | None = None, photo: str | None = None) -> TryYourPhoto:
     """Build lesson 03's widget: upload a photo (or pick a sample) and see the top-3, its chart and the notes.
 
     Args:
         classifier: the lesson's classifier (default: this kernel's shared one, loaded once).
         photo: the sample shown first (its class or file name); default the first sample.
-
-    The returned widget's ``upload`` is the FileUpload, ``samples`` the sample list, ``prediction`` the last
-    answer shown.
     """
-    classifier = classifier or shared_classifier()
-    result = ResultArea()
-
-    def classify(name: str, image: Image.Image) -> None:
-        widget.prediction = prediction = classifier.classify(image, top=TOP)
-        widget.described = describe(name, prediction)
-        result.show(prediction_html(name, image, prediction, classifier.num_classes))
-
-    picker = PhotoPicker(lambda name, image: classify(name, image), result.guard, default=photo)
-    picker.upload.description = "Upload your photo"
-    widget = TryIt([picker, result], [result], lambda: widget.described, css_class="labkit-try-your-photo")
-    widget.upload, widget.samples = picker.upload, picker.dropdown
-    classify(picker.name, picker.photo)
-    return widget
+    return TryYourPhoto(classifier, photo)

@@ -22,8 +22,8 @@ from PIL import Image
 
 from labkit.lessons.tryit import SLIDER_STYLE, PhotoPicker, ResultArea, TryIt, figure_html, text_html
 from labkit.model import Classifier, shared_classifier
-from labkit.plots import format_percent, plot_top_k
-from labkit.predict import Prediction
+from labkit.plots import plot_top_k
+from labkit.predict import Prediction, format_percent
 from labkit.preprocess import DEFAULT_POLICY, ResizePolicy, resize_for_model, scale_pixels
 
 # What each scaling does to 0..255 pixels: the right one, and the slip lesson 02 measures.
@@ -84,53 +84,71 @@ def preparation_alt_text(state: Preparation) -> str:
     )
 
 
-def try_preparing(classifier: Classifier | None = None, photo: str | None = None) -> TryIt:
+class TryPreparing(TryIt):
+    """Lesson 02's widget (build it with :func:`try_preparing`): how a photo is prepared, what the model sees of it,
+    and what it answers.
+
+    Controls: ``samples`` and ``upload`` (the photo), ``policy`` and ``scaling`` (two ToggleButtons). ``state`` is
+    the :class:`Preparation` they change; ``result`` shows it.
+    """
+
+    BUTTONS = {**SLIDER_STYLE, "button_width": "80px"}
+
+    def __init__(self, classifier: Classifier | None = None, photo: str | None = None) -> None:
+        self.classifier = classifier or shared_classifier()
+        result = ResultArea()
+        self.policy = widgets.ToggleButtons(
+            options=["squash", "crop"],
+            value=DEFAULT_POLICY,
+            description="Resize",
+            style=self.BUTTONS,
+            tooltips=["the whole photo, stretched to a square", "the centre square, cut out"],
+        )
+        self.scaling = widgets.ToggleButtons(
+            options=list(SCALINGS),
+            value=RIGHT_SCALING,
+            description="Scale to",
+            style=self.BUTTONS,
+            tooltips=["x / 127.5 - 1: what MobileNetV2 learned on", "x / 255: the slip"],
+        )
+        self.picker = PhotoPicker(self.new_photo, result.guard, default=photo)
+        self.samples, self.upload = self.picker.dropdown, self.picker.upload
+        first = model_input(self.picker.photo, DEFAULT_POLICY, RIGHT_SCALING)
+        self.state = Preparation(
+            self.picker.name, self.picker.photo, self.classifier.predict_batch(first[np.newaxis])[0]
+        )
+        super().__init__(
+            [self.picker, widgets.HBox([self.policy, self.scaling]), result],
+            [result],
+            self.state.describe,
+            css_class="labkit-try-preparing",
+        )
+        self.show()
+        self.policy.observe(result.guard(self.show), "value")
+        self.scaling.observe(result.guard(self.show), "value")
+
+    def show(self) -> None:
+        """Prepare the photo as the buttons say, classify it, and draw what the model sees and its top-3."""
+        state = self.state
+        state.policy = "crop" if self.policy.value == "crop" else "squash"
+        state.scaling = self.scaling.value
+        numbers = state.model_input()
+        state.prediction = self.classifier.predict_batch(numbers[np.newaxis])[0]
+        self.result.show(
+            text_html(state.describe()) + figure_html(preparation_figure(state, numbers), preparation_alt_text(state))
+        )
+
+    def new_photo(self, name: str, image: Image.Image) -> None:
+        """A new photo (sample or upload), prepared with the current buttons."""
+        self.state.name, self.state.photo = name, image
+        self.show()
+
+
+def try_preparing(classifier: Classifier | None = None, photo: str | None = None) -> TryPreparing:
     """Build lesson 02's widget: resize policy and scaling buttons; what the model sees and its top-3, live.
 
     Args:
         classifier: the lesson's classifier (default: this kernel's shared one).
         photo: the sample shown first (its class or file name); default the first sample.
-
-    The widget's ``policy`` and ``scaling`` are the two ToggleButtons.
     """
-    classifier = classifier or shared_classifier()
-    result = ResultArea()
-    policy = widgets.ToggleButtons(
-        options=["squash", "crop"],
-        value=DEFAULT_POLICY,
-        description="Resize",
-        style={**SLIDER_STYLE, "button_width": "80px"},
-        tooltips=["the whole photo, stretched to a square", "the centre square, cut out"],
-    )
-    scaling = widgets.ToggleButtons(
-        options=list(SCALINGS),
-        value=RIGHT_SCALING,
-        description="Scale to",
-        style={**SLIDER_STYLE, "button_width": "80px"},
-        tooltips=["x / 127.5 - 1: what MobileNetV2 learned on", "x / 255: the slip"],
-    )
-
-    def show() -> None:
-        state.policy = "crop" if policy.value == "crop" else "squash"
-        state.scaling = scaling.value
-        numbers = state.model_input()
-        state.prediction = classifier.predict_batch(numbers[np.newaxis])[0]
-        result.show(
-            text_html(state.describe()) + figure_html(preparation_figure(state, numbers), preparation_alt_text(state))
-        )
-
-    def new_photo(name: str, image: Image.Image) -> None:
-        state.name, state.photo = name, image
-        show()
-
-    picker = PhotoPicker(lambda name, image: new_photo(name, image), result.guard, default=photo)
-    first = model_input(picker.photo, DEFAULT_POLICY, RIGHT_SCALING)
-    state = Preparation(picker.name, picker.photo, classifier.predict_batch(first[np.newaxis])[0])
-    show()
-    policy.observe(result.guard(show), "value")
-    scaling.observe(result.guard(show), "value")
-    widget = TryIt(
-        [picker, widgets.HBox([policy, scaling]), result], [result], state.describe, css_class="labkit-try-preparing"
-    )
-    widget.policy, widget.scaling, widget.state = policy, scaling, state
-    return widget
+    return TryPreparing(classifier, photo)

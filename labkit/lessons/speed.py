@@ -113,68 +113,81 @@ def table_html(rows: list[Measurement]) -> str:
     )
 
 
+class TrySpeed(TryIt):
+    """Lesson 07's widget (build it with :func:`try_speed`): time an engine at a batch size, and compare.
+
+    Controls: ``engine`` and ``batch`` (two dropdowns) and ``measure`` (the button); ``progress`` moves while it
+    runs. ``state.rows`` holds the figures; ``result`` shows them as a table.
+    """
+
+    def __init__(
+        self,
+        classifiers: Mapping[str, Classifier] | None = None,
+        engine: str = DEFAULT_ENGINE,
+        measure_now: bool = True,
+    ) -> None:
+        self.state = SpeedState(
+            to_batch([load_image(sample.path) for sample in samples()[: BATCH_SIZES[-1]]]), dict(classifiers or {})
+        )
+        self.engine = widgets.Dropdown(options=list(ENGINES), value=engine, description="Engine")
+        self.batch = widgets.Dropdown(
+            options=list(BATCH_SIZES),
+            value=1,
+            description="Batch size",
+            style=SLIDER_STYLE,
+            layout=widgets.Layout(width="160px"),
+        )
+        self.measure = widgets.Button(
+            description="Measure",
+            icon="stopwatch",
+            button_style="primary",
+            tooltip="Time the chosen engine on a batch of sample photos",
+        )
+        self.progress = Progress()
+        result = ResultArea()
+        super().__init__(
+            [widgets.HBox([self.engine, self.batch, self.measure]), self.progress, result],
+            [result],
+            self.state.describe,
+            css_class="labkit-try-speed",
+        )
+        guarded = result.guard(self.run)
+        self.measure.on_click(lambda _button: guarded())
+        result.show(table_html(self.state.rows))
+        if measure_now:
+            guarded()
+
+    def classifier_for(self, name: str) -> Classifier:
+        """The classifier of engine ``name``, loaded on first use (saying so meanwhile)."""
+        if name not in self.state.classifiers:
+            self.progress.start(f"Loading the {name} engine ({LOADING_NOTE.get(name, 'a moment')})…")
+            self.state.classifiers[name] = shared_classifier(name)
+        return self.state.classifiers[name]
+
+    def run(self) -> None:
+        """What Measure does: time the chosen engine at the chosen batch size and add a row to the table."""
+        self.measure.disabled = True
+        try:
+            engine, size = self.engine.value, self.batch.value
+            chosen = self.classifier_for(engine)
+            self.progress.start(f"Timing {engine} on a batch of {size}: {REPEATS} runs…", REPEATS)
+            self.state.rows.append(
+                measure(chosen, self.state.batch(size), engine, progress=lambda done, total: self.progress.step(done))
+            )
+            self.result.show(table_html(self.state.rows))
+        finally:
+            self.progress.done()
+            self.measure.disabled = False
+
+
 def try_speed(
     classifiers: Mapping[str, Classifier] | None = None, engine: str = DEFAULT_ENGINE, measure_now: bool = True
-) -> TryIt:
+) -> TrySpeed:
     """Build lesson 07's widget: engine and batch size, a Measure button, a progress bar and a table of results.
 
     Args:
         classifiers: classifiers already loaded, by engine name (the lesson's); others load when first measured.
         engine: the engine chosen at first.
         measure_now: measure the first engine at batch size 1 now, so the widget starts with a figure.
-
-    The widget's ``engine``, ``batch`` and ``measure`` (the button) are its controls; ``state.rows`` its figures.
     """
-    state = SpeedState(
-        to_batch([load_image(sample.path) for sample in samples()[: BATCH_SIZES[-1]]]), dict(classifiers or {})
-    )
-    engines = widgets.Dropdown(options=list(ENGINES), value=engine, description="Engine")
-    batch = widgets.Dropdown(
-        options=list(BATCH_SIZES),
-        value=1,
-        description="Batch size",
-        style=SLIDER_STYLE,
-        layout=widgets.Layout(width="160px"),
-    )
-    button = widgets.Button(
-        description="Measure",
-        icon="stopwatch",
-        button_style="primary",
-        tooltip="Time the chosen engine on a batch of sample photos",
-    )
-    result, progress = ResultArea(), Progress()
-
-    def classifier_for(name: str) -> Classifier:
-        if name not in state.classifiers:
-            progress.start(f"Loading the {name} engine ({LOADING_NOTE.get(name, 'a moment')})…")
-            state.classifiers[name] = shared_classifier(name)
-        return state.classifiers[name]
-
-    def run() -> None:
-        button.disabled = True
-        try:
-            chosen = classifier_for(engines.value)
-            progress.start(f"Timing {engines.value} on a batch of {batch.value}: {REPEATS} runs…", REPEATS)
-            state.rows.append(
-                measure(
-                    chosen, state.batch(batch.value), engines.value, progress=lambda done, total: progress.step(done)
-                )
-            )
-            result.show(table_html(state.rows))
-        finally:
-            progress.done()
-            button.disabled = False
-
-    guarded = result.guard(run)
-    button.on_click(lambda _button: guarded())
-    result.show(table_html(state.rows))
-    if measure_now:
-        guarded()
-    widget = TryIt(
-        [widgets.HBox([engines, batch, button]), progress, result],
-        [result],
-        state.describe,
-        css_class="labkit-try-speed",
-    )
-    widget.engine, widget.batch, widget.measure, widget.progress, widget.state = engines, batch, button, progress, state
-    return widget
+    return TrySpeed(classifiers, engine, measure_now)

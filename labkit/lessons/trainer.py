@@ -40,10 +40,11 @@ from typing import Any
 import ipywidgets as widgets
 
 from labkit.class_names import TrainingDataError
+from labkit.errors import LabkitError
 from labkit.export import DEFAULT_EXPORTS_DIR
-from labkit.images import ImageError
+from labkit.images import ACCEPTED_FILES
 from labkit.lessons.trainer_card import ClassCard
-from labkit.lessons.trainer_photos import Added, Photo, PhotoLike, TrainerInputError, as_image
+from labkit.lessons.trainer_photos import Added, Photo, PhotoLike, TrainerInputError, open_photo
 from labkit.lessons.trainer_state import TrainerSession
 from labkit.lessons.trainer_views import (
     checked_text,
@@ -53,10 +54,11 @@ from labkit.lessons.trainer_views import (
     prediction_html,
     warning_html,
 )
-from labkit.lessons.tryit import ACCEPTED_FILES, ResultArea, TryIt, text_html, uploaded_files
+from labkit.lessons.tryit import ResultArea, TryIt, text_html, uploaded_files
 from labkit.predict import Prediction
 from labkit.recipe import FINE_TUNE_EPOCHS, HEAD_EPOCHS, EpochReport
 from labkit.transfer import FineTuneResult
+from labkit.words import counted
 
 # --- Configurable parameters --------------------------------------------------------------------------------------
 MAX_EPOCHS = 100  # the epochs controls' upper bound
@@ -209,7 +211,7 @@ class Trainer(TryIt):
         """Remove a class and its photos (its *Remove class* button)."""
         photos = self.session.remove_class(name)
         self._rebuild_cards()
-        self.say(f"Removed the class '{name}' and its {len(photos)} photo{'s' if len(photos) != 1 else ''}.")
+        self.say(f"Removed the class '{name}' and its {counted(len(photos), 'photo')}.")
 
     def add_photos(self, class_name: str, uploads: Iterable[tuple[str, bytes]]) -> Added:
         """Add uploaded photos ``(name, bytes)`` to a class (its *Add photos* button)."""
@@ -279,9 +281,9 @@ class Trainer(TryIt):
             else "your photo"
         )
         try:
-            image = as_image(photo, name)
+            image = open_photo(photo, name)
             prediction = self.session.classify(image)
-        except (ImageError, TrainerInputError) as error:
+        except LabkitError as error:
             self.try_result.problem(str(error))
             return None
         self.try_result.show(prediction_html(name, image, prediction))

@@ -12,10 +12,11 @@ from typing import Protocol
 
 import ipywidgets as widgets
 
+from labkit.images import ACCEPTED_FILES
 from labkit.lessons.trainer_photos import EXAMPLE_PHOTOS, Added, TrainerInputError
 from labkit.lessons.trainer_state import TrainerSession
 from labkit.lessons.trainer_views import count_html, thumbnails_html
-from labkit.lessons.tryit import ACCEPTED_FILES, ResultArea, uploaded_files
+from labkit.lessons.tryit import ResultArea, uploaded_files
 
 
 class CardOwner(Protocol):

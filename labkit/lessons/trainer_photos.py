@@ -19,15 +19,17 @@ from typing import Union
 from PIL import Image
 
 from labkit.class_names import class_name_problem
+from labkit.errors import LabkitError
 from labkit.images import load_image, small_jpeg
 from labkit.paths import TRASHNET_MINI_DIR
+from labkit.words import counted
 
 # --- Configurable parameters --------------------------------------------------------------------------------------
 EXAMPLE_PHOTOS = TRASHNET_MINI_DIR  # data/trashnet-mini: glass/, metal/, paper/, plastic/, 60 photos each (MIT)
 THUMBNAIL_PIXELS = 64  # longest side of a class's thumbnails
 
 
-class TrainerInputError(ValueError):
+class TrainerInputError(LabkitError, ValueError):
     """What the student gave the trainer cannot be used as it is; the message says what is wrong and what to do."""
 
 
@@ -62,7 +64,7 @@ class Added:
 
     def message(self) -> str:
         """One line for the student: ``"glass: added 5 photos. Skipped 1 that could not be read as a photo..."``."""
-        text = f"{self.class_name}: added {self.added} photo{'s' if self.added != 1 else ''}."
+        text = f"{self.class_name}: added {counted(self.added, 'photo')}."
         if self.skipped:
             text += (
                 f" Skipped {len(self.skipped)} that could not be read as a photo (the others are kept): "
@@ -119,8 +121,10 @@ def read_photo(name: str, data: bytes) -> Photo:
     return Photo(name, data, thumbnail_jpeg(load_image(data, name=name)))
 
 
-def as_image(photo: PhotoLike, name: str | None = None) -> Image.Image:
-    """A PIL image from bytes, a path, a :class:`Photo` or a PIL image (checked by :func:`labkit.images.load_image`).
+def open_photo(photo: PhotoLike, name: str | None = None) -> Image.Image:
+    """The trainer's photo as a PIL image: from bytes, a path, a :class:`Photo` or a PIL image (kept as given).
+
+    Bytes and files are checked by :func:`labkit.images.load_image`, their errors naming ``name``.
 
     Raises:
         ImageError: the bytes or file are not a readable photo; the message says why.

@@ -27,14 +27,15 @@ from labkit.lessons.trainer_photos import (
     PhotoLike,
     SkippedPhoto,
     TrainerInputError,
-    as_image,
     class_name_message,
+    open_photo,
     read_photo,
 )
 from labkit.predict import Prediction
 from labkit.recipe import FINE_TUNE_EPOCHS, HEAD_EPOCHS, EpochReport
 from labkit.training_data import MIN_IMAGES_PER_CLASS, training_set_from_photos
 from labkit.transfer import FineTuneResult, fine_tune
+from labkit.words import counted
 
 
 class TrainerSession:
@@ -150,10 +151,8 @@ class TrainerSession:
         """One line: ``"4 classes: glass (60 photos), metal (60 photos), ..."``."""
         if not self.classes:
             return "No classes yet."
-        listed = ", ".join(
-            f"{name} ({count} photo{'s' if count != 1 else ''})" for name, count in self.counts().items()
-        )
-        return f"{len(self.classes)} class{'es' if len(self.classes) != 1 else ''}: {listed}"
+        listed = ", ".join(f"{name} ({counted(count, 'photo')})" for name, count in self.counts().items())
+        return f"{counted(len(self.classes), 'class', 'classes')}: {listed}"
 
     def problems(self) -> list[str]:
         """What stops training right now (empty when it can start): too few classes, or too few photos in one."""
@@ -168,7 +167,7 @@ class TrainerSession:
             if count < MIN_IMAGES_PER_CLASS:
                 more = MIN_IMAGES_PER_CLASS - count
                 problems.append(
-                    f"'{name}' has {count} photo{'s' if count != 1 else ''}; each class needs at least "
+                    f"'{name}' has {counted(count, 'photo')}; each class needs at least "
                     f"{MIN_IMAGES_PER_CLASS} (some to learn from, one or more to check on). Add {more} "
                     "more (50 or more works much better), or remove the class."
                 )
@@ -276,7 +275,7 @@ class TrainerSession:
         """Classify a new photo (bytes, a path or a PIL image) with the trained model: top-3, calibrated percentages."""
         if self.result is None:
             raise TrainerInputError("Train a model first: there is nothing to try the photo on yet.")
-        image = as_image(photo, name)
+        image = open_photo(photo, name)
         return self.result.classifier.classify(image, top=min(3, len(self.result.class_names)))
 
     def validation_photos(self) -> list[tuple[str, Photo]]:

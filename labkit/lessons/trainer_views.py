@@ -16,10 +16,11 @@ from PIL import Image
 
 from labkit.lessons.trainer_photos import Photo
 from labkit.lessons.tryit import figure_html, image_html, photo_html, text_html
-from labkit.plots import format_percent, plot_top_k, plot_training_curves, top_k_alt_text
-from labkit.predict import Prediction
+from labkit.plots import plot_top_k, plot_training_curves, top_k_alt_text
+from labkit.predict import Prediction, doubt, format_percent
 from labkit.recipe import EpochReport
 from labkit.transfer import FineTuneResult
+from labkit.words import counted
 
 # --- Configurable parameters --------------------------------------------------------------------------------------
 THUMBNAILS_SHOWN = 10  # per class; the count says how many more there are
@@ -38,7 +39,7 @@ def warning_html(text: str) -> str:
 
 def count_html(count: int) -> str:
     """A class's photo count, e.g. ``5 photos``."""
-    return f"<span class='labkit-trainer-count' style='margin-left:8px'>{count} photo{'s' if count != 1 else ''}</span>"
+    return f"<span class='labkit-trainer-count' style='margin-left:8px'>{counted(count, 'photo')}</span>"
 
 
 def thumbnails_html(class_name: str, photos: Sequence[Photo]) -> str:
@@ -86,13 +87,14 @@ def prediction_html(name: str, image: Image.Image, prediction: Prediction) -> st
     guesses = "".join(
         f"<li><b>{html.escape(score.label)}</b> {format_percent(score.probability)}</li>" for score in prediction.top
     )
-    doubt = "<p>⚠ Not sure: this photo may be none of the classes.</p>" if prediction.not_sure else ""
+    words = doubt(prediction)
+    doubt_html = f"<p>⚠ {html.escape(words.sentence())}</p>" if words else ""
     return (
         f"<div style='display:flex;gap:12px;align-items:flex-start' aria-label='Result for "
         f"{html.escape(name, quote=True)}'><div style='max-width:{TRY_PREVIEW_PIXELS}px'>"
         + photo_html(image, f"Your photo, {name}", TRY_PREVIEW_PIXELS)
         + f"</div><div><p class='labkit-trainer-label'>{html.escape(name)}: <b>{html.escape(prediction.label)}</b> "
-        f"{format_percent(prediction.probability)}</p><ol>{guesses}</ol>{doubt}"
+        f"{format_percent(prediction.probability)}</p><ol>{guesses}</ol>{doubt_html}"
         + figure_html(chart, top_k_alt_text(prediction))
         + "</div></div>"
     )

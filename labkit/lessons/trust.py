@@ -30,8 +30,8 @@ import numpy as np
 
 from labkit.calibration import Calibration, shipped_calibration
 from labkit.lessons.tryit import SLIDER_STYLE, ResultArea, TryIt, figure_html, side_by_side, text_html
-from labkit.plots import format_percent, plot_ood_scores, plot_reliability_diagram
-from labkit.predict import softmax, top_k
+from labkit.plots import plot_ood_scores, plot_reliability_diagram
+from labkit.predict import format_percent, softmax, top_k
 from labkit.reliability import expected_calibration_error
 from labkit.weights import load_class_index, readable_label
 
@@ -106,6 +106,81 @@ class Trust:
         return f"{self.temperature_text()} {self.photo_text()} {self.threshold_text()}"
 
 
+class TryTrust(TryIt):
+    """Lesson 05's widget (build it with :func:`try_trust`): the temperature and the "not sure" threshold, each over
+    its picture.
+
+    Controls: ``temperature`` and ``threshold`` (two sliders). ``state`` is the :class:`Trust` they change;
+    ``calibration_result`` and ``threshold_result`` show it.
+    """
+
+    def __init__(self, state: Trust) -> None:
+        self.state = state
+        self.temperature = widgets.FloatLogSlider(
+            value=state.temperature,
+            base=10,
+            min=math.log10(TEMPERATURES[0]),
+            max=math.log10(TEMPERATURES[1]),
+            step=0.02,
+            description="Temperature",
+            readout_format=".2f",
+            continuous_update=False,
+            style=SLIDER_STYLE,
+            layout=widgets.Layout(width="420px"),
+        )
+        scores = np.concatenate(state.scores())
+        low, high = float(np.floor(scores.min())), float(np.ceil(scores.max()))
+        self.threshold = widgets.FloatSlider(
+            value=min(max(state.threshold, low), high),
+            min=low,
+            max=high,
+            step=round((high - low) / 200, 3) or 0.01,
+            description="Not-sure threshold",
+            readout_format=".2f",
+            continuous_update=False,
+            style=SLIDER_STYLE,
+            layout=widgets.Layout(width="420px"),
+        )
+        self.calibration_result, self.threshold_result = ResultArea(), ResultArea()
+        super().__init__(
+            [side_by_side([self.temperature, self.calibration_result], [self.threshold, self.threshold_result])],
+            [self.calibration_result, self.threshold_result],
+            state.describe,
+            css_class="labkit-try-trust",
+        )
+        self.show_temperature()
+        self.show_threshold()
+        self.temperature.observe(self.calibration_result.guard(self.show_temperature), "value")
+        self.threshold.observe(self.threshold_result.guard(self.show_threshold), "value")
+
+    def show_temperature(self) -> None:
+        """The reliability diagram and its ECE at the slider's temperature, and one photo's percentages."""
+        state = self.state
+        state.temperature = self.temperature.value
+        figure = plot_reliability_diagram(
+            state.probabilities, state.labels, BINS, title=f"T = {state.temperature:.2f}: ECE {state.ece:.3f}"
+        )
+        alt = (
+            f"Reliability diagram at temperature {state.temperature:.2f}: accuracy against confidence in "
+            f"{BINS} bins, expected calibration error {state.ece:.3f}."
+        )
+        self.calibration_result.show(
+            text_html(state.temperature_text()) + text_html(state.photo_text()) + figure_html(figure, alt)
+        )
+
+    def show_threshold(self) -> None:
+        """The scores of photos and non-photos against the slider's threshold, and who is flagged."""
+        state = self.state
+        state.threshold = self.threshold.value
+        photo_scores, other_scores = state.scores()
+        figure = plot_ood_scores(photo_scores.tolist(), other_scores.tolist(), state.threshold)
+        alt = (
+            "Histograms of the out-of-distribution score of the real photos and of the generated images, with "
+            f"the not-sure threshold at {state.threshold:.2f} as a dashed line. {state.threshold_text()}"
+        )
+        self.threshold_result.show(text_html(state.threshold_text()) + figure_html(figure, alt))
+
+
 def try_trust(
     logits: np.ndarray,
     labels: Sequence[int] | np.ndarray,
@@ -119,7 +194,7 @@ def try_trust(
     features: np.ndarray | None = None,
     other_features: np.ndarray | None = None,
     head: tuple[np.ndarray, np.ndarray] | None = None,
-) -> TryIt:
+) -> TryTrust:
     """Build lesson 05's widget: a temperature slider and a "not sure" threshold slider, each with its picture.
 
     Args:
@@ -133,8 +208,6 @@ def try_trust(
         features, other_features, head: the clipped pooled features of the photos and of the generated images and
             the last layer (``classifier.forward``, ``classifier.head``), needed when the calibration's score reads
             them (the shipped one, ASH-S).
-
-    The widget's ``temperature`` and ``threshold`` are the sliders, ``state`` the :class:`Trust` they change.
     """
     calibration = calibration or shipped_calibration()
     if class_names is None:
@@ -146,79 +219,22 @@ def try_trust(
     for name, values, rows in (("photo_names", photo_names, logits), ("other_kinds", other_kinds, other_logits)):
         if values is not None and len(values) != len(rows):
             raise ValueError(f"Got {len(values)} {name} for {len(rows)} images: give one per image.")
-    state = Trust(
-        logits,
-        true_classes,
-        other_logits,
-        calibration,
-        class_names,
-        [f"#{number + 1} ({class_names[label]})" for number, label in enumerate(true_classes)]
-        if photo_names is None
-        else [str(name) for name in photo_names],
-        ["image"] * len(other_logits) if other_kinds is None else [str(kind) for kind in other_kinds],
-        photo,
-        temperature=calibration.temperature,
-        threshold=calibration.ood_threshold,
-        features=features,
-        other_features=other_features,
-        head=head,
+    return TryTrust(
+        Trust(
+            logits=logits,
+            labels=true_classes,
+            other_logits=other_logits,
+            calibration=calibration,
+            class_names=class_names,
+            photo_names=[f"#{number + 1} ({class_names[label]})" for number, label in enumerate(true_classes)]
+            if photo_names is None
+            else [str(name) for name in photo_names],
+            other_kinds=["image"] * len(other_logits) if other_kinds is None else [str(kind) for kind in other_kinds],
+            photo=photo,
+            temperature=calibration.temperature,
+            threshold=calibration.ood_threshold,
+            features=features,
+            other_features=other_features,
+            head=head,
+        )
     )
-
-    temperature = widgets.FloatLogSlider(
-        value=state.temperature,
-        base=10,
-        min=math.log10(TEMPERATURES[0]),
-        max=math.log10(TEMPERATURES[1]),
-        step=0.02,
-        description="Temperature",
-        readout_format=".2f",
-        continuous_update=False,
-        style=SLIDER_STYLE,
-        layout=widgets.Layout(width="420px"),
-    )
-    scores = np.concatenate(state.scores())
-    low, high = float(np.floor(scores.min())), float(np.ceil(scores.max()))
-    threshold = widgets.FloatSlider(
-        value=min(max(state.threshold, low), high),
-        min=low,
-        max=high,
-        step=round((high - low) / 200, 3) or 0.01,
-        description="Not-sure threshold",
-        readout_format=".2f",
-        continuous_update=False,
-        style=SLIDER_STYLE,
-        layout=widgets.Layout(width="420px"),
-    )
-    calibration_result, threshold_result = ResultArea(), ResultArea()
-
-    def show_temperature() -> None:
-        state.temperature = temperature.value
-        figure = plot_reliability_diagram(
-            state.probabilities, state.labels, BINS, title=f"T = {state.temperature:.2f}: ECE {state.ece:.3f}"
-        )
-        alt = (
-            f"Reliability diagram at temperature {state.temperature:.2f}: accuracy against confidence in "
-            f"{BINS} bins, expected calibration error {state.ece:.3f}."
-        )
-        calibration_result.show(
-            text_html(state.temperature_text()) + text_html(state.photo_text()) + figure_html(figure, alt)
-        )
-
-    def show_threshold() -> None:
-        state.threshold = threshold.value
-        photo_scores, other_scores = state.scores()
-        figure = plot_ood_scores(photo_scores.tolist(), other_scores.tolist(), state.threshold)
-        alt = (
-            "Histograms of the out-of-distribution score of the real photos and of the generated images, with "
-            f"the not-sure threshold at {state.threshold:.2f} as a dashed line. {state.threshold_text()}"
-        )
-        threshold_result.show(text_html(state.threshold_text()) + figure_html(figure, alt))
-
-    show_temperature()
-    show_threshold()
-    temperature.observe(calibration_result.guard(show_temperature), "value")
-    threshold.observe(threshold_result.guard(show_threshold), "value")
-    sections = side_by_side([temperature, calibration_result], [threshold, threshold_result])
-    widget = TryIt([sections], [calibration_result, threshold_result], state.describe, css_class="labkit-try-trust")
-    widget.temperature, widget.threshold, widget.state = temperature, threshold, state
-    return widget

@@ -19,9 +19,7 @@ Example:
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +28,8 @@ import ipywidgets as widgets
 from matplotlib.figure import Figure
 from PIL import Image
 
-from labkit.images import ImageError, load_image
+from labkit.errors import LabkitError
+from labkit.images import ACCEPTED_FILES, data_url, load_image, small_jpeg
 from labkit.paths import SAMPLES_DIR
 from labkit.plots import figure_to_png
 from labkit.samples import read_samples, sample_caption
@@ -38,12 +37,6 @@ from labkit.samples import read_samples, sample_caption
 SLIDER_STYLE = {"description_width": "initial"}  # the whole description, never cut to "Temperat…"
 FIGURE_DPI = 80  # sharp enough in a notebook, small enough to redraw within a second and keep the notebook light
 PHOTO_JPEG_QUALITY = 85
-ACCEPTED_FILES = "image/*"  # what the file chooser offers; anything else still gets a clear message
-
-
-def data_url(data: bytes, mime: str) -> str:
-    """Return ``data`` as a ``data:`` URL, for an ``<img>`` that needs no file on disk."""
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 def image_html(data: bytes, mime: str, alt: str, css_class: str = "labkit-try-picture") -> str:
@@ -59,20 +52,9 @@ def figure_html(figure: Figure, alt: str, dpi: int = FIGURE_DPI) -> str:
     return image_html(figure_to_png(figure, dpi=dpi), "image/png", alt)
 
 
-def jpeg_bytes(image: Image.Image, longest_side: int = 448) -> bytes:
-    """A small JPEG of ``image`` (its longest side at most ``longest_side``), in memory."""
-    small = image.convert("RGB")
-    if max(small.size) > longest_side:
-        small = small.copy()
-        small.thumbnail((longest_side, longest_side), Image.Resampling.LANCZOS)
-    buffer = io.BytesIO()
-    small.save(buffer, format="JPEG", quality=PHOTO_JPEG_QUALITY)
-    return buffer.getvalue()
-
-
 def photo_html(image: Image.Image, alt: str, longest_side: int = 448) -> str:
     """A photo as a small JPEG ``<img>`` with alt text."""
-    return image_html(jpeg_bytes(image, longest_side), "image/jpeg", alt)
+    return image_html(small_jpeg(image, longest_side, PHOTO_JPEG_QUALITY), "image/jpeg", alt)
 
 
 def text_html(text: str) -> str:
@@ -107,13 +89,13 @@ class ResultArea(widgets.HTML):
     def guard(self, action: Callable[[], None]) -> Callable[..., None]:
         """Wrap a callback: any error it raises is shown here (the widget keeps working), never lost in a log.
 
-        An :class:`~labkit.images.ImageError` already says what to do; anything else is shown with its type.
+        A :class:`~labkit.errors.LabkitError` already says what to do; anything else is shown with its type.
         """
 
         def callback(*_args, **_kwargs) -> None:
             try:
                 action()
-            except ImageError as error:
+            except LabkitError as error:
                 self.problem(str(error))
             except Exception as error:  # noqa: BLE001 - a widget shows every failure rather than dying silently
                 self.problem(f"{type(error).__name__}: {error}")

@@ -1,6 +1,8 @@
 """Fixtures for the browser tests: one real Voilà server for the whole session, one chromium, a fresh tab per test.
-The lessons' tests get a JupyterLab server instead (``jupyterlab``, started only when a test asks for it; see
-jupyterlab.py).
+The lessons' tests get a JupyterLab server instead (``jupyterlab``, started only when a test asks for it). The
+servers and pages these tests drive are in tools/ (serving.py, dashboard_page.py, lab_page.py, and tests/hub's
+hubserver.py), shared with the benchmarks and the screenshot tools; pyproject's pytest ``pythonpath`` puts tools/
+on sys.path.
 
 The server runs notebooks/dashboard.ipynb from the repository root on a free port of 127.0.0.1, so it reads
 ./voila.json, and inherits LABKIT_WEIGHTS_DIR (set by the root conftest.py when unset). Its log, and a screenshot of
@@ -11,15 +13,24 @@ only for the tests that ask for it (``exported_model_server``).
 from __future__ import annotations
 
 import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Error as PlaywrightError
-
 from dashboard_page import DashboardPage
-from jupyterlab import jupyterlab, lab  # noqa: F401  (JupyterLab for the lessons' tests, and a tab on a lesson)
-from serving import (REPO_ROOT, TRAINING_CLASSES, TRAINING_PHOTOS, export_small_model, launch_chromium, start_voila,
-                     stop, warm_model_cache)
+from lab_page import JupyterLabServer, LabPage, start_jupyterlab, stop_jupyterlab
+from playwright.sync_api import Error as PlaywrightError
+from serving import (
+    REPO_ROOT,
+    TRAINING_CLASSES,
+    TRAINING_PHOTOS,
+    export_small_model,
+    launch_chromium,
+    start_voila,
+    stop,
+    warm_model_cache,
+)
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 VIEWPORT = {"width": 1280, "height": 1000}
@@ -93,3 +104,34 @@ def pytest_runtest_makereport(item, call):
     if report.when == "call" and report.failed:
         item.failed = True
     return report
+
+
+# --- JupyterLab, for the lessons' tests ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def jupyterlab() -> JupyterLabServer:
+    """One JupyterLab for the whole session, serving the repository; stopped (with its kernels) at the end."""
+    with tempfile.TemporaryDirectory(prefix="labkit-jupyterlab-") as state:
+        server = start_jupyterlab(ARTIFACTS / "jupyterlab.log", Path(state))
+        yield server
+        stop_jupyterlab(server)
+
+
+@pytest.fixture
+def lab(jupyterlab, context) -> Callable[[str], LabPage]:
+    """Open a notebook in a new tab of the test's browser: ``lab("notebooks/03_first_predictions.ipynb")``.
+
+    When the test ends, the kernels it started are shut down, and each notebook it opened must be unchanged on disk
+    (the committed lessons are nbval's reference: a test runs them, it never saves them).
+    """
+    opened: dict[Path, bytes] = {}
+
+    def open_notebook(path: str) -> LabPage:
+        opened.setdefault(REPO_ROOT / path, (REPO_ROOT / path).read_bytes())
+        return LabPage.open_notebook(context, jupyterlab, path)
+
+    yield open_notebook
+    jupyterlab.shut_down_kernels()
+    changed = [str(path.relative_to(REPO_ROOT)) for path, content in opened.items() if path.read_bytes() != content]
+    assert not changed, f"The browser test saved over {changed}; JupyterLab's autosave should be off (TEST_SETTINGS)."

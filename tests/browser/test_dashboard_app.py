@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from dashboard_page import DashboardPage
+from PIL import Image
 from serving import FAKE_CAMERA, TRAINING_CLASSES, TRAINING_PHOTOS, launch_chromium
+
 from labkit.export import describe_export
 from labkit.samples import read_samples, sample_caption
 from labkit.weights import readable_label
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.browser
 
 # Clear photos of one thing each, from ../shared/samples: the model's top-1 is right on them with a wide margin.
 ZEBRA, PENGUIN, MUG = "340_zebra.jpg", "145_king_penguin.jpg", "504_coffee_mug.jpg"
-# A photo the model gets wrong and hesitates on: the screenshot shows what a doubtful answer looks like.
+# A photo the model gets wrong and hesitates on: a card with a doubtful answer.
 LION = "291_lion.jpg"
 # A gallery photo of data/samples, third in the gallery, that the model is sure of (pizza 99.6 %).
 GALLERY_PHOTO = "pizza.jpg"
@@ -63,7 +63,7 @@ def test_several_files_at_once_give_a_card_each(dashboard, photo, expected_label
     assert expected_label(MUG) in dashboard.best_labels()
 
 
-def test_show_where_it_looked_puts_a_heatmap_on_the_card(dashboard, photo, expected_label, repo_root):
+def test_show_where_it_looked_puts_a_heatmap_on_the_card(dashboard, photo, expected_label):
     dashboard.upload(photo(MUG), photo(LION), photo(ZEBRA))  # the last one chosen ends up on top
     dashboard.wait_for_cards(3)
     card = dashboard.results.first
@@ -73,21 +73,15 @@ def test_show_where_it_looked_puts_a_heatmap_on_the_card(dashboard, photo, expec
 
     overlay = dashboard.show_where_it_looked(card)  # with the keyboard: focus, Enter
 
-    assert overlay.get_attribute("alt") == (f"Heatmap of where the model looked for '{expected_label(ZEBRA)}': warm "
-                                            "colours mark the regions that raised that class's score")
+    assert overlay.get_attribute("alt") == (
+        f"Heatmap of where the model looked for '{expected_label(ZEBRA)}': warm "
+        "colours mark the regions that raised that class's score"
+    )
     assert overlay.evaluate("image => image.complete && image.naturalWidth") > 0
     hide = card.get_by_role("button", name="Hide where it looked")
     assert hide.get_attribute("aria-expanded") == "true"
     other = dashboard.results.nth(1).locator("img.labkit-looked-overlay")
     assert not other.is_visible() and other.get_attribute("src") is None  # other cards: nothing computed
-
-    # The picture for the README: the app with a few results, one showing where it looked.
-    (repo_root / "test-artifacts").mkdir(exist_ok=True)
-    dashboard.page.evaluate("document.activeElement.blur()")  # no focus ring in the picture
-    dashboard.page.mouse.move(0, 0)
-    height = dashboard.page.evaluate("document.querySelector('.labkit-app').getBoundingClientRect().height")
-    dashboard.page.set_viewport_size({"width": 1280, "height": int(height) + 60})
-    dashboard.page.screenshot(path=repo_root / "test-artifacts" / "dashboard.png", animations="disabled")
 
     hide.click()
     overlay.wait_for(state="hidden")
@@ -105,8 +99,9 @@ def test_colour_noise_gets_the_not_sure_note(dashboard, tmp_path):
     assert "Not sure: this is probably none of the 1000 things I know" in doubt
 
 
-def test_a_model_exported_into_the_models_folder_can_be_picked_and_answers(context, exported_model_server,
-                                                                           trashnet_dir, photo, expected_label):
+def test_a_model_exported_into_the_models_folder_can_be_picked_and_answers(
+    context, exported_model_server, trashnet_dir, photo, expected_label
+):
     url, export = exported_model_server
     dashboard = DashboardPage.open(context, url)
     dashboard.upload(photo(ZEBRA))
@@ -178,10 +173,14 @@ def test_the_webcam_snapshot_gives_a_result_card(dashboard):
     assert card.locator("img.labkit-chart").get_attribute("alt").startswith("Bar chart of the top 3 guesses")
 
 
-@pytest.mark.parametrize("camera_args, message", [
-    ((), "No camera was found. Connect one and try again, or choose a photo instead."),
-    ((FAKE_CAMERA,), "Camera access was refused. Allow the camera for this page"),  # nobody answers the prompt
-], ids=["no camera", "permission refused"])
+@pytest.mark.parametrize(
+    "camera_args, message",
+    [
+        ((), "No camera was found. Connect one and try again, or choose a photo instead."),
+        ((FAKE_CAMERA,), "Camera access was refused. Allow the camera for this page"),  # nobody answers the prompt
+    ],
+    ids=["no camera", "permission refused"],
+)
 def test_without_a_usable_camera_the_webcam_button_says_what_to_do(playwright, voila_url, camera_args, message):
     chromium = launch_chromium(playwright, camera_args)
     try:
@@ -200,8 +199,11 @@ def test_the_keyboard_reaches_every_control_and_enter_classifies_a_sample(dashbo
     focused = []
     for _ in range(12):
         dashboard.page.keyboard.press("Tab")
-        focused.append(dashboard.page.evaluate(
-            "document.activeElement.getAttribute('aria-label') || document.activeElement.innerText"))
+        focused.append(
+            dashboard.page.evaluate(
+                "document.activeElement.getAttribute('aria-label') || document.activeElement.innerText"
+            )
+        )
     assert "Choose photos to classify" in focused
     assert "Take a photo" in focused
     assert gallery_button in focused
@@ -250,9 +252,9 @@ def test_three_browsers_at_once_all_get_results(browser, voila_url, photo, expec
         for page in pages:
             page.wait_until_ready()
         files = [ZEBRA, PENGUIN, MUG]
-        for page, file in zip(pages, files):
+        for page, file in zip(pages, files, strict=True):
             page.upload(photo(file))
-        for page, file in zip(pages, files):
+        for page, file in zip(pages, files, strict=True):
             page.wait_for_cards(1)
             assert page.best_labels() == [expected_label(file)]
     finally:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from jupyterlab import LabPage
+from lab_page import LabPage
 from playwright.sync_api import expect
 
 from labkit.lessons.trainer_photos import EXAMPLE_PHOTOS
@@ -40,7 +40,8 @@ def test_two_classes_of_uploaded_photos_train_and_a_new_photo_is_classified(lab)
 
     for number, material in enumerate(("glass", "metal"), start=1):
         trainer.locator(".widget-text", has=lesson.page.get_by_text("New class", exact=True)).locator("input").fill(
-            material)
+            material
+        )
         trainer.get_by_role("button", name="Add class", exact=True).click()
         cards = trainer.locator(".labkit-trainer-class")
         expect(cards).to_have_count(number)  # the new class's card is drawn

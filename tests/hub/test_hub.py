@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(Path(__file__).parent))
 sys.path.append(str(REPO_ROOT / "benchmarks"))  # appended: the benchmarks' names never hide an installed module
 
 import hubserver  # noqa: E402
@@ -73,7 +72,7 @@ def test_students_log_in_together_use_the_app_and_an_idle_server_is_culled_then_
     from course_data import open_photo
 
     labels = expected_labels()
-    photos = [open_photo(name) for name in PHOTOS[:len(STUDENTS)]]
+    photos = [open_photo(name) for name in PHOTOS[: len(STUDENTS)]]
 
     # Three students log in at the same moment; each lands on the app (the hub's default URL) in their own server.
     contexts = {name: browser.new_context() for name in STUDENTS}
@@ -87,7 +86,7 @@ def test_students_log_in_together_use_the_app_and_an_idle_server_is_culled_then_
 
     # Each classifies a photo and sees its label, with the class's converted model linked into their own cache
     # by deploy/singleuser-start (a kernel that converted it would have written a file of its own there).
-    for (name, page), photo in zip(pages.items(), photos):
+    for (name, page), photo in zip(pages.items(), photos, strict=True):
         assert classify(page, photo) == labels[photo.name], f"{name}'s card for {photo.name}"
         cached = list((hub.state / "home" / name / ".cache" / "labkit" / "litert").iterdir())
         assert cached and all(path.is_symlink() for path in cached), f"{name}'s kernel converted the model itself"
@@ -103,7 +102,8 @@ def test_students_log_in_together_use_the_app_and_an_idle_server_is_culled_then_
     culled_process, started = servers[first], hub.server(first)["started"]
     contexts.pop(first).close()
     assert wait_until(lambda: hub.server(first) is None, CULLED_WITHIN_S), (
-        f"{first}'s idle server was not culled within {CULLED_WITHIN_S} s; see {hub.log}")
+        f"{first}'s idle server was not culled within {CULLED_WITHIN_S} s; see {hub.log}"
+    )
     assert wait_until(lambda: not culled_process.is_running(), 30), "the culled server's process is still running"
 
     # Logging in again starts a fresh server, and the app works in it.

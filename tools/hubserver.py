@@ -25,18 +25,16 @@ import os
 import secrets
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+from serving import READY_TEXT, answers_within, free_port, wait_or_kill
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO_ROOT / "tests" / "browser"))  # the browser tests' chromium and page helpers
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
-from serving import READY_TEXT, free_port  # noqa: E402
 
 HUB_CONFIG = REPO_ROOT / "deploy" / "jupyterhub_config.py"
 PROXY = REPO_ROOT / ".hub" / "node_modules" / ".bin" / "configurable-http-proxy"
@@ -59,8 +57,9 @@ class Hub:
 
     def api(self, path: str, method: str = "GET") -> dict | list | None:
         """Call the hub's REST API (``path`` after /hub/api/) with the test's token; return the decoded JSON."""
-        request = urllib.request.Request(f"{self.url}hub/api/{path}", method=method,
-                                         headers={"Authorization": f"token {self.token}"})
+        request = urllib.request.Request(
+            f"{self.url}hub/api/{path}", method=method, headers={"Authorization": f"token {self.token}"}
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             body = response.read()
         return json.loads(body) if body else None
@@ -109,7 +108,7 @@ def write_test_config(state: Path, port: int, cull_timeout_s: int, token: str) -
         "as_root": os.geteuid() == 0,
     }
     path = state / "jupyterhub_config.py"
-    path.write_text(f"""# Written by tests/hub/hubserver.py: the repository's config, then test-only overrides.
+    path.write_text(f"""# Written by tools/hubserver.py: the repository's config, then test-only overrides.
 import json, sys
 settings = json.loads({json.dumps(json.dumps(settings))})
 load_subconfig(settings["real"])
@@ -155,18 +154,19 @@ def start_hub(state: Path, cull_timeout_s: int = 3600, log: Path | None = None) 
     log = log or state / "jupyterhub.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     hub_command = Path(sys.executable).parent / "jupyterhub"
-    process = subprocess.Popen([str(hub_command), "-f", str(config)], cwd=state, stdout=open(log, "w"),
-                               stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    process = subprocess.Popen(
+        [str(hub_command), "-f", str(config)],
+        cwd=state,
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     hub = Hub(process, f"http://127.0.0.1:{port}/", state, token, log)
-    deadline = time.monotonic() + HUB_START_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"JupyterHub exited with code {process.returncode}; see {log}")
-        try:
-            hub.api("")
+    try:
+        if answers_within(process, lambda: hub.api(""), HUB_START_S, poll_s=0.5):
             return hub
-        except (OSError, urllib.error.URLError):
-            time.sleep(0.5)
+    except RuntimeError as error:
+        raise RuntimeError(f"JupyterHub {error}; see {log}") from None
     stop_hub(hub)
     raise RuntimeError(f"JupyterHub did not answer within {HUB_START_S} s; see {log}")
 
@@ -177,11 +177,7 @@ def stop_hub(hub: Hub) -> None:
     children = psutil.Process(hub.process.pid).children(recursive=True)
     if hub.process.poll() is None:
         hub.process.terminate()
-        try:
-            hub.process.wait(timeout=STOP_S)
-        except subprocess.TimeoutExpired:
-            hub.process.kill()
-            hub.process.wait()
+        wait_or_kill(hub.process, STOP_S)
     for child in children:
         try:
             child.terminate()

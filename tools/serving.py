@@ -9,13 +9,22 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+from collections.abc import Callable
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = "notebooks/dashboard.ipynb"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 FAKE_CAMERA = "--use-fake-device-for-media-stream"  # a webcam that films a moving test pattern
 ALLOW_CAMERA = "--use-fake-ui-for-media-stream"  # answers the camera permission prompt with "allow"
 READY_TEXT = "Ready:"  # the status line once the model is loaded
@@ -33,12 +42,17 @@ def free_port() -> int:
 def warm_model_cache() -> None:
     """Build the shared classifier once in a throwaway process, so a missing LiteRT conversion (~30 s) happens
     here, once, rather than in several app kernels at the same time."""
-    subprocess.run([sys.executable, "-c", "from labkit.model import shared_classifier; shared_classifier()"],
-                   cwd=REPO_ROOT, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-c", "from labkit.model import shared_classifier; shared_classifier()"],
+        cwd=REPO_ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
-def start_voila(log_path: Path, port: int | None = None, env: dict[str, str] | None = None
-                ) -> tuple[subprocess.Popen, str]:
+def start_voila(
+    log_path: Path, port: int | None = None, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, str]:
     """Start Voilà from the repository root (so it reads ./voila.json) and wait until it accepts connections.
 
     The environment (LABKIT_WEIGHTS_DIR...) is inherited, plus ``env`` (e.g. LABKIT_MODELS_DIR for its kernels).
@@ -48,9 +62,21 @@ def start_voila(log_path: Path, port: int | None = None, env: dict[str, str] | N
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "voila", NOTEBOOK, f"--port={port}", "--Voila.ip=127.0.0.1", "--no-browser",
-         "--Voila.port_retries=0"],
-        cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+        [
+            sys.executable,
+            "-m",
+            "voila",
+            NOTEBOOK,
+            f"--port={port}",
+            "--Voila.ip=127.0.0.1",
+            "--no-browser",
+            "--Voila.port_retries=0",
+        ],
+        cwd=REPO_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+    )
     deadline = time.monotonic() + SERVER_START_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -67,25 +93,55 @@ def start_voila(log_path: Path, port: int | None = None, env: dict[str, str] | N
 def export_small_model(training_folder: Path, out: Path) -> Path:
     """Fine-tune MobileNetV2 on ``training_folder`` briefly (one epoch of the new head, no augmented copies) and
     export it with its LiteRT file into ``out``, in a throwaway process: the test runner never holds TensorFlow."""
-    script = ("import sys\n"
-              "from labkit.export import export_model\n"
-              "from labkit.transfer import fine_tune\n"
-              "result = fine_tune(sys.argv[1], head_epochs=1, fine_tune_epochs=0, progress=False)\n"
-              "export_model(result, sys.argv[2])\n")
-    subprocess.run([sys.executable, "-c", script, str(training_folder), str(out)], cwd=REPO_ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
+    script = (
+        "import sys\n"
+        "from labkit.export import export_model\n"
+        "from labkit.transfer import fine_tune\n"
+        "result = fine_tune(sys.argv[1], head_epochs=1, fine_tune_epochs=0, progress=False)\n"
+        "export_model(result, sys.argv[2])\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", script, str(training_folder), str(out)],
+        cwd=REPO_ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return out
 
 
-def stop(process: subprocess.Popen) -> None:
-    """Stop a server started by :func:`start_voila` (it shuts its kernels down on SIGTERM)."""
+def stop(process: subprocess.Popen, timeout_s: float = 20) -> None:
+    """Stop a server started by :func:`start_voila` (it shuts its kernels down on SIGTERM); kill it after
+    ``timeout_s``."""
     if process.poll() is None:
         process.terminate()
+    wait_or_kill(process, timeout_s)
+
+
+def wait_or_kill(process: subprocess.Popen, timeout_s: float) -> None:
+    """Wait for a process asked to stop; kill it when it is still there after ``timeout_s``."""
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def answers_within(process: subprocess.Popen, ask: Callable[[], object], seconds: float, poll_s: float) -> bool:
+    """Whether ``ask()`` (a request to a server ``process`` runs) succeeds within ``seconds``, asked every ``poll_s``.
+
+    Raises:
+        RuntimeError: the process exited first.
+    """
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"exited with code {process.returncode}")
         try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            ask()
+            return True
+        except (OSError, urllib.error.URLError):
+            time.sleep(poll_s)
+    return False
 
 
 def launch_chromium(playwright, camera_args: tuple[str, ...] = (FAKE_CAMERA, ALLOW_CAMERA)):
