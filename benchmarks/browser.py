@@ -108,22 +108,28 @@ def time_where_it_looked(dashboard: DashboardPage, runs: int) -> list[float]:
 def report(name: str, seconds: list[float], target: float) -> None:
     median = statistics.median(seconds)
     verdict = "meets" if median <= target else "MISSES"
-    print(f"{name:<34} median {median:6.2f} s   min {min(seconds):6.2f}   max {max(seconds):6.2f}   "
-          f"({verdict} the {target:g} s target, n={len(seconds)})")
+    print(
+        f"{name:<34} median {median:6.2f} s   min {min(seconds):6.2f}   max {max(seconds):6.2f}   "
+        f"({verdict} the {target:g} s target, n={len(seconds)})"
+    )
 
 
 def report_together(name: str, seconds: list[float], target: float) -> None:
     verdict = "all meet" if max(seconds) <= target else "MISSES"
-    print(f"{name:<34} " + "  ".join(f"{value:5.2f}" for value in seconds) +
-          f" s   slowest {max(seconds):5.2f} s   ({verdict} the {target:g} s target)")
+    print(
+        f"{name:<34} "
+        + "  ".join(f"{value:5.2f}" for value in seconds)
+        + f" s   slowest {max(seconds):5.2f} s   ({verdict} the {target:g} s target)"
+    )
 
 
 def measure_together(browser, tabs: int) -> tuple[list[float], list[float]]:
     """``tabs`` students arriving at once: seconds to "Ready" with ./voila.json's pre-heated pool, and without."""
     measured = {}
     for name, extra in (("pool", ()), ("cold", ("--VoilaConfiguration.preheat_kernel=False",))):
-        process, url = start_server(None, REPO_ROOT / "test-artifacts" / f"voila-benchmark-together-{name}.log",
-                                    extra_args=extra)
+        process, url = start_server(
+            None, REPO_ROOT / "test-artifacts" / f"voila-benchmark-together-{name}.log", extra_args=extra
+        )
         try:
             measured[name] = time_arrivals_together(browser, url, psutil.Process(process.pid), tabs)
         finally:
@@ -150,8 +156,10 @@ def main() -> None:
         if args.together > 0:
             together, cold_together = measure_together(browser, args.together)
             load_after = os.getloadavg()
-            print(f"labkit web app, {os.cpu_count()} CPUs, load average {load_before[0]:.1f} before and "
-                  f"{load_after[0]:.1f} after (1 minute; other jobs share the machine)")
+            print(
+                f"labkit web app, {os.cpu_count()} CPUs, load average {load_before[0]:.1f} before and "
+                f"{load_after[0]:.1f} after (1 minute; other jobs share the machine)"
+            )
             report_together(f"{args.together} at once -> ready, pool", together, READY_TARGET_S)
             report_together(f"{args.together} at once -> ready, no pool", cold_together, READY_TARGET_S)
             print(f"{'slowest tab, pool / no pool':<34} {max(together) / max(cold_together):5.2f}")
@@ -172,23 +180,36 @@ def main() -> None:
             stop(process)
         browser.close()
 
-    print(f"one at a time, photo {args.photo.name} ({args.photo.stat().st_size / 1e3:.0f} kB), load average "
-          f"{os.getloadavg()[0]:.1f}")
-    print(f"{'cold start (first page load)':<34} {cold[0]:13.2f} s   "
-          f"({'meets' if cold[0] <= READY_TARGET_S else 'MISSES'} the {READY_TARGET_S:g} s target)")
+    print(
+        f"one at a time, photo {args.photo.name} ({args.photo.stat().st_size / 1e3:.0f} kB), load average "
+        f"{os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"{'cold start (first page load)':<34} {cold[0]:13.2f} s   "
+        f"({'meets' if cold[0] <= READY_TARGET_S else 'MISSES'} the {READY_TARGET_S:g} s target)"
+    )
     report("page load -> ready", loads, READY_TARGET_S)
     report("upload -> result visible", uploads, RESULT_TARGET_S)
     report("drop -> result visible", drops, RESULT_TARGET_S)
     print(f"{'first show where it looked (cold)':<34} {first_gradcam:13.2f} s")
     report("show where it looked, later", gradcams, RESULT_TARGET_S)
-    write_result("browser", {
-        "photo": args.photo.name, "runs": args.runs, "cold_start_s": round(cold[0], 2),
-        "ready_median_s": round(statistics.median(loads), 2), "upload_median_s": round(statistics.median(uploads), 3),
-        "drop_median_s": round(statistics.median(drops), 3), "first_where_it_looked_s": round(first_gradcam, 2),
-        "where_it_looked_later_median_s": round(statistics.median(gradcams), 3) if gradcams else None,
-        "together_tabs": args.together, "together_pool_ready_s": [round(value, 2) for value in together],
-        "together_no_pool_ready_s": [round(value, 2) for value in cold_together]},
-        load_at_start=started)
+    write_result(
+        "browser",
+        {
+            "photo": args.photo.name,
+            "runs": args.runs,
+            "cold_start_s": round(cold[0], 2),
+            "ready_median_s": round(statistics.median(loads), 2),
+            "upload_median_s": round(statistics.median(uploads), 3),
+            "drop_median_s": round(statistics.median(drops), 3),
+            "first_where_it_looked_s": round(first_gradcam, 2),
+            "where_it_looked_later_median_s": round(statistics.median(gradcams), 3) if gradcams else None,
+            "together_tabs": args.together,
+            "together_pool_ready_s": [round(value, 2) for value in together],
+            "together_no_pool_ready_s": [round(value, 2) for value in cold_together],
+        },
+        load_at_start=started,
+    )
 
 
 if __name__ == "__main__":

@@ -50,13 +50,21 @@ from soak import (
 # --- configurable parameters -----------------------------------------------------------------------------------
 SESSIONS = 5
 ONE_AT_A_TIME = 3
-POLL_SECONDS = 0.1     # how often the tabs are checked for "Ready" and for their card
+POLL_SECONDS = 0.1  # how often the tabs are checked for "Ready" and for their card
 TIMEOUT_SECONDS = 180  # for every tab to be ready, and again for every card
 CLOSE_WAIT_SECONDS = 5
 CLASS_SIZES = (30, 200)
 # Photos the model gets right with a wide margin (../shared/samples), one per tab.
-PHOTOS = ("340_zebra.jpg", "145_king_penguin.jpg", "504_coffee_mug.jpg", "817_sports_car.jpg", "907_wine_bottle.jpg",
-          "388_giant_panda.jpg", "963_pizza.jpg", "950_orange.jpg")
+PHOTOS = (
+    "340_zebra.jpg",
+    "145_king_penguin.jpg",
+    "504_coffee_mug.jpg",
+    "817_sports_car.jpg",
+    "907_wine_bottle.jpg",
+    "388_giant_panda.jpg",
+    "963_pizza.jpg",
+    "950_orange.jpg",
+)
 
 
 @dataclass
@@ -159,18 +167,25 @@ def close_all(sessions: list[Session]) -> None:
 
 
 def table(title: str, sessions: list[Session], labels: dict[str, str]) -> list[str]:
-    lines = [title, f"{'tab':>4}  {'photo':<26}{'ready s':>8}{'card s':>8}  {'label':<18}{'RSS MB':>8}{'USS MB':>8}"
-                    f"{'PSS MB':>8}{'start CPU s':>12}"]
+    lines = [
+        title,
+        f"{'tab':>4}  {'photo':<26}{'ready s':>8}{'card s':>8}  {'label':<18}{'RSS MB':>8}{'USS MB':>8}"
+        f"{'PSS MB':>8}{'start CPU s':>12}",
+    ]
     for session in sessions:
         right = "" if session.label == labels[session.photo.name] else "  WRONG"
-        lines.append(f"{session.number:>4}  {session.photo.name:<26}{session.ready_s:>8.1f}{session.card_s:>8.2f}  "
-                     f"{(session.label or '(none)')[:17]:<18}{session.memory.rss:>8.0f}{session.memory.uss:>8.0f}"
-                     f"{session.memory.pss:>8.0f}{session.start_cpu_s:>12.1f}{right}")
+        lines.append(
+            f"{session.number:>4}  {session.photo.name:<26}{session.ready_s:>8.1f}{session.card_s:>8.2f}  "
+            f"{(session.label or '(none)')[:17]:<18}{session.memory.rss:>8.0f}{session.memory.uss:>8.0f}"
+            f"{session.memory.pss:>8.0f}{session.start_cpu_s:>12.1f}{right}"
+        )
     median = statistics.median
-    lines.append(f"{'':>4}  {'median':<26}{median(s.ready_s for s in sessions):>8.1f}"
-                 f"{median(s.card_s for s in sessions):>8.2f}  {'':<18}{median(s.memory.rss for s in sessions):>8.0f}"
-                 f"{median(s.memory.uss for s in sessions):>8.0f}{median(s.memory.pss for s in sessions):>8.0f}"
-                 f"{median(s.start_cpu_s for s in sessions):>12.1f}")
+    lines.append(
+        f"{'':>4}  {'median':<26}{median(s.ready_s for s in sessions):>8.1f}"
+        f"{median(s.card_s for s in sessions):>8.2f}  {'':<18}{median(s.memory.rss for s in sessions):>8.0f}"
+        f"{median(s.memory.uss for s in sessions):>8.0f}{median(s.memory.pss for s in sessions):>8.0f}"
+        f"{median(s.start_cpu_s for s in sessions):>12.1f}"
+    )
     return lines
 
 
@@ -179,36 +194,46 @@ def medians(sessions: list[Session]) -> dict:
     if not sessions:
         return {}
     median = statistics.median
-    return {"tabs": len(sessions), "ready_s": round(median(s.ready_s for s in sessions), 2),
-            "card_s": round(median(s.card_s for s in sessions), 3),
-            "rss_mb": round(median(s.memory.rss for s in sessions), 1),
-            "uss_mb": round(median(s.memory.uss for s in sessions), 1),
-            "start_cpu_s": round(median(s.start_cpu_s for s in sessions), 2)}
+    return {
+        "tabs": len(sessions),
+        "ready_s": round(median(s.ready_s for s in sessions), 2),
+        "card_s": round(median(s.card_s for s in sessions), 3),
+        "rss_mb": round(median(s.memory.rss for s in sessions), 1),
+        "uss_mb": round(median(s.memory.uss for s in sessions), 1),
+        "start_cpu_s": round(median(s.start_cpu_s for s in sessions), 2),
+    }
 
 
-def class_estimate(sessions: list[Session], server_mb: float, files_per_kernel: float,
-                   sizes=CLASS_SIZES) -> list[str]:
+def class_estimate(sessions: list[Session], server_mb: float, files_per_kernel: float, sizes=CLASS_SIZES) -> list[str]:
     """RAM for a class: the server, one kernel's shared pages once, and each kernel's own pages (USS) per student;
     and the open files the server needs (its sockets to each kernel), which the default `ulimit -n` of 1024 caps."""
     uss = statistics.median(session.memory.uss for session in sessions)
     shared = statistics.median(session.memory.rss - session.memory.uss for session in sessions)
     cpu = statistics.median(session.start_cpu_s for session in sessions)
-    lines = [f"per kernel: {uss:.0f} MB of its own (USS) + {shared:.0f} MB shared by all kernels; "
-             f"{cpu:.1f} CPU s to start; the Voilà server {server_mb:.0f} MB"]
+    lines = [
+        f"per kernel: {uss:.0f} MB of its own (USS) + {shared:.0f} MB shared by all kernels; "
+        f"{cpu:.1f} CPU s to start; the Voilà server {server_mb:.0f} MB"
+    ]
     for size in sizes:
         total_gb = (server_mb + shared + size * uss) / 1000
-        lines.append(f"a class of {size}: {total_gb:.1f} GB for the kernels and the server; "
-                     f"{size * cpu:.0f} CPU s of kernel start-up if all arrive at once "
-                     f"({size * cpu / 60:.1f} min on one core); the server holds {size * files_per_kernel:.0f} "
-                     "open files")
+        lines.append(
+            f"a class of {size}: {total_gb:.1f} GB for the kernels and the server; "
+            f"{size * cpu:.0f} CPU s of kernel start-up if all arrive at once "
+            f"({size * cpu / 60:.1f} min on one core); the server holds {size * files_per_kernel:.0f} "
+            "open files"
+        )
     return lines
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=SESSIONS, help=f"tabs at once (default {SESSIONS})")
-    parser.add_argument("--one-at-a-time", type=int, default=ONE_AT_A_TIME,
-                        help=f"tabs opened one after another first (default {ONE_AT_A_TIME}; 0 skips)")
+    parser.add_argument(
+        "--one-at-a-time",
+        type=int,
+        default=ONE_AT_A_TIME,
+        help=f"tabs opened one after another first (default {ONE_AT_A_TIME}; 0 skips)",
+    )
     parser.add_argument("--config", type=Path, help="a Voilà config to use instead of ./voila.json")
     options = parser.parse_args()
     if not 1 <= options.sessions <= len(PHOTOS):
@@ -223,8 +248,10 @@ def main() -> int:
     warm_model_cache()
     process, url = start_server(options.config, LOG_DIR / "voila-concurrent.log")
     server = psutil.Process(process.pid)
-    lines = [f"concurrent sessions: {url} (config: {options.config or 'voila.json'}), "
-             f"{psutil.cpu_count()} CPUs, {psutil.virtual_memory().total / 1e9:.0f} GB RAM"]
+    lines = [
+        f"concurrent sessions: {url} (config: {options.config or 'voila.json'}), "
+        f"{psutil.cpu_count()} CPUs, {psutil.virtual_memory().total / 1e9:.0f} GB RAM"
+    ]
     try:
         with sync_playwright() as playwright:
             browser = launch_chromium(playwright)
@@ -236,7 +263,7 @@ def main() -> int:
                 alone.append(session)
                 close_all([session])
             wait_until_idle(server)
-            together = serve(browser, url, server, photos[:options.sessions])
+            together = serve(browser, url, server, photos[: options.sessions])
             server_mb = Memory.of(server).rss
             open_kernels, open_files = len(kernel_processes(server)), server.num_fds()
             close_all(together)
@@ -254,21 +281,34 @@ def main() -> int:
         lines += [""] + table("one at a time (each tab the only one starting):", alone, labels)
     lines += [""] + table(f"{options.sessions} at once:", together, labels)
     lines += [""] + class_estimate(alone or together, server_mb, files_per_kernel)
-    lines.append(f"kernels running: {open_kernels} with the tabs open, {left} of them {CLOSE_WAIT_SECONDS} s after "
-                 "closing every tab (pre-heated kernels waiting in the pool count too)")
+    lines.append(
+        f"kernels running: {open_kernels} with the tabs open, {left} of them {CLOSE_WAIT_SECONDS} s after "
+        "closing every tab (pre-heated kernels waiting in the pool count too)"
+    )
     print("\n".join(lines))
     wrong = [session for session in alone + together if session.label != labels[session.photo.name]]
     if options.config is None:  # the app as `make app` serves it
-        write_result("concurrent_sessions", {
-            "one_at_a_time": medians(alone), "at_once": medians(together), "server_rss_mb": round(server_mb, 1),
-            "open_files_per_kernel": round(files_per_kernel, 1), "kernels_with_tabs_open": open_kernels,
-            "kernels_left_after_closing": left, "all_right": not wrong}, load_at_start=load_at_start)
+        write_result(
+            "concurrent_sessions",
+            {
+                "one_at_a_time": medians(alone),
+                "at_once": medians(together),
+                "server_rss_mb": round(server_mb, 1),
+                "open_files_per_kernel": round(files_per_kernel, 1),
+                "kernels_with_tabs_open": open_kernels,
+                "kernels_left_after_closing": left,
+                "all_right": not wrong,
+            },
+            load_at_start=load_at_start,
+        )
     if wrong:
         print(f"concurrent sessions: FAILED, {len(wrong)} tab(s) without the right card")
         return 1
-    print(f"concurrent sessions: OK, all {options.sessions} sessions at once were served "
-          f"(median ready {statistics.median(s.ready_s for s in together):.1f} s, "
-          f"card {statistics.median(s.card_s for s in together):.2f} s)")
+    print(
+        f"concurrent sessions: OK, all {options.sessions} sessions at once were served "
+        f"(median ready {statistics.median(s.ready_s for s in together):.1f} s, "
+        f"card {statistics.median(s.card_s for s in together):.2f} s)"
+    )
     return 0
 
 

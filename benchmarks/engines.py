@@ -46,10 +46,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("LABKIT_WEIGHTS_DIR", str(REPO_ROOT.parent / "shared" / "models"))
 
 # --- configurable parameters -----------------------------------------------------------------------------------
-REPEATS = 60          # timed single-image runs per engine (over all rounds)
-ROUNDS = 3            # engines are timed in turns, this many times
+REPEATS = 60  # timed single-image runs per engine (over all rounds)
+ROUNDS = 3  # engines are timed in turns, this many times
 BATCH = 32
-PHOTO_SIDE = 256      # the shorter side of the photo timed end to end
+PHOTO_SIDE = 256  # the shorter side of the photo timed end to end
 TARGET_DEFAULT_MS = 10.0
 TARGET_INT8_MS = 6.0
 INT8_TOP1_SLACK = 0.01  # int8 top-1 may trail float32's by at most this
@@ -119,10 +119,15 @@ def time_engines(classifiers: dict[str, Classifier], photo: Path, args, referenc
     photos = batch_photos()
     calls = {engine: (lambda c=c: c.classify(photo)) for engine, c in classifiers.items()}
     end_to_end = timed_in_turns(calls | (reference or {}), args.repeats, args.rounds)
-    forward = timed_in_turns({engine: (lambda c=c: c.logits(one)) for engine, c in classifiers.items()},
-                             args.repeats, args.rounds)
-    batches = timed_in_turns({engine: (lambda c=c: c.predict(photos)) for engine, c in classifiers.items()},
-                             max(args.rounds, 6), args.rounds, warmup=1)
+    forward = timed_in_turns(
+        {engine: (lambda c=c: c.logits(one)) for engine, c in classifiers.items()}, args.repeats, args.rounds
+    )
+    batches = timed_in_turns(
+        {engine: (lambda c=c: c.predict(photos)) for engine, c in classifiers.items()},
+        max(args.rounds, 6),
+        args.rounds,
+        warmup=1,
+    )
     return {"end_to_end": end_to_end, "forward": forward, "batch": batches}
 
 
@@ -144,59 +149,93 @@ def measure_engines(args) -> dict:
         timings = time_engines(classifiers, photo, args)
         classifiers = {"keras": build("keras")} | classifiers
         keras_model = classifiers["keras"].model
-        keras_timings = time_engines({"keras": classifiers["keras"]}, photo, args,
-                                     reference={"model.predict": lambda: keras_predict_one(keras_model, photo)})
+        keras_timings = time_engines(
+            {"keras": classifiers["keras"]},
+            photo,
+            args,
+            reference={"model.predict": lambda: keras_predict_one(keras_model, photo)},
+        )
         for kind, values in keras_timings.items():
             timings[kind] |= values
         end_to_end, forward, batches = timings["end_to_end"], timings["forward"], timings["batch"]
-        results = {engine: evaluate(classifier, shared_samples_dir(), progress=False)
-                   for engine, classifier in classifiers.items()}
+        results = {
+            engine: evaluate(classifier, shared_samples_dir(), progress=False)
+            for engine, classifier in classifiers.items()
+        }
 
     keras_top1 = results["keras"].logits.argmax(axis=1)
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    print(f"\nOne {PHOTO_SIDE}-px JPEG ({photo.name}) end to end: decode, preprocess, forward. Batch: {BATCH} "
-          f"different photos end to end. Top-1 on {results['keras'].n} photos of ../shared/samples; 'agrees' = same "
-          f"top-1 as keras. {os.cpu_count()} CPU cores, shared (load average {load}); medians of {args.repeats} "
-          f"runs.\n")
-    header = f"{'engine':<14}{'p50 ms':>8}{'p90 ms':>8}{'CPU ms':>8}{'forward ms':>11}{'images/s@32':>13}" \
-             f"{'size MB':>9}{'top-1':>8}{'agrees':>8}"
+    print(
+        f"\nOne {PHOTO_SIDE}-px JPEG ({photo.name}) end to end: decode, preprocess, forward. Batch: {BATCH} "
+        f"different photos end to end. Top-1 on {results['keras'].n} photos of ../shared/samples; 'agrees' = same "
+        f"top-1 as keras. {os.cpu_count()} CPU cores, shared (load average {load}); medians of {args.repeats} "
+        f"runs.\n"
+    )
+    header = (
+        f"{'engine':<14}{'p50 ms':>8}{'p90 ms':>8}{'CPU ms':>8}{'forward ms':>11}{'images/s@32':>13}"
+        f"{'size MB':>9}{'top-1':>8}{'agrees':>8}"
+    )
     print(header)
     print("-" * len(header))
-    figures: dict = {"photo": photo.name, "repeats": args.repeats, "photos_scored": results["keras"].n,
-                     "default_engine": DEFAULT_ENGINE, "engines": {}}
+    figures: dict = {
+        "photo": photo.name,
+        "repeats": args.repeats,
+        "photos_scored": results["keras"].n,
+        "default_engine": DEFAULT_ENGINE,
+        "engines": {},
+    }
     for engine in [*ENGINES, "model.predict"]:
         latency = end_to_end[engine]
         result = results["keras" if engine == "model.predict" else engine]
         size = model_size_mb("keras" if engine == "model.predict" else engine, classifiers["keras"])
         agreement = np.mean(result.logits.argmax(axis=1) == keras_top1)
-        other = ("", "") if engine == "model.predict" else (f"{np.median(forward[engine][:, WALL]):.1f}",
-                                                            f"{BATCH * 1000 / np.median(batches[engine][:, WALL]):.0f}")
-        print(f"{engine + (' *' if engine == DEFAULT_ENGINE else ''):<14}{np.median(latency[:, WALL]):>8.1f}"
-              f"{np.percentile(latency[:, WALL], 90):>8.1f}{np.median(latency[:, CPU]):>8.1f}{other[0]:>11}"
-              f"{other[1]:>13}{size:>9.1f}{result.top1:>8.1%}{agreement:>8.1%}")
+        other = (
+            ("", "")
+            if engine == "model.predict"
+            else (
+                f"{np.median(forward[engine][:, WALL]):.1f}",
+                f"{BATCH * 1000 / np.median(batches[engine][:, WALL]):.0f}",
+            )
+        )
+        print(
+            f"{engine + (' *' if engine == DEFAULT_ENGINE else ''):<14}{np.median(latency[:, WALL]):>8.1f}"
+            f"{np.percentile(latency[:, WALL], 90):>8.1f}{np.median(latency[:, CPU]):>8.1f}{other[0]:>11}"
+            f"{other[1]:>13}{size:>9.1f}{result.top1:>8.1%}{agreement:>8.1%}"
+        )
         figures["engines"][engine] = {
             "p50_ms": round(float(np.median(latency[:, WALL])), 2),
             "p90_ms": round(float(np.percentile(latency[:, WALL], 90)), 2),
             "cpu_ms": round(float(np.median(latency[:, CPU])), 2),
             "forward_ms": round(float(np.median(forward[engine][:, WALL])), 2) if engine in forward else None,
             "images_per_s_batch": round(BATCH * 1000 / float(np.median(batches[engine][:, WALL])), 1)
-            if engine in batches else None,
-            "size_mb": round(size, 2), "top1_right": int(round(result.top1 * result.n)),
-            "agrees_with_keras": round(float(agreement), 4)}
-    print("* the default engine. CPU ms: processor time of all the process's threads per photo; it hardly moves when\n"
-          "  other processes load the machine (LiteRT runs on labkit.engines.default_threads() threads).\n"
-          "  model.predict: labkit's decode and preprocessing, then keras' model.predict.\n")
+            if engine in batches
+            else None,
+            "size_mb": round(size, 2),
+            "top1_right": int(round(result.top1 * result.n)),
+            "agrees_with_keras": round(float(agreement), 4),
+        }
+    print(
+        "* the default engine. CPU ms: processor time of all the process's threads per photo; it hardly moves when\n"
+        "  other processes load the machine (LiteRT runs on labkit.engines.default_threads() threads).\n"
+        "  model.predict: labkit's decode and preprocessing, then keras' model.predict.\n"
+    )
 
     default_p50 = np.median(end_to_end[DEFAULT_ENGINE][:, WALL])
     int8_p50 = np.median(end_to_end["litert-int8"][:, WALL])
     top1_gap = results["litert"].top1 - results["litert-int8"].top1
-    print(f"default engine p50 {default_p50:.1f} ms: {'meets' if default_p50 <= TARGET_DEFAULT_MS else 'MISSES'} "
-          f"the {TARGET_DEFAULT_MS:g} ms target")
-    print(f"int8 p50 {int8_p50:.1f} ms: {'meets' if int8_p50 <= TARGET_INT8_MS else 'MISSES'} the "
-          f"{TARGET_INT8_MS:g} ms target; top-1 {-top1_gap:+.1%} vs float32 "
-          f"({'within' if top1_gap <= INT8_TOP1_SLACK else 'NOT within'} {INT8_TOP1_SLACK:.0%})")
-    print(f"model.predict takes {np.median(end_to_end['model.predict'][:, WALL]) / default_p50:.0f}x as long as the "
-          "default engine for one photo")
+    print(
+        f"default engine p50 {default_p50:.1f} ms: {'meets' if default_p50 <= TARGET_DEFAULT_MS else 'MISSES'} "
+        f"the {TARGET_DEFAULT_MS:g} ms target"
+    )
+    print(
+        f"int8 p50 {int8_p50:.1f} ms: {'meets' if int8_p50 <= TARGET_INT8_MS else 'MISSES'} the "
+        f"{TARGET_INT8_MS:g} ms target; top-1 {-top1_gap:+.1%} vs float32 "
+        f"({'within' if top1_gap <= INT8_TOP1_SLACK else 'NOT within'} {INT8_TOP1_SLACK:.0%})"
+    )
+    print(
+        f"model.predict takes {np.median(end_to_end['model.predict'][:, WALL]) / default_p50:.0f}x as long as the "
+        "default engine for one photo"
+    )
     return figures
 
 
@@ -204,8 +243,10 @@ def measure_choices(args) -> None:
     """XNNPACK threads, and single-image calls vs. a resized interpreter for a batch of 32."""
     weights_hash = file_sha256(resolve_weights())
     batch = to_batch([load_image(path) for path in batch_photos()])
-    print(f"\nWhat labkit.engines chose: forward pass only, medians of {args.repeats} single images and "
-          f"{max(args.rounds, 6)} batches of {BATCH}.\n")
+    print(
+        f"\nWhat labkit.engines chose: forward pass only, medians of {args.repeats} single images and "
+        f"{max(args.rounds, 6)} batches of {BATCH}.\n"
+    )
     header = f"{'engine':<13}{'threads':>8}{'1 image ms':>12}{'CPU ms':>8}{'loop img/s@32':>15}{'resized img/s@32':>18}"
     print(header)
     print("-" * len(header))
@@ -219,15 +260,19 @@ def measure_choices(args) -> None:
             variants[(threads, "one")] = lambda f=single: f(batch[:1])
             variants[(threads, "loop")] = lambda f=single: f(batch)
             variants[(threads, "resized")] = resized_batch_call(path, threads, batch)
-        single_images = timed_in_turns({key: call for key, call in variants.items() if key[1] == "one"},
-                                       args.repeats, args.rounds)
-        batches = timed_in_turns({key: call for key, call in variants.items() if key[1] != "one"},
-                                 max(args.rounds, 6), args.rounds, warmup=1)
+        single_images = timed_in_turns(
+            {key: call for key, call in variants.items() if key[1] == "one"}, args.repeats, args.rounds
+        )
+        batches = timed_in_turns(
+            {key: call for key, call in variants.items() if key[1] != "one"}, max(args.rounds, 6), args.rounds, warmup=1
+        )
         for threads in (1, 2):
             one = single_images[(threads, "one")]
-            print(f"{engine:<13}{threads:>8}{np.median(one[:, WALL]):>12.1f}{np.median(one[:, CPU]):>8.1f}"
-                  f"{BATCH * 1000 / np.median(batches[(threads, 'loop')][:, WALL]):>15.0f}"
-                  f"{BATCH * 1000 / np.median(batches[(threads, 'resized')][:, WALL]):>18.0f}")
+            print(
+                f"{engine:<13}{threads:>8}{np.median(one[:, WALL]):>12.1f}{np.median(one[:, CPU]):>8.1f}"
+                f"{BATCH * 1000 / np.median(batches[(threads, 'loop')][:, WALL]):>15.0f}"
+                f"{BATCH * 1000 / np.median(batches[(threads, 'resized')][:, WALL]):>18.0f}"
+            )
 
 
 def resized_batch_call(path: Path, threads: int, batch: np.ndarray):

@@ -45,10 +45,10 @@ os.environ.setdefault("LABKIT_WEIGHTS_DIR", str(REPO_ROOT.parent / "shared" / "m
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 # --- configurable parameters -----------------------------------------------------------------------------------
-COUNT = 520             # damaged files per run (the issue asks for at least 500)
-SEED = 8                # same seed, same files
-SLOW_SECONDS = 5.0      # an answer slower than this fails the run (a student gives up long before)
-HANG_SECONDS = 60.0     # no answer within this: the child is killed and the file counted as a hang
+COUNT = 520  # damaged files per run (the issue asks for at least 500)
+SEED = 8  # same seed, same files
+SLOW_SECONDS = 5.0  # an answer slower than this fails the run (a student gives up long before)
+HANG_SECONDS = 60.0  # no answer within this: the child is killed and the file counted as a hang
 STARTUP_SECONDS = 300.0  # the child's import + model load, on a busy shared machine
 PNG_SOURCES = ("207_golden_retriever.jpg", "281_tabby.jpg", "340_zebra.jpg", "954_banana.jpg")
 
@@ -126,12 +126,12 @@ def truncate(data: bytes, rng: random.Random) -> bytes:
 
 def delete_span(data: bytes, rng: random.Random) -> bytes:
     start = rng.randrange(len(data))
-    return data[:start] + data[start + rng.choice((1, 16, 512, 4096)):]
+    return data[:start] + data[start + rng.choice((1, 16, 512, 4096)) :]
 
 
 def duplicate_span(data: bytes, rng: random.Random) -> bytes:
     start = rng.randrange(len(data))
-    span = data[start:start + rng.choice((1, 16, 512, 4096))]
+    span = data[start : start + rng.choice((1, 16, 512, 4096))]
     where = rng.randrange(len(data))
     return data[:where] + span + data[where:]
 
@@ -173,8 +173,8 @@ def _set_header_field(data: bytes, rng: random.Random) -> bytes:
         # interlace. Pillow checks chunk CRCs, so most of the time fix it up to reach the decoder.
         field, size = rng.choice(((16, 4), (20, 4), (24, 1), (25, 1), (26, 1), (27, 1), (28, 1)))
         extremes = (0, 1, 2, 3, 4, 6, 7, 16, 255) if size == 1 else (0, 1, 65535, 2**24, 2**31 - 1, 2**32 - 1)
-        value = rng.choice(extremes + (rng.randrange(256 ** size),))
-        damaged[field:field + size] = value.to_bytes(size, "big")
+        value = rng.choice(extremes + (rng.randrange(256**size),))
+        damaged[field : field + size] = value.to_bytes(size, "big")
         if rng.random() < 0.8:
             damaged[29:33] = struct.pack(">I", zlib.crc32(bytes(damaged[12:29])))
         return bytes(damaged)
@@ -184,15 +184,22 @@ def _set_header_field(data: bytes, rng: random.Random) -> bytes:
     start = frames[0][0] if frames else 2
     offset = rng.choice((4, 5, 7, 9, 10, 11, 12, 13, 14, 15, 16))
     if offset in (5, 7):
-        damaged[start + offset:start + offset + 2] = rng.choice((0, 1, 65535, rng.randrange(65536))).to_bytes(2, "big")
+        damaged[start + offset : start + offset + 2] = rng.choice((0, 1, 65535, rng.randrange(65536))).to_bytes(
+            2, "big"
+        )
     else:
         damaged[start + offset] = rng.choice((0, 1, 2, 3, 4, 5, 255, rng.randrange(256)))
     return bytes(damaged)
 
 
 MUTATIONS: dict[str, Mutation] = {
-    "flip_bytes": flip_bytes, "truncate": truncate, "delete_span": delete_span, "duplicate_span": duplicate_span,
-    "delete_segment": delete_segment, "duplicate_segment": duplicate_segment, "corrupt_header": corrupt_header,
+    "flip_bytes": flip_bytes,
+    "truncate": truncate,
+    "delete_span": delete_span,
+    "duplicate_span": duplicate_span,
+    "delete_segment": delete_segment,
+    "duplicate_segment": duplicate_segment,
+    "corrupt_header": corrupt_header,
     "insert_random": insert_random,
 }
 
@@ -202,7 +209,7 @@ def segments(data: bytes) -> list[tuple[int, int]]:
     found, position = [], 8 if data.startswith(b"\x89PNG") else 2
     if position == 8:
         while position + 12 <= len(data):
-            length = struct.unpack(">I", data[position:position + 4])[0]
+            length = struct.unpack(">I", data[position : position + 4])[0]
             found.append((position, min(len(data), position + 12 + length)))
             position += 12 + length
         return found or [(0, len(data))]
@@ -212,7 +219,7 @@ def segments(data: bytes) -> list[tuple[int, int]]:
             found.append((position, position + 2))
             position += 2
             continue
-        end = position + 2 + struct.unpack(">H", data[position + 2:position + 4])[0]
+        end = position + 2 + struct.unpack(">H", data[position + 2 : position + 4])[0]
         if marker == 0xDA:  # start of scan: the entropy-coded data runs to the next marker that is not FF00/RSTn
             while end + 1 < len(data) and not (data[end] == 0xFF and data[end + 1] not in (0, *range(0xD0, 0xD8))):
                 end += 1
@@ -244,8 +251,8 @@ def fix_png_checksums(data: bytes) -> bytes:
     fixed = bytearray(data)
     for start, end in segments(data):
         if end - start >= 12 and end <= len(data):
-            kind_and_payload = bytes(fixed[start + 4:end - 4])
-            fixed[end - 4:end] = struct.pack(">I", zlib.crc32(kind_and_payload))
+            kind_and_payload = bytes(fixed[start + 4 : end - 4])
+            fixed[end - 4 : end] = struct.pack(">I", zlib.crc32(kind_and_payload))
     return bytes(fixed)
 
 
@@ -298,8 +305,15 @@ def outcome_of(answer_or_error: object) -> tuple[str, str]:
 
 
 # --- the child process: classify each case, report one JSON line each -------------------------------------------
-def work(first: int, count: int, seed: int, paths: list[str], engine: str | None, verbose: bool,
-         simulate: dict[int, str] | None = None) -> None:
+def work(
+    first: int,
+    count: int,
+    seed: int,
+    paths: list[str],
+    engine: str | None,
+    verbose: bool,
+    simulate: dict[int, str] | None = None,
+) -> None:
     """Classify cases ``first``..``count-1`` and send one line per answer; ``simulate`` ({index: "crash" or "hang"})
     makes this process die or stall on purpose, so tests can check that the parent notices."""
     import signal
@@ -334,8 +348,16 @@ def work(first: int, count: int, seed: int, paths: list[str], engine: str | None
                     traceback.print_exc()
             seconds = time.perf_counter() - began
             outcome, detail = outcome_of(answer)
-            _send({"done": index, "path": path, "outcome": outcome, "detail": detail, "seconds": seconds,
-                   **_describe(case)})
+            _send(
+                {
+                    "done": index,
+                    "path": path,
+                    "outcome": outcome,
+                    "detail": detail,
+                    "seconds": seconds,
+                    **_describe(case),
+                }
+            )
         if "app" in paths and index % 50 == 49:
             app.clear()  # a student's page holds a few dozen cards, not hundreds
 
@@ -350,18 +372,38 @@ def _send(message: dict) -> None:
 
 
 # --- the parent: run the child, watch it, restart it after a crash or a hang -------------------------------------
-def run(count: int, seed: int, paths: list[str], engine: str | None = None, verbose: bool = False,
-        first: int = 0, hang_seconds: float = HANG_SECONDS, simulate: str = "") -> list[dict]:
+def run(
+    count: int,
+    seed: int,
+    paths: list[str],
+    engine: str | None = None,
+    verbose: bool = False,
+    first: int = 0,
+    hang_seconds: float = HANG_SECONDS,
+    simulate: str = "",
+) -> list[dict]:
     """Classify cases ``first``..``count-1`` along ``paths`` in child processes; return one record per answer."""
     records: list[dict] = []
     next_index = first
     while next_index < count:
-        command = [sys.executable, __file__, "--worker", "--first", str(next_index), "--count", str(count),
-                   "--seed", str(seed), "--path", ",".join(paths)]
+        command = [
+            sys.executable,
+            __file__,
+            "--worker",
+            "--first",
+            str(next_index),
+            "--count",
+            str(count),
+            "--seed",
+            str(seed),
+            "--path",
+            ",".join(paths),
+        ]
         command += (["--engine", engine] if engine else []) + (["-v"] if verbose else [])
         command += ["--simulate", simulate] if simulate else []
         child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
         lines: queue.Queue = queue.Queue()
+
         def forward(lines: queue.Queue = lines, child: subprocess.Popen = child) -> None:
             for line in child.stdout:
                 lines.put(line)
@@ -377,9 +419,15 @@ def run(count: int, seed: int, paths: list[str], engine: str | None = None, verb
                 child.wait()
                 if current is None:
                     raise SystemExit(f"The fuzz worker did not start within {STARTUP_SECONDS:.0f} s.") from None
-                records.append({**current, **_describe(make_case(current["index"], cached_originals(), seed)),
-                                "outcome": "hang", "detail": f"no answer in {hang_seconds:g} s",
-                                "seconds": hang_seconds})
+                records.append(
+                    {
+                        **current,
+                        **_describe(make_case(current["index"], cached_originals(), seed)),
+                        "outcome": "hang",
+                        "detail": f"no answer in {hang_seconds:g} s",
+                        "seconds": hang_seconds,
+                    }
+                )
                 next_index = current["index"] + 1
                 break
             if line is None:  # the child exited: fine after the last case, a crash while working on one
@@ -387,9 +435,15 @@ def run(count: int, seed: int, paths: list[str], engine: str | None = None, verb
                 if current is None and status != 0:
                     raise SystemExit(f"The fuzz worker failed outside any case (exit status {status}).")
                 if current is not None:
-                    records.append({**current, **_describe(make_case(current["index"], cached_originals(), seed)),
-                                    "outcome": "crash", "detail": f"the process died (exit status {status})",
-                                    "seconds": 0.0})
+                    records.append(
+                        {
+                            **current,
+                            **_describe(make_case(current["index"], cached_originals(), seed)),
+                            "outcome": "crash",
+                            "detail": f"the process died (exit status {status})",
+                            "seconds": 0.0,
+                        }
+                    )
                 next_index = count if current is None else current["index"] + 1
                 break
             message = json.loads(line)
@@ -413,8 +467,11 @@ def cached_originals() -> list[Original]:
 
 def failures(records: list[dict]) -> list[dict]:
     """The records that fail the run: crashes, hangs, unexpected exceptions and answers over SLOW_SECONDS."""
-    return [record for record in records
-            if record["outcome"] in ("crash", "hang", "unexpected") or record["seconds"] > SLOW_SECONDS]
+    return [
+        record
+        for record in records
+        if record["outcome"] in ("crash", "hang", "unexpected") or record["seconds"] > SLOW_SECONDS
+    ]
 
 
 def report(records: list[dict]) -> str:
@@ -427,16 +484,21 @@ def report(records: list[dict]) -> str:
         outcomes = Counter(record["outcome"] for record in rows)
         times = [record["seconds"] * 1000 for record in rows] or [0.0]
         slow = sum(record["seconds"] > SLOW_SECONDS for record in rows)
-        return (f"{name:<18}{len(rows):>6}" + "".join(f"{outcomes[column]:>11}" for column in columns)
-                + f"{slow:>9}{statistics.median(times):>8.0f}{max(times):>8.0f}")
+        return (
+            f"{name:<18}{len(rows):>6}"
+            + "".join(f"{outcomes[column]:>11}" for column in columns)
+            + f"{slow:>9}{statistics.median(times):>8.0f}{max(times):>8.0f}"
+        )
 
     lines = []
     for path in PATHS:
         ours = [record for record in records if record["path"] == path]
         if not ours:
             continue
-        title = {"library": "load_image + Classifier.classify",
-                 "app": "DashboardApp.classify_bytes (the web app's upload handler, headless)"}[path]
+        title = {
+            "library": "load_image + Classifier.classify",
+            "app": "DashboardApp.classify_bytes (the web app's upload handler, headless)",
+        }[path]
         lines += ["", f"path: {title}", header, "-" * len(header)]
         by_damage: dict[str, list[dict]] = defaultdict(list)
         by_format: dict[str, list[dict]] = defaultdict(list)
@@ -456,26 +518,44 @@ def save_result(records: list[dict], failed: list[dict], load_at_start: list[flo
     from _results import write_result  # benchmarks/, this script's folder (tests load this file by path)
 
     outcomes = Counter(record["outcome"] for record in records)
-    write_result("fuzz", {
-        "files": len({record["index"] for record in records}), "answers": len(records),
-        "paths": sorted({record["path"] for record in records}), "results": outcomes["result"],
-        "messages": outcomes["message"], "crashes": outcomes["crash"], "hangs": outcomes["hang"],
-        "unexpected": outcomes["unexpected"], "over_limit": sum(record["seconds"] > SLOW_SECONDS for record in records),
-        "limit_s": SLOW_SECONDS, "slowest_s": round(max(record["seconds"] for record in records), 2),
-        "failed": len(failed)}, load_at_start=load_at_start)
+    write_result(
+        "fuzz",
+        {
+            "files": len({record["index"] for record in records}),
+            "answers": len(records),
+            "paths": sorted({record["path"] for record in records}),
+            "results": outcomes["result"],
+            "messages": outcomes["message"],
+            "crashes": outcomes["crash"],
+            "hangs": outcomes["hang"],
+            "unexpected": outcomes["unexpected"],
+            "over_limit": sum(record["seconds"] > SLOW_SECONDS for record in records),
+            "limit_s": SLOW_SECONDS,
+            "slowest_s": round(max(record["seconds"] for record in records), 2),
+            "failed": len(failed),
+        },
+        load_at_start=load_at_start,
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=COUNT, help=f"damaged files to try (default {COUNT})")
     parser.add_argument("--seed", type=int, default=SEED, help=f"which damage (default {SEED})")
-    parser.add_argument("--path", default="library,app",
-                        help="comma-separated: library (load_image + classify), app (the dashboard's upload handler)")
+    parser.add_argument(
+        "--path",
+        default="library,app",
+        help="comma-separated: library (load_image + classify), app (the dashboard's upload handler)",
+    )
     parser.add_argument("--engine", help="the Classifier engine (default: the Classifier's default)")
     parser.add_argument("--case", type=int, help="run only this case number")
     parser.add_argument("-v", "--verbose", action="store_true", help="print each answer, and unexpected tracebacks")
-    parser.add_argument("--hang-seconds", type=float, default=HANG_SECONDS,
-                        help=f"kill the worker when one answer takes longer (default {HANG_SECONDS:g})")
+    parser.add_argument(
+        "--hang-seconds",
+        type=float,
+        default=HANG_SECONDS,
+        help=f"kill the worker when one answer takes longer (default {HANG_SECONDS:g})",
+    )
     parser.add_argument("--simulate", default="", help=argparse.SUPPRESS)  # e.g. "1:crash,3:hang", for the tests
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
@@ -491,24 +571,40 @@ def main() -> int:
     first, count = (options.case, options.case + 1) if options.case is not None else (0, options.count)
     load_at_start = [round(value, 2) for value in os.getloadavg()]
     began = time.perf_counter()
-    records = run(count, options.seed, paths, options.engine, options.verbose, first=first,
-                  hang_seconds=options.hang_seconds, simulate=options.simulate)
-    print(f"fuzz: {count - first} damaged JPEG/PNG files (seed {options.seed}), each through "
-          f"{' and '.join(paths)}: {len(records)} answers in {time.perf_counter() - began:.0f} s")
+    records = run(
+        count,
+        options.seed,
+        paths,
+        options.engine,
+        options.verbose,
+        first=first,
+        hang_seconds=options.hang_seconds,
+        simulate=options.simulate,
+    )
+    print(
+        f"fuzz: {count - first} damaged JPEG/PNG files (seed {options.seed}), each through "
+        f"{' and '.join(paths)}: {len(records)} answers in {time.perf_counter() - began:.0f} s"
+    )
     if options.verbose:
         for record in records:
-            print(f"case {record['index']} ({record['path']}) {record['mutation']} of {record['original']}: "
-                  f"{record['outcome']} in {record['seconds'] * 1000:.0f} ms: {record['detail']}")
+            print(
+                f"case {record['index']} ({record['path']}) {record['mutation']} of {record['original']}: "
+                f"{record['outcome']} in {record['seconds'] * 1000:.0f} ms: {record['detail']}"
+            )
     print(report(records))
     failed = failures(records)
     if options.case is None and not options.simulate and (options.count, options.seed) == (COUNT, SEED):
         save_result(records, failed, load_at_start)  # the default run, which the README quotes
     for record in failed[:20]:
-        print(f"FAIL case {record['index']} ({record['path']}; {record['mutation']} of {record['original']}, "
-              f"{record['size']} bytes): {record['outcome']} after {record['seconds']:.2f} s: {record['detail']}")
+        print(
+            f"FAIL case {record['index']} ({record['path']}; {record['mutation']} of {record['original']}, "
+            f"{record['size']} bytes): {record['outcome']} after {record['seconds']:.2f} s: {record['detail']}"
+        )
     if failed:
-        print(f"fuzz: FAILED, {len(failed)} of {len(records)} answers were a crash, a hang, an unexpected exception "
-              f"or took over {SLOW_SECONDS:g} s (re-run one with --case N -v)")
+        print(
+            f"fuzz: FAILED, {len(failed)} of {len(records)} answers were a crash, a hang, an unexpected exception "
+            f"or took over {SLOW_SECONDS:g} s (re-run one with --case N -v)"
+        )
         return 1
     print(f"fuzz: OK, every file got a result or a message; no crash, no hang, none over {SLOW_SECONDS:g} s")
     return 0

@@ -142,15 +142,23 @@ def measure(students: int) -> dict:
         hubserver.stop_hub(hub)
         shutil.rmtree(state, ignore_errors=True)
 
-    per_student = [{
-        "student": name, "photo": photos[name].name, "right_label": right[name],
-        "spawn_s": round(spawned[name] - started[name], 2), "ready_s": round(ready[name] - started[name], 2),
-        "first_answer_s": round(answered[name] - started[name], 2),
-        "upload_to_answer_s": round(answered[name] - uploaded[name], 2),
-        "start_cpu_s": round(start_cpu[name], 2), "first_gradcam_s": round(gradcam_s[name], 2),
-        "first_gradcam_cpu_s": round(gradcam_cpu[name], 2),
-        "memory_mb": app_memory[name], "memory_with_tensorflow_mb": tf_memory[name],
-    } for name in names]
+    per_student = [
+        {
+            "student": name,
+            "photo": photos[name].name,
+            "right_label": right[name],
+            "spawn_s": round(spawned[name] - started[name], 2),
+            "ready_s": round(ready[name] - started[name], 2),
+            "first_answer_s": round(answered[name] - started[name], 2),
+            "upload_to_answer_s": round(answered[name] - uploaded[name], 2),
+            "start_cpu_s": round(start_cpu[name], 2),
+            "first_gradcam_s": round(gradcam_s[name], 2),
+            "first_gradcam_cpu_s": round(gradcam_cpu[name], 2),
+            "memory_mb": app_memory[name],
+            "memory_with_tensorflow_mb": tf_memory[name],
+        }
+        for name in names
+    ]
 
     def median(key, kind=None):
         values = [row[key][kind] if kind else row[key] for row in per_student]
@@ -159,17 +167,25 @@ def measure(students: int) -> dict:
     return {
         "benchmark": "benchmarks/hub.py",
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": psutil.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 1e9, 1),
-                    "platform": platform.platform(), "python": platform.python_version()},
+        "machine": {
+            "cpus": psutil.cpu_count(),
+            "memory_gb": round(psutil.virtual_memory().total / 1e9, 1),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
         "load_average_1min": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)},
         "note": "the machine was shared with other jobs: times move with its load; memory per process does not",
         "students": students,
         "per_student": per_student,
         "median": {
-            "spawn_s": median("spawn_s"), "ready_s": median("ready_s"), "first_answer_s": median("first_answer_s"),
-            "start_cpu_s": median("start_cpu_s"), "first_gradcam_s": median("first_gradcam_s"),
+            "spawn_s": median("spawn_s"),
+            "ready_s": median("ready_s"),
+            "first_answer_s": median("first_answer_s"),
+            "start_cpu_s": median("start_cpu_s"),
+            "first_gradcam_s": median("first_gradcam_s"),
             "first_gradcam_cpu_s": median("first_gradcam_cpu_s"),
-            "student_rss_mb": median("memory_mb", "rss"), "student_uss_mb": median("memory_mb", "uss"),
+            "student_rss_mb": median("memory_mb", "rss"),
+            "student_uss_mb": median("memory_mb", "uss"),
             "student_with_tensorflow_rss_mb": median("memory_with_tensorflow_mb", "rss"),
             "student_with_tensorflow_uss_mb": median("memory_with_tensorflow_mb", "uss"),
         },
@@ -178,32 +194,43 @@ def measure(students: int) -> dict:
             "student_with_tensorflow_rss_mb": max(row["memory_with_tensorflow_mb"]["rss"] for row in per_student),
         },
         "hub_processes_rss_mb": hub_processes,
-        "machine_used_mb": {"before": round(used_before), "students_answered": round(used_app),
-                            "after_gradcam": round(used_tf)},
+        "machine_used_mb": {
+            "before": round(used_before),
+            "students_answered": round(used_app),
+            "after_gradcam": round(used_tf),
+        },
     }
 
 
 def table(results: dict) -> list[str]:
-    lines = [f"JupyterHub, {results['students']} students logging in at once; {results['machine']['cpus']} CPUs, "
-             f"load average {results['load_average_1min']['before']} before, {results['load_average_1min']['after']} "
-             "after (other jobs share the machine)",
-             f"{'student':<10}{'spawn s':>8}{'ready s':>8}{'answer s':>9}{'start CPU s':>12}{'RSS MB':>8}{'USS MB':>8}"
-             f"{'+TF RSS':>9}{'+TF USS':>9}{'Grad-CAM s':>11}  label"]
+    lines = [
+        f"JupyterHub, {results['students']} students logging in at once; {results['machine']['cpus']} CPUs, "
+        f"load average {results['load_average_1min']['before']} before, {results['load_average_1min']['after']} "
+        "after (other jobs share the machine)",
+        f"{'student':<10}{'spawn s':>8}{'ready s':>8}{'answer s':>9}{'start CPU s':>12}{'RSS MB':>8}{'USS MB':>8}"
+        f"{'+TF RSS':>9}{'+TF USS':>9}{'Grad-CAM s':>11}  label",
+    ]
     for row in results["per_student"]:
-        lines.append(f"{row['student']:<10}{row['spawn_s']:>8.1f}{row['ready_s']:>8.1f}{row['first_answer_s']:>9.1f}"
-                     f"{row['start_cpu_s']:>12.1f}{row['memory_mb']['rss']:>8.0f}{row['memory_mb']['uss']:>8.0f}"
-                     f"{row['memory_with_tensorflow_mb']['rss']:>9.0f}{row['memory_with_tensorflow_mb']['uss']:>9.0f}"
-                     f"{row['first_gradcam_s']:>11.1f}  {'right' if row['right_label'] else 'WRONG'}")
+        lines.append(
+            f"{row['student']:<10}{row['spawn_s']:>8.1f}{row['ready_s']:>8.1f}{row['first_answer_s']:>9.1f}"
+            f"{row['start_cpu_s']:>12.1f}{row['memory_mb']['rss']:>8.0f}{row['memory_mb']['uss']:>8.0f}"
+            f"{row['memory_with_tensorflow_mb']['rss']:>9.0f}{row['memory_with_tensorflow_mb']['uss']:>9.0f}"
+            f"{row['first_gradcam_s']:>11.1f}  {'right' if row['right_label'] else 'WRONG'}"
+        )
     m = results["median"]
-    lines.append(f"{'median':<10}{m['spawn_s']:>8.1f}{m['ready_s']:>8.1f}{m['first_answer_s']:>9.1f}"
-                 f"{m['start_cpu_s']:>12.1f}{m['student_rss_mb']:>8.0f}{m['student_uss_mb']:>8.0f}"
-                 f"{m['student_with_tensorflow_rss_mb']:>9.0f}{m['student_with_tensorflow_uss_mb']:>9.0f}"
-                 f"{m['first_gradcam_s']:>11.1f}")
+    lines.append(
+        f"{'median':<10}{m['spawn_s']:>8.1f}{m['ready_s']:>8.1f}{m['first_answer_s']:>9.1f}"
+        f"{m['start_cpu_s']:>12.1f}{m['student_rss_mb']:>8.0f}{m['student_uss_mb']:>8.0f}"
+        f"{m['student_with_tensorflow_rss_mb']:>9.0f}{m['student_with_tensorflow_uss_mb']:>9.0f}"
+        f"{m['first_gradcam_s']:>11.1f}"
+    )
     held = ", ".join(f"{name} {mb:.0f} MB" for name, mb in results["hub_processes_rss_mb"].items())
     used = results["machine_used_mb"]
     lines.append(f"the hub's own processes: {held}")
-    lines.append(f"machine's used memory: {used['before']} MB before, {used['students_answered']} MB with the "
-                 f"students answered, {used['after_gradcam']} MB after their Grad-CAMs")
+    lines.append(
+        f"machine's used memory: {used['before']} MB before, {used['students_answered']} MB with the "
+        f"students answered, {used['after_gradcam']} MB after their Grad-CAMs"
+    )
     return lines
 
 

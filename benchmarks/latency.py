@@ -68,10 +68,12 @@ def main() -> None:
     timings = {
         "model.predict (Keras, the tutorial way)": (
             measure_latency(lambda: keras_predict(model, [PHOTO]), args.repeats, args.warmup),
-            measure_latency(lambda: keras_predict(model, photos), args.repeats, args.warmup)),
+            measure_latency(lambda: keras_predict(model, photos), args.repeats, args.warmup),
+        ),
         f"labkit Classifier.classify (engine {args.engine})": (
             measure_latency(lambda: classifier.classify(PHOTO), args.repeats, args.warmup),
-            measure_latency(lambda: classifier.predict(photos), args.repeats, args.warmup)),
+            measure_latency(lambda: classifier.predict(photos), args.repeats, args.warmup),
+        ),
     }
 
     print(f"One {PHOTO.name} end to end (decode, preprocess, forward); batch: {BATCH} different photos.")
@@ -82,15 +84,25 @@ def main() -> None:
     (keras_single, keras_batch), (labkit_single, labkit_batch) = timings.values()
     ratio = keras_single.p50_ms / labkit_single.p50_ms
     verdict = "meets" if ratio >= TARGET_RATIO else "MISSES"
-    print(f"\nlabkit is {ratio:.1f}x faster for one image ({verdict} the {TARGET_RATIO:g}x target) and "
-          f"{labkit_batch.per_second(BATCH) / keras_batch.per_second(BATCH):.1f}x at batch {BATCH}.")
-    write_result("latency", {
-        "photo": PHOTO.name, "engine": args.engine, "repeats": args.repeats,
-        "model_predict_p50_ms": round(keras_single.p50_ms, 2), "model_predict_p90_ms": round(keras_single.p90_ms, 2),
-        "labkit_p50_ms": round(labkit_single.p50_ms, 2), "labkit_p90_ms": round(labkit_single.p90_ms, 2),
-        "ratio_one_image": round(ratio, 2),
-        "ratio_batch": round(labkit_batch.per_second(BATCH) / keras_batch.per_second(BATCH), 2)},
-        load_at_start=started)
+    print(
+        f"\nlabkit is {ratio:.1f}x faster for one image ({verdict} the {TARGET_RATIO:g}x target) and "
+        f"{labkit_batch.per_second(BATCH) / keras_batch.per_second(BATCH):.1f}x at batch {BATCH}."
+    )
+    write_result(
+        "latency",
+        {
+            "photo": PHOTO.name,
+            "engine": args.engine,
+            "repeats": args.repeats,
+            "model_predict_p50_ms": round(keras_single.p50_ms, 2),
+            "model_predict_p90_ms": round(keras_single.p90_ms, 2),
+            "labkit_p50_ms": round(labkit_single.p50_ms, 2),
+            "labkit_p90_ms": round(labkit_single.p90_ms, 2),
+            "ratio_one_image": round(ratio, 2),
+            "ratio_batch": round(labkit_batch.per_second(BATCH) / keras_batch.per_second(BATCH), 2),
+        },
+        load_at_start=started,
+    )
 
 
 if __name__ == "__main__":

@@ -85,25 +85,43 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as empty:
             results[f"{DEFAULT_ENGINE}, empty cache (converts)"] = run_kernel(DEFAULT_ENGINE, cache=empty)
 
-    print(f"A fresh kernel: import labkit, shared_classifier(engine), classify {PHOTO.name}. "
-          f"Medians of {args.repeats} runs (empty cache: 1 run). {os.cpu_count()} CPU cores, shared.\n")
+    print(
+        f"A fresh kernel: import labkit, shared_classifier(engine), classify {PHOTO.name}. "
+        f"Medians of {args.repeats} runs (empty cache: 1 run). {os.cpu_count()} CPU cores, shared.\n"
+    )
     header = f"{'case':<40}{'RSS MB':>8}{'peak MB':>9}{'import to 1st answer s':>24}{'TensorFlow':>12}"
     print(header)
     print("-" * len(header))
     for name, result in results.items():
-        print(f"{name:<40}{result['rss_mb']:>8.0f}{result['peak_mb']:>9.0f}{result['seconds']:>24.2f}"
-              f"{'imported' if result['tensorflow'] else 'no':>12}")
+        print(
+            f"{name:<40}{result['rss_mb']:>8.0f}{result['peak_mb']:>9.0f}{result['seconds']:>24.2f}"
+            f"{'imported' if result['tensorflow'] else 'no':>12}"
+        )
     default = results[f"{DEFAULT_ENGINE} (default), warm cache"]
     verdict = "meets" if default["rss_mb"] <= TARGET_RSS_MB else "MISSES"
-    print(f"\nThe default engine's kernel: {default['rss_mb']:.0f} MB after its first prediction ({verdict} the "
-          f"{TARGET_RSS_MB} MB target), {default['seconds']:.1f} s from import to its first answer.")
-    write_result("memory", {
-        "photo": PHOTO.name, "repeats": args.repeats, "default_engine": DEFAULT_ENGINE,
-        "default_case": f"{DEFAULT_ENGINE} (default), warm cache",
-        "cases": {name: {"rss_mb": round(result["rss_mb"], 1), "peak_mb": round(result["peak_mb"], 1),
-                         "seconds_to_first_answer": round(result["seconds"], 2),
-                         "tensorflow_imported": result["tensorflow"]} for name, result in results.items()}},
-        load_at_start=started)
+    print(
+        f"\nThe default engine's kernel: {default['rss_mb']:.0f} MB after its first prediction ({verdict} the "
+        f"{TARGET_RSS_MB} MB target), {default['seconds']:.1f} s from import to its first answer."
+    )
+    write_result(
+        "memory",
+        {
+            "photo": PHOTO.name,
+            "repeats": args.repeats,
+            "default_engine": DEFAULT_ENGINE,
+            "default_case": f"{DEFAULT_ENGINE} (default), warm cache",
+            "cases": {
+                name: {
+                    "rss_mb": round(result["rss_mb"], 1),
+                    "peak_mb": round(result["peak_mb"], 1),
+                    "seconds_to_first_answer": round(result["seconds"], 2),
+                    "tensorflow_imported": result["tensorflow"],
+                }
+                for name, result in results.items()
+            },
+        },
+        load_at_start=started,
+    )
 
 
 if __name__ == "__main__":

@@ -47,14 +47,20 @@ SEEDS = range(5)  # seed 0 is the set the shipped calibration was fitted against
 SWEEP_PERCENTILES = (None, 80, 90, 95, 97, 99)  # None: no clip
 REQUIRED_AUROC = 0.85
 
+
 def held_out_ece(logits: np.ndarray, labels: np.ndarray) -> list[tuple[float, float, float]]:
     """Fit the temperature on one half (alternate rows of labels.csv), measure ECE on the other, both ways."""
     halves = (np.arange(len(labels)) % 2 == 0, np.arange(len(labels)) % 2 == 1)
     results = []
     for fit_on, test_on in (halves, halves[::-1]):
         scaler = TemperatureScaler().fit(logits[fit_on], labels[fit_on])
-        results.append((scaler.temperature_, expected_calibration_error(softmax(logits[test_on]), labels[test_on]),
-                        expected_calibration_error(scaler.predict_proba(logits[test_on]), labels[test_on])))
+        results.append(
+            (
+                scaler.temperature_,
+                expected_calibration_error(softmax(logits[test_on]), labels[test_on]),
+                expected_calibration_error(scaler.predict_proba(logits[test_on]), labels[test_on]),
+            )
+        )
     return results
 
 
@@ -65,22 +71,27 @@ def react_sweep(classifier: Classifier, photos: list, labels: np.ndarray) -> Non
     features = pooled_features(classifier, photos)
     ood = [generate_ood_images(OOD_IMAGES, seed) for seed in SEEDS]
     ood_features = [pooled_features(classifier, images) for images in ood]
-    print(f"\n== ReAct clip sweep (numpy on the Keras features; flags on seeds {list(SEEDS)[1:]}, threshold from "
-          "seed 0)")
+    print(
+        f"\n== ReAct clip sweep (numpy on the Keras features; flags on seeds {list(SEEDS)[1:]}, threshold from seed 0)"
+    )
     for percentile in SWEEP_PERCENTILES:
         clip = np.inf if percentile is None else float(np.percentile(features, percentile))
         logits = np.minimum(features, clip) @ weights + bias
         others = [np.minimum(values, clip) @ weights + bias for values in ood_features]
-        medians = {method: statistics.median(auroc(ood_score(logits, method), ood_score(other, method))
-                                             for other in others) for method in LOGIT_METHODS}
+        medians = {
+            method: statistics.median(auroc(ood_score(logits, method), ood_score(other, method)) for other in others)
+            for method in LOGIT_METHODS
+        }
         best = max(LOGIT_METHODS, key=medians.get)
         threshold = choose_ood_threshold(ood_score(logits, best), ood_score(others[0], best))
         kinds = np.concatenate([[image.info["ood_kind"] for image in images] for images in ood[1:]])
         flags = np.concatenate([ood_score(other, best) > threshold for other in others[1:]])
         by_kind = ", ".join(f"{kind} {np.mean(flags[kinds == kind]):.0%}" for kind in OOD_KINDS)
-        print(f"p{percentile or '-':<4} clip {clip:6.3f}: top-1 {np.sum(logits.argmax(1) == labels)}/{len(labels)}, "
-              f"AUROC energy {medians['energy']:.3f}, max_softmax {medians['max_softmax']:.3f}; flagged with "
-              f"{best}: photos {np.sum(ood_score(logits, best) > threshold)}, {by_kind}")
+        print(
+            f"p{percentile or '-':<4} clip {clip:6.3f}: top-1 {np.sum(logits.argmax(1) == labels)}/{len(labels)}, "
+            f"AUROC energy {medians['energy']:.3f}, max_softmax {medians['max_softmax']:.3f}; flagged with "
+            f"{best}: photos {np.sum(ood_score(logits, best) > threshold)}, {by_kind}"
+        )
 
 
 def main() -> None:
@@ -103,8 +114,10 @@ def main() -> None:
         return ood_score(some_logits, method, features=some_features, head=head, ash_keep=keep)  # type: ignore[arg-type]
 
     labels = np.array([item.class_index for item in items])
-    print(f"engine {classifier.engine}, policy {classifier.policy}: {len(labels)} photos, top-1 "
-          f"{np.mean(logits.argmax(1) == labels):.1%}")
+    print(
+        f"engine {classifier.engine}, policy {classifier.policy}: {len(labels)} photos, top-1 "
+        f"{np.mean(logits.argmax(1) == labels):.1%}"
+    )
 
     print(f"\n== Out-of-distribution AUROC ({OOD_IMAGES} generated images per seed, seeds {list(SEEDS)})")
     scores: dict[str, list[float]] = {method: [] for method in OOD_METHODS}
@@ -117,43 +130,69 @@ def main() -> None:
         for image, flag in zip(images, np.asarray(classifier.not_sure(ood_logits, ood_features)), strict=True):
             flagged[image.info["ood_kind"]].append(bool(flag))
     for method, values in scores.items():
-        print(f"{method:12s} median {statistics.median(values):.3f}  (min {min(values):.3f}, max {max(values):.3f}; "
-              f"by seed: {', '.join(f'{value:.3f}' for value in values)})")
+        print(
+            f"{method:12s} median {statistics.median(values):.3f}  (min {min(values):.3f}, max {max(values):.3f}; "
+            f"by seed: {', '.join(f'{value:.3f}' for value in values)})"
+        )
     app_auroc = statistics.median(scores[calibration.ood_method])
     verdict = "meets" if app_auroc >= REQUIRED_AUROC else "MISSES"
-    print(f"the app uses {calibration.ood_method} (T={calibration.ood_temperature}, ASH-S keeps {keep}), threshold "
-          f"{calibration.ood_threshold}: median AUROC {app_auroc:.3f}, {verdict} the {REQUIRED_AUROC} target")
+    print(
+        f"the app uses {calibration.ood_method} (T={calibration.ood_temperature}, ASH-S keeps {keep}), threshold "
+        f"{calibration.ood_threshold}: median AUROC {app_auroc:.3f}, {verdict} the {REQUIRED_AUROC} target"
+    )
 
-    print("\n== What the app's flag says (\"not sure\")")
+    print('\n== What the app\'s flag says ("not sure")')
     photos_flagged = np.asarray(classifier.not_sure(logits, features))
-    print(f"real photos flagged: {photos_flagged.sum()}/{len(labels)} "
-          f"({', '.join(item.path.name for item, flag in zip(items, photos_flagged, strict=True) if flag) or 'none'})")
+    print(
+        f"real photos flagged: {photos_flagged.sum()}/{len(labels)} "
+        f"({', '.join(item.path.name for item, flag in zip(items, photos_flagged, strict=True) if flag) or 'none'})"
+    )
     for kind, flags in flagged.items():
         print(f"{kind:12s} flagged {np.mean(flags):.0%} of {len(flags)}")
 
     print("\n== Temperature scaling")
     scaler = TemperatureScaler().fit(logits, labels)
-    print(f"temperature fitted on all {len(labels)} photos: {scaler.temperature_:.3f} (shipped: "
-          f"{calibration.temperature}); ECE in-sample {expected_calibration_error(softmax(logits), labels):.3f} -> "
-          f"{expected_calibration_error(scaler.predict_proba(logits), labels):.3f}")
+    print(
+        f"temperature fitted on all {len(labels)} photos: {scaler.temperature_:.3f} (shipped: "
+        f"{calibration.temperature}); ECE in-sample {expected_calibration_error(softmax(logits), labels):.3f} -> "
+        f"{expected_calibration_error(scaler.predict_proba(logits), labels):.3f}"
+    )
     halves = held_out_ece(logits, labels)
     for half, (temperature, before, after) in enumerate(halves, start=1):
         print(f"held-out half {half}: T={temperature:.3f} fitted on the other half, ECE {before:.3f} -> {after:.3f}")
 
     print("\n== ReAct clip (pooled features clipped before the last layer)")
     derived = measure_react_clip(classifier, folder)
-    print(f"labkit.network.REACT_CLIP = {REACT_CLIP}; the {REACT_PERCENTILE}th percentile of these photos' pooled "
-          f"features: {derived:.3f}")
-    write_result("ood", {
-        "engine": classifier.engine, "photos": len(labels), "generated_per_seed": OOD_IMAGES, "seeds": list(SEEDS),
-        "auroc": {method: {"median": round(statistics.median(values), 4), "min": round(min(values), 4),
-                           "max": round(max(values), 4)} for method, values in scores.items()},
-        "app_method": calibration.ood_method, "app_auroc_median": round(app_auroc, 4),
-        "photos_flagged": int(photos_flagged.sum()),
-        "generated_flagged_by_kind": {kind: round(float(np.mean(flags)), 4) for kind, flags in flagged.items()},
-        "held_out_ece": [{"temperature": round(float(t), 4), "before": round(float(before), 4),
-                          "after": round(float(after), 4)} for t, before, after in halves]},
-        load_at_start=started)
+    print(
+        f"labkit.network.REACT_CLIP = {REACT_CLIP}; the {REACT_PERCENTILE}th percentile of these photos' pooled "
+        f"features: {derived:.3f}"
+    )
+    write_result(
+        "ood",
+        {
+            "engine": classifier.engine,
+            "photos": len(labels),
+            "generated_per_seed": OOD_IMAGES,
+            "seeds": list(SEEDS),
+            "auroc": {
+                method: {
+                    "median": round(statistics.median(values), 4),
+                    "min": round(min(values), 4),
+                    "max": round(max(values), 4),
+                }
+                for method, values in scores.items()
+            },
+            "app_method": calibration.ood_method,
+            "app_auroc_median": round(app_auroc, 4),
+            "photos_flagged": int(photos_flagged.sum()),
+            "generated_flagged_by_kind": {kind: round(float(np.mean(flags)), 4) for kind, flags in flagged.items()},
+            "held_out_ece": [
+                {"temperature": round(float(t), 4), "before": round(float(before), 4), "after": round(float(after), 4)}
+                for t, before, after in halves
+            ],
+        },
+        load_at_start=started,
+    )
     if args.sweep:
         react_sweep(classifier, [item.path for item in items], labels)
 

@@ -36,21 +36,42 @@ def main() -> None:
     results = {}
     for policy in POLICIES:
         # One Keras model, two preprocessing policies.
-        classifier = Classifier(engine="keras", policy=policy, model=reference.model,
-                                class_names=reference.class_names, wnids=reference.wnids)
+        classifier = Classifier(
+            engine="keras",
+            policy=policy,
+            model=reference.model,
+            class_names=reference.class_names,
+            wnids=reference.wnids,
+        )
         result = results[policy] = evaluate(classifier, shared_samples_dir(), top=3, progress=False)
-        print(f"{policy:<8} {counted(result, result.top1, result.top1_interval):<30} "
-              f"{counted(result, result.topk, result.topk_interval)}")
-    squash_only = {r.file for r in results["squash"].records if r.correct} - \
-        {r.file for r in results["crop"].records if r.correct}
-    crop_only = {r.file for r in results["crop"].records if r.correct} - \
-        {r.file for r in results["squash"].records if r.correct}
+        print(
+            f"{policy:<8} {counted(result, result.top1, result.top1_interval):<30} "
+            f"{counted(result, result.topk, result.topk_interval)}"
+        )
+    squash_only = {r.file for r in results["squash"].records if r.correct} - {
+        r.file for r in results["crop"].records if r.correct
+    }
+    crop_only = {r.file for r in results["crop"].records if r.correct} - {
+        r.file for r in results["squash"].records if r.correct
+    }
     print(f"\nright only with squash: {', '.join(sorted(Path(f).name for f in squash_only)) or 'none'}")
     print(f"right only with crop:   {', '.join(sorted(Path(f).name for f in crop_only)) or 'none'}")
-    write_result("resize_policy", {"photos": results[DEFAULT_POLICY].n, "default_policy": DEFAULT_POLICY, "policies": {
-        policy: {"top1_right": round(result.top1 * result.n), "top3_right": round(result.topk * result.n),
-                 "top1_interval_95": [round(bound, 4) for bound in result.top1_interval]}
-        for policy, result in results.items()}}, load_at_start=started)
+    write_result(
+        "resize_policy",
+        {
+            "photos": results[DEFAULT_POLICY].n,
+            "default_policy": DEFAULT_POLICY,
+            "policies": {
+                policy: {
+                    "top1_right": round(result.top1 * result.n),
+                    "top3_right": round(result.topk * result.n),
+                    "top1_interval_95": [round(bound, 4) for bound in result.top1_interval],
+                }
+                for policy, result in results.items()
+            },
+        },
+        load_at_start=started,
+    )
 
 
 if __name__ == "__main__":

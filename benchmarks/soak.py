@@ -45,15 +45,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # --- configurable parameters -----------------------------------------------------------------------------------
 UPLOADS = 200
 GROWTH_LIMIT_MB = 50.0  # the issue's bound for 200 uploads in one session
-DAMAGED_EVERY = 10      # every 10th upload is a truncated photo, which gets a message card
-MEASURE_EVERY = 20      # uploads between two memory readings
+DAMAGED_EVERY = 10  # every 10th upload is a truncated photo, which gets a message card
+MEASURE_EVERY = 20  # uploads between two memory readings
 SERVER_START_S = 60
 LOG_DIR = REPO_ROOT / "test-artifacts"
 
 
 # --- shared helpers: the server, a tab's kernel, its memory ----------------------------------------------------
-def start_server(config: Path | None = None, log_path: Path = LOG_DIR / "voila-classroom.log",
-                 extra_args: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
+def start_server(
+    config: Path | None = None, log_path: Path = LOG_DIR / "voila-classroom.log", extra_args: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen, str]:
     """Start Voilà on the app from the repository root, on a free port of 127.0.0.1; return (process, url).
 
     ``config``: a Voilà JSON config to use *instead of* ./voila.json. Voilà only reads files named voila.json, from
@@ -61,22 +62,38 @@ def start_server(config: Path | None = None, log_path: Path = LOG_DIR / "voila-c
     (``<log name>-config/``) and that folder becomes the only one searched.
     """
     port = free_port()
-    command = [sys.executable, "-m", "voila", NOTEBOOK, f"--port={port}", "--Voila.ip=127.0.0.1", "--no-browser",
-               "--Voila.port_retries=0", *extra_args]
+    command = [
+        sys.executable,
+        "-m",
+        "voila",
+        NOTEBOOK,
+        f"--port={port}",
+        "--Voila.ip=127.0.0.1",
+        "--no-browser",
+        "--Voila.port_retries=0",
+        *extra_args,
+    ]
     if config is not None:
         folder = log_path.parent / f"{log_path.stem}-config"
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copy(config, folder / "voila.json")
         command.append(f"--Voila.config_file_paths={[str(folder)]}")
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=open(log_path, "w"), stderr=subprocess.STDOUT,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    process = subprocess.Popen(
+        command,
+        cwd=REPO_ROOT,
+        stdout=open(log_path, "w"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     deadline = time.monotonic() + SERVER_START_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"Voilà exited with code {process.returncode}; see {log_path}")
-        if any(connection.laddr.port == port and connection.status == psutil.CONN_LISTEN
-               for connection in psutil.Process(process.pid).net_connections("tcp")):
+        if any(
+            connection.laddr.port == port and connection.status == psutil.CONN_LISTEN
+            for connection in psutil.Process(process.pid).net_connections("tcp")
+        ):
             return process, f"http://127.0.0.1:{port}/"
         time.sleep(0.2)
     stop(process)
@@ -151,15 +168,21 @@ def upload_files(count: int, damaged_every: int = DAMAGED_EVERY) -> list[tuple[s
         photo = photos[(number - 1) % len(photos)]
         data = photo.read_bytes()
         if damaged_every and number % damaged_every == 0:
-            files.append((f"truncated_{photo.name}", data[:len(data) // 2]))
+            files.append((f"truncated_{photo.name}", data[: len(data) // 2]))
         else:
             files.append((photo.name, data))
     return files
 
 
 # --- the soak ----------------------------------------------------------------------------------------------------
-def soak(dashboard, kernel: psutil.Process, uploads: int, measure_every: int = MEASURE_EVERY,
-         report=print, first_card: int = 1) -> dict:
+def soak(
+    dashboard,
+    kernel: psutil.Process,
+    uploads: int,
+    measure_every: int = MEASURE_EVERY,
+    report=print,
+    first_card: int = 1,
+) -> dict:
     """Upload ``uploads`` files one at a time into one tab; return memory readings and per-upload seconds.
 
     Each upload must put its own card on top before the next is sent (``first_card``: the number the first upload's
@@ -181,16 +204,25 @@ def soak(dashboard, kernel: psutil.Process, uploads: int, measure_every: int = M
             readings.append((number, Memory.of(kernel)))
             recent = statistics.median(seconds[-measure_every:])
             report(f"{number:>8}{readings[-1][1].rss:>9.1f}{readings[-1][1].uss:>9.1f}{recent:>10.2f}")
-    return {"readings": readings, "seconds": seconds, "results": dashboard.results.count(),
-            "problems": dashboard.problems.count(), "cpu_seconds": sum(kernel.cpu_times()[:2]) - cpu_before}
+    return {
+        "readings": readings,
+        "seconds": seconds,
+        "results": dashboard.results.count(),
+        "problems": dashboard.problems.count(),
+        "cpu_seconds": sum(kernel.cpu_times()[:2]) - cpu_before,
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--uploads", type=int, default=UPLOADS, help=f"uploads in the one tab (default {UPLOADS})")
     parser.add_argument("--config", type=Path, help="a Voilà config to use instead of ./voila.json")
-    parser.add_argument("--limit-mb", type=float, default=GROWTH_LIMIT_MB,
-                        help=f"fail when RSS grows more than this (default {GROWTH_LIMIT_MB:g})")
+    parser.add_argument(
+        "--limit-mb",
+        type=float,
+        default=GROWTH_LIMIT_MB,
+        help=f"fail when RSS grows more than this (default {GROWTH_LIMIT_MB:g})",
+    )
     options = parser.parse_args()
     load_at_start = machine_load()
 
@@ -205,8 +237,10 @@ def main() -> int:
             context = browser.new_context(viewport={"width": 1280, "height": 1000})
             started = time.perf_counter()
             dashboard = DashboardPage.open(context, url)
-            print(f"soak: {url} ready in {time.perf_counter() - started:.1f} s "
-                  f"(config: {options.config or 'voila.json'}); {options.uploads} uploads, one at a time")
+            print(
+                f"soak: {url} ready in {time.perf_counter() - started:.1f} s "
+                f"(config: {options.config or 'voila.json'}); {options.uploads} uploads, one at a time"
+            )
             kernel = kernel_process(psutil.Process(process.pid), dashboard.page)
             outcome = soak(dashboard, kernel, options.uploads)
             dashboard.page.locator(".labkit-clear").click()
@@ -221,24 +255,42 @@ def main() -> int:
     growth = last.rss - first.rss
     seconds = sorted(outcome["seconds"])
     expected_problems = options.uploads // DAMAGED_EVERY
-    print(f"cards: {outcome['results']} results, {outcome['problems']} messages "
-          f"(expected {options.uploads - expected_problems} and {expected_problems})")
-    print(f"upload -> card: median {statistics.median(seconds):.2f} s, "
-          f"p90 {seconds[int(0.9 * (len(seconds) - 1))]:.2f} s, max {seconds[-1]:.2f} s; the kernel used "
-          f"{outcome['cpu_seconds'] * 1000 / options.uploads:.0f} ms of CPU per upload")
-    print(f"kernel RSS: {first.rss:.1f} MB before the first upload, {last.rss:.1f} MB after {options.uploads} "
-          f"(growth {growth:+.1f} MB, {growth * 1000 / options.uploads:+.0f} kB per upload; USS "
-          f"{last.uss - first.uss:+.1f} MB); after 'Clear results': {cleared.rss:.1f} MB")
+    print(
+        f"cards: {outcome['results']} results, {outcome['problems']} messages "
+        f"(expected {options.uploads - expected_problems} and {expected_problems})"
+    )
+    print(
+        f"upload -> card: median {statistics.median(seconds):.2f} s, "
+        f"p90 {seconds[int(0.9 * (len(seconds) - 1))]:.2f} s, max {seconds[-1]:.2f} s; the kernel used "
+        f"{outcome['cpu_seconds'] * 1000 / options.uploads:.0f} ms of CPU per upload"
+    )
+    print(
+        f"kernel RSS: {first.rss:.1f} MB before the first upload, {last.rss:.1f} MB after {options.uploads} "
+        f"(growth {growth:+.1f} MB, {growth * 1000 / options.uploads:+.0f} kB per upload; USS "
+        f"{last.uss - first.uss:+.1f} MB); after 'Clear results': {cleared.rss:.1f} MB"
+    )
     served = (outcome["results"], outcome["problems"]) == (options.uploads - expected_problems, expected_problems)
     if options.config is None:  # the README quotes the app as `make app` serves it
-        write_result("soak", {
-            "uploads": options.uploads, "rss_before_mb": round(first.rss, 1), "rss_after_mb": round(last.rss, 1),
-            "rss_growth_mb": round(growth, 1), "uss_growth_mb": round(last.uss - first.uss, 1),
-            "rss_after_clear_mb": round(cleared.rss, 1), "upload_median_s": round(statistics.median(seconds), 3),
-            "cards_as_expected": served, "limit_mb": options.limit_mb}, load_at_start=load_at_start)
+        write_result(
+            "soak",
+            {
+                "uploads": options.uploads,
+                "rss_before_mb": round(first.rss, 1),
+                "rss_after_mb": round(last.rss, 1),
+                "rss_growth_mb": round(growth, 1),
+                "uss_growth_mb": round(last.uss - first.uss, 1),
+                "rss_after_clear_mb": round(cleared.rss, 1),
+                "upload_median_s": round(statistics.median(seconds), 3),
+                "cards_as_expected": served,
+                "limit_mb": options.limit_mb,
+            },
+            load_at_start=load_at_start,
+        )
     if growth >= options.limit_mb or not served:
-        print(f"soak: FAILED ({'RSS grew' if growth >= options.limit_mb else 'cards missing'}; "
-              f"limit {options.limit_mb:g} MB)")
+        print(
+            f"soak: FAILED ({'RSS grew' if growth >= options.limit_mb else 'cards missing'}; "
+            f"limit {options.limit_mb:g} MB)"
+        )
         return 1
     print(f"soak: OK, RSS growth {growth:.1f} MB < {options.limit_mb:g} MB over {options.uploads} uploads")
     return 0

@@ -32,6 +32,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 TARGET_ACCURACY = 0.90
 TARGET_SECONDS = 180  # "about 3 minutes on a quiet 2-core machine"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="one training run per seed (default: 0)")
@@ -64,35 +66,55 @@ def main() -> int:
         after = reference()
         measured = evaluate(result.classifier, val_folder, top=1, progress=False)
         low, high = measured.top1_interval
-        run = {"seed": seed, "top1": round(measured.top1, 4), "top1_95": [round(low, 4), round(high, 4)],
-               "photos": measured.n, "correct": round(measured.top1 * measured.n),
-               "train_seconds": round(result.seconds, 1), "reference_seconds": round((before + after) / 2, 3),
-               "reference_before_after": [round(before, 3), round(after, 3)],
-               "epochs": {"new head": result.history["phase"].count(1),
-                          "fine-tuning": result.history["phase"].count(2)},
-               "load_average": [round(value, 2) for value in os.getloadavg()]}
+        run = {
+            "seed": seed,
+            "top1": round(measured.top1, 4),
+            "top1_95": [round(low, 4), round(high, 4)],
+            "photos": measured.n,
+            "correct": round(measured.top1 * measured.n),
+            "train_seconds": round(result.seconds, 1),
+            "reference_seconds": round((before + after) / 2, 3),
+            "reference_before_after": [round(before, 3), round(after, 3)],
+            "epochs": {"new head": result.history["phase"].count(1), "fine-tuning": result.history["phase"].count(2)},
+            "load_average": [round(value, 2) for value in os.getloadavg()],
+        }
         run["ratio"] = round(run["train_seconds"] / run["reference_seconds"], 1)
         runs.append(run)
-        print(f"seed {seed}: top-1 {measured.top1:.1%} on {measured.n} trashnet-val photos "
-              f"({run['correct']}/{measured.n}, 95 % interval {low:.1%}-{high:.1%}); training {result.seconds:.1f} s; "
-              f"reference {run['reference_seconds']:.3f} s (before {before:.3f}, after {after:.3f}); "
-              f"ratio {run['ratio']:.1f}; load average {run['load_average'][0]:.1f}", flush=True)
+        print(
+            f"seed {seed}: top-1 {measured.top1:.1%} on {measured.n} trashnet-val photos "
+            f"({run['correct']}/{measured.n}, 95 % interval {low:.1%}-{high:.1%}); training {result.seconds:.1f} s; "
+            f"reference {run['reference_seconds']:.3f} s (before {before:.3f}, after {after:.3f}); "
+            f"ratio {run['ratio']:.1f}; load average {run['load_average'][0]:.1f}",
+            flush=True,
+        )
     top1 = statistics.median(run["top1"] for run in runs)
     ratio = statistics.median(run["ratio"] for run in runs)
-    print(f"top-1 on trashnet-val: {top1:.1%} (target >= {TARGET_ACCURACY:.0%}: "
-          f"{'met' if top1 >= TARGET_ACCURACY else 'NOT met'}); training time / reference: {ratio:.1f} "
-          f"(here {statistics.median(run['train_seconds'] for run in runs):.0f} s with a reference of "
-          f"{statistics.median(run['reference_seconds'] for run in runs):.2f} s; target about {TARGET_SECONDS} s on a "
-          f"quiet 2-core machine)")
-    write_result("transfer", {
-        "train": train_folder.name, "measured_on": val_folder.name, "top1": top1,
-        "top1_95": runs[0]["top1_95"] if len(runs) == 1 else None, "photos": runs[0]["photos"],
-        "train_seconds": statistics.median(run["train_seconds"] for run in runs),
-        "reference_seconds": statistics.median(run["reference_seconds"] for run in runs), "ratio": ratio,
-        "reference": f"median of {REFERENCE_REPEATS} compiled Keras forward passes of MobileNetV2 (no top, 224 x 224, "
-                     f"batch of {REFERENCE_BATCH}), before and after training",
-        "import_seconds": round(import_seconds, 1), "recipe": recipe.recipe(), "runs": runs,
-    }, load_at_start=started)
+    print(
+        f"top-1 on trashnet-val: {top1:.1%} (target >= {TARGET_ACCURACY:.0%}: "
+        f"{'met' if top1 >= TARGET_ACCURACY else 'NOT met'}); training time / reference: {ratio:.1f} "
+        f"(here {statistics.median(run['train_seconds'] for run in runs):.0f} s with a reference of "
+        f"{statistics.median(run['reference_seconds'] for run in runs):.2f} s; target about {TARGET_SECONDS} s on a "
+        f"quiet 2-core machine)"
+    )
+    write_result(
+        "transfer",
+        {
+            "train": train_folder.name,
+            "measured_on": val_folder.name,
+            "top1": top1,
+            "top1_95": runs[0]["top1_95"] if len(runs) == 1 else None,
+            "photos": runs[0]["photos"],
+            "train_seconds": statistics.median(run["train_seconds"] for run in runs),
+            "reference_seconds": statistics.median(run["reference_seconds"] for run in runs),
+            "ratio": ratio,
+            "reference": f"median of {REFERENCE_REPEATS} compiled Keras forward passes of MobileNetV2 "
+            f"(no top, 224 x 224, batch of {REFERENCE_BATCH}), before and after training",
+            "import_seconds": round(import_seconds, 1),
+            "recipe": recipe.recipe(),
+            "runs": runs,
+        },
+        load_at_start=started,
+    )
     return 0
 
 

@@ -27,8 +27,10 @@ def samples_dir() -> Path:
     them, the tests compare against them). ``$LABKIT_SHARED_DIR`` moves the shared folder."""
     folder = Path(os.environ.get("LABKIT_SHARED_DIR", REPO_ROOT.parent / "shared")) / "samples"
     if not (folder / "labels.csv").is_file():
-        pytest.fail(f"The shared sample photos are missing: no {folder / 'labels.csv'}. "
-                    "Check out labkit beside the course's shared/ folder, or set LABKIT_SHARED_DIR to it.")
+        pytest.fail(
+            f"The shared sample photos are missing: no {folder / 'labels.csv'}. "
+            "Check out labkit beside the course's shared/ folder, or set LABKIT_SHARED_DIR to it."
+        )
     return folder
 
 

@@ -20,11 +20,18 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = REPO_ROOT / "data" / "samples"
 
 
-def run_labkit(*args: str, cwd: Path = REPO_ROOT, env: dict | None = None,
-               timeout: float = 300) -> subprocess.CompletedProcess:
+def run_labkit(
+    *args: str, cwd: Path = REPO_ROOT, env: dict | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
     # LABKIT_WEIGHTS_DIR comes from the root conftest.py through the inherited environment.
-    return subprocess.run([sys.executable, "-m", "labkit", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "labkit", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def bundled_rows() -> list[dict]:
@@ -50,9 +57,16 @@ def test_help_lists_the_commands_without_loading_tensorflow():
     assert shown.returncode == 0
     for command in ("classify", "evaluate", "serve"):
         assert command in shown.stdout
-    probe = subprocess.run([sys.executable, "-c", "import sys; from labkit.cli import build_parser; "
-                            "build_parser(); print('tensorflow' in sys.modules)"],
-                           capture_output=True, text=True, cwd=REPO_ROOT)
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from labkit.cli import build_parser; build_parser(); print('tensorflow' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+    )
     assert probe.stdout.strip() == "False", probe.stderr
 
 
@@ -95,8 +109,9 @@ def test_classify_with_a_4_class_export_says_not_sure_in_that_models_terms(tmp_p
     # A model taught 4 classes whose calibration flags every photo "not sure" (any threshold below every score).
     model = keras.Sequential([keras.Input((224, 224, 3)), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(4)])
     flags_all = Calibration(temperature=1.0, ood_method="energy", ood_threshold=-1e9, fitted_on="flags every photo")
-    sorter = Classifier(model=model, class_names=["glass", "metal", "paper", "plastic"], calibration=flags_all,
-                        warm_up=False)
+    sorter = Classifier(
+        model=model, class_names=["glass", "metal", "paper", "plastic"], calibration=flags_all, warm_up=False
+    )
     folder = export_model(sorter, tmp_path / "sorter", litert=False)
 
     shown = run_labkit("classify", "--engine", "keras", "--model", str(folder), "data/samples/cab.jpg")
@@ -141,8 +156,16 @@ def test_a_bad_file_in_json_mode_is_an_error_entry(tmp_path):
     assert_clean_failure(shown.stderr)
 
 
-@pytest.mark.parametrize("args", [("classify",), ("classify", "--top", "0", "a.jpg"), ("evaluate",),
-                                  ("classify", "--engine", "abacus", "a.jpg"), ("teleport",)])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("classify",),
+        ("classify", "--top", "0", "a.jpg"),
+        ("evaluate",),
+        ("classify", "--engine", "abacus", "a.jpg"),
+        ("teleport",),
+    ],
+)
 def test_usage_errors_exit_2_without_a_traceback(args):
     shown = run_labkit(*args)
     assert shown.returncode == 2
@@ -151,8 +174,11 @@ def test_usage_errors_exit_2_without_a_traceback(args):
 
 
 def test_missing_weights_give_one_message_and_exit_3(tmp_path):
-    shown = run_labkit("classify", "data/samples/cab.jpg",
-                       env={"LABKIT_WEIGHTS_DIR": str(tmp_path), "KERAS_HOME": str(tmp_path / "keras")})
+    shown = run_labkit(
+        "classify",
+        "data/samples/cab.jpg",
+        env={"LABKIT_WEIGHTS_DIR": str(tmp_path), "KERAS_HOME": str(tmp_path / "keras")},
+    )
     assert shown.returncode == 3
     assert_clean_failure(shown.stderr)
     assert "LABKIT_WEIGHTS_DIR" in shown.stderr and "What to do" in shown.stderr
@@ -210,10 +236,11 @@ def test_evaluate_prints_a_readable_summary_and_reports_unreadable_photos(labell
     assert shown.returncode == 1
     assert shown.stdout.startswith("6 images: top-1 ")
     assert "images/s" in shown.stdout and "could not read 1 file(s): notes.jpg" in shown.stdout
-    assert [line for line in shown.stderr.splitlines() if "notes.jpg" in line] == \
-        [f"{labelled_csv_folder / 'notes.jpg'}: 'notes.jpg' is not an image: it looks like a text file. "
-         "labkit reads JPEG, PNG, GIF, BMP, WebP and TIFF images; save the picture itself in one of those formats "
-         "(JPEG or PNG is safest)."]
+    assert [line for line in shown.stderr.splitlines() if "notes.jpg" in line] == [
+        f"{labelled_csv_folder / 'notes.jpg'}: 'notes.jpg' is not an image: it looks like a text file. "
+        "labkit reads JPEG, PNG, GIF, BMP, WebP and TIFF images; save the picture itself in one of those formats "
+        "(JPEG or PNG is safest)."
+    ]
 
 
 def test_evaluate_a_missing_folder_fails_fast(tmp_path):
@@ -243,8 +270,13 @@ def port_is_open(port: int) -> bool:
 
 def test_serve_starts_voila_and_stopping_labkit_stops_it():
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "labkit", "serve", "--port", str(port), "--no-browser"],
-                              cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "labkit", "serve", "--port", str(port), "--no-browser"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and server.poll() is None and not port_is_open(port):

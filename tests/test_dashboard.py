@@ -174,8 +174,20 @@ def test_an_upload_is_classified_and_emptied_from_the_widget(app, samples_dir, l
     photos = [samples_dir / ZEBRA, samples_dir / PENGUIN]
 
     # What the browser sends when files are chosen (the same JSON and buffers, through ipywidgets' deserializer).
-    upload.set_state({"value": [{"name": path.name, "type": "image/jpeg", "size": path.stat().st_size,
-                                 "content": memoryview(path.read_bytes()), "last_modified": 0} for path in photos]})
+    upload.set_state(
+        {
+            "value": [
+                {
+                    "name": path.name,
+                    "type": "image/jpeg",
+                    "size": path.stat().st_size,
+                    "content": memoryview(path.read_bytes()),
+                    "last_modified": 0,
+                }
+                for path in photos
+            ]
+        }
+    )
 
     assert upload.value == ()  # the bytes do not linger in the widget
     assert sorted(result.prediction.label for result in app.results) == sorted(map(label_of, [ZEBRA, PENGUIN]))
@@ -226,15 +238,19 @@ def test_clear_removes_every_result_and_disables_itself(app, samples_dir):
 
 
 def test_a_doubtful_prediction_says_so_in_words_and_the_chart_has_alt_text(classifier, samples_dir):
-    guesses = (ClassScore("hyena", 276, "n02117135", 0.41), ClassScore("baboon", 372, "n02486410", 0.27),
-               ClassScore("African elephant", 386, "n02504458", 0.09))
+    guesses = (
+        ClassScore("hyena", 276, "n02117135", 0.41),
+        ClassScore("baboon", 372, "n02486410", 0.27),
+        ClassScore("African elephant", 386, "n02504458", 0.09),
+    )
     doubtful = Prediction(top=guesses, elapsed_ms=12.0, logits=np.zeros(1000), not_sure=True)
     preview = preview_jpeg(load_image(samples_dir / "291_lion.jpg"))
     result = Result("lion.jpg", doubtful, model="MobileNetV2", preview=preview)
     body = result_html(result)
 
-    assert ("<strong>Not sure:</strong> this is probably none of the 1000 things I know. Treat the answer as a "
-            "guess.") in body
+    assert (
+        "<strong>Not sure:</strong> this is probably none of the 1000 things I know. Treat the answer as a guess."
+    ) in body
     assert 'alt="Bar chart of the top 3 guesses: hyena 41%, baboon 27%, African elephant 9%.' in body
     assert 'alt="Your photo, lion.jpg"' in body
     assert 'Answered by <span class="labkit-answered-by">MobileNetV2</span> in 12 ms' in body
@@ -246,15 +262,20 @@ def test_a_doubtful_prediction_says_so_in_words_and_the_chart_has_alt_text(class
 
 
 def test_a_hesitant_answer_gets_the_low_confidence_note_naming_the_runner_up_not_the_not_sure_note(samples_dir):
-    guesses = (ClassScore("cab", 468, "n02930766", 0.43), ClassScore("limousine", 627, "n03670208", 0.31),
-               ClassScore("minivan", 656, "n03770679", 0.08))
+    guesses = (
+        ClassScore("cab", 468, "n02930766", 0.43),
+        ClassScore("limousine", 627, "n03670208", 0.31),
+        ClassScore("minivan", 656, "n03770679", 0.08),
+    )
     hesitant = Prediction(top=guesses, elapsed_ms=9.0, logits=np.zeros(1000), low_confidence=True)
 
     preview = preview_jpeg(load_image(samples_dir / "291_lion.jpg"))
     body = result_html(Result("taxi.jpg", hesitant, model="MobileNetV2", preview=preview))
 
-    assert ("<strong>Low confidence:</strong> it hesitates between cab (43%) and limousine (31%). Treat the answer "
-            "as a guess.") in body
+    assert (
+        "<strong>Low confidence:</strong> it hesitates between cab (43%) and limousine (31%). Treat the answer "
+        "as a guess."
+    ) in body
     assert "Not sure" not in body and "labkit-doubt-low_confidence" in body
 
 
@@ -271,8 +292,9 @@ def test_a_near_certain_answer_never_reads_100_percent(samples_dir):
 
 
 def test_the_not_sure_note_speaks_of_the_models_own_classes():
-    confident = Prediction(top=(ClassScore("glass", 0, "glass", 0.97),), elapsed_ms=5.0, logits=np.zeros(2),
-                           not_sure=True)
+    confident = Prediction(
+        top=(ClassScore("glass", 0, "glass", 0.97),), elapsed_ms=5.0, logits=np.zeros(2), not_sure=True
+    )
     body = result_html(Result("jar.jpg", confident, model="trashnet", preview=preview_jpeg(Image.new("RGB", (64, 64)))))
 
     assert "<strong>Not sure:</strong> this is probably none of the 2 classes I was taught." in body
@@ -298,8 +320,10 @@ def test_show_where_it_looked_computes_the_overlay_on_first_opening_only(app, sa
     app.classify_file(samples_dir / ZEBRA)
     toggle = widgets_of(page, WhereItLooked)[0]  # the newest card's
     assert (toggle.state, toggle.overlay, runs.waiting) == ("idle", "", [])  # nothing computed until asked
-    assert toggle.alt == (f"Heatmap of where the model looked for '{label_of(ZEBRA)}': warm colours mark the "
-                          "regions that raised that class's score")
+    assert toggle.alt == (
+        f"Heatmap of where the model looked for '{label_of(ZEBRA)}': warm colours mark the "
+        "regions that raised that class's score"
+    )
 
     toggle.expanded = True  # what the button's click sends
     assert toggle.state == "working" and len(runs.waiting) == 1
@@ -319,8 +343,9 @@ def test_show_where_it_looked_computes_the_overlay_on_first_opening_only(app, sa
 
 def test_where_it_looked_failing_says_so_in_the_card_and_can_be_retried(classifier, samples_dir):
     preview = preview_jpeg(load_image(samples_dir / ZEBRA))
-    out_of_range = WhereItLooked(preview, "zebra", functools.partial(where_it_looked, classifier, class_index=5000),
-                                 run=run_now)
+    out_of_range = WhereItLooked(
+        preview, "zebra", functools.partial(where_it_looked, classifier, class_index=5000), run=run_now
+    )
     out_of_range.expanded = True
     assert out_of_range.state == "failed"
     assert "class_index 5000 is out of range" in out_of_range.message  # labkit.explain's own words
@@ -371,8 +396,10 @@ def test_the_picker_lists_imagenet_and_each_export_in_the_models_folder(tiny_exp
     picker = widgets_of(page, widgets.Dropdown)[0]
 
     assert picker.description == "Model"
-    assert list(picker.options) == [(MODEL_DESCRIPTION, "imagenet"),
-                                    (describe_export(tiny_export), str(tiny_export.resolve()))]
+    assert list(picker.options) == [
+        (MODEL_DESCRIPTION, "imagenet"),
+        (describe_export(tiny_export), str(tiny_export.resolve())),
+    ]
     assert describe_export(tiny_export) == "tiny: cat, dog"
     assert picker.value == "imagenet"
 
@@ -434,21 +461,24 @@ def test_file_names_cannot_inject_html(app):
 def test_voila_reads_its_limits_from_voila_json_in_the_current_folder(repo_root, tmp_path):
     # Voilà looks for voila.json in its current folder first (Voila.config_file_paths = [os.getcwd(), ...]),
     # so `make app` runs it from the repository root. From anywhere else, the defaults apply.
-    probe = ("import json, tempfile, sys\n"
-             "from voila.app import Voila\n"
-             "app = Voila()\n"
-             "app.initialize([sys.argv[1]])\n"
-             "app.connection_dir = tempfile.mkdtemp()\n"
-             "app.init_settings()\n"
-             "print(json.dumps({'websocket': app.tornado_settings.get('websocket_max_message_size'),\n"
-             "                  'strip_sources': app.voila_configuration.strip_sources,\n"
-             "                  'cull_idle_timeout': app.kernel_manager.cull_idle_timeout,\n"
-             "                  'cull_interval': app.kernel_manager.cull_interval}))\n")
+    probe = (
+        "import json, tempfile, sys\n"
+        "from voila.app import Voila\n"
+        "app = Voila()\n"
+        "app.initialize([sys.argv[1]])\n"
+        "app.connection_dir = tempfile.mkdtemp()\n"
+        "app.init_settings()\n"
+        "print(json.dumps({'websocket': app.tornado_settings.get('websocket_max_message_size'),\n"
+        "                  'strip_sources': app.voila_configuration.strip_sources,\n"
+        "                  'cull_idle_timeout': app.kernel_manager.cull_idle_timeout,\n"
+        "                  'cull_interval': app.kernel_manager.cull_interval}))\n"
+    )
     notebook = str(repo_root / "notebooks" / "dashboard.ipynb")
 
     def settings(cwd):
-        run = subprocess.run([sys.executable, "-c", probe, notebook], cwd=cwd, capture_output=True, text=True,
-                             check=True)
+        run = subprocess.run(
+            [sys.executable, "-c", probe, notebook], cwd=cwd, capture_output=True, text=True, check=True
+        )
         return json.loads(run.stdout.strip().splitlines()[-1])
 
     from_repo = settings(repo_root)

@@ -173,7 +173,8 @@ def test_an_unknown_dataset_lists_the_known_ones():
 
 
 def test_a_mirror_fills_an_empty_cache_with_checked_files_then_the_cache_works_offline(
-        mirror, empty_cache, shared_datasets, monkeypatch):
+    mirror, empty_cache, shared_datasets, monkeypatch
+):
     monkeypatch.setenv("LABKIT_DATASETS_URL", mirror)
     folder = fetch(NAME, progress=False)
 
@@ -287,14 +288,25 @@ def test_a_data_dir_without_the_dataset_says_what_to_copy_where(tmp_path, monkey
 
 
 def run_fetch(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "labkit", "fetch", *args], capture_output=True, text=True,
-                          env=env, cwd=REPO_ROOT, timeout=600, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "labkit", "fetch", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+        timeout=600,
+        check=False,
+    )
 
 
 def fetch_environment(cache: Path, mirror_url: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key != "LABKIT_DATA_DIR"}
-    return {**env, "LABKIT_CACHE_DIR": str(cache), "LABKIT_DATASETS_URL": mirror_url,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))}
+    return {
+        **env,
+        "LABKIT_CACHE_DIR": str(cache),
+        "LABKIT_DATASETS_URL": mirror_url,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
+    }
 
 
 def test_fetch_prints_the_folder_on_its_last_line(mirror, tmp_path):

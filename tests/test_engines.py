@@ -73,14 +73,18 @@ def classifiers(cache) -> dict[str, Classifier]:
 
 # --- the same answers as Keras ----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("engine", ["litert", "litert-int8"])
-def test_each_engine_gives_the_keras_top1_on_the_shared_photos(engine, classifiers, photos, keras_logits,
-                                                                 sample_labels):
+def test_each_engine_gives_the_keras_top1_on_the_shared_photos(
+    engine, classifiers, photos, keras_logits, sample_labels
+):
     top1 = classifiers[engine].logits(photos).argmax(axis=1)
     expected = keras_logits.argmax(axis=1)
-    differ = [f"{row['file']}: keras {classifiers[engine].class_names[want]}, "
-              f"{engine} {classifiers[engine].class_names[got]}"
-              for row, want, got in zip(sample_labels, expected, top1, strict=True) if want != got]
+    differ = [
+        f"{row['file']}: keras {classifiers[engine].class_names[want]}, {engine} {classifiers[engine].class_names[got]}"
+        for row, want, got in zip(sample_labels, expected, top1, strict=True)
+        if want != got
+    ]
 
     agreement = 1 - len(differ) / len(photos)
     assert agreement >= REQUIRED_AGREEMENT[engine], f"{engine} agrees on {agreement:.1%}:\n" + "\n".join(differ)
@@ -91,8 +95,9 @@ def test_float32_litert_computes_the_same_logits_as_keras(classifiers, photos, k
 
 
 @pytest.mark.parametrize("engine", ["litert", "litert-int8"])
-def test_each_engine_returns_the_clipped_pooled_features_beside_unchanged_logits(engine, classifiers, photos,
-                                                                                keras_outputs):
+def test_each_engine_returns_the_clipped_pooled_features_beside_unchanged_logits(
+    engine, classifiers, photos, keras_outputs
+):
     keras_logits, keras_features = keras_outputs
     logits, features = classifiers[engine].forward(photos)
 
@@ -122,18 +127,21 @@ def test_the_default_engine_is_one_required_to_agree_with_keras_on_99_percent(cl
 
 
 def test_int8_is_at_least_three_times_smaller_than_float32(classifiers):
-    sizes = {engine: litert_model(engine, classifier.description).stat().st_size
-             for engine, classifier in classifiers.items()}
+    sizes = {
+        engine: litert_model(engine, classifier.description).stat().st_size
+        for engine, classifier in classifiers.items()
+    }
 
     assert sizes["litert-int8"] * 3 < sizes["litert"]
 
 
 # --- any batch size ---------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("engine", ["litert", "litert-int8"])
 def test_any_batch_size_gives_one_row_per_photo_with_the_same_scores(engine, classifiers, photos):
     classifier = classifiers[engine]
-    one_by_one = np.concatenate([classifier.logits(photos[index:index + 1]) for index in range(33)])
+    one_by_one = np.concatenate([classifier.logits(photos[index : index + 1]) for index in range(33)])
 
     for size in (0, 1, 2, 7, 33):
         logits = classifier.logits(photos[:size])
@@ -141,8 +149,7 @@ def test_any_batch_size_gives_one_row_per_photo_with_the_same_scores(engine, cla
         assert np.allclose(logits, one_by_one[:size], atol=1e-4)
 
 
-def test_a_litert_classifier_classifies_photo_files_like_keras(classifiers, samples_dir, sample_labels,
-                                                               keras_logits):
+def test_a_litert_classifier_classifies_photo_files_like_keras(classifiers, samples_dir, sample_labels, keras_logits):
     files = [samples_dir / row["file"] for row in sample_labels[:5]]
 
     predictions = classifiers["litert"].predict(files)
@@ -170,14 +177,20 @@ print(json.dumps({{"after_import": after_import, "seconds": time.perf_counter() 
 
 
 @pytest.mark.parametrize("engine", ["litert", "litert-int8"])
-def test_a_second_kernel_reuses_the_converted_model_and_never_imports_tensorflow(engine, classifiers, cache,
-                                                                                  samples_dir):
+def test_a_second_kernel_reuses_the_converted_model_and_never_imports_tensorflow(
+    engine, classifiers, cache, samples_dir
+):
     cached = sorted(cache.glob("litert/*.tflite"))
     stamps = {path: path.stat().st_mtime_ns for path in cached}
     script = WARM_START.format(engine=engine, photo=str(samples_dir / "207_golden_retriever.jpg"))
 
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "LABKIT_CACHE_DIR": str(cache)})
+    run = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "LABKIT_CACHE_DIR": str(cache)},
+    )
 
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
@@ -194,8 +207,14 @@ def small_model(seed: int):
     import keras
 
     keras.utils.set_random_seed(seed)
-    return keras.Sequential([keras.Input((224, 224, 3)), keras.layers.Conv2D(4, 3, strides=4),
-                             keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)])
+    return keras.Sequential(
+        [
+            keras.Input((224, 224, 3)),
+            keras.layers.Conv2D(4, 3, strides=4),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(3),
+        ]
+    )
 
 
 def test_a_custom_model_is_converted_once_per_set_of_weights(cache, capfd):
@@ -243,6 +262,7 @@ def test_a_model_converted_in_memory_runs_from_its_bytes_without_the_cache(cache
 
 
 # --- choosing an engine, and the messages when that fails -------------------------------------------------------
+
 
 def test_an_unknown_engine_lists_the_engines():
     with pytest.raises(EngineError) as raised:

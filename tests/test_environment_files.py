@@ -55,8 +55,11 @@ def test_environment_yml_lists_the_same_packages_and_versions_as_pyproject():
 
     only_pyproject = sorted(set(wanted) - set(conda))
     only_conda = sorted(set(conda) - set(wanted))
-    different = sorted(f"{name}: pyproject '{wanted[name]}' vs environment.yml '{conda[name]}'"
-                       for name in set(wanted) & set(conda) if wanted[name] != conda[name])
+    different = sorted(
+        f"{name}: pyproject '{wanted[name]}' vs environment.yml '{conda[name]}'"
+        for name in set(wanted) & set(conda)
+        if wanted[name] != conda[name]
+    )
     assert not (only_pyproject or only_conda or different), (
         "pyproject.toml and environment.yml disagree; make environment.yml's pip list match pyproject.\n"
         f"  only in pyproject.toml: {only_pyproject}\n"
@@ -66,13 +69,15 @@ def test_environment_yml_lists_the_same_packages_and_versions_as_pyproject():
 
 
 def test_environment_yml_python_is_one_pyproject_accepts():
-    conda_python = [entry for entry in environment_yml()["dependencies"]
-                    if isinstance(entry, str) and entry.startswith("python=")]
+    conda_python = [
+        entry for entry in environment_yml()["dependencies"] if isinstance(entry, str) and entry.startswith("python=")
+    ]
     assert len(conda_python) == 1, f"environment.yml should pin python exactly once, found {conda_python}"
     version = Version(conda_python[0].removeprefix("python="))
     requires_python = SpecifierSet(pyproject()["project"]["requires-python"])
     assert version in requires_python, (
-        f"environment.yml asks for Python {version}, but pyproject.toml requires-python is '{requires_python}'")
+        f"environment.yml asks for Python {version}, but pyproject.toml requires-python is '{requires_python}'"
+    )
 
 
 def test_bundled_labels_csv_lists_exactly_the_photos_in_data_samples():
@@ -82,7 +87,8 @@ def test_bundled_labels_csv_lists_exactly_the_photos_in_data_samples():
     assert len(listed) == len(set(listed)), f"labels.csv lists a file twice: {sorted(listed)}"
     assert set(listed) == on_disk, (
         f"data/samples/labels.csv and the folder disagree. Photos with no row: {sorted(on_disk - set(listed))}; "
-        f"rows with no photo: {sorted(set(listed) - on_disk)}")
+        f"rows with no photo: {sorted(set(listed) - on_disk)}"
+    )
 
 
 def test_bundled_labels_name_the_models_classes_or_are_empty_for_the_photos_of_none():
@@ -116,6 +122,8 @@ def test_every_bundled_sample_is_a_readable_photo():
 
 def test_no_notebook_mentions_the_course_shared_folder():
     # A student's clone has no ../shared beside it: lessons read data/ and labkit.datasets only.
-    mentions = {path.name: path.read_text(encoding="utf-8").count("shared")
-                for path in sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))}
+    mentions = {
+        path.name: path.read_text(encoding="utf-8").count("shared")
+        for path in sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
+    }
     assert mentions and not any(mentions.values()), f"notebooks mentioning 'shared': {mentions}"

@@ -40,8 +40,12 @@ def labkit_exceptions() -> dict[str, type[BaseException]]:
             continue
         module = importlib.import_module(module_info.name)
         for name, value in vars(module).items():
-            if (inspect.isclass(value) and issubclass(value, Exception) and not issubclass(value, Warning)
-                    and value.__module__ == module.__name__):
+            if (
+                inspect.isclass(value)
+                and issubclass(value, Exception)
+                and not issubclass(value, Warning)
+                and value.__module__ == module.__name__
+            ):
                 found[f"{module.__name__}.{name}"] = value
     return found
 

@@ -47,19 +47,24 @@ def copy_samples(rows: list[dict], samples_dir: Path, folder: Path) -> None:
 
 # --- reading labelled folders -------------------------------------------------------------------------------------
 
+
 def test_the_shared_labels_csv_gives_every_photo_its_class(samples_dir, sample_labels):
     items = read_labelled_folder(samples_dir)
-    assert [(item.path.name, item.class_index) for item in items] == \
-        [(row["file"], row["class_index"]) for row in sample_labels]
+    assert [(item.path.name, item.class_index) for item in items] == [
+        (row["file"], row["class_index"]) for row in sample_labels
+    ]
     assert all(item.path.is_file() for item in items)
 
 
-@pytest.mark.parametrize("column, spell", [
-    ("class_index", lambda row: str(row["class_index"])),
-    ("wnid", lambda row: row["wnid"]),
-    ("label", lambda row: row["label"]),  # Keras' spelling, golden_retriever
-    ("label", lambda row: row["label"].replace("_", " ").upper()),  # readable, any case
-])
+@pytest.mark.parametrize(
+    "column, spell",
+    [
+        ("class_index", lambda row: str(row["class_index"])),
+        ("wnid", lambda row: row["wnid"]),
+        ("label", lambda row: row["label"]),  # Keras' spelling, golden_retriever
+        ("label", lambda row: row["label"].replace("_", " ").upper()),  # readable, any case
+    ],
+)
 def test_a_labels_csv_may_name_the_class_by_index_wnid_or_label(tmp_path, samples_dir, sample_labels, column, spell):
     rows = sample_labels[:6]
     copy_samples(rows, samples_dir, tmp_path)
@@ -67,15 +72,17 @@ def test_a_labels_csv_may_name_the_class_by_index_wnid_or_label(tmp_path, sample
 
     items = read_labelled_folder(tmp_path)
 
-    assert [(item.path, item.class_index) for item in items] == \
-        [(tmp_path / row["file"], row["class_index"]) for row in rows]
+    assert [(item.path, item.class_index) for item in items] == [
+        (tmp_path / row["file"], row["class_index"]) for row in rows
+    ]
 
 
 def test_a_csv_file_can_be_given_directly(tmp_path, samples_dir, sample_labels):
     rows = sample_labels[:2]
     copy_samples(rows, samples_dir, tmp_path / "photos")
-    labels = write_csv(tmp_path / "my_labels.csv", [{"file": f"photos/{row['file']}", "wnid": row["wnid"]}
-                                                    for row in rows])
+    labels = write_csv(
+        tmp_path / "my_labels.csv", [{"file": f"photos/{row['file']}", "wnid": row["wnid"]} for row in rows]
+    )
     items = read_labelled_folder(labels)
     assert [item.class_index for item in items] == [row["class_index"] for row in rows]
     assert all(item.path.is_file() for item in items)
@@ -89,8 +96,9 @@ def test_class_subfolders_may_be_named_by_wnid_or_label(tmp_path, samples_dir, s
 
     items = read_labelled_folder(tmp_path)
 
-    assert sorted((item.path.name, item.class_index) for item in items) == \
-        sorted((row["file"], row["class_index"]) for row in (by_label, by_wnid))
+    assert sorted((item.path.name, item.class_index) for item in items) == sorted(
+        (row["file"], row["class_index"]) for row in (by_label, by_wnid)
+    )
 
 
 def test_a_fine_tuned_models_classes_name_its_folders():
@@ -156,6 +164,7 @@ def test_a_missing_folder_is_reported(tmp_path):
 
 # --- evaluating ---------------------------------------------------------------------------------------------------
 
+
 def test_the_60_shared_photos_score_at_least_85_percent_top1(shared_result, sample_labels):
     assert shared_result.n == 60 and shared_result.errors == []
     assert shared_result.top1 >= 0.85
@@ -197,8 +206,11 @@ def test_a_bad_photo_is_recorded_and_the_others_are_still_scored(tmp_path, class
     rows = sample_labels[:3]
     copy_samples(rows, samples_dir, tmp_path)
     (tmp_path / "notes.jpg").write_text("shopping list: milk, eggs")
-    write_csv(tmp_path / "labels.csv", [{"file": row["file"], "label": row["label"]} for row in rows]
-              + [{"file": "notes.jpg", "label": "tabby"}, {"file": "gone.jpg", "label": "tabby"}])
+    write_csv(
+        tmp_path / "labels.csv",
+        [{"file": row["file"], "label": row["label"]} for row in rows]
+        + [{"file": "notes.jpg", "label": "tabby"}, {"file": "gone.jpg", "label": "tabby"}],
+    )
 
     result = evaluate(classifier, tmp_path, progress=False)
 
@@ -228,6 +240,7 @@ def test_the_progress_bar_goes_to_stderr(classifier, samples_dir, capsys):
 
 # --- mix-ups --------------------------------------------------------------------------------------------------------
 
+
 def test_most_confused_counts_each_mistake_pair():
     names = ["beer bottle", "wine bottle", "pop bottle", "teapot"]
     truths = [0, 0, 0, 1, 2, 2]
@@ -238,9 +251,7 @@ def test_most_confused_counts_each_mistake_pair():
     assert result.most_confused(2) == [("beer bottle", "wine bottle", 2), ("pop bottle", "teapot", 1)]
     matrix = result.confusion_matrix(["beer_bottle", "Wine Bottle", "pop bottle"])
     assert matrix.columns == ["beer bottle", "wine bottle", "pop bottle", "(other)"]
-    assert matrix.counts.tolist() == [[1, 2, 0, 0],
-                                      [1, 0, 0, 0],
-                                      [0, 1, 0, 1]]
+    assert matrix.counts.tolist() == [[1, 2, 0, 0], [1, 0, 0, 0], [0, 1, 0, 1]]
 
 
 def test_the_bottle_confusion_matrix_covers_every_bottle_photo(shared_result):
@@ -267,6 +278,7 @@ def test_an_unknown_class_in_the_confusion_matrix_is_named(shared_result):
 
 
 # --- intervals and timing ---------------------------------------------------------------------------------------
+
 
 def test_the_wilson_interval_matches_the_textbook_and_narrows_with_more_photos():
     low, high = wilson_interval(0, 10)

@@ -51,6 +51,7 @@ def left_share(heatmap: np.ndarray) -> float:
 
 # --- the real model ---------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_each_class_heatmap_lights_up_its_own_half_of_a_two_photo_picture(classifier, zebra_and_car):
     zebra = gradcam(classifier, zebra_and_car, class_index=ZEBRA)
@@ -128,8 +129,9 @@ def test_a_fine_tuned_style_model_with_the_imagenet_head_gives_the_same_heatmap(
     from labkit.network import REACT_CLIP
     from labkit.weights import resolve_weights
 
-    base = keras.applications.MobileNetV2(weights=str(resolve_weights(include_top=False)), include_top=False,
-                                          input_shape=(224, 224, 3))
+    base = keras.applications.MobileNetV2(
+        weights=str(resolve_weights(include_top=False)), include_top=False, input_shape=(224, 224, 3)
+    )
     head = keras.layers.Dense(1000)
     inputs = keras.Input((224, 224, 3))
     features = keras.layers.GlobalAveragePooling2D()(base(inputs, training=False))
@@ -139,8 +141,9 @@ def test_a_fine_tuned_style_model_with_the_imagenet_head_gives_the_same_heatmap(
     fine_tuned = Classifier(model=nested, class_names=classifier.class_names, warm_up=False)
 
     for class_index in (ZEBRA, SPORTS_CAR):
-        np.testing.assert_allclose(gradcam(fine_tuned, zebra_and_car, class_index),
-                                   gradcam(classifier, zebra_and_car, class_index), atol=0.02)
+        np.testing.assert_allclose(
+            gradcam(fine_tuned, zebra_and_car, class_index), gradcam(classifier, zebra_and_car, class_index), atol=0.02
+        )
 
 
 @pytest.mark.slow
@@ -154,6 +157,7 @@ def test_the_overlay_is_the_photo_with_the_heatmap_coloured_on_top(classifier, s
 
 
 # --- fine-tuned shapes, with small untrained models (fast) ------------------------------------------------------------
+
 
 def untrained_base(**options):
     import keras
@@ -176,11 +180,20 @@ def nested_models() -> dict:
     inputs = keras.Input((224, 224, 3))
     functional_pooled = keras.Model(inputs, keras.layers.Dense(4)(pooled(keras.layers.Rescaling(1.0)(inputs))))
 
-    sequential = keras.Sequential([keras.Input((224, 224, 3)), untrained_base(),
-                                   keras.layers.GlobalAveragePooling2D(), keras.layers.Dropout(0.2),
-                                   keras.layers.Dense(4)])
-    return {"functional, frozen base": functional, "functional, pooling in the base": functional_pooled,
-            "sequential": sequential}
+    sequential = keras.Sequential(
+        [
+            keras.Input((224, 224, 3)),
+            untrained_base(),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dropout(0.2),
+            keras.layers.Dense(4),
+        ]
+    )
+    return {
+        "functional, frozen base": functional,
+        "functional, pooling in the base": functional_pooled,
+        "sequential": sequential,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -241,6 +254,7 @@ def test_a_class_index_out_of_range_says_which_classes_exist(nested):
 
 
 # --- overlay and resize (no model) --------------------------------------------------------------------------------
+
 
 def test_overlay_with_alpha_0_is_the_photo_and_alpha_1_is_the_coloured_heatmap():
     photo = Image.new("RGB", (40, 30), (10, 200, 30))

@@ -31,8 +31,9 @@ def clone(tmp_path_factory) -> Path:
     parent = tmp_path_factory.mktemp("student")
     subprocess.run(["git", "clone", "--quiet", str(REPO_ROOT), str(parent / "labkit")], check=True)
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
-    cloned = subprocess.run(["git", "rev-parse", "HEAD"], cwd=parent / "labkit", capture_output=True, text=True,
-                            check=True)
+    cloned = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=parent / "labkit", capture_output=True, text=True, check=True
+    )
     assert cloned.stdout == head.stdout, "the clone is not of this checkout's HEAD"
     assert sorted(path.name for path in parent.iterdir()) == ["labkit"]  # no ../shared beside it
     return parent / "labkit"
@@ -40,14 +41,24 @@ def clone(tmp_path_factory) -> Path:
 
 def clone_environment(clone: Path, **extra: str) -> dict[str, str]:
     """This environment pointed at the clone: its labkit first, no course folders except the weights."""
-    env = {key: value for key, value in os.environ.items()
-           if key not in {"LABKIT_DATA_DIR", "LABKIT_DATASETS_URL", "LABKIT_SHARED_DIR", "PYTHONPATH"}}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"LABKIT_DATA_DIR", "LABKIT_DATASETS_URL", "LABKIT_SHARED_DIR", "PYTHONPATH"}
+    }
     return {**env, "PYTHONPATH": str(clone), "LABKIT_WEIGHTS_DIR": os.environ["LABKIT_WEIGHTS_DIR"], **extra}
 
 
 def run(clone: Path, command: list[str], **extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(command, cwd=clone, env=clone_environment(clone, **extra), capture_output=True, text=True,
-                          timeout=1200, check=False)
+    return subprocess.run(
+        command,
+        cwd=clone,
+        env=clone_environment(clone, **extra),
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
 
 
 def test_the_clone_imports_its_own_labkit_and_holds_the_open_photos(clone):
@@ -72,8 +83,7 @@ def test_the_command_line_classifies_every_photo_of_data_samples(clone):
 
 
 def test_lessons_01_and_03_pass_nbval_in_the_clone(clone):
-    done = run(clone, [sys.executable, "-m", "pytest", *LESSONS, "-q", "-p", "no:cacheprovider",
-                       f"--rootdir={clone}"])
+    done = run(clone, [sys.executable, "-m", "pytest", *LESSONS, "-q", "-p", "no:cacheprovider", f"--rootdir={clone}"])
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert " passed" in done.stdout and "failed" not in done.stdout
 
@@ -84,8 +94,9 @@ def test_fetch_fills_an_empty_cache_from_a_mirror_and_refuses_a_damaged_file(clo
     server, url = serve(mirror)
     try:
         cache = tmp_path / "cache"
-        done = run(clone, [sys.executable, "-m", "labkit", "fetch", NAME], LABKIT_DATASETS_URL=url,
-                   LABKIT_CACHE_DIR=str(cache))
+        done = run(
+            clone, [sys.executable, "-m", "labkit", "fetch", NAME], LABKIT_DATASETS_URL=url, LABKIT_CACHE_DIR=str(cache)
+        )
         assert done.returncode == 0, done.stderr
         folder = Path(done.stdout.strip().splitlines()[-1])
         assert folder == cache / "datasets" / NAME
@@ -93,8 +104,12 @@ def test_fetch_fills_an_empty_cache_from_a_mirror_and_refuses_a_damaged_file(clo
 
         damaged = mirror / NAME / DAMAGED
         damaged.write_bytes(damaged.read_bytes()[:-1] + b"\x00")
-        done = run(clone, [sys.executable, "-m", "labkit", "fetch", NAME], LABKIT_DATASETS_URL=url,
-                   LABKIT_CACHE_DIR=str(tmp_path / "another-cache"))
+        done = run(
+            clone,
+            [sys.executable, "-m", "labkit", "fetch", NAME],
+            LABKIT_DATASETS_URL=url,
+            LABKIT_CACHE_DIR=str(tmp_path / "another-cache"),
+        )
         assert done.returncode != 0 and f"{NAME}/{DAMAGED}" in done.stderr
         assert not (tmp_path / "another-cache" / "datasets" / NAME / DAMAGED).exists()
     finally:

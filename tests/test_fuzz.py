@@ -100,17 +100,37 @@ def test_the_app_answers_each_damaged_upload_with_a_card_and_still_classifies_a_
 
 
 def test_the_fuzz_benchmark_runs_clean_on_a_small_sample():
-    run = subprocess.run([sys.executable, str(FUZZ_SCRIPT), "--count", "16", "--seed", str(CI_SEED)],
-                         capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
+    run = subprocess.run(
+        [sys.executable, str(FUZZ_SCRIPT), "--count", "16", "--seed", str(CI_SEED)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO_ROOT,
+    )
     assert run.returncode == 0, run.stdout + run.stderr[-3000:]
     assert "fuzz: OK" in run.stdout
 
 
 def test_the_fuzz_benchmark_notices_a_crashed_or_hung_decoder_and_carries_on():
     # The worker kills itself on case 1 and stalls on case 3, as a segfaulting or looping decoder would.
-    run = subprocess.run([sys.executable, str(FUZZ_SCRIPT), "--count", "5", "--path", "library",
-                          "--simulate", "1:crash,3:hang", "--hang-seconds", "3"],
-                         capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(FUZZ_SCRIPT),
+            "--count",
+            "5",
+            "--path",
+            "library",
+            "--simulate",
+            "1:crash,3:hang",
+            "--hang-seconds",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO_ROOT,
+    )
     assert run.returncode == 1, run.stdout + run.stderr[-3000:]
     assert "FAIL case 1 (library; " in run.stdout and "crash after" in run.stdout
     assert "FAIL case 3 (library; " in run.stdout and "hang after" in run.stdout

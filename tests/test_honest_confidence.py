@@ -39,6 +39,7 @@ def make_logits(rng: np.random.Generator, n: int = 400, classes: int = 10, sharp
 
 # --- the calibrator, numpy only ---------------------------------------------------------------------------------------
 
+
 def test_fit_returns_the_calibrator_with_its_fitted_numbers_ending_in_underscore():
     logits, labels = make_logits(np.random.default_rng(0))
     calibrator = ConfidenceCalibrator()
@@ -112,6 +113,7 @@ def test_a_fine_tuned_models_calibration_is_fitted_on_its_own_photos_and_saved_w
 
 # --- the notes --------------------------------------------------------------------------------------------------------
 
+
 def scores(*pairs: tuple[str, float]) -> tuple[ClassScore, ...]:
     return tuple(ClassScore(label, index, label, probability) for index, (label, probability) in enumerate(pairs))
 
@@ -133,21 +135,24 @@ def test_the_not_sure_note_counts_the_classes_of_the_model_that_answered():
     imagenet = doubt(Prediction(top, 1.0, np.zeros(1000), not_sure=True))
     taught = doubt(Prediction(top, 1.0, np.zeros(4), not_sure=True))
 
-    assert imagenet.sentence() == ("Not sure: this is probably none of the 1000 things I know. "
-                                   "Treat the answer as a guess.")
+    assert imagenet.sentence() == (
+        "Not sure: this is probably none of the 1000 things I know. Treat the answer as a guess."
+    )
     assert str(taught) == "Not sure: this is probably none of the 4 classes I was taught"
     assert taught.aside() == "not sure: this is probably none of the 4 classes I was taught"
 
 
 def test_a_prediction_as_json_gives_its_ood_score_and_which_note_it_got():
-    answer = Prediction(scores(("cab", 0.43), ("limousine", 0.31)), 1.0, np.zeros(2), ood_score=-8.123456,
-                        low_confidence=True).to_dict()
+    answer = Prediction(
+        scores(("cab", 0.43), ("limousine", 0.31)), 1.0, np.zeros(2), ood_score=-8.123456, low_confidence=True
+    ).to_dict()
 
     assert answer["ood_score"] == -8.1235 and answer["note"] == "low_confidence"
     assert answer["low_confidence"] and not answer["not_sure"]
 
 
 # --- on real validation photos ----------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def validation_photos() -> list[LabelledImage]:
@@ -178,8 +183,9 @@ def validation_logits(validation_outputs) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("held_out_fold", range(5))
-def test_the_fitted_calibration_is_no_worse_than_the_raw_logits_on_a_fold_it_was_not_fitted_on(validation_logits,
-                                                                                                held_out_fold):
+def test_the_fitted_calibration_is_no_worse_than_the_raw_logits_on_a_fold_it_was_not_fitted_on(
+    validation_logits, held_out_fold
+):
     logits, labels = validation_logits
     test = fold_indices(len(labels))[held_out_fold]
     train = np.setdiff1d(np.arange(len(labels)), test)
@@ -214,9 +220,16 @@ def test_the_not_sure_threshold_spares_real_photos_and_catches_generated_non_pho
     flagged_photos, caught, caught_by_energy = [], [], []
     for test in fold_indices(len(labels)):
         train = np.setdiff1d(np.arange(len(labels)), test)
-        calibration = fit_calibration_from_logits(logits[train], labels[train], fit_logits, ood_method="ash_s",
-                                                  keep=0.96, features=features[train], ood_features=fit_features,
-                                                  head=classifier.head)
+        calibration = fit_calibration_from_logits(
+            logits[train],
+            labels[train],
+            fit_logits,
+            ood_method="ash_s",
+            keep=0.96,
+            features=features[train],
+            ood_features=fit_features,
+            head=classifier.head,
+        )
         energy = fit_calibration_from_logits(logits[train], labels[train], fit_logits, ood_method="energy", keep=0.96)
         flagged_photos.append(np.mean(calibration.not_sure(logits[test], features[test], classifier.head)))
         caught.append(np.mean(calibration.not_sure(check_logits, check_features, classifier.head)))
@@ -239,8 +252,9 @@ def test_the_shipped_calibration_was_fitted_on_the_validation_photos_and_says_so
 
 
 @pytest.mark.slow
-def test_a_hesitant_real_photo_gets_the_low_confidence_note_and_colour_noise_the_not_sure_note(classifier,
-                                                                                                validation_photos):
+def test_a_hesitant_real_photo_gets_the_low_confidence_note_and_colour_noise_the_not_sure_note(
+    classifier, validation_photos
+):
     photo = next(item.path for item in validation_photos if item.path.name == HESITANT_PHOTO)
     noise = Image.fromarray(np.random.default_rng(0).integers(0, 256, (224, 224, 3), dtype=np.uint8))
 

@@ -100,15 +100,22 @@ class NonSeekableStream(io.RawIOBase):
 
     def readinto(self, buffer) -> int:
         chunk = self._data.read(len(buffer))
-        buffer[:len(chunk)] = chunk
+        buffer[: len(chunk)] = chunk
         return len(chunk)
 
 
 def test_paths_bytes_and_file_objects_give_the_same_pixels(photo_path: Path, photo_bytes: bytes):
     expected = np.asarray(load_image(str(photo_path)))
     with open(photo_path, "rb") as handle:
-        sources = [photo_path, photo_bytes, bytearray(photo_bytes), memoryview(photo_bytes),
-                   io.BytesIO(photo_bytes), handle, NonSeekableStream(photo_bytes)]
+        sources = [
+            photo_path,
+            photo_bytes,
+            bytearray(photo_bytes),
+            memoryview(photo_bytes),
+            io.BytesIO(photo_bytes),
+            handle,
+            NonSeekableStream(photo_bytes),
+        ]
         for source in sources:
             assert np.array_equal(np.asarray(load_image(source)), expected), type(source).__name__
 
@@ -168,36 +175,92 @@ def mode_cases() -> list:
     rows_16bit_rgb = b"".join(b"\0" + row.tobytes() for row in rgb16)
     transparent_palette = palette_image([(0, 0, 0), (255, 0, 0)], [[0, 1]])
     return [
-        pytest.param(encode(Image.fromarray(np.array(GRAY_16, np.uint16)), "PNG"), "I;16",
-                     GRAY_16_AS_RGB, id="16-bit grayscale PNG"),
-        pytest.param(encode(Image.frombytes("I;16B", (2, 2), np.array(GRAY_16, ">u2").tobytes()), "TIFF"),
-                     "I;16B", GRAY_16_AS_RGB, id="16-bit big-endian grayscale TIFF"),
-        pytest.param(encode(Image.fromarray(np.array(GRAY_16, np.int32)), "TIFF"), "I",
-                     GRAY_16_AS_RGB, id="32-bit integer TIFF holding 16-bit values"),
-        pytest.param(encode(Image.fromarray(np.array([[0.0, 1.0], [0.5, 0.2]], np.float32)), "TIFF"), "F",
-                     [(0, 0, 0), (255, 255, 255), (128, 128, 128), (51, 51, 51)], id="float TIFF in [0, 1]"),
-        pytest.param(png_file(2, 1, bit_depth=16, color_type=2, rows=rows_16bit_rgb), "RGB",
-                     [(255, 0, 128), (0, 255, 0)], id="16-bit RGB PNG"),
-        pytest.param(encode(palette_image([(0, 0, 255), (255, 0, 0)], [[0, 1]]), "PNG"), "P",
-                     [(0, 0, 255), (255, 0, 0)], id="palette PNG"),
-        pytest.param(encode(transparent_palette, "PNG", transparency=0), "P",
-                     [(255, 255, 255), (255, 0, 0)], id="palette PNG with a transparent colour"),
-        pytest.param(encode(transparent_palette, "GIF", transparency=0), "P",
-                     [(255, 255, 255), (255, 0, 0)], id="GIF with a transparent colour"),
-        pytest.param(encode(Image.fromarray(np.array([[[10, 20, 30], [200, 0, 0]]], np.uint8)), "PNG",
-                            transparency=(10, 20, 30)), "RGB",
-                     [(255, 255, 255), (200, 0, 0)], id="RGB PNG with a transparent colour"),
-        pytest.param(encode(Image.fromarray(np.array([[0, 77]], np.uint8)), "PNG"), "L",
-                     [(0, 0, 0), (77, 77, 77)], id="grayscale PNG"),
-        pytest.param(encode(Image.fromarray(np.array([[[0, 0], [50, 255], [0, 128]]], np.uint8)), "PNG"),
-                     "LA", [(255, 255, 255), (50, 50, 50), (128, 128, 128)], id="grayscale with alpha PNG"),
-        pytest.param(encode(Image.fromarray(np.array([[False, True]])), "BMP"), "1",
-                     [(0, 0, 0), (255, 255, 255)], id="black-and-white BMP"),
-        pytest.param(encode(Image.fromarray(np.array([[[0, 0, 0, 0], [255, 0, 0, 255], [0, 0, 0, 128]]],
-                                                     np.uint8)), "PNG"),
-                     "RGBA", [(255, 255, 255), (255, 0, 0), (127, 127, 127)], id="RGBA PNG"),
-        pytest.param(encode(Image.fromarray(np.array([[[0, 0, 0, 0], [0, 128, 0, 255]]], np.uint8)), "WEBP",
-                            lossless=True), "RGBA", [(255, 255, 255), (0, 128, 0)], id="lossless WebP with alpha"),
+        pytest.param(
+            encode(Image.fromarray(np.array(GRAY_16, np.uint16)), "PNG"),
+            "I;16",
+            GRAY_16_AS_RGB,
+            id="16-bit grayscale PNG",
+        ),
+        pytest.param(
+            encode(Image.frombytes("I;16B", (2, 2), np.array(GRAY_16, ">u2").tobytes()), "TIFF"),
+            "I;16B",
+            GRAY_16_AS_RGB,
+            id="16-bit big-endian grayscale TIFF",
+        ),
+        pytest.param(
+            encode(Image.fromarray(np.array(GRAY_16, np.int32)), "TIFF"),
+            "I",
+            GRAY_16_AS_RGB,
+            id="32-bit integer TIFF holding 16-bit values",
+        ),
+        pytest.param(
+            encode(Image.fromarray(np.array([[0.0, 1.0], [0.5, 0.2]], np.float32)), "TIFF"),
+            "F",
+            [(0, 0, 0), (255, 255, 255), (128, 128, 128), (51, 51, 51)],
+            id="float TIFF in [0, 1]",
+        ),
+        pytest.param(
+            png_file(2, 1, bit_depth=16, color_type=2, rows=rows_16bit_rgb),
+            "RGB",
+            [(255, 0, 128), (0, 255, 0)],
+            id="16-bit RGB PNG",
+        ),
+        pytest.param(
+            encode(palette_image([(0, 0, 255), (255, 0, 0)], [[0, 1]]), "PNG"),
+            "P",
+            [(0, 0, 255), (255, 0, 0)],
+            id="palette PNG",
+        ),
+        pytest.param(
+            encode(transparent_palette, "PNG", transparency=0),
+            "P",
+            [(255, 255, 255), (255, 0, 0)],
+            id="palette PNG with a transparent colour",
+        ),
+        pytest.param(
+            encode(transparent_palette, "GIF", transparency=0),
+            "P",
+            [(255, 255, 255), (255, 0, 0)],
+            id="GIF with a transparent colour",
+        ),
+        pytest.param(
+            encode(
+                Image.fromarray(np.array([[[10, 20, 30], [200, 0, 0]]], np.uint8)), "PNG", transparency=(10, 20, 30)
+            ),
+            "RGB",
+            [(255, 255, 255), (200, 0, 0)],
+            id="RGB PNG with a transparent colour",
+        ),
+        pytest.param(
+            encode(Image.fromarray(np.array([[0, 77]], np.uint8)), "PNG"),
+            "L",
+            [(0, 0, 0), (77, 77, 77)],
+            id="grayscale PNG",
+        ),
+        pytest.param(
+            encode(Image.fromarray(np.array([[[0, 0], [50, 255], [0, 128]]], np.uint8)), "PNG"),
+            "LA",
+            [(255, 255, 255), (50, 50, 50), (128, 128, 128)],
+            id="grayscale with alpha PNG",
+        ),
+        pytest.param(
+            encode(Image.fromarray(np.array([[False, True]])), "BMP"),
+            "1",
+            [(0, 0, 0), (255, 255, 255)],
+            id="black-and-white BMP",
+        ),
+        pytest.param(
+            encode(Image.fromarray(np.array([[[0, 0, 0, 0], [255, 0, 0, 255], [0, 0, 0, 128]]], np.uint8)), "PNG"),
+            "RGBA",
+            [(255, 255, 255), (255, 0, 0), (127, 127, 127)],
+            id="RGBA PNG",
+        ),
+        pytest.param(
+            encode(Image.fromarray(np.array([[[0, 0, 0, 0], [0, 128, 0, 255]]], np.uint8)), "WEBP", lossless=True),
+            "RGBA",
+            [(255, 255, 255), (0, 128, 0)],
+            id="lossless WebP with alpha",
+        ),
     ]
 
 
@@ -221,10 +284,11 @@ def three_colour_frames() -> list[Image.Image]:
     return [Image.new("RGB", (32, 24), color) for color in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
 
 
-@pytest.mark.parametrize(("format", "params"), [("GIF", {"duration": 100, "loop": 0}),
-                                                  ("PNG", {"duration": 100}),
-                                                  ("WEBP", {"duration": 100, "lossless": True})],
-                         ids=["GIF", "APNG", "WebP"])
+@pytest.mark.parametrize(
+    ("format", "params"),
+    [("GIF", {"duration": 100, "loop": 0}), ("PNG", {"duration": 100}), ("WEBP", {"duration": 100, "lossless": True})],
+    ids=["GIF", "APNG", "WebP"],
+)
 def test_an_animated_image_gives_its_first_frame_and_a_note(format: str, params: dict):
     first, *rest = three_colour_frames()
     image = load_image(encode(first, format, save_all=True, append_images=rest, **params))
@@ -271,38 +335,86 @@ def flip_bytes(data: bytes, start: int, length: int) -> bytes:
 # (how to make the bad file from the real photo's bytes, the error, phrases the message must contain)
 BAD_FILES = {
     "empty file": (lambda photo: b"", EmptyImageError, ["is empty (0 bytes)", "save the image again"]),
-    "truncated JPEG": (lambda photo: photo[:len(photo) // 2], CorruptImageError,
-                       ["looks like a JPEG image", "cut short (truncated)", "Download or copy the file again"]),
-    "JPEG with damaged data": (lambda photo: flip_bytes(photo, len(photo) // 3, 2000), CorruptImageError,
-                               ["looks like a JPEG image", "is damaged", "save it as a new JPEG or PNG"]),
-    "JPEG with damaged header": (lambda photo: flip_bytes(photo, 20, 400), CorruptImageError,
-                                 ["looks like a JPEG image", "is damaged"]),
-    "truncated PNG": (lambda photo: encode(Image.open(io.BytesIO(photo)), "PNG")[:5000], CorruptImageError,
-                      ["looks like a PNG image", "truncated"]),
-    "PDF": (lambda photo: b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\n" + photo, NotAnImageError,
-            ["is not an image", "a PDF document", FORMATS_THAT_WORK, "JPEG or PNG"]),
-    "HTML page": (lambda photo: b"<!DOCTYPE html>\n<html><head><title>Golden retriever - Search</title></head>"
-                                b"<body><img src='dog.jpg'></body></html>\n", NotAnImageError,
-                  ["is not an image", "an HTML web page", "Save image as", FORMATS_THAT_WORK]),
-    "JSON": (lambda photo: b'{"label": "golden retriever", "probability": 0.91}\n', NotAnImageError,
-             ["is not an image", "JSON", FORMATS_THAT_WORK]),
-    "text file": (lambda photo: "A golden retriever, photographed in the park. Caf\u00e9 at the corner.\n"
-                  .encode() * 20, NotAnImageError, ["is not an image", "a text file", FORMATS_THAT_WORK]),
-    "ZIP archive": (lambda photo: zip_holding(SAMPLE, photo), NotAnImageError,
-                    ["is not an image", "a ZIP archive", FORMATS_THAT_WORK]),
-    "SVG": (lambda photo: b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
-                          b'<rect width="10" height="10" fill="red"/></svg>', UnsupportedFormatError,
-            ["an SVG drawing", "cannot read", "Export or save it as JPEG or PNG", FORMATS_THAT_WORK]),
-    "SVG with an XML prolog": (lambda photo: b'<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n'
-                                             b"<!-- Created with Inkscape (http://www.inkscape.org/) -->\n"
-                                             b'<svg xmlns="http://www.w3.org/2000/svg"></svg>\n',
-                               UnsupportedFormatError, ["an SVG drawing", "Export or save it as JPEG or PNG"]),
-    "HEIC": (lambda photo: fake_iso_media(b"heic", [b"mif1", b"heic"], photo), UnsupportedFormatError,
-             ["a HEIC/HEIF image", "iPhone", "Export or save it as JPEG or PNG", FORMATS_THAT_WORK]),
-    "AVIF": (lambda photo: fake_iso_media(b"avif", [b"avif", b"mif1", b"miaf"], photo), UnsupportedFormatError,
-             ["an AVIF image", "Export or save it as JPEG or PNG"]),
-    "unknown binary": (lambda photo: bytes(range(7, 256)) + photo[:4096], NotAnImageError,
-                       ["is not an image labkit can read", FORMATS_THAT_WORK]),
+    "truncated JPEG": (
+        lambda photo: photo[: len(photo) // 2],
+        CorruptImageError,
+        ["looks like a JPEG image", "cut short (truncated)", "Download or copy the file again"],
+    ),
+    "JPEG with damaged data": (
+        lambda photo: flip_bytes(photo, len(photo) // 3, 2000),
+        CorruptImageError,
+        ["looks like a JPEG image", "is damaged", "save it as a new JPEG or PNG"],
+    ),
+    "JPEG with damaged header": (
+        lambda photo: flip_bytes(photo, 20, 400),
+        CorruptImageError,
+        ["looks like a JPEG image", "is damaged"],
+    ),
+    "truncated PNG": (
+        lambda photo: encode(Image.open(io.BytesIO(photo)), "PNG")[:5000],
+        CorruptImageError,
+        ["looks like a PNG image", "truncated"],
+    ),
+    "PDF": (
+        lambda photo: b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\n" + photo,
+        NotAnImageError,
+        ["is not an image", "a PDF document", FORMATS_THAT_WORK, "JPEG or PNG"],
+    ),
+    "HTML page": (
+        lambda photo: (
+            b"<!DOCTYPE html>\n<html><head><title>Golden retriever - Search</title></head>"
+            b"<body><img src='dog.jpg'></body></html>\n"
+        ),
+        NotAnImageError,
+        ["is not an image", "an HTML web page", "Save image as", FORMATS_THAT_WORK],
+    ),
+    "JSON": (
+        lambda photo: b'{"label": "golden retriever", "probability": 0.91}\n',
+        NotAnImageError,
+        ["is not an image", "JSON", FORMATS_THAT_WORK],
+    ),
+    "text file": (
+        lambda photo: "A golden retriever, photographed in the park. Caf\u00e9 at the corner.\n".encode() * 20,
+        NotAnImageError,
+        ["is not an image", "a text file", FORMATS_THAT_WORK],
+    ),
+    "ZIP archive": (
+        lambda photo: zip_holding(SAMPLE, photo),
+        NotAnImageError,
+        ["is not an image", "a ZIP archive", FORMATS_THAT_WORK],
+    ),
+    "SVG": (
+        lambda photo: (
+            b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
+            b'<rect width="10" height="10" fill="red"/></svg>'
+        ),
+        UnsupportedFormatError,
+        ["an SVG drawing", "cannot read", "Export or save it as JPEG or PNG", FORMATS_THAT_WORK],
+    ),
+    "SVG with an XML prolog": (
+        lambda photo: (
+            b'<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n'
+            b"<!-- Created with Inkscape (http://www.inkscape.org/) -->\n"
+            b'<svg xmlns="http://www.w3.org/2000/svg"></svg>\n'
+        ),
+        UnsupportedFormatError,
+        ["an SVG drawing", "Export or save it as JPEG or PNG"],
+    ),
+    "HEIC": (
+        lambda photo: fake_iso_media(b"heic", [b"mif1", b"heic"], photo),
+        UnsupportedFormatError,
+        ["a HEIC/HEIF image", "iPhone", "Export or save it as JPEG or PNG", FORMATS_THAT_WORK],
+    ),
+    "AVIF": (
+        lambda photo: fake_iso_media(b"avif", [b"avif", b"mif1", b"miaf"], photo),
+        UnsupportedFormatError,
+        ["an AVIF image", "Export or save it as JPEG or PNG"],
+    ),
+    "unknown binary": (
+        lambda photo: bytes(range(7, 256)) + photo[:4096],
+        NotAnImageError,
+        ["is not an image labkit can read", FORMATS_THAT_WORK],
+    ),
 }
 
 
@@ -393,8 +505,9 @@ def test_too_many_pixels_is_refused_with_the_dimensions(tmp_path: Path):
     Image.new("1", (10_000, 6_000)).save(path)  # 60 megapixels in a few kilobytes
     with pytest.raises(TooManyPixelsError) as caught:
         load_image(path)
-    assert str(caught.value).startswith("'poster.png' is 10000 x 6000 pixels (60.0 megapixels), over the 50 "
-                                        "megapixel limit")
+    assert str(caught.value).startswith(
+        "'poster.png' is 10000 x 6000 pixels (60.0 megapixels), over the 50 megapixel limit"
+    )
     assert "Shrink it to a few thousand pixels per side" in str(caught.value)
 
 
@@ -453,16 +566,19 @@ def test_describe_source_names_files_and_data(photo_path: Path):
     assert describe_source(io.BytesIO()) == "the image file object"
 
 
-@pytest.mark.parametrize(("head", "kind", "description"), [
-    (b"\xff\xd8\xff\xe0\0\x10JFIF", "image", "a JPEG image"),
-    (b"RIFF\x10\0\0\0WEBPVP8 ", "image", "a WebP image"),
-    (b"BM6\0\0\0\0\0\0\x006\0\0\0", "image", "a BMP image"),
-    (b"BMW service invoice, 2024", "not-image", "a text file"),
-    (b"\0\0\0\x20ftypisom\0\0\x02\0isomiso2avc1mp41", "not-image", "an MP4 or QuickTime video"),
-    (b"\0\0\0\x1cftypmif1\0\0\0\0mif1avifmiaf", "unsupported", "an AVIF image"),
-    (b"8BPS\0\x01", "unsupported", "a Photoshop document (PSD)"),
-    (b"\xef\xbb\xbf  <svg width='1'/>", "unsupported", "an SVG drawing (a vector format)"),
-])
+@pytest.mark.parametrize(
+    ("head", "kind", "description"),
+    [
+        (b"\xff\xd8\xff\xe0\0\x10JFIF", "image", "a JPEG image"),
+        (b"RIFF\x10\0\0\0WEBPVP8 ", "image", "a WebP image"),
+        (b"BM6\0\0\0\0\0\0\x006\0\0\0", "image", "a BMP image"),
+        (b"BMW service invoice, 2024", "not-image", "a text file"),
+        (b"\0\0\0\x20ftypisom\0\0\x02\0isomiso2avc1mp41", "not-image", "an MP4 or QuickTime video"),
+        (b"\0\0\0\x1cftypmif1\0\0\0\0mif1avifmiaf", "unsupported", "an AVIF image"),
+        (b"8BPS\0\x01", "unsupported", "a Photoshop document (PSD)"),
+        (b"\xef\xbb\xbf  <svg width='1'/>", "unsupported", "an SVG drawing (a vector format)"),
+    ],
+)
 def test_sniff_format_recognises_files_from_their_first_bytes(head: bytes, kind: str, description: str):
     sniffed = sniff_format(head)
     assert (sniffed.kind, sniffed.description) == (kind, description)

@@ -32,8 +32,15 @@ PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"
 
 def fake_upload(name: str, data: bytes, mime: str = "image/jpeg") -> tuple[dict, ...]:
     """What ipywidgets 8's FileUpload holds after a student picks one file in the browser."""
-    return ({"name": name, "type": mime, "size": len(data), "content": memoryview(data),
-             "last_modified": datetime.datetime.now(datetime.UTC)},)
+    return (
+        {
+            "name": name,
+            "type": mime,
+            "size": len(data),
+            "content": memoryview(data),
+            "last_modified": datetime.datetime.now(datetime.UTC),
+        },
+    )
 
 
 def alt_texts(widget: TryIt) -> list[str]:
@@ -55,6 +62,7 @@ def test_every_widget_carries_its_default_state_as_text_and_html_for_nbval_and_g
 
 
 # --- 01 images are arrays -----------------------------------------------------------------------------------------
+
 
 def test_moving_the_row_slider_shows_that_pixels_own_numbers():
     widget = try_pixels("tabby")
@@ -93,6 +101,7 @@ def test_a_text_file_uploaded_as_a_photo_gets_a_message_and_the_next_photo_works
 
 # --- 02 preparing a photo -------------------------------------------------------------------------------------------
 
+
 def test_scaling_to_0_1_washes_the_photo_out_and_changes_the_answer(classifier):
     widget = try_preparing(classifier, "tabby")
     right = widget.state.prediction
@@ -114,6 +123,7 @@ def test_the_crop_policy_is_what_the_model_gets(classifier):
 
 
 # --- 03 first predictions -------------------------------------------------------------------------------------------
+
 
 def test_uploading_the_tabby_photo_shows_tabby(classifier):
     widget = try_your_photo(classifier)
@@ -148,6 +158,7 @@ def test_a_photo_of_none_of_the_classes_gets_the_not_sure_note(classifier):
 
 
 # --- 04 where did it look -------------------------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_choosing_the_other_photos_class_moves_the_heatmap_to_its_side(classifier):
@@ -196,6 +207,7 @@ def test_another_photo_lists_its_own_top_5_and_shows_its_best_guess(classifier):
 
 # --- 05 when not to trust it ----------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def trust_data():
     """Logits of 200 made-up photos of 10 classes, right about 70 % of the time, and 40 made-up non-photos."""
@@ -224,16 +236,23 @@ def test_the_temperature_slider_changes_the_reliability_diagrams_ece(trust_data)
 
 def test_the_threshold_slider_decides_which_photos_and_non_photos_get_not_sure(trust_data):
     logits, labels, other, calibration = trust_data
-    widget = try_trust(logits, labels, other, calibration=calibration, class_names=[f"c{i}" for i in range(10)],
-                       other_kinds=np.array(["noise"] * 40))  # as the lesson passes them
+    widget = try_trust(
+        logits,
+        labels,
+        other,
+        calibration=calibration,
+        class_names=[f"c{i}" for i in range(10)],
+        other_kinds=np.array(["noise"] * 40),
+    )  # as the lesson passes them
 
     widget.threshold.value = widget.threshold.min
-    assert "200 of 200 real photos get \"not sure\"" in widget.summary
+    assert '200 of 200 real photos get "not sure"' in widget.summary
     widget.threshold.value = widget.threshold.max
     assert "0 of 200 real photos" in widget.summary and "these pass as sure: 40 noise" in widget.summary
 
 
 # --- 06 how good is it ----------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def evaluation() -> EvaluationResult:
@@ -272,6 +291,7 @@ def test_choosing_classes_draws_their_confusion_matrix_and_one_class_asks_for_an
 
 
 # --- 07 how fast is it ----------------------------------------------------------------------------------------------
+
 
 def test_pressing_measure_times_the_chosen_engine_and_batch_size(classifier):
     widget = try_speed({"litert": classifier})

@@ -33,13 +33,25 @@ def free_port() -> int:
 def test_make_lab_serves_the_lessons_on_loopback_behind_a_token(tmp_path):
     port = free_port()
     venv = Path(sys.executable).parent.parent
-    command = ["make", "-s", "lab", f"VENV={venv}", "STAMP=", f"LAB_PORT={port}",
-               f"LAB_ARGS=--no-browser --LabApp.workspaces_dir={tmp_path / 'workspaces'}"]
+    command = [
+        "make",
+        "-s",
+        "lab",
+        f"VENV={venv}",
+        "STAMP=",
+        f"LAB_PORT={port}",
+        f"LAB_ARGS=--no-browser --LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+    ]
     log = tmp_path / "lab.log"
     with open(log, "w") as output:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=output, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")},
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")},
+            start_new_session=True,
+        )
     try:
         url = None
         deadline = time.monotonic() + 180

@@ -46,9 +46,13 @@ def expected_label(row: dict) -> str:
 
 # --- accuracy on real photos ------------------------------------------------------------------------------------
 
+
 def test_top1_accuracy_on_the_60_shared_photos_is_at_least_85_percent(one_by_one, sample_labels):
-    wrong = [f"{row['file']}: {one_by_one[row['file']]}" for row in sample_labels
-             if one_by_one[row["file"]].class_index != row["class_index"]]
+    wrong = [
+        f"{row['file']}: {one_by_one[row['file']]}"
+        for row in sample_labels
+        if one_by_one[row["file"]].class_index != row["class_index"]
+    ]
     accuracy = 1 - len(wrong) / len(sample_labels)
 
     assert len(sample_labels) == 60
@@ -56,15 +60,27 @@ def test_top1_accuracy_on_the_60_shared_photos_is_at_least_85_percent(one_by_one
 
 
 def test_top3_accuracy_on_the_60_shared_photos_is_at_least_95_percent(one_by_one, sample_labels):
-    missed = [f"{row['file']}: {one_by_one[row['file']]}" for row in sample_labels
-              if row["class_index"] not in [score.class_index for score in one_by_one[row["file"]].top[:3]]]
+    missed = [
+        f"{row['file']}: {one_by_one[row['file']]}"
+        for row in sample_labels
+        if row["class_index"] not in [score.class_index for score in one_by_one[row["file"]].top[:3]]
+    ]
     accuracy = 1 - len(missed) / len(sample_labels)
 
     assert accuracy >= 0.95, f"top-3 {accuracy:.2f}; missed:\n" + "\n".join(missed)
 
 
-@pytest.mark.parametrize("file", ["207_golden_retriever.jpg", "340_zebra.jpg", "145_king_penguin.jpg",
-                                  "504_coffee_mug.jpg", "933_cheeseburger.jpg", "555_fire_engine.jpg"])
+@pytest.mark.parametrize(
+    "file",
+    [
+        "207_golden_retriever.jpg",
+        "340_zebra.jpg",
+        "145_king_penguin.jpg",
+        "504_coffee_mug.jpg",
+        "933_cheeseburger.jpg",
+        "555_fire_engine.jpg",
+    ],
+)
 def test_named_photos_get_their_label(file, one_by_one, sample_labels):
     row = next(row for row in sample_labels if row["file"] == file)
     prediction = one_by_one[file]
@@ -80,20 +96,21 @@ def test_the_banana_plant_photo_has_banana_among_the_top_3(one_by_one):
 
 # --- batches give the same answers ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("batch_size", [1, 3, 32])
-def test_predict_in_batches_matches_classify_one_by_one(batch_size, classifier, one_by_one, samples_dir,
-                                                        sample_labels):
+def test_predict_in_batches_matches_classify_one_by_one(batch_size, classifier, one_by_one, samples_dir, sample_labels):
     files = [row["file"] for row in sample_labels]
     batched = []
     for start in range(0, len(files), batch_size):
-        batched += classifier.predict([samples_dir / file for file in files[start:start + batch_size]], top=TOP)
+        batched += classifier.predict([samples_dir / file for file in files[start : start + batch_size]], top=TOP)
 
     assert len(batched) == len(files)
     for file, prediction in zip(files, batched, strict=True):
         alone = one_by_one[file]
         assert [score.class_index for score in prediction.top] == [score.class_index for score in alone.top], file
         assert [score.probability for score in prediction.top] == pytest.approx(
-            [score.probability for score in alone.top], abs=1e-4), file
+            [score.probability for score in alone.top], abs=1e-4
+        ), file
 
 
 def test_predict_batch_on_preprocessed_arrays_matches_predict(classifier, samples_dir, sample_labels):
@@ -102,8 +119,7 @@ def test_predict_batch_on_preprocessed_arrays_matches_predict(classifier, sample
     from_files = classifier.predict(paths, top=TOP)
 
     assert [p.label for p in from_arrays] == [p.label for p in from_files]
-    assert np.allclose(np.stack([p.logits for p in from_arrays]), np.stack([p.logits for p in from_files]),
-                       atol=1e-3)
+    assert np.allclose(np.stack([p.logits for p in from_arrays]), np.stack([p.logits for p in from_files]), atol=1e-3)
 
 
 def test_classify_accepts_a_path_bytes_a_file_object_or_a_pil_image(classifier, samples_dir):
@@ -116,8 +132,9 @@ def test_classify_accepts_a_path_bytes_a_file_object_or_a_pil_image(classifier, 
     assert max(p.probability for p in predictions) - min(p.probability for p in predictions) < 1e-4
 
 
-def test_a_file_that_is_not_an_image_gives_an_image_error_and_the_next_photo_still_works(classifier, samples_dir,
-                                                                                          tmp_path):
+def test_a_file_that_is_not_an_image_gives_an_image_error_and_the_next_photo_still_works(
+    classifier, samples_dir, tmp_path
+):
     notes = tmp_path / "notes.txt"
     notes.write_text("this is not a photo")
 
@@ -128,6 +145,7 @@ def test_a_file_that_is_not_an_image_gives_an_image_error_and_the_next_photo_sti
 
 # --- what a Prediction holds ------------------------------------------------------------------------------------
 
+
 def test_predictions_hold_readable_labels_matching_their_class_index_and_wnid(classifier, one_by_one):
     for file, prediction in one_by_one.items():
         assert len(prediction.top) == TOP
@@ -136,8 +154,11 @@ def test_predictions_hold_readable_labels_matching_their_class_index_and_wnid(cl
             assert score.label == classifier.class_names[score.class_index]
             assert score.wnid == classifier.wnids[score.class_index]
         assert (prediction.label, prediction.class_index, prediction.wnid, prediction.probability) == (
-            prediction.top[0].label, prediction.top[0].class_index, prediction.top[0].wnid,
-            prediction.top[0].probability)
+            prediction.top[0].label,
+            prediction.top[0].class_index,
+            prediction.top[0].wnid,
+            prediction.top[0].probability,
+        )
     assert one_by_one["207_golden_retriever.jpg"].label == "golden retriever"
 
 
@@ -188,13 +209,15 @@ def test_to_dict_is_json_and_keeps_the_answer(one_by_one):
     assert [entry["class_index"] for entry in data["top"]] == [score.class_index for score in prediction.top]
     assert [entry["wnid"] for entry in data["top"]] == [score.wnid for score in prediction.top]
     assert [entry["probability"] for entry in data["top"]] == pytest.approx(
-        [score.probability for score in prediction.top], abs=5e-5)
+        [score.probability for score in prediction.top], abs=5e-5
+    )
     assert data["elapsed_ms"] == pytest.approx(prediction.elapsed_ms, abs=0.05)
     assert data["not_sure"] is prediction.not_sure
     assert data["notes"] == list(prediction.notes)
 
 
 # --- the compiled forward pass ----------------------------------------------------------------------------------
+
 
 def test_the_forward_pass_is_traced_once_whatever_the_batch_size(samples_dir, sample_labels):
     # A layer's Python code runs only while TensorFlow traces the graph, never when a compiled graph is reused,
@@ -229,6 +252,7 @@ def test_shared_classifier_is_loaded_once_per_process(classifier):
 
 
 # --- fast tests with an untrained model -------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def untrained() -> Classifier:
@@ -289,8 +313,9 @@ def test_a_custom_model_predicts_its_own_classes():
     import keras
 
     names = ["glass", "metal", "paper", "plastic"]
-    model = keras.Sequential([keras.Input((224, 224, 3)), keras.layers.GlobalAveragePooling2D(),
-                              keras.layers.Dense(len(names))])
+    model = keras.Sequential(
+        [keras.Input((224, 224, 3)), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(len(names))]
+    )
 
     prediction = Classifier(model=model, class_names=names).classify(Image.new("RGB", (64, 64), "gray"), top=4)
 

@@ -38,9 +38,12 @@ LABELS = ["golden retriever", "Labrador retriever", "tennis ball", "Sealyham ter
 def prediction_with(probabilities: list[float], not_sure: bool = False, labels=LABELS) -> Prediction:
     """A Prediction whose top-k has exactly these probabilities (the rest of the mass on no class shown)."""
     vector = np.asarray(probabilities, dtype=float)
-    return Prediction(top=top_k(vector, labels[:len(vector)], [f"n{i:08d}" for i in range(len(vector))],
-                                k=len(vector)),
-                      elapsed_ms=12.0, logits=np.log(vector + 1e-9), not_sure=not_sure)
+    return Prediction(
+        top=top_k(vector, labels[: len(vector)], [f"n{i:08d}" for i in range(len(vector))], k=len(vector)),
+        elapsed_ms=12.0,
+        logits=np.log(vector + 1e-9),
+        not_sure=not_sure,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +72,7 @@ def y_labels(figure: Figure) -> list[str]:
 
 # --- plot_top_k -------------------------------------------------------------------------------------------------
 
+
 def test_real_prediction_chart_shows_each_guess_best_on_top_with_its_percentage(beagle_prediction):
     figure = plot_top_k(beagle_prediction)
     ax = figure.axes[0]
@@ -84,10 +88,17 @@ def test_real_prediction_chart_shows_each_guess_best_on_top_with_its_percentage(
     assert ax.get_xlim() == (0, 100)
 
 
-@pytest.mark.parametrize("probability, colour", [
-    (0.92, CONFIDENT_COLOUR), (0.60, CONFIDENT_COLOUR), (0.59, UNSURE_COLOUR), (0.30, UNSURE_COLOUR),
-    (0.29, UNLIKELY_COLOUR), (0.01, UNLIKELY_COLOUR),
-])
+@pytest.mark.parametrize(
+    "probability, colour",
+    [
+        (0.92, CONFIDENT_COLOUR),
+        (0.60, CONFIDENT_COLOUR),
+        (0.59, UNSURE_COLOUR),
+        (0.30, UNSURE_COLOUR),
+        (0.29, UNLIKELY_COLOUR),
+        (0.01, UNLIKELY_COLOUR),
+    ],
+)
 def test_bar_colour_follows_the_confidence_band(probability, colour):
     figure = plot_top_k(prediction_with([probability]))
 
@@ -95,10 +106,15 @@ def test_bar_colour_follows_the_confidence_band(probability, colour):
     assert bar_texts(figure) == [f"{probability:.0%}"], "the percentage is printed too: colour is not the only cue"
 
 
-@pytest.mark.parametrize("probability, band, colour", [
-    (0.60, "high", CONFIDENT_COLOUR), (0.59, "medium", UNSURE_COLOUR), (0.30, "medium", UNSURE_COLOUR),
-    (0.29, "low", UNLIKELY_COLOUR),
-])
+@pytest.mark.parametrize(
+    "probability, band, colour",
+    [
+        (0.60, "high", CONFIDENT_COLOUR),
+        (0.59, "medium", UNSURE_COLOUR),
+        (0.30, "medium", UNSURE_COLOUR),
+        (0.29, "low", UNLIKELY_COLOUR),
+    ],
+)
 def test_the_app_s_confidence_words_and_the_chart_s_colours_name_the_same_bands(probability, band, colour):
     assert confidence_band(probability) == band  # the app's "high" / "medium" / "low"
     assert confidence_colour(probability) == colour
@@ -108,7 +124,10 @@ def test_chart_of_an_unsure_prediction_mixes_bands_and_keeps_the_order():
     figure = plot_top_k(prediction_with([0.45, 0.35, 0.10]))
 
     assert [bar.get_facecolor() for bar in bars(figure)] == [
-        to_rgba(UNSURE_COLOUR), to_rgba(UNSURE_COLOUR), to_rgba(UNLIKELY_COLOUR)]
+        to_rgba(UNSURE_COLOUR),
+        to_rgba(UNSURE_COLOUR),
+        to_rgba(UNLIKELY_COLOUR),
+    ]
     assert bar_texts(figure) == ["45%", "35%", "10%"]
 
 
@@ -155,6 +174,7 @@ def test_plotting_leaves_no_pyplot_figure_open(beagle_prediction, shuttle):
 
 # --- figure_to_png and alt text ---------------------------------------------------------------------------------
 
+
 def test_figure_to_png_gives_a_png_of_the_figure_size(beagle_prediction):
     figure = plot_top_k(beagle_prediction)
     width, height = figure.get_size_inches()
@@ -177,23 +197,35 @@ def test_alt_text_reads_out_every_bar_in_order(beagle_prediction):
     text = top_k_alt_text(beagle_prediction)
 
     assert text.startswith("Bar chart of the top 5 guesses: beagle ")
-    spoken = ", ".join(f"{score.label} {format_percent(score.probability)}"
-                       for score in beagle_prediction.top)
+    spoken = ", ".join(f"{score.label} {format_percent(score.probability)}" for score in beagle_prediction.top)
     assert spoken in text
     assert bar_texts(plot_top_k(beagle_prediction)) == [
-        format_percent(score.probability) for score in beagle_prediction.top], "chart and text agree"
+        format_percent(score.probability) for score in beagle_prediction.top
+    ], "chart and text agree"
 
 
 def test_alt_text_says_when_the_model_is_not_sure():
     assert top_k_alt_text(prediction_with([0.45, 0.35, 0.1], not_sure=True)) == (
         "Bar chart of the top 3 guesses: golden retriever 45%, Labrador retriever 35%, tennis ball 10%. "
-        "The model is not sure.")
+        "The model is not sure."
+    )
     assert top_k_alt_text(prediction_with([0.9])) == "Bar chart of the best guess: golden retriever 90%."
 
 
-@pytest.mark.parametrize("probability, text", [(0.0, "<1%"), (0.004, "<1%"), (0.005, "<1%"), (0.0051, "1%"),
-                                               (0.5, "50%"), (0.994, "99%"), (0.995, ">99%"), (0.9999, ">99%"),
-                                               (1.0, ">99%")])
+@pytest.mark.parametrize(
+    "probability, text",
+    [
+        (0.0, "<1%"),
+        (0.004, "<1%"),
+        (0.005, "<1%"),
+        (0.0051, "1%"),
+        (0.5, "50%"),
+        (0.994, "99%"),
+        (0.995, ">99%"),
+        (0.9999, ">99%"),
+        (1.0, ">99%"),
+    ],
+)
 def test_format_percent_rounds_to_whole_percent_and_says_less_than_1_or_more_than_99_at_the_ends(probability, text):
     # 0.005 is 0.5 %: Python rounds half to even, so it would read "0%"; whatever rounds to 0 % reads "<1%", and
     # whatever rounds to 100 % reads ">99%": a calibrated model is never certain.
@@ -209,6 +241,7 @@ def test_format_percent_never_shows_100_or_0_percent_at_any_precision():
 
 
 # --- show_images, show_channels, plot_pixel_histogram -----------------------------------------------------------
+
 
 def test_show_images_lays_out_a_grid_with_titles(shuttle):
     pizza = load_image(SAMPLES_DIR / "pizza.jpg")

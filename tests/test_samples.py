@@ -26,8 +26,10 @@ def test_the_credits_name_an_author_and_licence_for_every_photo():
 
 
 def test_the_credits_html_escapes_what_it_reads(tmp_path):
-    (tmp_path / "CREDITS.md").write_text("| file | class | author | licence | where |\n|---|---|---|---|---|\n"
-                                         "| a.jpg | x | <script>Eve</script> | CC0 1.0 | here |\n")
+    (tmp_path / "CREDITS.md").write_text(
+        "| file | class | author | licence | where |\n|---|---|---|---|---|\n"
+        "| a.jpg | x | <script>Eve</script> | CC0 1.0 | here |\n"
+    )
     page = credits_html(tmp_path)
     assert "&lt;script&gt;Eve&lt;/script&gt;" in page and "<script>" not in page
 

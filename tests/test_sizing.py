@@ -31,13 +31,21 @@ def test_the_sizing_table_in_the_docs_is_the_one_computed_from_the_hub_benchmark
     doc = sizing.DOC.read_text()
 
     assert sizing.updated_doc(doc, sizing.render(results())) == doc, (
-        "docs/deploy.md's sizing table differs from benchmarks/results/hub.json: run tools/sizing.py")
+        "docs/deploy.md's sizing table differs from benchmarks/results/hub.json: run tools/sizing.py"
+    )
 
 
 def test_a_class_needs_the_shared_pages_once_on_one_machine_and_whole_pods_on_kubernetes():
-    measured = {"median": {"start_cpu_s": 2.0, "student_rss_mb": 300.0, "student_uss_mb": 200.0,
-                           "student_with_tensorflow_rss_mb": 900.0, "student_with_tensorflow_uss_mb": 500.0},
-                "hub_processes_rss_mb": {"hub": 100.0, "proxy": 50.0, "culler": 50.0}}
+    measured = {
+        "median": {
+            "start_cpu_s": 2.0,
+            "student_rss_mb": 300.0,
+            "student_uss_mb": 200.0,
+            "student_with_tensorflow_rss_mb": 900.0,
+            "student_with_tensorflow_uss_mb": 500.0,
+        },
+        "hub_processes_rss_mb": {"hub": 100.0, "proxy": 50.0, "culler": 50.0},
+    }
 
     needs = sizing.class_needs(measured, 30)
 

@@ -24,13 +24,21 @@ PHOTOS_PER_CLASS = 6
 
 def photos_of(material: str, count: int = PHOTOS_PER_CLASS, skip: int = 0) -> list[Path]:
     """The first ``count`` photos of one trashnet-mini class (after ``skip``)."""
-    return sorted((EXAMPLE_PHOTOS / material).glob("*.jpg"))[skip:skip + count]
+    return sorted((EXAMPLE_PHOTOS / material).glob("*.jpg"))[skip : skip + count]
 
 
 def upload_value(files: list[tuple[str, bytes]]) -> list[dict]:
     """What ipywidgets 8's FileUpload.value holds after a student picks these files."""
-    return [{"name": name, "type": "image/jpeg", "size": len(data), "content": memoryview(data),
-             "last_modified": datetime(2026, 1, 1, tzinfo=UTC)} for name, data in files]
+    return [
+        {
+            "name": name,
+            "type": "image/jpeg",
+            "size": len(data),
+            "content": memoryview(data),
+            "last_modified": datetime(2026, 1, 1, tzinfo=UTC),
+        }
+        for name, data in files
+    ]
 
 
 def as_files(paths: list[Path]) -> list[tuple[str, bytes]]:
@@ -188,7 +196,7 @@ def test_a_short_training_shows_progress_honours_stop_classifies_a_new_photo_and
     assert 1 <= len(phases) < 3 + 2 and 2 not in phases  # stopped during the new head's epochs
     assert progress_seen[0] == 1 and progress_seen == sorted(progress_seen)
     assert widget.progress.bar_style == "warning" and "Stopped early" in widget.messages.value
-    assert "<img" in widget.curves.value and "alt=\"Training curves over" in widget.curves.value
+    assert "<img" in widget.curves.value and 'alt="Training curves over' in widget.curves.value
     assert not widget.train_button.disabled and widget.stop_button.disabled
 
     new_photo = photos_of("metal", 1, skip=PHOTOS_PER_CLASS)[0]

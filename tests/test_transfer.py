@@ -52,8 +52,10 @@ TINY_TRAINING = {"head_epochs": 1, "fine_tune_epochs": 1, "progress": False}
 def copy_photos(destination: Path, per_class: dict[str, int]) -> Path:
     """Copy the first N trashnet-mini photos of each named class into destination/<class>/."""
     if not TRASHNET.is_dir():
-        pytest.fail(f"The transfer-learning photos are missing: no {TRASHNET}. They are part of the repository "
-                    "(data/trashnet-mini): check out the whole repository.")
+        pytest.fail(
+            f"The transfer-learning photos are missing: no {TRASHNET}. They are part of the repository "
+            "(data/trashnet-mini): check out the whole repository."
+        )
     for name, count in per_class.items():
         (destination / name).mkdir(parents=True, exist_ok=True)
         for photo in sorted((TRASHNET / name).glob("*.jpg"))[:count]:
@@ -95,6 +97,7 @@ def validation_batch(tiny_result) -> np.ndarray:
 
 
 # --- Bad training folders ------------------------------------------------------------------------------------------
+
 
 def test_a_folder_with_one_class_says_a_model_needs_two(tmp_path):
     folder = copy_photos(tmp_path / "photos", {"glass": 6})
@@ -165,14 +168,19 @@ def test_the_validation_split_is_stratified_and_fixed_by_its_seed():
 
 # --- Photos given in memory (a trainer widget's uploads) ------------------------------------------------------------
 
+
 def trashnet_photos(name: str, count: int, skip: int = 0) -> list[Path]:
-    return sorted((TRASHNET / name).glob("*.jpg"))[skip:skip + count]
+    return sorted((TRASHNET / name).glob("*.jpg"))[skip : skip + count]
 
 
 def test_photos_in_memory_make_a_training_set_from_bytes_images_and_paths():
     glass, paper = trashnet_photos("glass", 6), trashnet_photos("paper", 6)
-    photos = {"paper": [path.read_bytes() for path in paper[:3]] + [Image.open(path) for path in paper[3:5]]
-              + [str(paper[5])], "glass": glass}
+    photos = {
+        "paper": [path.read_bytes() for path in paper[:3]]
+        + [Image.open(path) for path in paper[3:5]]
+        + [str(paper[5])],
+        "glass": glass,
+    }
     training_set = training_set_from_photos(photos)
     assert training_set.class_names == ["paper", "glass"]  # the order the student gave them in
     assert training_set.counts() == {"paper": 6, "glass": 6} and not training_set.skipped_files
@@ -181,19 +189,22 @@ def test_photos_in_memory_make_a_training_set_from_bytes_images_and_paths():
     assert training_set.files[0] == "paper: photo 1" and training_set.files[-1] == glass[-1]
 
 
-@pytest.mark.parametrize("name, reason", [
-    ("glass/metal", "contains '/'"),
-    ("what?", "contains '?'"),
-    ("", "is empty"),
-    ("  ", "is empty"),
-    (" glass", "starts or ends with a space"),
-    (".hidden", "starts with a dot, which hides the folder"),
-    ("..", "the folder itself or the one above it"),
-    ("bottles.", "ends with a dot"),
-    ("CON", "device name that Windows reserves"),
-    ("line\nbreak", "contains '\\n'"),
-    ("x" * 256, "longer than file systems allow"),
-])
+@pytest.mark.parametrize(
+    "name, reason",
+    [
+        ("glass/metal", "contains '/'"),
+        ("what?", "contains '?'"),
+        ("", "is empty"),
+        ("  ", "is empty"),
+        (" glass", "starts or ends with a space"),
+        (".hidden", "starts with a dot, which hides the folder"),
+        ("..", "the folder itself or the one above it"),
+        ("bottles.", "ends with a dot"),
+        ("CON", "device name that Windows reserves"),
+        ("line\nbreak", "contains '\\n'"),
+        ("x" * 256, "longer than file systems allow"),
+    ],
+)
 def test_a_class_name_that_is_not_a_valid_folder_name_is_refused_with_the_reason(name, reason):
     assert reason in class_name_problem(name)
     photos = {name: trashnet_photos("glass", 5), "paper": trashnet_photos("paper", 5)}
@@ -234,15 +245,20 @@ def test_unreadable_photos_in_memory_are_skipped_listed_by_name_and_the_rest_kep
     with pytest.warns(SkippedFilesWarning) as warned:
         training_set = training_set_from_photos({"glass": glass, "paper": paper})
     assert training_set.counts() == {"glass": 5, "paper": 5}
-    assert [file.name for file in training_set.skipped_files] == ["glass: half.jpg", "glass: notes.txt",
-                                                                  "paper: photo 6"]
+    assert [file.name for file in training_set.skipped_files] == [
+        "glass: half.jpg",
+        "glass: notes.txt",
+        "paper: photo 6",
+    ]
     assert all(file.reason for file in training_set.skipped_files)
     assert all(name in str(warned[0].message) for name in ("half.jpg", "notes.txt", "paper: photo 6"))
 
 
 def test_a_class_left_with_too_few_readable_photos_in_memory_mentions_the_skipped_ones():
-    photos = {"glass": [path.read_bytes() for path in trashnet_photos("glass", 4)] + [b"not a photo"],
-              "paper": trashnet_photos("paper", 5)}
+    photos = {
+        "glass": [path.read_bytes() for path in trashnet_photos("glass", 4)] + [b"not a photo"],
+        "paper": trashnet_photos("paper", 5),
+    }
     with pytest.warns(SkippedFilesWarning), pytest.raises(TrainingDataError, match="'glass' has 4.*1 unreadable"):
         training_set_from_photos(photos)
 
@@ -254,6 +270,7 @@ def test_validation_photos_of_a_class_the_training_photos_lack_are_refused(tiny_
 
 
 # --- Training mechanics (tiny folder) -----------------------------------------------------------------------------
+
 
 def test_fine_tune_returns_a_classifier_over_the_folder_classes(tiny_result):
     assert tiny_result.class_names == list(TINY_CLASSES)
@@ -306,8 +323,9 @@ def stopped_in_memory(tmp_path_factory):
         (validation / name).mkdir()
         for photo in trashnet_photos(name, 6, skip=TINY_PER_CLASS):
             shutil.copy(photo, validation / name / photo.name)
-    training = training_set_from_photos({name: trashnet_photos(name, TINY_PER_CLASS)
-                                         for name in reversed(TINY_CLASSES)})
+    training = training_set_from_photos(
+        {name: trashnet_photos(name, TINY_PER_CLASS) for name in reversed(TINY_CLASSES)}
+    )
     reports: list[EpochReport] = []
     stop = threading.Event()
 
@@ -315,8 +333,9 @@ def stopped_in_memory(tmp_path_factory):
         reports.append(report)
         stop.set()  # as a Stop button would, while training runs
 
-    result = fine_tune(training, validation=validation, head_epochs=5, fine_tune_epochs=2, progress=False,
-                       on_epoch=on_epoch, stop=stop)
+    result = fine_tune(
+        training, validation=validation, head_epochs=5, fine_tune_epochs=2, progress=False, on_epoch=on_epoch, stop=stop
+    )
     return result, reports
 
 
@@ -357,16 +376,25 @@ def test_without_validation_photos_every_photo_is_learnt_from_and_nothing_is_cla
 
 # --- Export and load back ------------------------------------------------------------------------------------------
 
+
 def test_export_writes_keras_labels_litert_and_metadata(exported, tiny_result):
-    assert sorted(path.name for path in exported.iterdir()) == ["calibration.json", "labels.txt", "labkit.json",
-                                                                "model.keras", "model.tflite"]
+    assert sorted(path.name for path in exported.iterdir()) == [
+        "calibration.json",
+        "labels.txt",
+        "labkit.json",
+        "model.keras",
+        "model.tflite",
+    ]
     assert (exported / "labels.txt").read_text() == "0 glass\n1 paper\n"  # Teachable Machine's format
     assert read_labels(exported / "labels.txt") == ["glass", "paper"]
     metadata = json.loads((exported / "labkit.json").read_text())
     assert metadata["class_names"] == ["glass", "paper"]
     assert metadata["val_accuracy"] == round(tiny_result.val_accuracy, 4)
-    assert metadata["input"] == {"size": [224, 224], "resize": "squash",
-                                 "scale": "pixels / 127.5 - 1 (RGB, range [-1, 1])"}
+    assert metadata["input"] == {
+        "size": [224, 224],
+        "resize": "squash",
+        "scale": "pixels / 127.5 - 1 (RGB, range [-1, 1])",
+    }
     assert "MobileNetV2" in metadata["base_model"] and metadata["created"][:2] == "20"
 
 
@@ -375,8 +403,9 @@ def test_the_keras_export_loads_back_with_the_same_predictions(exported, tiny_re
     assert type(loaded) is Classifier and loaded.engine == "keras"  # a plain Classifier, no subclass
     assert loaded.class_names == ["glass", "paper"]
     assert loaded.temperature == tiny_result.classifier.temperature  # the calibration comes along
-    np.testing.assert_allclose(loaded.logits(validation_batch), tiny_result.classifier.logits(validation_batch),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        loaded.logits(validation_batch), tiny_result.classifier.logits(validation_batch), atol=1e-5
+    )
 
 
 def test_the_litert_export_loads_back_with_the_same_predictions(exported, tiny_result, validation_batch):
@@ -435,9 +464,16 @@ def test_labels_in_the_wrong_order_are_refused(tmp_path):
 
 # --- The command line ---------------------------------------------------------------------------------------------
 
+
 def run_labkit(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "labkit", *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    return subprocess.run(
+        [sys.executable, "-m", "labkit", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
 
 
 def test_the_train_command_exports_a_model_the_other_commands_can_use(tiny_folder, tmp_path):
@@ -492,8 +528,11 @@ def test_training_on_all_of_trashnet_mini_recognises_materials_in_photos_it_neve
     assert result.class_names == ["glass", "metal", "paper", "plastic"]
     assert result.settings["train_images"] == 240 and result.val_accuracy is None
     unseen = fetch("trashnet-val", progress=False)
-    photos = [LabelledImage(path, index) for index, name in enumerate(result.class_names)
-              for path in sorted((unseen / name).glob("*.jpg"))[:VAL_PER_CLASS]]
+    photos = [
+        LabelledImage(path, index)
+        for index, name in enumerate(result.class_names)
+        for path in sorted((unseen / name).glob("*.jpg"))[:VAL_PER_CLASS]
+    ]
     measured = evaluate(result.classifier, photos, top=1, progress=False)
     assert measured.n == 4 * VAL_PER_CLASS
     assert measured.top1 >= RELIABLE_ACCURACY, (measured.top1, result.summary())

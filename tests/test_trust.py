@@ -51,6 +51,7 @@ def synthetic_logits(scale: float, n: int = 2000, classes: int = 5, seed: int = 
 
 # --- TemperatureScaler follows scikit-learn's conventions ---------------------------------------------------------
 
+
 def test_fit_returns_the_scaler_itself_and_sets_temperature_underscore():
     logits, labels = synthetic_logits(2.0)
     scaler = TemperatureScaler()
@@ -101,17 +102,21 @@ def test_using_a_scaler_before_fit_says_to_call_fit():
         TemperatureScaler().predict_proba(np.zeros((1, 3)))
 
 
-@pytest.mark.parametrize("labels, message", [
-    (np.array([0, 1]), "one class index per image"),
-    (np.array([0, 1, 7]), "class indices 0..2"),
-    (np.array([0.0, 1.0, 2.0]), "integers"),
-])
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        (np.array([0, 1]), "one class index per image"),
+        (np.array([0, 1, 7]), "class indices 0..2"),
+        (np.array([0.0, 1.0, 2.0]), "integers"),
+    ],
+)
 def test_labels_that_do_not_fit_the_logits_get_a_clear_message(labels, message):
     with pytest.raises(CalibrationError, match=message):
         TemperatureScaler().fit(np.zeros((3, 3)), labels)
 
 
 # --- calibration error and the reliability diagram ----------------------------------------------------------------
+
 
 def test_a_calibrated_model_has_a_small_ece_and_an_over_confident_one_a_large_ece():
     calibrated = expected_calibration_error(softmax(synthetic_logits(1.0)[0]), synthetic_logits(1.0)[1])
@@ -139,8 +144,10 @@ def test_reliability_data_counts_every_answer_once_and_leaves_empty_bins_empty()
     assert len(data.bin_edges) == 11 and len(data.accuracy) == 10
     assert np.all(np.isnan(data.accuracy[data.count == 0]))
     filled = data.count > 0
-    assert np.all((data.confidence[filled] > data.bin_edges[:-1][filled])
-                  & (data.confidence[filled] <= data.bin_edges[1:][filled]))
+    assert np.all(
+        (data.confidence[filled] > data.bin_edges[:-1][filled])
+        & (data.confidence[filled] <= data.bin_edges[1:][filled])
+    )
 
 
 def test_plot_reliability_diagram_returns_a_figure_titled_with_the_ece():
@@ -154,6 +161,7 @@ def test_plot_reliability_diagram_returns_a_figure_titled_with_the_ece():
 
 
 # --- out-of-distribution scores --------------------------------------------------------------------------------------
+
 
 def test_a_flat_answer_scores_as_less_familiar_than_a_confident_one_for_both_scores_of_the_logits():
     confident, flat = np.array([[12.0, 0.0, 0.0]]), np.array([[1.0, 1.0, 1.0]])
@@ -195,8 +203,9 @@ def test_ash_s_energy_is_the_energy_of_the_last_layer_on_the_shaped_features():
     expected = energy_score(ash_s_features(features, 0.25) @ weights + bias)
 
     np.testing.assert_allclose(ash_s_energy(features, weights, bias, 0.25), expected)
-    np.testing.assert_allclose(ood_score(np.zeros((3, 4)), "ash_s", features=features, head=(weights, bias),
-                                         ash_keep=0.25), expected)
+    np.testing.assert_allclose(
+        ood_score(np.zeros((3, 4)), "ash_s", features=features, head=(weights, bias), ash_keep=0.25), expected
+    )
 
 
 def test_ash_s_without_features_or_with_a_bad_share_says_what_is_missing():
@@ -219,18 +228,21 @@ def test_a_calibration_fitted_with_features_chooses_its_kept_share_and_flags_lik
     logits, ood_logits = photos @ weights + bias, spread @ weights + bias
     labels = logits.argmax(axis=1)
 
-    calibration = fit_calibration_from_logits(logits, labels, ood_logits, ood_method="ash_s", features=photos,
-                                              ood_features=spread, head=(weights, bias))
+    calibration = fit_calibration_from_logits(
+        logits, labels, ood_logits, ood_method="ash_s", features=photos, ood_features=spread, head=(weights, bias)
+    )
     loaded = Calibration.load(calibration.save(tmp_path / "calibration.json"))
-    chosen = fit_calibration_from_logits(logits, labels, ood_logits, features=photos, ood_features=spread,
-                                         head=(weights, bias))
+    chosen = fit_calibration_from_logits(
+        logits, labels, ood_logits, features=photos, ood_features=spread, head=(weights, bias)
+    )
 
     assert calibration.ood_method == "ash_s" and calibration.needs_features
     assert calibration.ood_ash_keep in ASH_KEEP_CHOICES and loaded == calibration
     assert calibration.measured["auroc_ash_s"] >= 0.95
     assert chosen.measured.keys() >= {"auroc_energy", "auroc_max_softmax", "auroc_ash_s"}
-    np.testing.assert_array_equal(loaded.not_sure(ood_logits, spread, (weights, bias)),
-                                  calibration.not_sure(ood_logits, spread, (weights, bias)))
+    np.testing.assert_array_equal(
+        loaded.not_sure(ood_logits, spread, (weights, bias)), calibration.not_sure(ood_logits, spread, (weights, bias))
+    )
     assert np.mean(calibration.not_sure(ood_logits, spread, (weights, bias))) >= 0.9
     with pytest.raises(CalibrationError, match="features"):
         fit_calibration_from_logits(logits, labels, ood_logits, ood_method="ash_s")
@@ -258,6 +270,7 @@ def test_an_unknown_kind_of_generated_image_lists_the_kinds():
 
 
 # --- a calibration: fit, save, load ---------------------------------------------------------------------------------
+
 
 def test_a_calibration_saved_and_loaded_back_gives_the_same_flags(tmp_path):
     logits, labels = synthetic_logits(2.0, n=200, classes=10)
@@ -291,6 +304,7 @@ def test_the_shipped_calibration_says_what_it_was_fitted_on():
 
 
 # --- with the real model on the 60 shared photos ----------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def classifier():
@@ -329,8 +343,9 @@ def test_temperature_scaling_does_not_worsen_calibration_on_photos_it_was_not_fi
 
 
 @pytest.mark.slow
-def test_the_apps_score_tells_generated_images_from_photos_on_images_it_was_not_fitted_on(classifier, photo_logits,
-                                                                                         photo_features):
+def test_the_apps_score_tells_generated_images_from_photos_on_images_it_was_not_fitted_on(
+    classifier, photo_logits, photo_features
+):
     logits, _ = photo_logits
     ood_logits, ood_features = outputs_for_images(classifier, generate_ood_images(60, seed=11))  # the fit used seed 0
 

@@ -75,6 +75,7 @@ def folder_with_model_files(folder: Path, source: Path, names=MODEL_FILES) -> Pa
 
 # --- resolution order -------------------------------------------------------------------------------------------
 
+
 def test_an_explicit_path_wins_over_labkit_weights_dir_and_keras_cache(offline, real_models_dir, monkeypatch):
     labkit_dir = folder_with_model_files(offline / "labkit_dir", real_models_dir)
     folder_with_model_files(offline / "keras_home" / "models", real_models_dir)
@@ -86,7 +87,8 @@ def test_an_explicit_path_wins_over_labkit_weights_dir_and_keras_cache(offline, 
 
 
 def test_an_explicit_path_that_does_not_exist_is_an_error_even_if_other_places_have_the_file(
-        offline, real_models_dir, monkeypatch):
+    offline, real_models_dir, monkeypatch
+):
     monkeypatch.setenv("LABKIT_WEIGHTS_DIR", str(folder_with_model_files(offline / "labkit_dir", real_models_dir)))
     missing = offline / "typo" / WEIGHTS_FILE
 
@@ -143,6 +145,7 @@ def test_class_index_from_keras_cache_lists_the_1000_classes_in_model_order(offl
 
 
 # --- nothing found ----------------------------------------------------------------------------------------------
+
 
 def assert_tells_what_to_do(message: str) -> None:
     for name in MODEL_FILES:
@@ -206,9 +209,11 @@ def test_classifier_without_any_model_files_raises_weights_not_found(offline):
 
 # --- Keras' download, against a loopback server -----------------------------------------------------------------
 
+
 @pytest.fixture
 def loopback_server(real_models_dir):
     """Serve the real model folder over HTTP on 127.0.0.1 (a stand-in for Keras' download site)."""
+
     class QuietHandler(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args) -> None:
             pass
@@ -225,14 +230,18 @@ def loopback_server(real_models_dir):
 def test_a_download_lands_in_keras_cache_and_is_found_there_next_time(loopback_server, tmp_path, monkeypatch):
     # A fresh Python, as a user gets: Keras reads KERAS_HOME when it is first imported.
     keras_home = tmp_path / "keras_home"
-    environment = {key: value for key, value in os.environ.items()
-                   if key not in PROXY_VARIABLES and key != "LABKIT_WEIGHTS_DIR"}
+    environment = {
+        key: value for key, value in os.environ.items() if key not in PROXY_VARIABLES and key != "LABKIT_WEIGHTS_DIR"
+    }
     environment.update(KERAS_HOME=str(keras_home), no_proxy="127.0.0.1,localhost", TF_CPP_MIN_LOG_LEVEL="3")
-    script = ("import labkit.weights as w; "
-              f"w.CLASS_INDEX_ORIGIN = {loopback_server + CLASS_INDEX_FILE!r}; "
-              "print(w.load_class_index()[207])")
-    result = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True,
-                            timeout=300)
+    script = (
+        "import labkit.weights as w; "
+        f"w.CLASS_INDEX_ORIGIN = {loopback_server + CLASS_INDEX_FILE!r}; "
+        "print(w.load_class_index()[207])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=environment, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "('n02099601', 'golden_retriever')"  # after Keras' progress bar
     downloaded = keras_home / "models" / CLASS_INDEX_FILE
@@ -247,13 +256,17 @@ def test_a_download_lands_in_keras_cache_and_is_found_there_next_time(loopback_s
 
 # --- readable labels --------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("keras_label, readable", [
-    ("golden_retriever", "golden retriever"),
-    ("German_shepherd", "German shepherd"),  # proper nouns keep their capitals
-    ("tabby", "tabby"),
-    ("African_hunting_dog", "African hunting dog"),
-    ("jack-o'-lantern", "jack-o'-lantern"),  # hyphens and apostrophes are part of the name
-])
+
+@pytest.mark.parametrize(
+    "keras_label, readable",
+    [
+        ("golden_retriever", "golden retriever"),
+        ("German_shepherd", "German shepherd"),  # proper nouns keep their capitals
+        ("tabby", "tabby"),
+        ("African_hunting_dog", "African hunting dog"),
+        ("jack-o'-lantern", "jack-o'-lantern"),  # hyphens and apostrophes are part of the name
+    ],
+)
 def test_readable_label_turns_underscores_into_spaces(keras_label, readable):
     assert readable_label(keras_label) == readable
 

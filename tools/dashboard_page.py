@@ -76,16 +76,23 @@ class DashboardPage:
                     document.querySelector(".labkit-intake").dispatchEvent(
                         new DragEvent(type, { dataTransfer: transfer, bubbles: true, cancelable: true }));
                 }
-            }""", [name, size])
+            }""",
+            [name, size],
+        )
 
     def paste(self, *files: FileLike) -> None:
         """Paste ``files`` as if copied to the clipboard (a paste event on the page)."""
         self._dispatch_files("paste", "body", files)
 
     def _dispatch_files(self, how: str, target: str, files: tuple[FileLike, ...]) -> None:
-        payloads = [{"name": payload["name"], "type": payload["mimeType"],
-                     "base64": base64.b64encode(payload["buffer"]).decode("ascii")}
-                    for payload in map(_payload, files)]
+        payloads = [
+            {
+                "name": payload["name"],
+                "type": payload["mimeType"],
+                "base64": base64.b64encode(payload["buffer"]).decode("ascii"),
+            }
+            for payload in map(_payload, files)
+        ]
         self.page.evaluate(
             """([how, target, files]) => {
                 const transfer = new DataTransfer();
@@ -102,7 +109,9 @@ class DashboardPage:
                     element.dispatchEvent(new DragEvent(type, { dataTransfer: transfer, bubbles: true,
                                                                 cancelable: true }));
                 }
-            }""", [how, target, payloads])
+            }""",
+            [how, target, payloads],
+        )
 
     def choose_model(self, label: str, ready_text: str) -> None:
         """Pick a model in the "Model" dropdown by the text it shows; wait until the status line says ``ready_text``."""
@@ -117,8 +126,7 @@ class DashboardPage:
         self.page.get_by_role("button", name="Take a photo").click()
         snap = self.page.get_by_role("button", name="Take photo", exact=True)
         snap.wait_for()
-        self.page.wait_for_function(
-            "document.querySelector('.labkit-camera button.labkit-primary').disabled === false")
+        self.page.wait_for_function("document.querySelector('.labkit-camera button.labkit-primary').disabled === false")
         snap.click()
 
     # --- what the user sees ------------------------------------------------------------------------------------
@@ -139,8 +147,7 @@ class DashboardPage:
 
     def wait_for_cards(self, count: int, timeout_ms: int = RESULT_TIMEOUT_MS) -> None:
         """Wait until at least ``count`` cards (results or problems) are on the page."""
-        self.page.wait_for_function(f"document.querySelectorAll('.labkit-card').length >= {count}",
-                                    timeout=timeout_ms)
+        self.page.wait_for_function(f"document.querySelectorAll('.labkit-card').length >= {count}", timeout=timeout_ms)
 
     def best_labels(self) -> list[str]:
         return self.results.locator(".labkit-best-label").all_inner_texts()

@@ -57,8 +57,9 @@ class Hub:
 
     def api(self, path: str, method: str = "GET") -> dict | list | None:
         """Call the hub's REST API (``path`` after /hub/api/) with the test's token; return the decoded JSON."""
-        request = urllib.request.Request(f"{self.url}hub/api/{path}", method=method,
-                                         headers={"Authorization": f"token {self.token}"})
+        request = urllib.request.Request(
+            f"{self.url}hub/api/{path}", method=method, headers={"Authorization": f"token {self.token}"}
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             body = response.read()
         return json.loads(body) if body else None
@@ -153,8 +154,13 @@ def start_hub(state: Path, cull_timeout_s: int = 3600, log: Path | None = None) 
     log = log or state / "jupyterhub.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     hub_command = Path(sys.executable).parent / "jupyterhub"
-    process = subprocess.Popen([str(hub_command), "-f", str(config)], cwd=state, stdout=open(log, "w"),
-                               stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    process = subprocess.Popen(
+        [str(hub_command), "-f", str(config)],
+        cwd=state,
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     hub = Hub(process, f"http://127.0.0.1:{port}/", state, token, log)
     try:
         if answers_within(process, lambda: hub.api(""), HUB_START_S, poll_s=0.5):

@@ -43,8 +43,7 @@ ARTIFACTS = REPO_ROOT / "test-artifacts"
 # widgets and reach for the network), no autosave, and every cell rendered, not only those in view (JupyterLab 4's
 # default windowing), so that a test finds any cell's widget and sees every cell's prompt.
 TEST_SETTINGS = {
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
-                                                                         "checkForUpdates": False},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
     # Never autosave: a test runs the repository's own lessons, whose committed outputs nbval checks.
     "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
@@ -76,8 +75,9 @@ class JupyterLabServer:
 
     def api(self, endpoint: str, method: str = "GET") -> dict | list | None:
         """Call the server's REST API (``endpoint`` like ``"api/status"``) with the token; return its JSON."""
-        request = urllib.request.Request(f"{self.url}{endpoint}", method=method,
-                                         headers={"Authorization": f"token {self.token}"})
+        request = urllib.request.Request(
+            f"{self.url}{endpoint}", method=method, headers={"Authorization": f"token {self.token}"}
+        )
         with urllib.request.urlopen(request, timeout=5) as response:
             body = response.read()
         return json.loads(body) if body else None
@@ -85,10 +85,19 @@ class JupyterLabServer:
 
 def lab_command(port: int, token: str, state_dir: Path) -> list[str]:
     """The command line that starts JupyterLab like ``make lab``, with its state kept in ``state_dir``."""
-    command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-               f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-               f"--ServerApp.root_dir={REPO_ROOT}", f"--LabApp.workspaces_dir={state_dir / 'workspaces'}",
-               f"--LabApp.user_settings_dir={state_dir / 'settings'}"]
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={REPO_ROOT}",
+        f"--LabApp.workspaces_dir={state_dir / 'workspaces'}",
+        f"--LabApp.user_settings_dir={state_dir / 'settings'}",
+    ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")  # containers and CI run as root; JupyterLab refuses to start otherwise
     return command
@@ -113,8 +122,9 @@ def start_jupyterlab(log_path: Path, state_dir: Path) -> JupyterLabServer:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     environment = {**os.environ, "PYTHONUNBUFFERED": "1", "JUPYTER_RUNTIME_DIR": str(state_dir / "runtime")}
     with open(log_path, "w") as log:
-        process = subprocess.Popen(lab_command(port, token, state_dir), cwd=REPO_ROOT, stdout=log,
-                                   stderr=subprocess.STDOUT, env=environment)
+        process = subprocess.Popen(
+            lab_command(port, token, state_dir), cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=environment
+        )
     server = JupyterLabServer(f"http://127.0.0.1:{port}/", token, process, log_path)
     try:
         if answers_within(process, lambda: server.api("api/status"), SERVER_START_S, poll_s=0.3):
@@ -161,8 +171,10 @@ class LabPage:
         lab = cls(page)
         page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook").wait_for(timeout=NOTEBOOK_OPEN_MS)
         deadline = time.monotonic() + NOTEBOOK_OPEN_MS / 1000
-        while not any(session["path"].endswith(path) and session["kernel"]["execution_state"] == "idle"
-                      for session in server.api("api/sessions")):
+        while not any(
+            session["path"].endswith(path) and session["kernel"]["execution_state"] == "idle"
+            for session in server.api("api/sessions")
+        ):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"The kernel of {path} was not idle within {NOTEBOOK_OPEN_MS / 1000:.0f} s")
             time.sleep(0.3)
@@ -190,7 +202,8 @@ class LabPage:
                 new MutationObserver((_, observer) => {
                     if (queued()) { window.labkitCellsQueued = true; observer.disconnect(); }
                 }).observe(panel, { subtree: true, childList: true, characterData: true });
-            }""")
+            }"""
+        )
         self.page.get_by_role("menuitem", name="Run", exact=True).click()
         self.page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
         self.page.wait_for_function("() => window.labkitCellsQueued === true", timeout=NOTEBOOK_OPEN_MS)
@@ -205,7 +218,10 @@ class LabPage:
                 const idle = indicator && indicator.getAttribute('data-status') === 'idle';
                 const queued = [...panel.querySelectorAll('.jp-InputPrompt')].some(p => p.textContent.includes('*'));
                 return idle && !queued;
-            }""", timeout=timeout_ms, polling=250)
+            }""",
+            timeout=timeout_ms,
+            polling=250,
+        )
 
     def run_all_and_wait(self, timeout_ms: int = KERNEL_IDLE_MS) -> None:
         """Run every cell and wait until the last one has finished."""
@@ -233,7 +249,8 @@ class LabPage:
         return self.notebook.locator(
             f"xpath=.//*[contains(concat(' ', @class, ' '), ' jupyter-widgets ')]"
             f"[label[contains(@class, 'widget-label') and normalize-space(.)={text}] or @aria-label={text}"
-            f" or @title={text}]").first
+            f" or @title={text}]"
+        ).first
 
     def slider(self, description: str) -> Locator:
         """The draggable handle (role ``slider``) of the slider labelled ``description``: focus it and press keys."""

@@ -40,8 +40,13 @@ def sha256(path: Path) -> str:
 def registry_lines(folder: Path) -> list[str]:
     """``<file> sha256:<hex>`` for every file under ``folder`` (POSIX paths, sorted), checked against sha256.txt."""
     skipped = SKIPPED | SKIPPED_IN.get(folder.resolve().name, set())
-    files = sorted(path for path in folder.rglob("*") if path.is_file() and path.name not in skipped
-                   and not any(part.startswith(".") for part in path.relative_to(folder).parts))
+    files = sorted(
+        path
+        for path in folder.rglob("*")
+        if path.is_file()
+        and path.name not in skipped
+        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+    )
     hashes = {path.relative_to(folder).as_posix(): sha256(path) for path in files}
     published = folder / "sha256.txt"
     if published.is_file():
@@ -61,8 +66,10 @@ def main() -> None:
     lines = registry_lines(args.folder)
     REGISTRY_DIR.mkdir(parents=True, exist_ok=True)
     target = REGISTRY_DIR / f"{name}.txt"
-    target.write_text(f"# {name}: {len(lines)} files, written by tools/make_dataset_registry.py\n"
-                      + "\n".join(lines) + "\n", encoding="utf-8")
+    target.write_text(
+        f"# {name}: {len(lines)} files, written by tools/make_dataset_registry.py\n" + "\n".join(lines) + "\n",
+        encoding="utf-8",
+    )
     for file_name in BUNDLED.get(name, []):
         (BUNDLED_DIR / name).mkdir(parents=True, exist_ok=True)
         shutil.copyfile(args.folder / file_name, BUNDLED_DIR / name / file_name)

@@ -48,8 +48,22 @@ def main(paths: list[str]) -> None:
     environment.setdefault("LABKIT_DATA_DIR", str(Path.cwd().parent / "shared" / "datasets"))  # as the tests do
     for name in paths or sorted(str(path) for path in Path("notebooks").glob("[0-9]*.ipynb")):
         print(f"executing {name}", flush=True)
-        subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--inplace",
-                        "--NotebookClient.store_widget_state=False", name], check=True, env=environment)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "jupyter",
+                "nbconvert",
+                "--to",
+                "notebook",
+                "--execute",
+                "--inplace",
+                "--NotebookClient.store_widget_state=False",
+                name,
+            ],
+            check=True,
+            env=environment,
+        )
         print(f"  {strip_log_lines(Path(name))} log lines removed", flush=True)
 
 

@@ -16,8 +16,15 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = "notebooks/dashboard.ipynb"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 FAKE_CAMERA = "--use-fake-device-for-media-stream"  # a webcam that films a moving test pattern
 ALLOW_CAMERA = "--use-fake-ui-for-media-stream"  # answers the camera permission prompt with "allow"
 READY_TEXT = "Ready:"  # the status line once the model is loaded
@@ -35,12 +42,17 @@ def free_port() -> int:
 def warm_model_cache() -> None:
     """Build the shared classifier once in a throwaway process, so a missing LiteRT conversion (~30 s) happens
     here, once, rather than in several app kernels at the same time."""
-    subprocess.run([sys.executable, "-c", "from labkit.model import shared_classifier; shared_classifier()"],
-                   cwd=REPO_ROOT, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-c", "from labkit.model import shared_classifier; shared_classifier()"],
+        cwd=REPO_ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
-def start_voila(log_path: Path, port: int | None = None, env: dict[str, str] | None = None
-                ) -> tuple[subprocess.Popen, str]:
+def start_voila(
+    log_path: Path, port: int | None = None, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, str]:
     """Start Voilà from the repository root (so it reads ./voila.json) and wait until it accepts connections.
 
     The environment (LABKIT_WEIGHTS_DIR...) is inherited, plus ``env`` (e.g. LABKIT_MODELS_DIR for its kernels).
@@ -50,9 +62,21 @@ def start_voila(log_path: Path, port: int | None = None, env: dict[str, str] | N
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "voila", NOTEBOOK, f"--port={port}", "--Voila.ip=127.0.0.1", "--no-browser",
-         "--Voila.port_retries=0"],
-        cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+        [
+            sys.executable,
+            "-m",
+            "voila",
+            NOTEBOOK,
+            f"--port={port}",
+            "--Voila.ip=127.0.0.1",
+            "--no-browser",
+            "--Voila.port_retries=0",
+        ],
+        cwd=REPO_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+    )
     deadline = time.monotonic() + SERVER_START_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -69,13 +93,19 @@ def start_voila(log_path: Path, port: int | None = None, env: dict[str, str] | N
 def export_small_model(training_folder: Path, out: Path) -> Path:
     """Fine-tune MobileNetV2 on ``training_folder`` briefly (one epoch of the new head, no augmented copies) and
     export it with its LiteRT file into ``out``, in a throwaway process: the test runner never holds TensorFlow."""
-    script = ("import sys\n"
-              "from labkit.export import export_model\n"
-              "from labkit.transfer import fine_tune\n"
-              "result = fine_tune(sys.argv[1], head_epochs=1, fine_tune_epochs=0, progress=False)\n"
-              "export_model(result, sys.argv[2])\n")
-    subprocess.run([sys.executable, "-c", script, str(training_folder), str(out)], cwd=REPO_ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
+    script = (
+        "import sys\n"
+        "from labkit.export import export_model\n"
+        "from labkit.transfer import fine_tune\n"
+        "result = fine_tune(sys.argv[1], head_epochs=1, fine_tune_epochs=0, progress=False)\n"
+        "export_model(result, sys.argv[2])\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", script, str(training_folder), str(out)],
+        cwd=REPO_ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return out
 
 

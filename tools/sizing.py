@@ -84,24 +84,27 @@ def render(results: dict) -> str:
     header = "| | class of 30 | class of 200 |\n|---|---|---|"
     rows = [
         ("**One machine**, app only", lambda size: machine(size, "app")),
-        ("**One machine**, everyone uses \"Show where it looked\"", lambda size: machine(size, "tensorflow")),
+        ('**One machine**, everyone uses "Show where it looked"', lambda size: machine(size, "tensorflow")),
         ("**Kubernetes**, app only", lambda size: kubernetes(size, "app")),
-        ("**Kubernetes**, everyone uses \"Show where it looked\"", lambda size: kubernetes(size, "tensorflow")),
+        ('**Kubernetes**, everyone uses "Show where it looked"', lambda size: kubernetes(size, "tensorflow")),
         ("**Logging in together** (servers and app kernels)", login),
     ]
-    lines = [header] + [f"| {title} | " + " | ".join(cell(size) for size in CLASS_SIZES) + " |"
-                        for title, cell in rows]
+    lines = [header] + [f"| {title} | " + " | ".join(cell(size) for size in CLASS_SIZES) + " |" for title, cell in rows]
     load = results["load_average_1min"]
     lines.append("")
-    lines.append(textwrap.fill(
-        f"Measured by `benchmarks/hub.py` on {results['date'][:10]}: {results['students']} students logging in at "
-        f"once on {results['machine']['cpus']} cores (load average {load['before']:g}-{load['after']:g}, shared "
-        f"with other jobs). Per student: server and app kernel {median['student_rss_mb']:.0f} MB resident, "
-        f"{median['student_uss_mb']:.0f} MB of their own; after a first Grad-CAM (TensorFlow) "
-        f"{median['student_with_tensorflow_rss_mb']:.0f} MB, {median['student_with_tensorflow_uss_mb']:.0f} MB of "
-        f"their own; {median['start_cpu_s']:.1f} CPU-seconds to start. The hub, proxy and culler: "
-        f"{sum(results['hub_processes_rss_mb'].values()):.0f} MB. One machine counts the shared libraries once and "
-        f"adds a quarter for the system; Kubernetes pods share nothing.", width=116))
+    lines.append(
+        textwrap.fill(
+            f"Measured by `benchmarks/hub.py` on {results['date'][:10]}: {results['students']} students logging in at "
+            f"once on {results['machine']['cpus']} cores (load average {load['before']:g}-{load['after']:g}, shared "
+            f"with other jobs). Per student: server and app kernel {median['student_rss_mb']:.0f} MB resident, "
+            f"{median['student_uss_mb']:.0f} MB of their own; after a first Grad-CAM (TensorFlow) "
+            f"{median['student_with_tensorflow_rss_mb']:.0f} MB, {median['student_with_tensorflow_uss_mb']:.0f} MB of "
+            f"their own; {median['start_cpu_s']:.1f} CPU-seconds to start. The hub, proxy and culler: "
+            f"{sum(results['hub_processes_rss_mb'].values()):.0f} MB. One machine counts the shared libraries once and "
+            f"adds a quarter for the system; Kubernetes pods share nothing.",
+            width=116,
+        )
+    )
     return "\n".join(lines)
 
 

@@ -29,9 +29,11 @@ VIEWPORT = {"width": 1280, "height": 1000}
 
 
 def main(numbers: list[str]) -> None:
-    lessons = sorted(path for path in (REPO_ROOT / "notebooks").glob("0*.ipynb")
-                     if "labkit.lessons" in path.read_text(encoding="utf-8")
-                     and (not numbers or path.name[:2] in numbers))
+    lessons = sorted(
+        path
+        for path in (REPO_ROOT / "notebooks").glob("0*.ipynb")
+        if "labkit.lessons" in path.read_text(encoding="utf-8") and (not numbers or path.name[:2] in numbers)
+    )
     with tempfile.TemporaryDirectory(prefix="labkit-screenshots-") as state:
         server = start_jupyterlab(REPO_ROOT / "test-artifacts" / "jupyterlab-screenshots.log", Path(state))
         try:

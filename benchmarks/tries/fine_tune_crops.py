@@ -70,19 +70,23 @@ def augmenter(size: int, min_scale: float, seed: int):
         image = tf.image.crop_and_resize(image[None], [[top, left, top + box_h, left + box_w]], [0], [size, size])[0]
         image = tf.image.rot90(image, rng.uniform([], 0, 4, dtype=tf.int32))
         image = tf.cond(rng.uniform([]) < 0.5, lambda: tf.image.flip_left_right(image), lambda: image)
-        image = tf.image.adjust_contrast(tf.image.adjust_brightness(image, rng.uniform([], -20, 20)),
-                                         rng.uniform([], 0.8, 1.2))
+        image = tf.image.adjust_contrast(
+            tf.image.adjust_brightness(image, rng.uniform([], -20, 20)), rng.uniform([], 0.8, 1.2)
+        )
         return tf.clip_by_value(image, 0, 255), tf.one_hot(label, 4)
 
     def mix(images, targets, alpha: float):
         if alpha <= 0:
             return images, targets
-        a, b = (tf.random.stateless_gamma([], seed=rng.uniform_full_int([2], dtype=tf.int32), alpha=alpha)
-                for _ in range(2))
+        a, b = (
+            tf.random.stateless_gamma([], seed=rng.uniform_full_int([2], dtype=tf.int32), alpha=alpha) for _ in range(2)
+        )
         share = tf.maximum(a / (a + b), b / (a + b))
         order = tf.random.shuffle(tf.range(tf.shape(images)[0]))
-        return (share * images + (1 - share) * tf.gather(images, order),
-                share * targets + (1 - share) * tf.gather(targets, order))
+        return (
+            share * images + (1 - share) * tf.gather(images, order),
+            share * targets + (1 - share) * tf.gather(targets, order),
+        )
 
     return augment, mix
 
@@ -93,8 +97,9 @@ def build(weights: Path, from_layer: str):
 
     base = keras.applications.MobileNetV2(input_shape=(None, None, 3), include_top=False, weights=str(weights))
     inputs = keras.Input((None, None, 3))
-    features = keras.layers.GlobalAveragePooling2D()(base(keras.layers.Rescaling(1 / 127.5, -1)(inputs),
-                                                          training=False))
+    features = keras.layers.GlobalAveragePooling2D()(
+        base(keras.layers.Rescaling(1 / 127.5, -1)(inputs), training=False)
+    )
     model = keras.Model(inputs, keras.layers.Dense(4)(keras.layers.Dropout(0.3)(features)))
     return model, base
 
@@ -142,9 +147,14 @@ def main() -> int:
     train_pixels, train_labels = load_folder(TRASHNET_MINI_DIR, classes, STORED)
     model, base = build(resolve_weights(include_top=False), args.from_layer)
     augment, mix = augmenter(args.size, args.min_scale, args.seed)
-    data = (tf.data.Dataset.from_tensor_slices((train_pixels, train_labels))
-            .shuffle(len(train_labels), seed=args.seed, reshuffle_each_iteration=True).map(augment).batch(32)
-            .map(lambda images, targets: mix(images, targets, args.mixup)).prefetch(2))
+    data = (
+        tf.data.Dataset.from_tensor_slices((train_pixels, train_labels))
+        .shuffle(len(train_labels), seed=args.seed, reshuffle_each_iteration=True)
+        .map(augment)
+        .batch(32)
+        .map(lambda images, targets: mix(images, targets, args.mixup))
+        .prefetch(2)
+    )
     loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1)
     if args.warm:
         set_trainable(base, None)
@@ -152,11 +162,16 @@ def main() -> int:
         model.fit(data, epochs=args.warm, verbose=0)
     set_trainable(base, args.from_layer)
     steps = args.epochs * int(np.ceil(len(train_labels) / 32))
-    model.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(args.lr, steps)), loss,
-                  metrics=["accuracy"])
-    shown = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: print(
-        f"epoch {epoch + 1}/{args.epochs}: loss {logs['loss']:.3f}, accuracy {logs['accuracy']:.1%}, "
-        f"{time.perf_counter() - start:.0f} s", flush=True))
+    model.compile(
+        keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(args.lr, steps)), loss, metrics=["accuracy"]
+    )
+    shown = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: print(
+            f"epoch {epoch + 1}/{args.epochs}: loss {logs['loss']:.3f}, accuracy {logs['accuracy']:.1%}, "
+            f"{time.perf_counter() - start:.0f} s",
+            flush=True,
+        )
+    )
     model.fit(data, epochs=args.epochs, verbose=0, callbacks=[shown])
     seconds = time.perf_counter() - start
     after = reference()
@@ -175,10 +190,16 @@ def main() -> int:
         plain, mirrored = probabilities(resized), probabilities(resized[:, :, ::-1])
         top1[test] = [round(float(np.mean(p.argmax(1) == val_labels)), 4) for p in (plain, plain + mirrored)]
     ratio = seconds / ((before + after) / 2)
-    entry = {"exp": "fine-tune all layers on random crops (benchmarks/tries/fine_tune_crops.py)",
-             "args": vars(args), "top1 [plain, with mirror] by test size": top1, "train_seconds": round(seconds),
-             "reference_seconds": round((before + after) / 2, 3), "ratio": round(ratio, 1),
-             "time": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), "load": round(os.getloadavg()[0], 1)}
+    entry = {
+        "exp": "fine-tune all layers on random crops (benchmarks/tries/fine_tune_crops.py)",
+        "args": vars(args),
+        "top1 [plain, with mirror] by test size": top1,
+        "train_seconds": round(seconds),
+        "reference_seconds": round((before + after) / 2, 3),
+        "ratio": round(ratio, 1),
+        "time": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+        "load": round(os.getloadavg()[0], 1),
+    }
     with TRIES_LOG.open("a") as log:
         log.write(json.dumps(entry) + "\n")
     print("result:", json.dumps(entry), flush=True)

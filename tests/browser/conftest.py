@@ -108,6 +108,7 @@ def pytest_runtest_makereport(item, call):
 
 # --- JupyterLab, for the lessons' tests ----------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def jupyterlab() -> JupyterLabServer:
     """One JupyterLab for the whole session, serving the repository; stopped (with its kernels) at the end."""

@@ -52,8 +52,14 @@ def test_twenty_uploads_in_one_tab_grow_its_kernel_by_less_than_10_mb(dashboard,
     kernel = soak.kernel_process(server, dashboard.page)
     warm_up = soak.soak(dashboard, kernel, WARM_UP_UPLOADS, measure_every=WARM_UP_UPLOADS, report=lambda line: None)
 
-    outcome = soak.soak(dashboard, kernel, SOAK_UPLOADS, measure_every=SOAK_UPLOADS, report=lambda line: None,
-                        first_card=WARM_UP_UPLOADS + 1)
+    outcome = soak.soak(
+        dashboard,
+        kernel,
+        SOAK_UPLOADS,
+        measure_every=SOAK_UPLOADS,
+        report=lambda line: None,
+        first_card=WARM_UP_UPLOADS + 1,
+    )
 
     assert (outcome["results"] - warm_up["results"], outcome["problems"]) == (SOAK_UPLOADS - 2, 2)  # 1 in 10 is cut
     (_, before), (_, after) = outcome["readings"]
@@ -84,7 +90,8 @@ def test_closing_a_tab_shuts_its_kernel_down(browser, voila_url, server):
 
     assert wait_for_exit(kernel, CLOSED_TAB_SECONDS), (
         "The kernel of a closed tab is still running: Voilà refused its shutdown beacon (see the server log for "
-        "\"403 POST /voila/api/shutdown\"); docs/classroom.md explains the disable_check_xsrf setting that fixes it.")
+        '"403 POST /voila/api/shutdown"); docs/classroom.md explains the disable_check_xsrf setting that fixes it.'
+    )
 
 
 def test_the_classroom_config_serves_a_pre_heated_kernel_and_refills_the_pool(browser, tmp_path):

@@ -73,14 +73,15 @@ def test_show_where_it_looked_puts_a_heatmap_on_the_card(dashboard, photo, expec
 
     overlay = dashboard.show_where_it_looked(card)  # with the keyboard: focus, Enter
 
-    assert overlay.get_attribute("alt") == (f"Heatmap of where the model looked for '{expected_label(ZEBRA)}': warm "
-                                            "colours mark the regions that raised that class's score")
+    assert overlay.get_attribute("alt") == (
+        f"Heatmap of where the model looked for '{expected_label(ZEBRA)}': warm "
+        "colours mark the regions that raised that class's score"
+    )
     assert overlay.evaluate("image => image.complete && image.naturalWidth") > 0
     hide = card.get_by_role("button", name="Hide where it looked")
     assert hide.get_attribute("aria-expanded") == "true"
     other = dashboard.results.nth(1).locator("img.labkit-looked-overlay")
     assert not other.is_visible() and other.get_attribute("src") is None  # other cards: nothing computed
-
 
     hide.click()
     overlay.wait_for(state="hidden")
@@ -98,8 +99,9 @@ def test_colour_noise_gets_the_not_sure_note(dashboard, tmp_path):
     assert "Not sure: this is probably none of the 1000 things I know" in doubt
 
 
-def test_a_model_exported_into_the_models_folder_can_be_picked_and_answers(context, exported_model_server,
-                                                                           trashnet_dir, photo, expected_label):
+def test_a_model_exported_into_the_models_folder_can_be_picked_and_answers(
+    context, exported_model_server, trashnet_dir, photo, expected_label
+):
     url, export = exported_model_server
     dashboard = DashboardPage.open(context, url)
     dashboard.upload(photo(ZEBRA))
@@ -171,10 +173,14 @@ def test_the_webcam_snapshot_gives_a_result_card(dashboard):
     assert card.locator("img.labkit-chart").get_attribute("alt").startswith("Bar chart of the top 3 guesses")
 
 
-@pytest.mark.parametrize("camera_args, message", [
-    ((), "No camera was found. Connect one and try again, or choose a photo instead."),
-    ((FAKE_CAMERA,), "Camera access was refused. Allow the camera for this page"),  # nobody answers the prompt
-], ids=["no camera", "permission refused"])
+@pytest.mark.parametrize(
+    "camera_args, message",
+    [
+        ((), "No camera was found. Connect one and try again, or choose a photo instead."),
+        ((FAKE_CAMERA,), "Camera access was refused. Allow the camera for this page"),  # nobody answers the prompt
+    ],
+    ids=["no camera", "permission refused"],
+)
 def test_without_a_usable_camera_the_webcam_button_says_what_to_do(playwright, voila_url, camera_args, message):
     chromium = launch_chromium(playwright, camera_args)
     try:
@@ -193,8 +199,11 @@ def test_the_keyboard_reaches_every_control_and_enter_classifies_a_sample(dashbo
     focused = []
     for _ in range(12):
         dashboard.page.keyboard.press("Tab")
-        focused.append(dashboard.page.evaluate(
-            "document.activeElement.getAttribute('aria-label') || document.activeElement.innerText"))
+        focused.append(
+            dashboard.page.evaluate(
+                "document.activeElement.getAttribute('aria-label') || document.activeElement.innerText"
+            )
+        )
     assert "Choose photos to classify" in focused
     assert "Take a photo" in focused
     assert gallery_button in focused

@@ -27,7 +27,8 @@ def hesitant_photo() -> Path:
 
 
 def test_a_hesitant_photo_gets_the_low_confidence_note_and_noise_the_not_sure_note_and_nothing_reads_100(
-        dashboard, hesitant_photo, tmp_path):
+    dashboard, hesitant_photo, tmp_path
+):
     noise = tmp_path / "noise.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (224, 224, 3), dtype=np.uint8)).save(noise)
 

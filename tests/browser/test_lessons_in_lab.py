@@ -86,9 +86,13 @@ def test_the_harness_moves_a_slider_and_uploads_through_the_file_chooser(lab, re
 
     path = repo_root / "test-artifacts" / "harness_widgets.ipynb"
     path.parent.mkdir(exist_ok=True)
-    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(WIDGETS_NOTEBOOK)],
-                                            metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                                     "language": "python"}}), path)
+    nbformat.write(
+        nbformat.v4.new_notebook(
+            cells=[nbformat.v4.new_code_cell(WIDGETS_NOTEBOOK)],
+            metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        ),
+        path,
+    )
     notebook = lab("test-artifacts/harness_widgets.ipynb")
     notebook.run_all_and_wait()
     shown = notebook.widget("Shown")

@@ -40,7 +40,8 @@ def test_two_classes_of_uploaded_photos_train_and_a_new_photo_is_classified(lab)
 
     for number, material in enumerate(("glass", "metal"), start=1):
         trainer.locator(".widget-text", has=lesson.page.get_by_text("New class", exact=True)).locator("input").fill(
-            material)
+            material
+        )
         trainer.get_by_role("button", name="Add class", exact=True).click()
         cards = trainer.locator(".labkit-trainer-class")
         expect(cards).to_have_count(number)  # the new class's card is drawn

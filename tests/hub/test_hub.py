@@ -72,7 +72,7 @@ def test_students_log_in_together_use_the_app_and_an_idle_server_is_culled_then_
     from course_data import shared_samples_dir
 
     labels = expected_labels()
-    photos = [shared_samples_dir() / name for name in PHOTOS[:len(STUDENTS)]]
+    photos = [shared_samples_dir() / name for name in PHOTOS[: len(STUDENTS)]]
 
     # Three students log in at the same moment; each lands on the app (the hub's default URL) in their own server.
     contexts = {name: browser.new_context() for name in STUDENTS}
@@ -102,7 +102,8 @@ def test_students_log_in_together_use_the_app_and_an_idle_server_is_culled_then_
     culled_process, started = servers[first], hub.server(first)["started"]
     contexts.pop(first).close()
     assert wait_until(lambda: hub.server(first) is None, CULLED_WITHIN_S), (
-        f"{first}'s idle server was not culled within {CULLED_WITHIN_S} s; see {hub.log}")
+        f"{first}'s idle server was not culled within {CULLED_WITHIN_S} s; see {hub.log}"
+    )
     assert wait_until(lambda: not culled_process.is_running(), 30), "the culled server's process is still running"
 
     # Logging in again starts a fresh server, and the app works in it.
