@@ -36,7 +36,7 @@ from pathlib import Path
 import _harness  # noqa: F401  (tools/ on sys.path: the browser harness)
 import psutil
 from _results import machine_load, write_result
-from serving import NOTEBOOK, free_port, launch_chromium, stop, warm_model_cache
+from serving import free_port, launch_chromium, stop, voila_command, warm_model_cache
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("LABKIT_WEIGHTS_DIR", str(REPO_ROOT.parent / "shared" / "models"))
@@ -62,17 +62,7 @@ def start_server(
     (``<log name>-config/``) and that folder becomes the only one searched.
     """
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "voila",
-        NOTEBOOK,
-        f"--port={port}",
-        "--Voila.ip=127.0.0.1",
-        "--no-browser",
-        "--Voila.port_retries=0",
-        *extra_args,
-    ]
+    command = voila_command(port, *extra_args)
     if config is not None:
         folder = log_path.parent / f"{log_path.stem}-config"
         folder.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
-from serving import READY_TEXT, answers_within, free_port, wait_or_kill
+from serving import READY_TEXT, free_port, wait_for_server, wait_or_kill
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -162,13 +162,16 @@ def start_hub(state: Path, cull_timeout_s: int = 3600, log: Path | None = None) 
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     hub = Hub(process, f"http://127.0.0.1:{port}/", state, token, log)
-    try:
-        if answers_within(process, lambda: hub.api(""), HUB_START_S, poll_s=0.5):
-            return hub
-    except RuntimeError as error:
-        raise RuntimeError(f"JupyterHub {error}; see {log}") from None
-    stop_hub(hub)
-    raise RuntimeError(f"JupyterHub did not answer within {HUB_START_S} s; see {log}")
+    wait_for_server(
+        process,
+        lambda: hub.api(""),
+        "JupyterHub",
+        seconds=HUB_START_S,
+        poll_s=0.5,
+        log=log,
+        stop_server=lambda: stop_hub(hub),
+    )
+    return hub
 
 
 def stop_hub(hub: Hub) -> None:

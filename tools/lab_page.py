@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Union
 
 from playwright.sync_api import BrowserContext, Locator, Page
-from serving import REPO_ROOT, answers_within, free_port, wait_or_kill
+from serving import REPO_ROOT, free_port, wait_for_server, wait_or_kill
 
 SERVER_START_S = 90  # a cold start on a busy 2-core machine (extensions, the kernel specs); normally ~5 s
 NOTEBOOK_OPEN_MS = 120_000
@@ -126,13 +126,16 @@ def start_jupyterlab(log_path: Path, state_dir: Path) -> JupyterLabServer:
             lab_command(port, token, state_dir), cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=environment
         )
     server = JupyterLabServer(f"http://127.0.0.1:{port}/", token, process, log_path)
-    try:
-        if answers_within(process, lambda: server.api("api/status"), SERVER_START_S, poll_s=0.3):
-            return server
-    except RuntimeError as error:
-        raise RuntimeError(f"JupyterLab {error}; see {log_path}") from None
-    stop_jupyterlab(server)
-    raise RuntimeError(f"JupyterLab did not answer within {SERVER_START_S} s; see {log_path}")
+    wait_for_server(
+        process,
+        lambda: server.api("api/status"),
+        "JupyterLab",
+        seconds=SERVER_START_S,
+        poll_s=0.3,
+        log=log_path,
+        stop_server=lambda: stop_jupyterlab(server),
+    )
+    return server
 
 
 def stop_jupyterlab(server: JupyterLabServer) -> None:

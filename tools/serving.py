@@ -62,16 +62,7 @@ def start_voila(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "w")
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "voila",
-            NOTEBOOK,
-            f"--port={port}",
-            "--Voila.ip=127.0.0.1",
-            "--no-browser",
-            "--Voila.port_retries=0",
-        ],
+        voila_command(port),
         cwd=REPO_ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -126,22 +117,48 @@ def wait_or_kill(process: subprocess.Popen, timeout_s: float) -> None:
         process.wait()
 
 
-def answers_within(process: subprocess.Popen, ask: Callable[[], object], seconds: float, poll_s: float) -> bool:
-    """Whether ``ask()`` (a request to a server ``process`` runs) succeeds within ``seconds``, asked every ``poll_s``.
+def wait_for_server(
+    process: subprocess.Popen,
+    ask: Callable[[], object],
+    what: str,
+    *,
+    seconds: float,
+    poll_s: float,
+    log: Path,
+    stop_server: Callable[[], None],
+) -> None:
+    """Return once ``ask()`` (a request to the server ``process`` runs) succeeds, asked every ``poll_s``.
 
     Raises:
-        RuntimeError: the process exited first.
+        RuntimeError: the process exited, or did not answer within ``seconds`` (then ``stop_server()`` ran first);
+            the message names ``what`` and its ``log``.
     """
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"exited with code {process.returncode}")
+            raise RuntimeError(f"{what} exited with code {process.returncode}; see {log}")
         try:
             ask()
-            return True
+            return
         except (OSError, urllib.error.URLError):
             time.sleep(poll_s)
-    return False
+    stop_server()
+    raise RuntimeError(f"{what} did not answer within {seconds} s; see {log}")
+
+
+def voila_command(port: int, *extra_args: str) -> list[str]:
+    """The command that serves the app with Voilà on 127.0.0.1:``port`` only (no browser, no other port)."""
+    return [
+        sys.executable,
+        "-m",
+        "voila",
+        NOTEBOOK,
+        f"--port={port}",
+        "--Voila.ip=127.0.0.1",
+        "--no-browser",
+        "--Voila.port_retries=0",
+        *extra_args,
+    ]
 
 
 def launch_chromium(playwright, camera_args: tuple[str, ...] = (FAKE_CAMERA, ALLOW_CAMERA)):
