@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO_ROOT / "tests" / "browser"))  # the tests' server an
 os.environ.setdefault("LABKIT_WEIGHTS_DIR", str(REPO_ROOT.parent / "shared" / "models"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from concurrent_sessions import is_ready, open_sessions, wait_all, wait_until_idle  # noqa: E402
+from concurrent_sessions import open_sessions, wait_until_idle, wait_until_ready  # noqa: E402
 from course_data import shared_samples_dir  # noqa: E402
 from dashboard_page import DashboardPage  # noqa: E402
 from serving import launch_chromium, start_voila, stop, warm_model_cache  # noqa: E402
@@ -70,9 +70,11 @@ def time_arrivals_together(browser, url: str, server: psutil.Process, tabs: int)
     Waits first until the server and its kernels are idle (a pre-heated pool is then full); closes the tabs after.
     """
     wait_until_idle(server)
-    sessions = open_sessions(browser, url, [Path(f"tab{number}") for number in range(tabs)])
+    sessions = open_sessions([browser] * tabs, url, [Path(f"tab{number}") for number in range(tabs)])
     try:
-        wait_all(sessions, is_ready, lambda session, now: setattr(session, "ready_s", now - session.opened), "ready")
+        wait_until_ready(sessions)
+        if any(session.ready_s is None for session in sessions):
+            raise TimeoutError(f"{sum(s.ready_s is None for s in sessions)} of {tabs} tabs never became ready")
     finally:
         for session in sessions:
             session.dashboard.close()
