@@ -185,12 +185,12 @@ def serve(browsers: Sequence, url: str, server: psutil.Process, photos: list[Pat
           browser_processes: Sequence[psutil.Process | None] = ()) -> list[Session]:
     """Send a tab per photo to the app at once, wait until each is ready, then upload in every ready tab at once and
     wait for their cards. ``browser_processes``: each tab's chromium, to read the CPU it used to open the page."""
-    cpu_before = [tree_cpu(process) for process in browser_processes]
+    cpu_before = [tree_cpu(process) if process else None for process in browser_processes]
     sessions = open_sessions(browsers, url, photos)
     wait_until_ready(sessions)
     for session, process, before in zip(sessions, browser_processes, cpu_before):
-        session.browser_process = process
-        session.browser_cpu_s = tree_cpu(process) - before
+        if process is not None:
+            session.browser_process, session.browser_cpu_s = process, tree_cpu(process) - before
     ready = [session for session in sessions if session.ready_s is not None]
     for session in ready:
         session.kernel = kernel_process(server, session.dashboard.page)
@@ -248,6 +248,16 @@ def wait_until_idle(server: psutil.Process, timeout: float = 90.0) -> None:
         time.sleep(1.0)
         after = sum(sum(process.cpu_times()[:2]) for process in processes if process.is_running())
         quiet = quiet + 1 if after - before < 0.1 else 0
+
+
+def wait_for_full_pool(server: psutil.Process, pool: dict, timeout: float = TIMEOUT_SECONDS) -> None:
+    """Wait until the pre-heated pool is full again, as when a class arrives: at least its size in kernels running
+    (labkit's pool starts a replacement only once arrivals have calmed down), then the server and kernels idle."""
+    wanted = pool["pool_size"] if pool["preheat_kernel"] else 0
+    deadline = time.monotonic() + timeout
+    while len(kernel_processes(server)) < wanted and time.monotonic() < deadline:
+        time.sleep(1.0)
+    wait_until_idle(server)
 
 
 def close_all(sessions: list[Session]) -> None:
@@ -377,13 +387,13 @@ def main() -> int:
             alone = []
             lone_browser, lone_process = launch_students(playwright, 1)
             for number in range(options.one_at_a_time):
-                wait_until_idle(server)
+                wait_for_full_pool(server, pool)
                 session = serve(lone_browser, url, server, [photos[number]], lone_process)[0]
                 session.number = number + 1
                 alone.append(session)
                 close_all([session])
             browsers, browser_processes = launch_students(playwright, options.sessions)
-            wait_until_idle(server)
+            wait_for_full_pool(server, pool)
             together = serve(browsers, url, server, photos[:options.sessions], browser_processes)
             server_mb = Memory.of(server).rss
             open_kernels, open_files = len(kernel_processes(server)), server.num_fds()

@@ -44,7 +44,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import psutil  # noqa: E402
 
 import hubserver  # noqa: E402
-from concurrent_sessions import PHOTOS, expected_labels  # noqa: E402
+from concurrent_sessions import expected_labels, photo_paths  # noqa: E402
 from dashboard_page import DashboardPage  # noqa: E402
 from serving import READY_TEXT, launch_chromium, warm_model_cache  # noqa: E402
 from soak import Memory  # noqa: E402
@@ -101,11 +101,9 @@ def measure(students: int) -> dict:
     """Run the class once; return the figures (see the module's docstring)."""
     from playwright.sync_api import sync_playwright
 
-    from course_data import shared_samples_dir
-
     labels = expected_labels()
     names = [f"student{number:02d}" for number in range(1, students + 1)]
-    photos = {name: shared_samples_dir() / PHOTOS[number % len(PHOTOS)] for number, name in enumerate(names)}
+    photos = dict(zip(names, photo_paths(students)))
     warm_model_cache()
     load_before, used_before = os.getloadavg(), psutil.virtual_memory().used / MB
     state = Path(tempfile.mkdtemp(prefix="labkit-hub-benchmark-"))

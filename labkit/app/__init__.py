@@ -22,8 +22,13 @@ one message; Tornado's 10 MiB default would drop one large phone photo; each pho
 :data:`MAX_UPLOAD_BYTES`); ``disable_check_xsrf`` (a closing tab's request to shut its kernel down has no
 ``_xsrf`` cookie); ``cull_idle_timeout`` 600 s and ``cull_interval`` 60 s (kernels that lost their tab are shut
 down), ``cull_connected`` false (an open tab that is merely idle is spared); ``strip_sources`` (the page shows the
-app, never the notebook's code). ``$LABKIT_MODEL`` / ``$LABKIT_MODELS_DIR`` choose the models
-(:mod:`~labkit.app.catalogue`); ``$LABKIT_WARM_UP_GRADCAM`` prepares Grad-CAM early (:mod:`~labkit.app.state`).
+app, never the notebook's code); a pre-heated pool of 10 kernels with no refill timer (``fill_delay`` 0: with one, a
+student arriving after the pool ran out was handed a replacement still waiting for it), whose refills
+:mod:`~labkit.app.pool` starts once the class has arrived; ``VoilaExecutor.iopub_timeout`` 60 s (nbclient's 4 s
+left pages empty when many kernels started at once); all measured and explained in docs/classroom.md. The
+notebook's first cell (raw HTML) tells a student whose kernel cannot show the app to reload, instead of leaving the
+page spinning. ``$LABKIT_MODEL`` / ``$LABKIT_MODELS_DIR`` choose the models (:mod:`~labkit.app.catalogue`);
+``$LABKIT_WARM_UP_GRADCAM`` prepares Grad-CAM early (:mod:`~labkit.app.state`).
 """
 
 from labkit.app.catalogue import (

@@ -145,6 +145,13 @@ def test_more_students_than_the_pool_arriving_at_once_all_reach_ready_with_a_ker
             kernels = {session.kernel.pid for session in sessions}
             assert len(kernels) == ARRIVING_TOGETHER and len(kernels & heated) == POOL
             assert all(session.problem_s is None for session in sessions), "a page said it could not start"
+
+            # The students beyond the pool were handed replacements that started for them at once; the pool's own
+            # replacements waited until the class had arrived (labkit.app.pool), so they started after all of them.
+            assert wait_until(lambda: len(soak.kernel_processes(server)) == ARRIVING_TOGETHER + POOL, 180)
+            refills = [kernel for kernel in soak.kernel_processes(server).values() if kernel.pid not in kernels]
+            latest_student = max(session.kernel.create_time() for session in sessions)
+            assert all(refill.create_time() > latest_student for refill in refills)
         finally:
             concurrent_sessions.close_all(sessions)
     finally:
@@ -156,7 +163,8 @@ def test_more_students_than_the_pool_arriving_at_once_all_reach_ready_with_a_ker
 def test_a_page_whose_kernel_does_not_answer_says_so_and_a_reload_gets_a_working_app(browser, tmp_path):
     # A pre-heated kernel that hangs before its student arrives (stopped here; on a real server, starved or swapped
     # out): instead of a page that spins for ever, labkit's message, and reloading hands out the pool's next kernel.
-    process, url = soak.start_server(None, tmp_path / "voila.log", extra_args=("--VoilaConfiguration.default_pool_size=1",))
+    process, url = soak.start_server(None, tmp_path / "voila.log",
+                                     extra_args=("--VoilaConfiguration.default_pool_size=1",))
     hung = None
     try:
         server = psutil.Process(process.pid)
