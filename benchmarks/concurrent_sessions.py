@@ -277,6 +277,8 @@ def table(title: str, sessions: list[Session], labels: dict[str, str]) -> list[s
         right = "" if session.label == labels[session.photo.name] else "  WRONG"
         if session.ready_s is None:
             right = "  NOT READY" + (f" (message shown at {session.problem_s:.1f} s)" if session.problem_s else "")
+        elif session.problem_s is not None:
+            right += f"  (said it could not start at {session.problem_s:.1f} s, then came good)"
         memory = session.memory or Memory(float("nan"), float("nan"), float("nan"))
         lines.append(f"{session.number:>4}  {session.photo.name:<20}{_seconds(session.ready_s, 8)}"
                      f"{_seconds(session.card_s, 8, 2)}  {(session.label or '(none)')[:17]:<18}{memory.rss:>8.0f}"
@@ -300,7 +302,8 @@ def medians(sessions: list[Session]) -> dict:
     figures = {"tabs": len(sessions), "ready_each_s": [round(s.ready_s, 2) if s.ready_s is not None else None
                                                        for s in sessions],
                "not_ready": len(sessions) - len(ready),
-               "told_not_ready": sum(1 for s in sessions if s.ready_s is None and s.problem_s is not None)}
+               "told_not_ready": sum(1 for s in sessions if s.ready_s is None and s.problem_s is not None),
+               "message_shown": sum(1 for s in sessions if s.problem_s is not None)}
     if ready:
         figures.update({"ready_s": round(median(s.ready_s for s in ready), 2),
                         "slowest_ready_s": round(max(s.ready_s for s in ready), 2),

@@ -26,8 +26,8 @@ app, never the notebook's code); a pre-heated pool of 10 kernels with no refill 
 student arriving after the pool ran out was handed a replacement still waiting for it), whose refills
 :mod:`~labkit.app.pool` starts once the class has arrived; ``VoilaExecutor.iopub_timeout`` 60 s (nbclient's 4 s
 left pages empty when many kernels started at once); all measured and explained in docs/classroom.md. The
-notebook's first cell (raw HTML) tells a student whose kernel cannot show the app to reload, instead of leaving the
-page spinning. ``$LABKIT_MODEL`` / ``$LABKIT_MODELS_DIR`` choose the models (:mod:`~labkit.app.catalogue`);
+notebook's :func:`watch_kernel` tells a student whose kernel cannot show the app to reload, instead of leaving an
+empty page. ``$LABKIT_MODEL`` / ``$LABKIT_MODELS_DIR`` choose the models (:mod:`~labkit.app.catalogue`);
 ``$LABKIT_WARM_UP_GRADCAM`` prepares Grad-CAM early (:mod:`~labkit.app.state`).
 """
 
@@ -40,7 +40,7 @@ from labkit.app.catalogue import (
     imagenet_model,
     not_sure_message,
 )
-from labkit.app.page import build_dashboard
+from labkit.app.page import build_dashboard, watch_kernel
 from labkit.app.state import GENERIC_ERROR, MAX_UPLOAD_BYTES, DashboardApp, Result, too_large_error, where_it_looked
 from labkit.app.views import card_html, problem_html, result_html, status_html
 from labkit.app.widgets import GRADCAM_ERROR, DropZone, SampleGallery, WhereItLooked
@@ -67,5 +67,6 @@ __all__ = [
     "result_html",
     "status_html",
     "too_large_error",
+    "watch_kernel",
     "where_it_looked",
 ]

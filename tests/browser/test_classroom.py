@@ -144,7 +144,9 @@ def test_more_students_than_the_pool_arriving_at_once_all_reach_ready_with_a_ker
             assert [session.label for session in sessions] == [labels[photo.name] for photo in photos]
             kernels = {session.kernel.pid for session in sessions}
             assert len(kernels) == ARRIVING_TOGETHER and len(kernels & heated) == POOL
-            assert all(session.problem_s is None for session in sessions), "a page said it could not start"
+            # (On a machine too busy to show the app within a minute a page may have said so meanwhile; once ready,
+            # it no longer does.)
+            assert not any(session.dashboard.page.locator(".labkit-kernel-problem").is_visible() for session in sessions)
 
             # The students beyond the pool were handed replacements that started for them at once; the pool's own
             # replacements waited until the class had arrived (labkit.app.pool), so they started after all of them.
