@@ -317,9 +317,10 @@ def medians(sessions: list[Session]) -> dict:
     return figures
 
 
-def verdict(figures: dict, load_at_start: list[float], cores: int) -> tuple[bool, str]:
+def verdict(figures: dict, load_at_start: list[float], cores: int, browsers_cpu_s: float = 0.0) -> tuple[bool, str]:
     """Whether a burst met the target (every tab "Ready", the slowest within TARGET_SLOWEST_READY_S), and a sentence
-    saying so, or what missed and what the machine was doing."""
+    saying so, or what missed and what the machine was doing. ``browsers_cpu_s``: the CPU all the students' browsers
+    used to open the page, which alone takes ``browsers_cpu_s / cores`` seconds on these cores."""
     slowest, missing = figures.get("slowest_ready_s"), figures["not_ready"]
     met = missing == 0 and slowest is not None and slowest <= TARGET_SLOWEST_READY_S
     if met:
@@ -330,6 +331,9 @@ def verdict(figures: dict, load_at_start: list[float], cores: int) -> tuple[bool
         why.append(f"{missing} of {figures['tabs']} never ready ({figures['told_not_ready']} of them told so)")
     if slowest is not None and slowest > TARGET_SLOWEST_READY_S:
         why.append(f"the slowest ready in {slowest:.1f} s (target {TARGET_SLOWEST_READY_S:g} s)")
+    if browsers_cpu_s / cores > TARGET_SLOWEST_READY_S:
+        why.append(f"the {figures['tabs']} browsers alone needed {browsers_cpu_s:.0f} CPU-seconds to open the page, "
+                   f"{browsers_cpu_s / cores:.0f} s on {cores} cores")
     if load_at_start[0] > 1.0:
         why.append(f"the machine was busy before the class arrived (load {load_at_start[0]:.1f} on {cores} cores): "
                    "re-run on an idle machine before quoting this")
@@ -419,7 +423,12 @@ def main() -> int:
     lines.append(f"kernels running: {open_kernels} with the tabs open, {left} of them {CLOSE_WAIT_SECONDS} s after "
                  "closing every tab (pre-heated kernels waiting in the pool count too)")
     at_once = medians(together)
-    met, sentence = verdict(at_once, load_at_start, psutil.cpu_count())
+    browsers_cpu_s = sum(session.browser_cpu_s or 0.0 for session in together)
+    lines.append(f"the students' browsers used {browsers_cpu_s:.0f} CPU-seconds to open the page "
+                 f"({browsers_cpu_s / psutil.cpu_count():.0f} s of all {psutil.cpu_count()} cores), their kernels "
+                 f"{sum(session.start_cpu_s or 0.0 for session in together):.0f} to start (before the class arrived, "
+                 "for pre-heated ones)")
+    met, sentence = verdict(at_once, load_at_start, psutil.cpu_count(), browsers_cpu_s)
     lines.append(sentence)
     print("\n".join(lines))
     wrong = [session for session in alone + together if session.label != labels[session.photo.name]]
