@@ -142,8 +142,8 @@ def moments(session: Session) -> tuple[float | None, float | None]:
 
 
 def wait_until_ready(sessions: list[Session], timeout: float = TIMEOUT_SECONDS) -> None:
-    """Poll every tab until it is ready, shows labkit's message, or ``timeout`` passes; record the seconds each took.
-    A tab that showed the message is still given until the time-out to come good (the message then goes away)."""
+    """Poll every tab until it is ready or ``timeout`` passes; record the seconds each took to be ready, and to show
+    labkit's "could not start" message if it did (such a tab may still come good: the message then goes away)."""
     deadline = time.time() + timeout
     waiting = list(sessions)
     while waiting and time.time() < deadline:
@@ -155,12 +155,6 @@ def wait_until_ready(sessions: list[Session], timeout: float = TIMEOUT_SECONDS) 
                 session.ready_s = ready / 1000 - session.opened
                 waiting.remove(session)
         time.sleep(POLL_SECONDS)
-
-
-def is_ready(session: Session) -> bool:
-    from serving import READY_TEXT
-
-    return session.dashboard.page.get_by_text(READY_TEXT).count() > 0
 
 
 def has_card(session: Session) -> bool:
