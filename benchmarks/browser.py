@@ -35,7 +35,7 @@ from pathlib import Path
 import _harness  # noqa: F401  (tools/ on sys.path: the browser harness)
 import psutil
 from _results import machine_load, write_result
-from concurrent_sessions import is_ready, open_sessions, wait_all, wait_until_idle
+from concurrent_sessions import open_sessions, wait_until_idle, wait_until_ready
 from course_data import open_photo
 from dashboard_page import DashboardPage
 from serving import launch_chromium, start_voila, stop, warm_model_cache
@@ -68,9 +68,11 @@ def time_arrivals_together(browser, url: str, server: psutil.Process, tabs: int)
     Waits first until the server and its kernels are idle (a pre-heated pool is then full); closes the tabs after.
     """
     wait_until_idle(server)
-    sessions = open_sessions(browser, url, [Path(f"tab{number}") for number in range(tabs)])
+    sessions = open_sessions([browser] * tabs, url, [Path(f"tab{number}") for number in range(tabs)])
     try:
-        wait_all(sessions, is_ready, lambda session, now: setattr(session, "ready_s", now - session.opened), "ready")
+        wait_until_ready(sessions)
+        if any(session.ready_s is None for session in sessions):
+            raise TimeoutError(f"{sum(s.ready_s is None for s in sessions)} of {tabs} tabs never became ready")
     finally:
         for session in sessions:
             session.dashboard.close()

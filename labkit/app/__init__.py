@@ -22,7 +22,12 @@ one message; Tornado's 10 MiB default would drop one large phone photo; each pho
 :data:`MAX_UPLOAD_BYTES`); ``disable_check_xsrf`` (a closing tab's request to shut its kernel down has no
 ``_xsrf`` cookie); ``cull_idle_timeout`` 600 s and ``cull_interval`` 60 s (kernels that lost their tab are shut
 down), ``cull_connected`` false (an open tab that is merely idle is spared); ``strip_sources`` (the page shows the
-app, never the notebook's code). ``$LABKIT_MODEL`` / ``$LABKIT_MODELS_DIR`` choose the models
+app, never the notebook's code); a pre-heated pool of 10 kernels with no refill timer (``fill_delay`` 0: with one, a
+student arriving after the pool ran out was handed a replacement still waiting for it), whose refills
+:mod:`~labkit.app.pool` starts once the class has arrived; ``VoilaExecutor.iopub_timeout`` 60 s (nbclient's 4 s
+left pages empty when many kernels started at once); all measured and explained in docs/classroom.md. The
+notebook's :func:`watch_kernel` tells a student whose kernel cannot show the app to reload, instead of leaving an
+empty page. ``$LABKIT_MODEL`` / ``$LABKIT_MODELS_DIR`` choose the models
 (:mod:`~labkit.app.catalogue`).
 """
 
@@ -34,7 +39,7 @@ from labkit.app.catalogue import (
     exported_model,
     imagenet_model,
 )
-from labkit.app.page import build_dashboard
+from labkit.app.page import build_dashboard, watch_kernel
 from labkit.app.state import GENERIC_ERROR, MAX_UPLOAD_BYTES, DashboardApp, Result, too_large_error, where_it_looked
 from labkit.app.views import card_html, problem_html, result_html, status_html
 from labkit.app.widgets import GRADCAM_ERROR, DropZone, SampleGallery, WhereItLooked
@@ -60,5 +65,6 @@ __all__ = [
     "result_html",
     "status_html",
     "too_large_error",
+    "watch_kernel",
     "where_it_looked",
 ]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import ipywidgets as widgets
+from IPython.display import HTML, display
 
 from labkit.app.state import DashboardApp, Result, too_large_error
 from labkit.app.views import (
@@ -24,6 +25,7 @@ from labkit.app.views import (
     card_html,
     header_html,
     intake_html,
+    kernel_watch_html,
     model_note_html,
     results_title_html,
     status_html,
@@ -237,3 +239,13 @@ def log_to_server_terminal() -> None:
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
+
+
+def watch_kernel() -> None:
+    """Display the page's watch over its kernel (:func:`~labkit.app.views.kernel_watch_html`): run it before
+    building the app, in its own output, so that a page whose kernel cannot show the app says so and offers a reload.
+
+    Example:
+        >>> watch_kernel()  # first, in the app's notebook  # doctest: +SKIP
+    """
+    display(HTML(kernel_watch_html()))

@@ -170,3 +170,45 @@ def intake_html(max_bytes: int = MAX_UPLOAD_BYTES) -> str:
   <p class="labkit-intake-hint">or paste one with Ctrl+V (⌘V), choose files, or take a photo.
     JPEG, PNG, WebP, GIF, BMP or TIFF, up to {max_bytes / 1e6:.0f} MB each.</p>
 </div>"""
+
+
+# The page's own watch over its kernel: if the app has not appeared this long after the page got its first output
+# (the kernel's output was lost, or the kernel died or hangs), it says so instead of leaving the student in front
+# of an empty page. A healthy kernel shows the app within seconds, also with a class arriving at once
+# (benchmarks/concurrent_sessions.py); a minute leaves room for a machine that is slower than it should be.
+KERNEL_PROBLEM_AFTER_SECONDS = 60
+KERNEL_PROBLEM = (
+    "<strong>The app could not start for you.</strong> Its Python kernel on the server did not get going in time: "
+    "probably many people opened the app at the same moment, or the server ran short of memory. "
+    '<a href="" onclick="location.reload(); return false;">Reload the page</a> to try again; nothing of yours is '
+    "lost, no photo had been sent yet."
+)
+
+
+def kernel_watch_html(after_seconds: float = KERNEL_PROBLEM_AFTER_SECONDS) -> str:
+    """A hidden message, :data:`KERNEL_PROBLEM`, and the script that shows it if the app (``.labkit-app``) has not
+    appeared ``after_seconds`` after the page rendered this, and hides it again if the app appears after all.
+
+    Shown as the notebook's first output (:func:`labkit.app.page.watch_kernel`), so it reaches the page even when
+    the app's own output does not; Voilà runs the script of a trusted HTML output.
+
+    Example:
+        >>> "Reload the page" in kernel_watch_html()
+        True
+    """
+    return (
+        '<div class="labkit-kernel-problem" role="alert" hidden style="max-width: 40em; margin: 2em auto; '
+        "padding: 1em 1.5em; border-left: 4px solid #b3261e; background: #fdecea; color: #1f1f1f; "
+        f'font: 16px/1.5 system-ui, sans-serif;">{KERNEL_PROBLEM}</div>\n'
+        "<script>\n"
+        "(function () {\n"
+        f"  var deadline = Date.now() + {after_seconds * 1000:.0f};\n"
+        "  var watch = setInterval(function () {\n"
+        '    var message = document.querySelector(".labkit-kernel-problem");\n'
+        '    var shown = document.querySelector(".labkit-app") !== null;\n'
+        "    if (message) { message.hidden = shown || Date.now() < deadline; }\n"
+        "    if (shown) { clearInterval(watch); }\n"
+        "  }, 1000);\n"
+        "})();\n"
+        "</script>"
+    )

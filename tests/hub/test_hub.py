@@ -20,7 +20,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.append(str(REPO_ROOT / "benchmarks"))  # appended: the benchmarks' names never hide an installed module
 
 import hubserver  # noqa: E402
-from concurrent_sessions import PHOTOS, expected_labels  # noqa: E402
+from concurrent_sessions import expected_labels, photo_paths  # noqa: E402
 from dashboard_page import DashboardPage  # noqa: E402
 from serving import launch_chromium, warm_model_cache  # noqa: E402
 
@@ -69,10 +69,8 @@ def wait_until(condition, seconds: float, every: float = 1.0) -> bool:
 
 
 def test_students_log_in_together_use_the_app_and_an_idle_server_is_culled_then_started_afresh(hub, browser):
-    from course_data import open_photo
-
     labels = expected_labels()
-    photos = [open_photo(name) for name in PHOTOS[: len(STUDENTS)]]
+    photos = photo_paths(len(STUDENTS))
 
     # Three students log in at the same moment; each lands on the app (the hub's default URL) in their own server.
     contexts = {name: browser.new_context() for name in STUDENTS}
