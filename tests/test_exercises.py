@@ -133,12 +133,12 @@ CASES = {
     "01 q1": (lesson01.q1, {}, [PENGUIN.shape, list(PENGUIN.shape), np.array(PENGUIN.shape)],
               [((PENGUIN.shape[1], PENGUIN.shape[0], 3), "width first"), (PENGUIN.shape[:2], "third"),
                ((3, *PENGUIN.shape[:2]), "channels come last")]),
-    "01 q2": (lesson01.q2, {}, [CAB[100, 50, 2], int(CAB[100, 50, 2]), float(CAB[100, 50, 2])],
+    "01 q3": (lesson01.q3, {}, [CAB[100, 50, 2], int(CAB[100, 50, 2]), float(CAB[100, 50, 2])],
               [(CAB[100, 50, 0], "red channel"), (CAB[50, 100, 2], "row comes first"),
                (CAB[100, 50], "whole pixel")]),
-    "01 q3": (lesson01.q3, {}, ["blue", " Blue "], [("red", "strongest"), (2, "index of blue"),
+    "01 q4": (lesson01.q4, {}, ["blue", " Blue "], [("red", "strongest"), (2, "index of blue"),
                                                    ("yellow", "not one of")]),
-    "01 q4": (lesson01.q4, {}, [150528, 224 * 224 * 3.0, np.int64(150528)],
+    "01 q2": (lesson01.q2, {}, [150528, 224 * 224 * 3.0, np.int64(150528)],
               [(224 * 224, "counts the pixels"), (224 + 224 + 3, "multiply")]),
     "02 q1": (lesson02.q1, {}, [lambda p: p / 127.5 - 1, scale_pixels, lambda p: (p.astype(np.float32) - 128) / 128,
                                lambda p: p / 255 * 2 - 1],
@@ -146,8 +146,8 @@ CASES = {
                (lambda p: 1 - p / 127.5, "backwards"), (lambda p: (p - 128) / 128, "wraps around")]),
     "02 q2": (lesson02.q2, {"top1": scaling_top1()}, [508 / 650, np.float64(507 / 650), 0.7815],
               [(463 / 650, "[0, 1] slip"), (508, "count"), (78.15, "percentage"), (142 / 650, "wrong")]),
-    "02 q3": (lesson02.q3, {}, [to_model_input, lambda im: scale_pixels(np.asarray(im.convert("RGB").resize((224, 224)))),
-                               lambda im: to_model_input(im, "crop")],
+    "02 q3": (lesson02.q3, {}, [to_model_input, lambda im: to_model_input(im, "crop"),
+                               lambda im: scale_pixels(np.asarray(im.convert("RGB").resize((224, 224))))],
               [(lambda im: np.asarray(im.resize((224, 224))) / 127.5 - 1, "channels"),
                (lambda im: np.asarray(im.convert("RGB").resize((224, 224))) / 255, "run from 0 to 1"),
                (lambda im: np.asarray(im.convert("RGB").resize((224, 224))), "up to 255"),
@@ -186,10 +186,10 @@ CASES = {
               [(22 / 85, "below 1"), (85 - 22, "difference"), (85 / 34, "against litert")]),
     "07 q2": (lesson07.q2, {"results": ENGINES}, [disagreements(), float(disagreements()), np.int64(disagreements())],
               [(200 - disagreements(), "agree"), (disagreements() / 200, "share")]),
-    "08 q1": (lesson08.q1, {}, [TWO_CLASSES],
+    "08 q2": (lesson08.q2, {}, [TWO_CLASSES],
               [(FOUR_CLASSES, "4 classes"), (fine_tune_result(["glass", "paper"], 0.7), "below"),
                (fine_tune_result(["glass", "paper"], None, 0), "held back"), (0.92, "train(wait=True)")]),
-    "08 q2": (lesson08.q2, {"result": FOUR_CLASSES}, [0.81, 39 / 48],
+    "08 q1": (lesson08.q1, {"result": FOUR_CLASSES}, [0.81, 39 / 48],
               [(0.97, "learnt from"), (0.81 * 48, "count"), (81, "percentage")]),
 }
 GARBAGE = [None, float("nan"), np.float32("nan"), "an answer", np.zeros((2, 3)), {"a": 1}, object()]
@@ -237,6 +237,14 @@ def test_untouched_starter_code_is_not_done_yet(exercise: Exercise, context, rig
     exercise.check(..., **context)
     assert capsys.readouterr().out.startswith("Not done yet: replace the ...")
     assert not exercise.passed(..., **context)
+
+
+def test_a_function_not_written_yet_is_not_done_yet():
+    def my_scaling(pixels):
+        """Scale 0..255 pixel values to [-1, 1]."""
+        pass  # YOUR CODE HERE
+
+    assert lesson02.q1.feedback(my_scaling).status == "not done"
 
 
 def test_a_check_reads_the_notebooks_variables_and_says_when_the_exercise_was_not_run(capsys):

@@ -36,6 +36,7 @@ Example:
 
 from __future__ import annotations
 
+import dis
 import math
 import sys
 import traceback
@@ -122,7 +123,7 @@ class Exercise:
 
     def feedback(self, *answers: Any, **context: Any) -> Feedback:
         """Judge ``answers`` (what the student wrote), with ``context`` (what the lesson computed), safely."""
-        if any(answer is NOT_DONE for answer in answers):
+        if any(answer is NOT_DONE or is_stub(answer) for answer in answers):
             return Feedback("not done", NOT_DONE_MESSAGE)
         if any(answer is None for answer in answers):
             return wrong(NONE_MESSAGE)
@@ -265,6 +266,16 @@ class FunctionExercise(Exercise):
 
 
 # --- reading answers --------------------------------------------------------------------------------------------
+
+
+def is_stub(answer: Any) -> bool:
+    """True for a ``def`` whose body does nothing yet (``pass`` or ``...``, after a docstring or not): what
+    nbgrader leaves of a function's solution in the student's copy (``ClearSolutions.code_stub``)."""
+    code = getattr(answer, "__code__", None)
+    if code is None or getattr(answer, "__name__", "") == "<lambda>":
+        return False
+    steps = [(step.opname, step.argval) for step in dis.get_instructions(code) if step.opname not in ("RESUME", "NOP")]
+    return steps in ([("LOAD_CONST", None), ("RETURN_VALUE", None)], [("RETURN_CONST", None)])
 
 
 def describe_kind(value: Any) -> str:

@@ -62,7 +62,7 @@ class PhotoShape(ValueExercise):
 
 
 class PixelValue(ValueExercise):
-    title = "Exercise 2: read one pixel"
+    title = "Exercise 3: read one pixel"
     lesson = LESSON
     answer_names = ("blue",)
     expects = "one whole number from 0 to 255"
@@ -90,7 +90,7 @@ class PixelValue(ValueExercise):
 
 
 class WeakestChannel(Exercise):
-    title = "Exercise 3: name the colour channel"
+    title = "Exercise 4: name the colour channel"
     lesson = LESSON
     answer_names = ("weakest_channel",)
     expects = "a channel's name: 'red', 'green' or 'blue'"
@@ -113,7 +113,7 @@ class WeakestChannel(Exercise):
 
 
 class NumbersInAPhoto(ValueExercise):
-    title = "Exercise 4: how many numbers does the model read?"
+    title = "Exercise 2: how many numbers does the model read?"
     lesson = LESSON
     answer_names = ("numbers_per_photo",)
     expects = "a whole number"
@@ -134,4 +134,4 @@ class NumbersInAPhoto(ValueExercise):
         ]
 
 
-q1, q2, q3, q4 = PhotoShape(), PixelValue(), WeakestChannel(), NumbersInAPhoto()
+q1, q2, q3, q4 = PhotoShape(), NumbersInAPhoto(), PixelValue(), WeakestChannel()

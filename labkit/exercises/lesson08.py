@@ -13,7 +13,7 @@ TARGET = 0.85  # two classes of trashnet-mini that look different reach it in a 
 
 
 class TwoClasses(Exercise):
-    title = f"Exercise 1: two classes of your own, {TARGET:.0%} on photos it never saw"
+    title = f"Exercise 2: two classes of your own, {TARGET:.0%} on photos it never saw"
     lesson = LESSON
     answer_names = ("two_class_result",)
     expects = "what `train(wait=True)` returns"
@@ -40,7 +40,7 @@ class TwoClasses(Exercise):
 
 
 class OwnAccuracy(ValueExercise):
-    title = "Exercise 2: measure it yourself"
+    title = "Exercise 1: measure it yourself"
     lesson = LESSON
     answer_names = ("my_val_accuracy",)
     context_names = ("result",)
@@ -73,4 +73,4 @@ class OwnAccuracy(ValueExercise):
         return found
 
 
-q1, q2 = TwoClasses(), OwnAccuracy()
+q1, q2 = OwnAccuracy(), TwoClasses()
