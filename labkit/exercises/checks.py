@@ -64,6 +64,7 @@ NONE_MESSAGE = (
 NAN_MESSAGE = "your answer is NaN (not a number): a division 0 / 0, or the mean of an empty list, gives NaN."
 NOT_A_NUMBER = "your answer is {kind}, not a number: give {expects}."
 NOT_A_FUNCTION = "your answer is {kind}, not a function: define one with `def`, then pass its name (no brackets)."
+RETURNS_NONE = "for {case} your function returns None: does it end with `return ...`?"
 RAISED = "your function raised {error} when given {case}{where}: {detail}"
 WRONG_LENGTH = "your answer has {got} items; give {expects}."
 WRONG_SHAPE = "your answer has shape {got}; give {expects}."
@@ -213,11 +214,13 @@ class ValueExercise(Exercise):
 
 
 class FunctionExercise(Exercise):
-    """An answer that is a function, called on ``cases`` (tuples of arguments) and compared with :meth:`reference`.
+    """An answer that is a function, called on example arguments and judged on each output.
 
-    ``mistakes`` are ``(wrong function, message)`` pairs: when the student's output on a case equals the wrong
-    function's, its message says what went wrong. :meth:`read` turns an output into a comparable value;
-    :meth:`describe_case` says a case in words.
+    By default the examples are ``cases`` (tuples of arguments) and an output is right when it equals
+    :meth:`reference` (:meth:`right` may accept others); ``mistakes`` are ``(wrong function, message)`` pairs: when
+    the student's output equals the wrong function's, its message says what went wrong. :meth:`read` turns an output
+    into a comparable value. An exercise that judges outputs otherwise (a shape, lines of text) gives its own
+    :meth:`examples` and :meth:`problem`.
     """
 
     cases: Sequence[tuple[Any, ...]] = ()
@@ -226,7 +229,10 @@ class FunctionExercise(Exercise):
     tolerance = 1e-6
     expects = "a function"
 
-    def reference(self, *args: Any) -> Any:  # pragma: no cover - each exercise defines it
+    def examples(self, **context: Any) -> Sequence[tuple[Any, ...]]:
+        return self.cases
+
+    def reference(self, *args: Any) -> Any:  # pragma: no cover - each exercise defines it or its own problem()
         raise NotImplementedError
 
     def read(self, output: Any, args: tuple[Any, ...]) -> Any:
@@ -246,22 +252,28 @@ class FunctionExercise(Exercise):
     def describe_output(self, output: Any) -> str:
         return short_repr(output)
 
+    def problem(self, output: Any, args: tuple[Any, ...]) -> str:
+        """What is wrong with the student's ``output`` for ``args``, or "" when it is right."""
+        value = self.read(output, args)
+        if self.right(value, args):
+            return ""
+        said = f"your function gives {self.describe_output(output)}"
+        for mistaken, message in self.mistakes:
+            if self.same(value, self.read(mistaken(*args), args)):
+                return f"{said}: {message}"
+        return f"{said}: {self.otherwise}"
+
     def judge(self, function: Any, **context: Any) -> Feedback:
         if not callable(function):
             raise AnswerError(NOT_A_FUNCTION.format(kind=describe_kind(function)))
-        for args in self.cases:
+        for args in self.examples(**context):
             case = self.describe_case(args)
-            raw = call_student(function, args, case)
-            if raw is None:
-                raise AnswerError(f"for {case} your function returns None: does it end with `return ...`?")
-            output = self.read(raw, args)
-            if self.right(output, args):
-                continue
-            said = f"for {case} your function gives {self.describe_output(raw)}"
-            for mistaken, message in self.mistakes:
-                if self.same(output, self.read(mistaken(*args), args)):
-                    return wrong(f"{said}: {message}")
-            return wrong(f"{said}: {self.otherwise}")
+            output = call_student(function, args, case)
+            if output is None:
+                raise AnswerError(RETURNS_NONE.format(case=case))
+            problem = self.problem(output, args)
+            if problem:
+                return wrong(f"for {case} {problem}")
         return correct()
 
 

@@ -9,16 +9,10 @@ import numpy as np
 from PIL import Image
 
 from labkit.exercises.checks import (
-    AnswerError,
-    Exercise,
-    Feedback,
     FunctionExercise,
     ValueExercise,
     as_array,
-    call_student,
-    correct,
     describe_kind,
-    wrong,
 )
 from labkit.preprocess import IMAGE_SIZE, scale_pixels, to_model_input
 
@@ -110,7 +104,7 @@ class ScalingAccuracy(ValueExercise):
         ]
 
 
-class Preparation(Exercise):
+class Preparation(FunctionExercise):
     title = "Exercise 3: prepare any photo"
     lesson = LESSON
     answer_names = ("prepare",)
@@ -120,23 +114,21 @@ class Preparation(Exercise):
         "`np.asarray(...)` turns the resized image into numbers; your scaling from exercise 1 does the rest.",
     )
 
-    def judge(self, prepare: Any, **context: Any) -> Feedback:
-        if not callable(prepare):
-            raise AnswerError(f"your answer is {describe_kind(prepare)}, not a function: define one with `def`.")
-        for photo in test_photos():
-            case = f"a {photo.width} x {photo.height} {photo.mode} photo"
-            output = call_student(prepare, (photo.copy(),), case)
-            if output is None:
-                raise AnswerError(f"for {case} your function returns None: does it end with `return ...`?")
-            problem = self.problem(np.asarray(output, dtype=np.float64) if is_numeric(output) else output, photo)
-            if problem:
-                return wrong(f"for {case} {problem}")
-        return correct()
+    def examples(self, **context: Any) -> list[tuple[Image.Image]]:
+        return [(photo,) for photo in test_photos()]
 
-    def problem(self, output: Any, photo: Image.Image) -> str:
-        """What is wrong with ``output`` for ``photo``, or "" when it is a right model input."""
+    def describe_case(self, args: tuple[Any, ...]) -> str:
+        photo = args[0]
+        return f"a {photo.width} x {photo.height} {photo.mode} photo"
+
+    def problem(self, output: Any, args: tuple[Any, ...]) -> str:
+        """What is wrong with ``output`` for the photo in ``args``, or "" when it is a right model input."""
+        photo = args[0]
+        output = np.asarray(output, dtype=np.float64) if is_numeric(output) else output
         if not isinstance(output, np.ndarray):
             return f"your function gives {describe_kind(output)}: return the numbers, `np.asarray(...)`."
+        if output.ndim < 2:
+            return f"your function gives an array of shape {output.shape}: return the photo's (224, 224, 3) numbers."
         if output.shape[:2] != MODEL_SHAPE[:2]:
             return f"your array is {output.shape[0]} x {output.shape[1]}: resize the photo to 224 x 224 first."
         if output.shape == MODEL_SHAPE[:2] or output.shape[2:] == (1,):

@@ -12,8 +12,8 @@ from labkit.exercises.checks import (
     AnswerError,
     Exercise,
     Feedback,
+    FunctionExercise,
     as_choice,
-    call_student,
     correct,
     describe_kind,
     wrong,
@@ -46,7 +46,7 @@ def example_predictions() -> list[Prediction]:
     ]
 
 
-class TopLines(Exercise):
+class TopLines(FunctionExercise):
     title = "Exercise 1: the top 3 in words"
     lesson = LESSON
     answer_names = ("top_lines",)
@@ -56,21 +56,15 @@ class TopLines(Exercise):
         'For each of the first three: `f"{score.label} {score.probability * 100:.1f}%"`.',
     )
 
-    def judge(self, top_lines: Any, **context: Any) -> Feedback:
-        if not callable(top_lines):
-            raise AnswerError(f"your answer is {describe_kind(top_lines)}, not a function: define one with `def`.")
-        for prediction in example_predictions():
-            case = f"the prediction '{prediction}'"
-            lines = call_student(top_lines, (prediction,), case)
-            if lines is None:
-                raise AnswerError(f"for {case} your function returns None: does it end with `return ...`?")
-            problem = self.problem(lines, prediction)
-            if problem:
-                return wrong(f"for {case} {problem}")
-        return correct()
+    def examples(self, **context: Any) -> list[tuple[Prediction]]:
+        return [(prediction,) for prediction in example_predictions()]
 
-    def problem(self, lines: Any, prediction: Prediction) -> str:
-        """What is wrong with ``lines`` for ``prediction``, or "" when they are right."""
+    def describe_case(self, args: tuple[Any, ...]) -> str:
+        return f"the prediction '{args[0]}'"
+
+    def problem(self, lines: Any, args: tuple[Any, ...]) -> str:
+        """What is wrong with ``lines`` for the prediction in ``args``, or "" when they are right."""
+        prediction = args[0]
         if isinstance(lines, str) or not isinstance(lines, list | tuple):
             return f"your function gives {describe_kind(lines)}: return a list of lines, one per guess."
         if len(lines) != 3:

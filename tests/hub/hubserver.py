@@ -209,13 +209,26 @@ def log_in(context, hub: Hub, name: str):
     return page
 
 
-def wait_for_server(hub: Hub, name: str, timeout_s: float) -> None:
-    """Wait until the hub says ``name``'s server is ready (spawned and answering)."""
+def wait_for_server(hub: Hub, name: str, timeout_s: float, retries: int = 2) -> None:
+    """Wait until the hub says ``name``'s server is ready (spawned and answering).
+
+    A spawn that failed is started again through the API, at most ``retries`` times: on a busy machine the port the
+    spawner picked for a server is now and then taken by another process (a kernel) before the server binds it,
+    and the hub gives up on that server ("never showed up").
+    """
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         server = hub.server(name)
         if server and server.get("ready"):
             return
+        user = hub.api(f"users/{name}")
+        if not server and not user.get("pending") and retries > 0:
+            retries -= 1
+            try:
+                hub.api(f"users/{name}/server", method="POST")
+            except urllib.error.HTTPError as error:
+                if error.code != 400:  # 400: already starting
+                    raise
         time.sleep(1)
     raise TimeoutError(f"{name}'s server was not ready within {timeout_s} s; see {hub.log}")
 

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import hubserver  # noqa: E402
 from hubserver import TEACHER, UI_MS, assignment_row, home, nbgrader_as_teacher, open_assignment_list  # noqa: E402
-from serving import launch_chromium, warm_model_cache  # noqa: E402
+from serving import warm_model_cache  # noqa: E402
 
 pytestmark = [pytest.mark.hub, pytest.mark.slow, pytest.mark.browser]
 
@@ -49,13 +49,6 @@ def hub():
     yield running
     hubserver.stop_hub(running)
     shutil.rmtree(state, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def browser(playwright):
-    chromium = launch_chromium(playwright, camera_args=())
-    yield chromium
-    chromium.close()
 
 
 def solve_exercise_1(path: Path) -> None:
