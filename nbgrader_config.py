@@ -7,7 +7,8 @@
 # - A solution becomes `pass  # YOUR CODE HERE`: valid both as a statement and as a function's body, so a
 #   student's copy runs top to bottom and each check says "not done yet" (nbgrader's default stub raises
 #   NotImplementedError, which would stop the lesson at the first exercise).
-# - Lessons measure and train: a cell may take minutes on a busy machine, not nbgrader's default 30 s.
+# - Lessons measure and train: a cell may take minutes on a busy machine, not nbgrader's default 30 s; a kernel
+#   may take longer than a minute to start there too.
 import os
 from pathlib import Path
 
@@ -18,4 +19,5 @@ c.CourseDirectory.root = os.environ.get("LABKIT_COURSE_ROOT", str(Path(__file__)
 c.ClearSolutions.code_stub = {"python": "pass  # YOUR CODE HERE"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.Execute.timeout = 900
+c.Execute.startup_timeout = 300  # a kernel importing TensorFlow while a class works
 c.Exchange.root = os.environ.get("LABKIT_NBGRADER_EXCHANGE", "/srv/nbgrader/exchange")

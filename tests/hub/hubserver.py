@@ -273,5 +273,7 @@ def open_assignment_list(page, hub: Hub, name: str):
 
 
 def assignment_row(page, section: str, assignment: str):
-    """The assignment's row in a section of the Assignments list: "released", "fetched" or "submitted"."""
-    return page.locator(f"#{section}_assignments_list .list_item").filter(has_text=assignment)
+    """The assignment's row in a section of the Assignments list: "released", "fetched" or "submitted" (the first
+    row: a fetched assignment lists its notebooks in nested rows, a submitted one each submission)."""
+    rows = page.locator(f"#{section}_assignments_list .list_item:not(.nested_list_item)")
+    return rows.filter(has_text=assignment).first
