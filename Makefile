@@ -84,8 +84,16 @@ lab: venv practice
 	$(VENV)/bin/jupyter lab practice --ip=127.0.0.1 --port=$(LAB_PORT) \
 		$$( [ "$$(id -u)" -eq 0 ] && echo --allow-root ) $(LAB_ARGS)
 
-practice: venv
-	$(VENV_PYTHON) tools/assignments.py --course course --practice practice
+# The students' copies are made again only when a lesson (or nbgrader_config.py) changed since the last time.
+LESSONS := $(wildcard notebooks/[0-9][0-9]_*.ipynb)
+RELEASED := course/release/.made
+
+$(RELEASED): $(LESSONS) nbgrader_config.py | $(STAMP)
+	$(VENV_PYTHON) tools/assignments.py --course course
+	touch $@
+
+practice: venv $(RELEASED)
+	$(VENV_PYTHON) tools/assignments.py --course course --practice practice --copy-only
 
 # The teacher's nbgrader course (docs/teaching.md): course/source/ holds the lessons with their solutions,
 # course/release/ the students' copies, course/gradebook.db the assignments. Re-run after changing a lesson.

@@ -16,7 +16,8 @@ The course and practice folders are generated, so git ignores them; a fresh clon
 
 Usage (from the repository's root):
     .venv/bin/python tools/assignments.py --course course --gradebook     # make assignments
-    .venv/bin/python tools/assignments.py --course course --practice practice   # make lab
+    .venv/bin/python tools/assignments.py --course course                 # make lab, when a lesson changed
+    .venv/bin/python tools/assignments.py --course course --practice practice --copy-only   # make lab
 """
 
 from __future__ import annotations
@@ -83,9 +84,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--course", type=Path, default=REPO_ROOT / "course", help="nbgrader's course folder")
     parser.add_argument("--gradebook", action="store_true", help="record the assignments in the course's gradebook")
     parser.add_argument("--practice", type=Path, help="copy the students' copies here (never over existing ones)")
+    parser.add_argument("--copy-only", action="store_true", help="copy the students' copies made before, only")
     options = parser.parse_args(argv)
-    released = generate(options.course, gradebook=options.gradebook)
-    print(f"{len(released)} students' copies in {options.course / 'release'}")
+    if options.copy_only:
+        released = [options.course / "release" / name / f"{name}.ipynb" for name in lesson_ids()]
+    else:
+        released = generate(options.course, gradebook=options.gradebook)
+        print(f"{len(released)} students' copies in {options.course / 'release'}")
     if options.practice:
         copied = copy_missing(released, options.practice)
         kept = len(released) - len(copied)
