@@ -221,8 +221,13 @@ def wait_for_server(hub: Hub, name: str, timeout_s: float, retries: int = 2) -> 
         server = hub.server(name)
         if server and server.get("ready"):
             return
-        user = hub.api(f"users/{name}")
-        if not server and not user.get("pending") and retries > 0:
+        try:
+            user = hub.api(f"users/{name}")
+        except urllib.error.HTTPError as error:
+            if error.code != 404:  # 404: the login that creates the user is still on its way
+                raise
+            user = None
+        if user and not server and not user.get("pending") and retries > 0:
             retries -= 1
             try:
                 hub.api(f"users/{name}/server", method="POST")
