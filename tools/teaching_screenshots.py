@@ -51,6 +51,9 @@ def main() -> None:
             fetched = hubserver.assignment_row(page, "fetched", LESSON)
             fetched.get_by_role("button", name="Submit").click(timeout=hubserver.UI_MS)
             hubserver.assignment_row(page, "submitted", LESSON).wait_for(timeout=hubserver.UI_MS)
+            news = page.get_by_role("button", name="No")  # JupyterLab's "notified about Jupyter news?" toast
+            if news.count():
+                news.first.click()
             page.screenshot(path=OUT / "assignments.png")
 
             hubserver.nbgrader_as_teacher(hub, "collect", LESSON)
