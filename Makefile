@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 VOILA_ARGS ?=
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: venv chromium hub-deps lint test app lab bench notebooks clean
+.PHONY: venv chromium hub-deps lint test app lab practice assignments bench notebooks clean
 
 venv: $(STAMP)
 
@@ -26,7 +26,7 @@ $(VENV_PYTHON):
 
 # Reinstall only when pyproject.toml (the dependency list) is newer than the last install.
 $(STAMP): pyproject.toml | $(VENV_PYTHON)
-	$(VENV_PYTHON) -m pip install -e ".[test,hub]"
+	$(VENV_PYTHON) -m pip install -e ".[test,hub,teach]"
 	touch $@
 
 # The browser tests drive Debian's chromium through Playwright's Python package. Never `playwright install`:
@@ -77,11 +77,30 @@ app: venv
 	$(VENV)/bin/voila notebooks/dashboard.ipynb --port=$(PORT) $(VOILA_ARGS)
 
 # The lessons in JupyterLab, on this machine only (loopback) and behind Jupyter's token, which it prints with the
-# link to open. Widgets work out of the box: ipywidgets 8 ships JupyterLab's extension. As root (a container, Binder's
-# build), JupyterLab refuses to start without --allow-root. LAB_ARGS adds options, e.g. LAB_ARGS="--no-browser".
-lab: venv
-	$(VENV)/bin/jupyter lab notebooks --ip=127.0.0.1 --port=$(LAB_PORT) \
+# link to open. It opens practice/: your own copies of the lessons, with the exercises to do (nbgrader's students'
+# copies, tools/assignments.py), made on first use and never overwritten (delete one to start it again). The
+# teacher's copies, with the solutions, are notebooks/. Widgets work out of the box: ipywidgets 8 ships JupyterLab's
+# extension. As root (a container, Binder's build), JupyterLab refuses to start without --allow-root. LAB_ARGS adds
+# options, e.g. LAB_ARGS="--no-browser".
+lab: venv practice
+	$(VENV)/bin/jupyter lab practice --ip=127.0.0.1 --port=$(LAB_PORT) \
 		$$( [ "$$(id -u)" -eq 0 ] && echo --allow-root ) $(LAB_ARGS)
+
+# The students' copies are made again only when a lesson (or nbgrader_config.py) changed since the last time.
+LESSONS := $(wildcard notebooks/[0-9][0-9]_*.ipynb)
+RELEASED := course/release/.made
+
+$(RELEASED): $(LESSONS) nbgrader_config.py | $(STAMP)
+	$(VENV_PYTHON) tools/assignments.py --course course
+	touch $@
+
+practice: venv $(RELEASED)
+	$(VENV_PYTHON) tools/assignments.py --course course --practice practice --copy-only
+
+# The teacher's nbgrader course (docs/teaching.md): course/source/ holds the lessons with their solutions,
+# course/release/ the students' copies, course/gradebook.db the assignments. Re-run after changing a lesson.
+assignments: venv
+	$(VENV_PYTHON) tools/assignments.py --course course --gradebook
 
 bench: venv
 	@set -e; ls benchmarks/*.py >/dev/null 2>&1 || { echo "No scripts in benchmarks/" >&2; exit 1; }; \

@@ -17,6 +17,10 @@
 #   home the first time and links the weights and the converted model into the student's caches, then runs
 #   jupyterhub-singleuser.
 # - Idle servers are stopped by jupyterhub-idle-culler, run by the hub as a service.
+# - Assignments with nbgrader (docs/teaching.md): "teacher" is the course's instructor, with the formgrader in
+#   JupyterLab and the course in ~/course (deploy/nbgrader/teacher/); students get JupyterLab's Assignments list and
+#   no formgrader (deploy/nbgrader/student/). Released work, submissions and feedback pass through the exchange
+#   folder, which every server may write: mode 1777 like /tmp, as nbgrader documents (the systemd unit creates it).
 #
 # Settings come from the environment (the systemd unit reads them from /etc/labkit-hub.env), with defaults that
 # match docs/deploy.md's steps:
@@ -29,6 +33,7 @@
 #   LABKIT_DATA_DIR          the datasets folder, when the course has one (passed on to the servers if set)
 #   LABKIT_STUDENTS          the names allowed to log in, separated by spaces; default: any name
 #   LABKIT_HUB_STATE         the hub's database and cookie secret; default /var/lib/labkit-hub
+#   LABKIT_NBGRADER_EXCHANGE nbgrader's exchange folder, mode 1777; default /srv/nbgrader/exchange
 import os
 import sys
 from pathlib import Path
@@ -39,6 +44,8 @@ CHECKOUT = Path(__file__).resolve().parents[1]  # this repository, e.g. /srv/lab
 VENV_BIN = Path(sys.executable).parent  # the hub runs from the checkout's .venv; so do the students' servers
 STATE = Path(os.environ.get("LABKIT_HUB_STATE", "/var/lib/labkit-hub"))
 APP_URL = "/voila/render/notebooks/dashboard.ipynb"
+TEACHER = "teacher"  # the admin on the hub and the instructor of the nbgrader course
+EXCHANGE = os.environ.get("LABKIT_NBGRADER_EXCHANGE", "/srv/nbgrader/exchange")
 
 # Per student, from the figures in benchmarks/results/hub.json (benchmarks/hub.py; docs/deploy.md's sizing table):
 # a server with the app's kernel, after classifying and showing heatmaps (no TensorFlow), and a lesson's kernel,
@@ -62,7 +69,7 @@ c.JupyterHub.cleanup_servers = False  # restarting the hub (an update) leaves th
 c.JupyterHub.authenticator_class = "shared-password"
 c.SharedPasswordAuthenticator.user_password = os.environ.get("LABKIT_CLASS_PASSWORD")
 c.SharedPasswordAuthenticator.admin_password = os.environ.get("LABKIT_TEACHER_PASSWORD")
-c.Authenticator.admin_users = {"teacher"}
+c.Authenticator.admin_users = {TEACHER}
 if os.environ.get("LABKIT_STUDENTS"):  # e.g. "ada grace alan": only these names (and the teacher) may log in
     c.Authenticator.allowed_users = set(os.environ["LABKIT_STUDENTS"].split())
 else:
@@ -78,17 +85,28 @@ c.SystemdSpawner.dynamic_users = True
 c.SystemdSpawner.isolate_tmp = True
 c.SystemdSpawner.disable_user_sudo = True
 c.SystemdSpawner.extra_paths = [str(VENV_BIN)]
+c.SystemdSpawner.readwrite_paths = [EXCHANGE]  # DynamicUser makes the rest of the system read-only
 c.Spawner.mem_limit = MEMORY_LIMIT
 c.Spawner.cpu_limit = CPU_LIMIT
 c.Spawner.cmd = [str(CHECKOUT / "deploy" / "singleuser-start"), str(VENV_BIN / "jupyterhub-singleuser")]
 c.Spawner.default_url = APP_URL
 c.Spawner.start_timeout = 180  # a whole class logging in at once queues for the CPU
 c.Spawner.http_timeout = 120
+
+
+def jupyter_config_path(spawner) -> str:
+    """The teacher's or a student's nbgrader settings (deploy/nbgrader/), then the checkout's
+    .jupyter/jupyter_server_config.json (100 MB websocket messages for phone photos, kernels culled after 10 idle
+    minutes without a tab), its voila.json (the app without its code or tracebacks) and its nbgrader_config.py."""
+    role = "teacher" if spawner.user.name == TEACHER else "student"
+    return os.pathsep.join([str(CHECKOUT / "deploy" / "nbgrader" / role), str(CHECKOUT / ".jupyter"), str(CHECKOUT)])
+
+
 c.Spawner.environment = {
-    # The checkout's .jupyter/jupyter_server_config.json (100 MB websocket messages for phone photos, kernels
-    # culled after 10 idle minutes without a tab) and its voila.json (the app without its code or tracebacks).
-    "JUPYTER_CONFIG_PATH": f"{CHECKOUT / '.jupyter'}{os.pathsep}{CHECKOUT}",
+    "JUPYTER_CONFIG_PATH": jupyter_config_path,  # JupyterHub calls it with each user's spawner
     "LABKIT_CHECKOUT": str(CHECKOUT),
+    "LABKIT_TEACHER": TEACHER,
+    "LABKIT_NBGRADER_EXCHANGE": EXCHANGE,
     "LABKIT_WEIGHTS_DIR": os.environ.get("LABKIT_WEIGHTS_DIR", "/srv/labkit-data/models"),
     "LABKIT_SHARED_CACHE": os.environ.get("LABKIT_SHARED_CACHE", "/srv/labkit-data/cache"),
     "LABKIT_THREADS": "1",  # one thread per photo: the class keeps every core busy (docs/classroom.md)

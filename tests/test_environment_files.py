@@ -50,7 +50,7 @@ def bundled_label_rows() -> list[dict[str, str]]:
 def test_environment_yml_lists_the_same_packages_and_versions_as_pyproject():
     project = pyproject()["project"]
     extras = project["optional-dependencies"]
-    wanted = requirement_map(project["dependencies"] + extras["test"] + extras["hub"])
+    wanted = requirement_map(project["dependencies"] + extras["test"] + extras["hub"] + extras["teach"])
     conda = requirement_map(conda_pip_list(environment_yml()))
 
     only_pyproject = sorted(set(wanted) - set(conda))

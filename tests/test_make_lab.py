@@ -1,4 +1,5 @@
-"""`make lab` opens JupyterLab on notebooks/, on loopback and behind a token (the students' one command).
+"""`make lab` opens JupyterLab on practice/, the student's own copies of the lessons (exercises to do, no
+solutions), on loopback and behind a token (the students' one command).
 
 The test runs the Makefile's own `lab` target with this interpreter's environment (VENV points at it, and an empty
 STAMP skips the installation step, which `make app` shares and other tests cover), on a free port.
@@ -66,7 +67,10 @@ def test_make_lab_serves_the_lessons_on_loopback_behind_a_token(tmp_path):
             assert page.status == 200 and b"JupyterLab" in page.read()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents?token={token}", timeout=30) as listing:
             names = {entry["name"] for entry in json.load(listing)["content"]}
-        assert {"01_images_are_arrays.ipynb", "08_teach_it_your_own_classes.ipynb"} <= names  # rooted at notebooks/
+        assert {"01_images_are_arrays.ipynb", "08_teach_it_your_own_classes.ipynb"} <= names  # rooted at practice/
+        copy = json.loads((REPO_ROOT / "practice" / "02_preprocessing.ipynb").read_text())
+        sources = ["".join(cell["source"]) for cell in copy["cells"]]
+        assert "q1.check()" in sources and not any("BEGIN SOLUTION" in text for text in sources)
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents", timeout=30)
         assert refused.value.code == 403  # no token, no access

@@ -25,13 +25,15 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
-from serving import READY_TEXT, free_port, wait_for_server, wait_or_kill
+from serving import READY_TEXT, free_port, wait_or_kill
+from serving import wait_for_server as wait_for_answer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,6 +56,7 @@ class Hub:
     token: str
     log: Path
     spawned: set[int] = field(default_factory=set)  # pids of single-user servers seen, to stop leftovers
+    exchange: Path | None = None  # nbgrader's exchange folder, when the hub was started with one
 
     def api(self, path: str, method: str = "GET") -> dict | list | None:
         """Call the hub's REST API (``path`` after /hub/api/) with the test's token; return the decoded JSON."""
@@ -140,17 +143,24 @@ c.JupyterHub.load_roles.append({{"name": "labkit-test", "services": ["labkit-tes
     return path
 
 
-def start_hub(state: Path, cull_timeout_s: int = 3600, log: Path | None = None) -> Hub:
+def start_hub(state: Path, cull_timeout_s: int = 3600, log: Path | None = None, nbgrader: bool = False) -> Hub:
     """Start JupyterHub with the repository's config and the test overrides; wait until its API answers.
 
     ``state``: a folder for the hub's state and the students' homes. ``log``: the hub's log (its proxy's, its
-    culler's and the students' servers' too), by default in ``state``.
+    culler's and the students' servers' too), by default in ``state``. ``nbgrader``: make an exchange folder in
+    ``state`` (mode 1777, as deploy/labkit-hub.service makes /srv/nbgrader/exchange) and give it to the hub.
     """
     if not PROXY.exists():
         raise RuntimeError(f"configurable-http-proxy is not installed at {PROXY}: run `make hub-deps`.")
     state.mkdir(parents=True, exist_ok=True)
     port, token = free_port(), secrets.token_hex(16)
     config = write_test_config(state, port, cull_timeout_s, token)
+    exchange, environment = None, {}
+    if nbgrader:
+        exchange = state / "exchange"
+        exchange.mkdir(exist_ok=True)
+        exchange.chmod(0o1777)
+        environment["LABKIT_NBGRADER_EXCHANGE"] = str(exchange)
     log = log or state / "jupyterhub.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     hub_command = Path(sys.executable).parent / "jupyterhub"
@@ -159,10 +169,10 @@ def start_hub(state: Path, cull_timeout_s: int = 3600, log: Path | None = None) 
         cwd=state,
         stdout=open(log, "w"),
         stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, **environment, "PYTHONUNBUFFERED": "1"},
     )
-    hub = Hub(process, f"http://127.0.0.1:{port}/", state, token, log)
-    wait_for_server(
+    hub = Hub(process, f"http://127.0.0.1:{port}/", state, token, log, exchange=exchange)
+    wait_for_answer(
         process,
         lambda: hub.api(""),
         "JupyterHub",
@@ -199,6 +209,88 @@ def log_in(context, hub: Hub, name: str):
     return page
 
 
+def wait_for_server(hub: Hub, name: str, timeout_s: float, retries: int = 2) -> None:
+    """Wait until the hub says ``name``'s server is ready (spawned and answering).
+
+    A spawn that failed is started again through the API, at most ``retries`` times: on a busy machine the port the
+    spawner picked for a server is now and then taken by another process (a kernel) before the server binds it,
+    and the hub gives up on that server ("never showed up").
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        server = hub.server(name)
+        if server and server.get("ready"):
+            return
+        try:
+            user = hub.api(f"users/{name}")
+        except urllib.error.HTTPError as error:
+            if error.code != 404:  # 404: the login that creates the user is still on its way
+                raise
+            user = None
+        if user and not server and not user.get("pending") and retries > 0:
+            retries -= 1
+            try:
+                hub.api(f"users/{name}/server", method="POST")
+            except urllib.error.HTTPError as error:
+                if error.code != 400:  # 400: already starting
+                    raise
+        time.sleep(1)
+    raise TimeoutError(f"{name}'s server was not ready within {timeout_s} s; see {hub.log}")
+
+
 def wait_until_ready(page, timeout_s: float) -> None:
     """Wait until the app's status line says "Ready" (the hub spawned the server, Voilà ran the notebook)."""
     page.get_by_text(READY_TEXT).wait_for(timeout=timeout_s * 1000)
+
+
+# --- nbgrader on the hub (tests/hub/test_nbgrader_hub.py, tools/teaching_screenshots.py) ---------------------------
+
+TEACHER = "teacher"
+UI_MS = 120_000
+
+
+def home(hub: Hub, name: str) -> Path:
+    return hub.state / "home" / name
+
+
+def nbgrader_as_teacher(hub: Hub, *arguments: str) -> str:
+    """Run an nbgrader command as the teacher would in a terminal of their JupyterLab: in their home, with the
+    settings the hub gives their server (deploy/nbgrader/teacher/ first on the config path); return its output."""
+    config_path = os.pathsep.join(
+        [str(REPO_ROOT / "deploy" / "nbgrader" / TEACHER), str(REPO_ROOT / ".jupyter"), str(REPO_ROOT)]
+    )
+    environment = {
+        **os.environ,
+        "HOME": str(home(hub, TEACHER)),
+        "JUPYTERHUB_USER": TEACHER,
+        "JUPYTER_CONFIG_PATH": config_path,
+        "LABKIT_NBGRADER_EXCHANGE": str(hub.exchange),
+        "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"],
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "nbgrader", *arguments],
+        cwd=home(hub, TEACHER),
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"nbgrader {' '.join(arguments)}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return done.stdout + done.stderr
+
+
+def open_assignment_list(page, hub: Hub, name: str):
+    """Open ``name``'s JupyterLab in ``page`` and its Assignments list (the Nbgrader menu's "Assignment List")."""
+    page.goto(f"{hub.url}user/{name}/lab", wait_until="domcontentloaded")
+    page.get_by_role("menuitem", name="Nbgrader").click(timeout=UI_MS)
+    page.get_by_role("menuitem", name="Assignment List").click()
+    page.locator("#nbgrader-assignment-list").wait_for(timeout=UI_MS)
+    return page
+
+
+def assignment_row(page, section: str, assignment: str):
+    """The assignment's row in a section of the Assignments list: "released", "fetched" or "submitted" (the first
+    row: a fetched assignment lists its notebooks in nested rows, a submitted one each submission)."""
+    rows = page.locator(f"#{section}_assignments_list .list_item:not(.nested_list_item)")
+    return rows.filter(has_text=assignment).first

@@ -22,7 +22,7 @@ sys.path.append(str(REPO_ROOT / "benchmarks"))  # appended: the benchmarks' name
 import hubserver  # noqa: E402
 from concurrent_sessions import expected_labels, photo_paths  # noqa: E402
 from dashboard_page import DashboardPage  # noqa: E402
-from serving import launch_chromium, warm_model_cache  # noqa: E402
+from serving import warm_model_cache  # noqa: E402
 
 pytestmark = [pytest.mark.hub, pytest.mark.slow, pytest.mark.browser]
 
@@ -42,13 +42,6 @@ def hub():
     yield running
     hubserver.stop_hub(running)
     shutil.rmtree(state, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def browser(playwright):
-    chromium = launch_chromium(playwright, camera_args=())
-    yield chromium
-    chromium.close()
 
 
 def classify(page, photo: Path) -> str:
