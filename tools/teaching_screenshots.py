@@ -11,16 +11,14 @@ Usage (from the repository's root): .venv/bin/python tools/teaching_screenshots.
 from __future__ import annotations
 
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT / "tests" / "hub"))
+import hubserver  # tools/, this script's folder
+from playwright.sync_api import sync_playwright
+from serving import launch_chromium, warm_model_cache
 
-import hubserver  # noqa: E402
-from playwright.sync_api import sync_playwright  # noqa: E402
-from serving import launch_chromium, warm_model_cache  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 LESSON = "02_preprocessing"
 STUDENT = "ada"
