@@ -28,6 +28,7 @@ ROOTS = {
     "labkit.network.NetworkError": ValueError,
     "labkit.app.state.ModelLoadError": RuntimeError,
     "labkit.lessons.trainer_photos.TrainerInputError": ValueError,
+    "labkit.exercises.checks.AnswerError": Exception,
 }
 
 

@@ -47,6 +47,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from labkit.errors import LabkitError
+
 LIBRARY_PATHS = (str(Path(np.__file__).parents[1]), str(Path(__file__).parents[1]))  # site-packages, labkit
 Status = Literal["correct", "incorrect", "not done"]
 
@@ -77,7 +79,7 @@ NO_SOLUTION_HERE = (
 NO_MORE_HINTS = "There are only {count} hints for this exercise."
 
 
-class AnswerError(Exception):
+class AnswerError(LabkitError):
     """The answer cannot be judged as it is (None, NaN, a wrong type or shape): the message says why."""
 
 
