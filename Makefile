@@ -11,6 +11,8 @@ PORT ?= 8866
 LAB_PORT ?= 8888
 LAB_ARGS ?=
 PYTEST_ARGS ?=
+# pytest's workers (pytest-xdist): two for CI's two cores; conftest.py keeps a notebook or a module on one worker.
+TEST_WORKERS ?= 2
 VOILA_ARGS ?=
 CHROMIUM := /usr/bin/chromium
 
@@ -63,7 +65,7 @@ $(HUB_PROXY_STAMP):
 	touch $@
 
 test: venv chromium hub-deps lint
-	$(VENV_PYTHON) -m pytest $(PYTEST_ARGS)
+	$(VENV_PYTHON) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # Voilà reads its settings (upload and message size limits, kernel culling) from ./voila.json: standalone
 # `voila` searches Voila.config_file_paths, which defaults to [os.getcwd(), *jupyter_config_path()] with the
