@@ -28,8 +28,10 @@ import os
 import pwd
 import secrets
 import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -52,6 +54,9 @@ HUB_START_S = 90
 STOP_S = 30
 ACTIVITY_INTERVAL_S = 5  # how often servers and the proxy report activity to the hub (default 300)
 STUDENT_MARK = "labkit hub test student"  # the comment on the Unix users the test makes: only those are removed
+# Folders the test opened for traversal (o+x) so the students can reach the Python and the checkout, and their modes
+# before; kept in a file so that a run that died before restoring them is put right by the next one.
+OPENED_FOLDERS = Path(tempfile.gettempdir()) / "labkit-hub-test-opened-folders.json"
 
 
 @dataclass
@@ -243,6 +248,7 @@ def create_students(names: Sequence[str], homes: Path) -> None:
     """
     homes.mkdir(parents=True, exist_ok=True)
     homes.chmod(0o711)
+    open_the_way_for_students()
     for name in names:
         try:
             existing = pwd.getpwnam(name)
@@ -262,8 +268,41 @@ def create_students(names: Sequence[str], homes: Path) -> None:
         subprocess.run(["chown", "-R", f"{name}:{name}", str(homes / name / ".jupyter")], check=True)
 
 
+def open_the_way_for_students() -> None:
+    """Let other users pass through (o+x, not list) the folders above the Python the hub runs and the checkout.
+
+    A real hub runs a Python every user may run (/usr/bin/python3, docs/deploy.md); a developer's or CI's may sit
+    under a private folder (pyenv's in /root). The modes before are noted in :data:`OPENED_FOLDERS`, and
+    :func:`restore_opened_folders` puts them back when the hub stops.
+    """
+    restore_opened_folders()  # an earlier run that died first
+    needed = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), Path(sys.executable).resolve().parent}
+    needed.add(REPO_ROOT)
+    opened: dict[str, int] = {}
+    for path in needed:
+        for folder in reversed([path, *path.parents]):
+            mode = folder.stat().st_mode
+            if not mode & stat.S_IXOTH and str(folder) not in opened:
+                opened[str(folder)] = stat.S_IMODE(mode)
+                folder.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
+    if opened:
+        OPENED_FOLDERS.write_text(json.dumps(opened))
+
+
+def restore_opened_folders() -> None:
+    """Put back the modes :func:`open_the_way_for_students` changed."""
+    if not OPENED_FOLDERS.exists():
+        return
+    for folder, mode in json.loads(OPENED_FOLDERS.read_text()).items():
+        Path(folder).chmod(mode)
+    OPENED_FOLDERS.unlink()
+
+
 def remove_students(names: Sequence[str]) -> None:
-    """Remove the Unix users :func:`create_students` made (and only those), with their homes."""
+    """Remove the Unix users :func:`create_students` made (and only those), with their homes, and close the folders
+    opened for them."""
+    if names:
+        restore_opened_folders()
     for name in names:
         try:
             if pwd.getpwnam(name).pw_gecos != STUDENT_MARK:
