@@ -236,7 +236,10 @@ def stop_hub(hub: Hub) -> None:
             child.terminate()
         except psutil.NoSuchProcess:
             pass
-    psutil.wait_procs(children, timeout=10)
+    _, alive = psutil.wait_procs(children, timeout=10)
+    for child in alive:  # a lesson's kernel busy in TensorFlow can outlast the terminate
+        child.kill()
+    psutil.wait_procs(alive, timeout=10)
     remove_students(hub.students)
 
 
@@ -305,11 +308,20 @@ def remove_students(names: Sequence[str]) -> None:
         restore_opened_folders()
     for name in names:
         try:
-            if pwd.getpwnam(name).pw_gecos != STUDENT_MARK:
-                continue
+            account = pwd.getpwnam(name)
         except KeyError:
             continue
-        subprocess.run(["userdel", "--remove", name], capture_output=True)  # (no mail spool: a warning only)
+        if account.pw_gecos != STUDENT_MARK:
+            continue
+        # userdel refuses a user with processes: an earlier run's kernel the hub no longer knew of
+        processes = psutil.process_iter(["uids"])
+        leftovers = [process for process in processes if process.info["uids"].real == account.pw_uid]
+        for process in leftovers:
+            process.kill()
+        psutil.wait_procs(leftovers, timeout=10)
+        done = subprocess.run(["userdel", "--remove", name], capture_output=True, text=True)
+        if done.returncode not in (0, 12):  # 12: the home was already gone (its state folder removed)
+            raise RuntimeError(f"Could not remove the test's Unix user {name}: {done.stderr.strip()}")
 
 
 def share_model_files(folder: Path) -> dict[str, str]:

@@ -8,7 +8,7 @@ in the app they pick that model in the Model menu and it answers. Logging in aga
 server that works.
 
 Needs root (useradd; CI and this sandbox are root) and configurable-http-proxy in .hub/ (`make hub-deps`, part of
-`make test`). A few minutes on 2 busy cores.
+`make test`). Several minutes: lesson 08 imports TensorFlow, trains and converts its export in the student's kernel.
 """
 
 from __future__ import annotations
