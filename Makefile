@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 VOILA_ARGS ?=
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: venv chromium hub-deps lint test app lab practice assignments bench notebooks clean
+.PHONY: venv chromium hub-deps axe lint test app lab practice assignments bench notebooks clean
 
 # `make venv`: everything, for `make test` and development. `make app` and `make lab` install only what running needs.
 venv: $(TEST_STAMP)
@@ -30,9 +30,13 @@ $(VENV_PYTHON):
 # Two installations, each redone only when pyproject.toml (the dependency list) is newer than it. What running needs:
 # labkit and its dependencies (JupyterLab and Voilà included) and nbgrader (the `teach` extra: `make lab`'s practice
 # copies). What testing adds: the `test` extra (pytest, Playwright's Python package, the linters) and the `hub` extra
-# (JupyterHub, which tests/hub runs); after `make lab`, `make test` installs only these.
+# (JupyterHub, which tests/hub runs); after `make lab`, `make test` installs only these. The app's Voilà template
+# (voila.json's "labkit": every asset served locally) is linked where Voilà looks for templates: an editable install
+# leaves out pyproject's data-files.
+VOILA_TEMPLATES := $(VENV)/share/jupyter/voila/templates
 $(STAMP): pyproject.toml | $(VENV_PYTHON)
 	$(VENV_PYTHON) -m pip install -e ".[teach]"
+	mkdir -p $(VOILA_TEMPLATES) && ln -sfn $(CURDIR)/labkit/app/template $(VOILA_TEMPLATES)/labkit
 	touch $@
 
 $(TEST_STAMP): pyproject.toml $(STAMP)
@@ -72,7 +76,20 @@ $(HUB_PROXY_STAMP):
 	npm install --prefix .hub --no-audit --no-fund configurable-http-proxy@$(HUB_PROXY_VERSION)
 	touch $@
 
-test: venv chromium hub-deps lint
+# axe-core, the accessibility engine behind browsers' own audits: the browser tests run it on the app and on a lesson's
+# widgets (tools/accessibility.py). From npm like the proxy, pinned, into the git-ignored .axe/ folder (its MPL-2.0
+# licence comes with it there), rather than a copy of its minified bundle in git.
+AXE_VERSION := 4.14.1
+AXE_STAMP := .axe/.installed-$(AXE_VERSION)
+axe: $(AXE_STAMP)
+
+$(AXE_STAMP):
+	@command -v npm >/dev/null 2>&1 || \
+		{ echo "The accessibility tests need axe-core from npm: apt-get install -y nodejs npm" >&2; exit 1; }
+	npm install --prefix .axe --no-audit --no-fund axe-core@$(AXE_VERSION)
+	touch $@
+
+test: venv chromium hub-deps axe lint
 	$(VENV_PYTHON) -m pytest $(PYTEST_ARGS)
 
 # Voilà reads its settings (upload and message size limits, kernel culling) from ./voila.json: standalone
