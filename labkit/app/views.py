@@ -153,15 +153,16 @@ def results_title_html(count: int) -> str:
 
 
 def header_html() -> str:
-    """The page's title and what it does."""
+    """The page's title and what it does: the top of the page's main landmark (a ``<header>`` there would be a
+    banner landmark nested in main, which screen readers' landmark lists get wrong)."""
     return """
-<header class="labkit-header">
+<div class="labkit-header">
   <p class="labkit-brand">labkit</p>
   <h1 class="labkit-title">What's in this photo?</h1>
   <p class="labkit-lede">Give the model a photo and it answers with its three best guesses, how sure it is, and,
     if you ask, where in the photo it looked.</p>
   <p class="labkit-model">Photos are classified in memory and never saved.</p>
-</header>"""
+</div>"""
 
 
 def intake_html(max_bytes: int = MAX_UPLOAD_BYTES) -> str:
