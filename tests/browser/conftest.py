@@ -12,11 +12,11 @@ only for the tests that ask for it (``exported_model_server``).
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from dashboard_page import DashboardPage
@@ -35,6 +35,7 @@ from serving import (
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 VIEWPORT = {"width": 1280, "height": 1000}
+ANOTHER_HOST = re.compile(r"^(?!https?://(127\.0\.0\.1|localhost)[:/])[a-z]+://")  # not data: or blob: (never routed)
 
 
 @pytest.fixture(scope="session")
@@ -78,27 +79,9 @@ def browser(playwright):
 
 
 @pytest.fixture
-def outside_requests() -> list[str]:
-    """The URLs the test's pages asked of any host but this machine: each one was refused, as in an offline
-    classroom (the ``context`` fixture blocks them)."""
-    return []
-
-
-def on_this_machine(url: str) -> bool:
-    return urlsplit(url).hostname in ("127.0.0.1", "localhost")
-
-
-@pytest.fixture
-def context(browser, request, outside_requests):
-    """A fresh browser profile, offline: a request to another host than this machine fails (and is noted in
-    ``outside_requests``). On failure its pages are saved to test-artifacts/ as screenshots."""
+def context(browser, request):
+    """A fresh browser profile; on failure its pages are saved to test-artifacts/ as screenshots."""
     context = browser.new_context(viewport=VIEWPORT)
-
-    def refuse(route) -> None:
-        outside_requests.append(route.request.url)
-        route.abort("internetdisconnected")
-
-    context.route(lambda url: not on_this_machine(url), refuse)
     yield context
     for number, page in enumerate(context.pages):
         try:
@@ -112,9 +95,22 @@ def context(browser, request, outside_requests):
 
 
 @pytest.fixture
+def outside_requests() -> list[str]:
+    """The URLs the app's tab asked of any host but this machine: each one was refused, as in an offline classroom
+    (the ``dashboard`` fixture blocks them)."""
+    return []
+
+
+@pytest.fixture
 def dashboard(context, voila_url, outside_requests) -> DashboardPage:
-    """A tab on the app, its model loaded (the status line says "Ready"). The app must need nothing from the internet:
-    the test errs if its page asked another host for anything (a font, a stylesheet, a script)."""
+    """A tab on the app, offline, its model loaded (the status line says "Ready"). The app must need nothing from the
+    internet: the test errs if its page asked another host for anything (a font, a stylesheet, a script)."""
+
+    def refuse(route) -> None:
+        outside_requests.append(route.request.url)
+        route.abort("internetdisconnected")
+
+    context.route(ANOTHER_HOST, refuse)
     yield DashboardPage.open(context, voila_url)
     assert not outside_requests, f"The app asked the internet for {outside_requests}; serve them from the installation."
 
