@@ -41,16 +41,20 @@ function bringIntoView(card) {
 
 function render({ el }) {
   el.classList.add("labkit-wayfinding");
-  const arrived = (node) => node.nodeType === Node.ELEMENT_NODE && node.matches(CARD);
-  const watcher = new MutationObserver((mutations) => {
+  const followed = new WeakSet(); // the cards already brought into view (each once, when it arrives)
+  const update = () => {
     const app = document.querySelector(APP);
-    if (app) mark(app);
-    const cards = mutations.flatMap((mutation) => Array.from(mutation.addedNodes)).filter(arrived);
-    if (cards.length) bringIntoView(cards[0]);
-  });
-  watcher.observe(document.body, { childList: true, subtree: true });
-  const app = document.querySelector(APP);
-  if (app) mark(app);
+    if (!app) return;
+    mark(app);
+    const newest = app.querySelector(CARD); // ipywidgets may add the card's classes after the card itself
+    if (newest && !followed.has(newest)) {
+      followed.add(newest);
+      bringIntoView(newest);
+    }
+  };
+  const watcher = new MutationObserver(update);
+  watcher.observe(document.body, { childList: true, subtree: true, attributes: true, attributeFilter: ["class"] });
+  update();
   return () => watcher.disconnect();
 }
 
