@@ -12,8 +12,11 @@ For each engine of :mod:`labkit.engines`:
 In the same turns as the default engine's end-to-end runs: the bare LiteRT forward pass (``set_tensor``,
 ``invoke``, ``get_tensor`` on the same model file, at labkit's thread count, no labkit code around it) and the
 photo's "where it looked" overlay (:func:`labkit.explain.gradcam_overlay`: decode, the forward pass again, the
-heatmap, the colours). Targets: one photo end to end, all of labkit's work included (decode, preprocess,
-calibration, the "not sure" score), at most 1.1 times the bare forward pass; a heatmap at most 3 times one
+heatmap, the colours), each stage of labkit's work on that photo alone (decode, resize, scaling the pixels, labkit's
+forward call, the answer: calibrated probabilities, the "not sure" score, the top 3), and a phone-sized photo end to
+end (a 12-MP JPEG made from a sample photo, :func:`phone_photo`: the repository has no photo that large).
+Targets: one photo end to end, all of labkit's work included (decode, preprocess, calibration, the "not sure"
+score), at most 1.1 times the bare forward pass; a heatmap at most 3 times one
 classification of the same photo. Both are ratios measured in one run, so they hold on a loaded machine better
 than the times do; the times want a quiet machine.
 
@@ -47,7 +50,8 @@ from labkit.evaluate import evaluate
 from labkit.explain import gradcam_overlay
 from labkit.images import iter_image_files
 from labkit.paths import SAMPLES_DIR
-from labkit.preprocess import to_batch
+from labkit.predict import top_k
+from labkit.preprocess import resize_for_model, scale_pixels, to_batch
 from labkit.weights import resolve_weights
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -60,12 +64,15 @@ REPEATS = 60  # timed single-image runs per engine (over all rounds)
 ROUNDS = 3  # engines are timed in turns, this many times
 BATCH = 32
 PHOTO_SIDE = 256  # the shorter side of the photo timed end to end
+PHONE_SIZE = (4032, 3024)  # a 12-MP phone photo, timed end to end too
+PHONE_NOISE = 4.0  # sensor-like noise (0-255 scale) so the upscaled photo's JPEG is as large as a real one's
 TARGET_DEFAULT_MS = 10.0
 TARGET_INT8_MS = 6.0
 INT8_TOP1_SLACK = 0.01  # int8 top-1 may trail float32's by at most this
 TARGET_OVERHEAD = 1.1  # one photo end to end / the bare LiteRT forward pass, same run
 TARGET_HEATMAP = 3.0  # one "where it looked" overlay / one classification of the same photo, same run
-BARE, HEATMAP = "bare LiteRT forward", "heatmap"  # the reference calls timed in the default engine's turns
+# the reference calls timed in the default engine's turns (with the stages of stage_calls)
+BARE, HEATMAP, PHONE, PHONE_DECODE = "bare LiteRT forward", "heatmap", "12-MP photo end to end", "12-MP photo decode"
 WALL, CPU = 0, 1  # columns of timed_in_turns' arrays
 
 
@@ -81,6 +88,41 @@ def photo_256(folder: Path) -> Path:
     target = folder / f"{photos[0].stem}_{PHOTO_SIDE}.jpg"
     resized.save(target, quality=90)
     return target
+
+
+def phone_photo(folder: Path) -> Path:
+    """A 12-MP JPEG (:data:`PHONE_SIZE`) made from a sample photo: upscaled, with seeded sensor-like noise.
+
+    The noise gives the file the size and the entropy-decoding work of a real phone photo (a few MB at quality 90);
+    an upscaled photo alone would be smooth and decode faster than any camera's.
+    """
+    photo = iter_image_files(SAMPLES_DIR)[0]
+    upscaled = np.asarray(load_image(photo).resize(PHONE_SIZE, Image.Resampling.BICUBIC), np.float32)
+    noise = np.random.default_rng(0).normal(0.0, PHONE_NOISE, upscaled.shape).astype(np.float32)
+    target = folder / f"{photo.stem}_12mp.jpg"
+    Image.fromarray(np.clip(upscaled + noise, 0, 255).round().astype(np.uint8)).save(target, quality=90)
+    return target
+
+
+def stage_calls(classifier: Classifier, photo: Path) -> dict[str, object]:
+    """labkit's work on one photo, stage by stage, each a call on the previous stage's result (made once here)."""
+    image = load_image(photo)
+    resized = resize_for_model(image, classifier.policy)
+    one = scale_pixels(np.asarray(resized))[None]
+    logits, features = classifier.forward(one)
+
+    def answer():
+        probabilities = classifier.probabilities_from_logits(logits[0])
+        classifier.ood_score(logits[0], features[0])
+        return top_k(probabilities, classifier.class_names, classifier.wnids, 3)
+
+    return {
+        "decode": lambda: load_image(photo),
+        "resize": lambda: resize_for_model(image, classifier.policy),
+        "scale pixels": lambda: scale_pixels(np.asarray(resized)),
+        "forward (labkit)": lambda: classifier.forward(one),
+        "answer": answer,
+    }
 
 
 def batch_photos(size: int = BATCH) -> list[Path]:
@@ -186,11 +228,19 @@ def measure_engines(args) -> dict:
         classifiers = {engine: build(engine) for engine in ENGINES if engine != "keras"}
         default = classifiers[DEFAULT_ENGINE]
         shown = default.classify(photo).class_index
+        phone = phone_photo(Path(folder))
+        stages = stage_calls(default, photo)
         timings = time_engines(
             classifiers,
             photo,
             args,
-            reference={BARE: bare_forward(default, photo), HEATMAP: lambda: gradcam_overlay(default, photo, shown)},
+            reference={
+                BARE: bare_forward(default, photo),
+                HEATMAP: lambda: gradcam_overlay(default, photo, shown),
+                PHONE: lambda: default.classify(phone),
+                PHONE_DECODE: lambda: load_image(phone),
+            }
+            | stages,
         )
         classifiers = {"keras": build("keras")} | classifiers
         keras_model = classifiers["keras"].model
@@ -291,7 +341,9 @@ def measure_engines(args) -> dict:
         f"where it looked (overlay) {heatmap_p50:.1f} ms = {heatmap:.2f}x one classification: "
         f"{'meets' if heatmap <= TARGET_HEATMAP else 'MISSES'} the {TARGET_HEATMAP:g}x target"
     )
+    per_photo = per_photo_figures(end_to_end, list(stages), bare_p50, default_p50)
     figures |= {
+        "per_photo": per_photo,
         "threads": default_threads(),
         "bare_forward_ms": round(float(bare_p50), 2),
         "end_to_end_over_bare_forward": round(float(overhead), 3),
@@ -299,6 +351,35 @@ def measure_engines(args) -> dict:
         "heatmap_over_classification": round(float(heatmap), 2),
     }
     return figures
+
+
+def per_photo_figures(end_to_end: dict, stages: list[str], bare_p50: float, default_p50: float) -> dict:
+    """Print where one photo's time goes, each stage as ms and as a share of the bare forward (same turns); return
+    the figures."""
+    print(f"\nWhere one photo's time goes (medians, same turns; x = times the bare forward pass, {bare_p50:.2f} ms):")
+    rows = {name: float(np.median(end_to_end[name][:, WALL])) for name in [*stages, PHONE_DECODE, PHONE]}
+    for name, ms in rows.items():
+        print(f"  {name:<24}{ms:>8.2f} ms{ms / bare_p50:>7.2f}x")
+    labkit_work = sum(rows[name] for name in stages if name != "forward (labkit)")
+    print(
+        f"  {'stages summed':<24}{sum(rows[name] for name in stages):>8.2f} ms (one photo end to end: "
+        f"{default_p50:.2f} ms); labkit's work beside the forward pass: {labkit_work:.2f} ms = "
+        f"{labkit_work / bare_p50:.2f}x the bare forward"
+    )
+    phone = rows[PHONE] / bare_p50
+    print(
+        f"a {PHONE_SIZE[0]} x {PHONE_SIZE[1]} photo end to end {rows[PHONE]:.1f} ms = {phone:.2f}x the bare "
+        f"forward pass: {'meets' if phone <= TARGET_OVERHEAD else 'MISSES'} the {TARGET_OVERHEAD:g}x target"
+    )
+    return {
+        "stages_ms": {name: round(rows[name], 3) for name in stages},
+        "stages_over_bare_forward": {name: round(rows[name] / bare_p50, 3) for name in stages},
+        "labkit_work_over_bare_forward": round(labkit_work / bare_p50, 3),
+        "phone_photo": f"{PHONE_SIZE[0]}x{PHONE_SIZE[1]} JPEG",
+        "phone_decode_ms": round(rows[PHONE_DECODE], 2),
+        "phone_end_to_end_ms": round(rows[PHONE], 2),
+        "phone_end_to_end_over_bare_forward": round(phone, 3),
+    }
 
 
 def measure_choices(args) -> None:
