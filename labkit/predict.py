@@ -283,6 +283,10 @@ def top_k(probabilities: np.ndarray, labels: list[str], wnids: list[str], k: int
         >>> [s.label for s in top_k(np.array([0.1, 0.7, 0.2]), ["a", "b", "c"], ["", "", ""], k=2)]
         ['b', 'c']
     """
+    probabilities = np.asarray(probabilities)
     k = max(1, min(k, len(probabilities)))
-    best = np.argsort(probabilities)[::-1][:k]
+    # Only the classes at least as probable as the k-th are sorted (ties by class index), not all of them per photo.
+    kth = -np.partition(-probabilities, k - 1)[k - 1]
+    candidates = np.flatnonzero(probabilities >= kth)
+    best = candidates[np.lexsort((candidates, -probabilities[candidates]))][:k]
     return tuple(ClassScore(labels[i], int(i), wnids[i], float(probabilities[i])) for i in best)
