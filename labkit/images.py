@@ -369,9 +369,10 @@ def _decode_first_frame(
                 opened.load()
                 image = _upright(opened, notes)
                 rgb = to_rgb(image)
-                # Always hand back a plain in-memory image, never the lazily read file object: a new image around
-                # the decoded pixels (what copy() does, without copying them: as long as the decode itself under load).
-                return (opened._new(opened.im) if rgb is opened else rgb), notes
+                # Always hand back a plain in-memory image, never the lazily read file object. The copy costs about
+                # 1 % of a forward pass (0.05 ms for 384 x 256); Pillow's private _new would skip it, for no change
+                # a student could see.
+                return (rgb.copy() if rgb is opened else rgb), notes
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
