@@ -12,6 +12,9 @@ kernel memory are generated from it (``tools/readme_figures.py``).
     .venv/bin/python benchmarks/lessons.py                                  # every lesson
     .venv/bin/python benchmarks/lessons.py notebooks/05_*.ipynb             # some (the others keep no figures)
 
+The result is written after each lesson: a run stopped half-way keeps the lessons it measured, and the docs then
+list only those.
+
 The machine's load is stored with the result: run times on a shared machine are not a quiet machine's.
 """
 
@@ -138,11 +141,12 @@ def main() -> None:
             f"{figures['peak_uss_mb']:>13.0f}",
             flush=True,
         )
-    write_result(
-        "lessons",
-        {"kernel": "python3, fresh per lesson, warm labkit cache", "lessons": lessons},
-        load_at_start=started,
-    )
+        # after each lesson, so that a run stopped half-way (lesson 08 trains for minutes) keeps what it measured
+        write_result(
+            "lessons",
+            {"kernel": "python3, fresh per lesson, warm labkit cache", "lessons": lessons},
+            load_at_start=started,
+        )
 
 
 if __name__ == "__main__":
