@@ -27,6 +27,7 @@ from sizing import cores_for, machine_gb
 REPO_ROOT = Path(__file__).resolve().parent.parent
 COURSE = REPO_ROOT / "docs" / "course.md"
 DEPLOY = REPO_ROOT / "docs" / "deploy.md"
+LESSON_NUMBERS = sorted(path.name[:2] for path in (REPO_ROOT / "notebooks").glob("0[0-9]_*.ipynb"))
 VOILA_CLASSES = (30, 200)
 STUDENTS_PER_VOILA = 100  # ZeroMQ's 1023 sockets per process (docs/classroom.md): two Voilà processes for 200
 
@@ -78,9 +79,15 @@ def lesson_times(results: dict[str, dict]) -> str:
             f"| kernel's peak memory (resident) | {memory} |",
             "",
             f"Measured by `benchmarks/lessons.py` (each lesson in a fresh kernel with a warm labkit cache) on "
-            f"{measured_when(results['lessons'])}.",
+            f"{measured_when(results['lessons'])}{_unmeasured(results)}.",
         ]
     )
+
+
+def _unmeasured(results: dict[str, dict]) -> str:
+    """`` (lessons 02, 04 not measured in this run)`` for the lessons the result lacks, or nothing."""
+    missing = [number for number in LESSON_NUMBERS if number not in _lessons(results)]
+    return f" (lessons {', '.join(missing)} not measured in this run)" if missing else ""
 
 
 def _largest_lesson(results: dict[str, dict]) -> tuple[str, dict]:
@@ -94,7 +101,8 @@ def lesson_kernels(results: dict[str, dict]) -> str:
     student_mb = results["hub"]["median"]["student_with_heatmaps_rss_mb"]
     return (
         f"Each lesson's kernel at its peak, run top to bottom (`benchmarks/lessons.py`, "
-        f"{measured_when(results['lessons'])}): {each}. The largest, lesson {number}, with a student's server and "
+        f"{measured_when(results['lessons'])}): {each}{_unmeasured(results)}. "
+        f"The largest, lesson {number}, with a student's server and "
         f"app kernel ({_gb(student_mb)}, `benchmarks/hub.py`): {_gb(largest['peak_rss_mb'] + student_mb)}."
     )
 
@@ -108,7 +116,8 @@ def binder_student(results: dict[str, dict]) -> str:
     return (
         f"- **Memory per student**: the student's Jupyter server plus the app's kernel, {_gb(hub['student_rss_mb'])} "
         f"(`benchmarks/hub.py`), nothing shared between containers; a lesson's kernel adds up to "
-        f"{_gb(largest['peak_rss_mb'])} (lesson {number}; each lesson's figure is in the JupyterHub section above). "
+        f"{_gb(largest['peak_rss_mb'])} (lesson {number}{_unmeasured(results)}; "
+        "each lesson's figure is in the JupyterHub section above). "
         "mybinder.org gives a session 1–2 GB: enough for the app, tight for a student who keeps several lessons' "
         "kernels running (shut a lesson's kernel down before the next: *Kernel → Shut Down Kernel*).\n"
         f"- **Start-up**: the container (tens of seconds when the image is cached on the node, several minutes "
