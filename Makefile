@@ -1,32 +1,50 @@
 # labkit's commands. `make app` on a fresh machine creates .venv, installs labkit and starts the web app (teachers);
 # `make lab` does the same installation and opens the lessons in JupyterLab (students);
-# `make test` also installs Debian's chromium for the browser tests, runs `make lint`, then pytest (tests/ and every
-# notebook).
+# `make test` also installs the test and hub extras and Debian's chromium for the browser tests, runs `make lint`,
+# then pytest (tests/ and every notebook).
 
 PYTHON ?= python3
 VENV := .venv
 VENV_PYTHON := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
 PORT ?= 8866
+LAB_IP ?= 127.0.0.1
 LAB_PORT ?= 8888
 LAB_ARGS ?=
 PYTEST_ARGS ?=
+# pytest's workers (pytest-xdist): two for CI's two cores; conftest.py keeps a notebook or a module on one worker.
+TEST_WORKERS ?= 2
 VOILA_ARGS ?=
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: venv chromium hub-deps lint test app lab practice assignments bench notebooks clean
+.PHONY: venv chromium hub-deps axe lint test app lab practice assignments bench notebooks clean
 
-venv: $(STAMP)
+# `make venv`: everything, for `make test` and development. `make app` and `make lab` install only what running needs.
+venv: $(TEST_STAMP)
 
 $(VENV_PYTHON):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "labkit needs Python 3.11 or newer; $(PYTHON) is $$($(PYTHON) --version 2>&1). Run: make PYTHON=python3.11 ..." >&2; exit 1; }
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || \
+		{ echo "$(PYTHON) cannot create a virtual environment (Debian and Ubuntu ship that part separately). Install it: sudo apt-get install -y python3-venv" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(VENV_PYTHON) -m pip install --upgrade pip
 
-# Reinstall only when pyproject.toml (the dependency list) is newer than the last install.
+# Two installations, each redone only when pyproject.toml (the dependency list) is newer than it. What running needs:
+# labkit and its dependencies (JupyterLab and Voilà included) and nbgrader (the `teach` extra: `make lab`'s practice
+# copies). What testing adds: the `test` extra (pytest, Playwright's Python package, the linters) and the `hub` extra
+# (JupyterHub, which tests/hub runs); after `make lab`, `make test` installs only these. The app's Voilà template
+# (voila.json's "labkit": every asset served locally) is linked where Voilà looks for templates: an editable install
+# leaves out pyproject's data-files.
+VOILA_TEMPLATES := $(VENV)/share/jupyter/voila/templates
 $(STAMP): pyproject.toml | $(VENV_PYTHON)
-	$(VENV_PYTHON) -m pip install -e ".[test,hub,teach]"
+	$(VENV_PYTHON) -m pip install -e ".[teach]"
+	mkdir -p $(VOILA_TEMPLATES) && ln -sfn $(CURDIR)/labkit/app/template $(VOILA_TEMPLATES)/labkit
+	touch $@
+
+$(TEST_STAMP): pyproject.toml $(STAMP)
+	$(VENV_PYTHON) -m pip install -e ".[teach,test,hub]"
 	touch $@
 
 # The browser tests drive Debian's chromium through Playwright's Python package. Never `playwright install`:
@@ -62,8 +80,21 @@ $(HUB_PROXY_STAMP):
 	npm install --prefix .hub --no-audit --no-fund configurable-http-proxy@$(HUB_PROXY_VERSION)
 	touch $@
 
-test: venv chromium hub-deps lint
-	$(VENV_PYTHON) -m pytest $(PYTEST_ARGS)
+# axe-core, the accessibility engine behind browsers' own audits: the browser tests run it on the app and on a lesson's
+# widgets (tools/accessibility.py). From npm like the proxy, pinned, into the git-ignored .axe/ folder (its MPL-2.0
+# licence comes with it there), rather than a copy of its minified bundle in git.
+AXE_VERSION := 4.14.1
+AXE_STAMP := .axe/.installed-$(AXE_VERSION)
+axe: $(AXE_STAMP)
+
+$(AXE_STAMP):
+	@command -v npm >/dev/null 2>&1 || \
+		{ echo "The accessibility tests need axe-core from npm: apt-get install -y nodejs npm" >&2; exit 1; }
+	npm install --prefix .axe --no-audit --no-fund axe-core@$(AXE_VERSION)
+	touch $@
+
+test: venv chromium hub-deps axe lint
+	$(VENV_PYTHON) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # Voilà reads its settings (upload and message size limits, kernel culling) from ./voila.json: standalone
 # `voila` searches Voila.config_file_paths, which defaults to [os.getcwd(), *jupyter_config_path()] with the
@@ -72,7 +103,7 @@ test: venv chromium hub-deps lint
 # voila.json pre-heats a pool of 10 kernels at start (docs/classroom.md says why): convert the model for LiteRT first (once; README's "first start ever" row),
 # so the pool's kernels load it rather than each converting it with TensorFlow at the same time. If it fails
 # (no weights), the app still starts and says what is missing.
-app: venv
+app: $(STAMP)
 	-$(VENV_PYTHON) -c "from labkit.model import shared_classifier; shared_classifier()"
 	$(VENV)/bin/voila notebooks/dashboard.ipynb --port=$(PORT) $(VOILA_ARGS)
 
@@ -81,10 +112,15 @@ app: venv
 # copies, tools/assignments.py), made on first use and never overwritten (delete one to start it again). The
 # teacher's copies, with the solutions, are notebooks/. Widgets work out of the box: ipywidgets 8 ships JupyterLab's
 # extension. As root (a container, Binder's build), JupyterLab refuses to start without --allow-root. LAB_ARGS adds
-# options, e.g. LAB_ARGS="--no-browser".
-lab: venv practice
-	$(VENV)/bin/jupyter lab practice --ip=127.0.0.1 --port=$(LAB_PORT) \
-		$$( [ "$$(id -u)" -eq 0 ] && echo --allow-root ) $(LAB_ARGS)
+# options, e.g. LAB_ARGS="--no-browser"; an address or port it gives replaces LAB_IP's or LAB_PORT's (Jupyter refuses
+# an option given twice), e.g. LAB_ARGS="--ServerApp.ip=0.0.0.0" or LAB_IP=0.0.0.0.
+lab: $(STAMP) practice
+	$(VENV)/bin/jupyter lab practice $(call unless_in_lab_args,ip,--ip=$(LAB_IP)) \
+		$(call unless_in_lab_args,port,--port=$(LAB_PORT)) $$( [ "$$(id -u)" -eq 0 ] && echo --allow-root ) $(LAB_ARGS)
+
+# $(call unless_in_lab_args,NAME,OPTION): OPTION, unless LAB_ARGS sets ServerApp's NAME itself (--NAME or
+# --ServerApp.NAME, with = or a space).
+unless_in_lab_args = $(if $(filter --$(1) --$(1)=% --ServerApp.$(1) --ServerApp.$(1)=%,$(LAB_ARGS)),,$(2))
 
 # The students' copies are made again only when a lesson (or nbgrader_config.py) changed since the last time.
 LESSONS := $(wildcard notebooks/[0-9][0-9]_*.ipynb)
@@ -94,12 +130,12 @@ $(RELEASED): $(LESSONS) nbgrader_config.py | $(STAMP)
 	$(VENV_PYTHON) tools/assignments.py --course course
 	touch $@
 
-practice: venv $(RELEASED)
+practice: $(STAMP) $(RELEASED)
 	$(VENV_PYTHON) tools/assignments.py --course course --practice practice --copy-only
 
 # The teacher's nbgrader course (docs/teaching.md): course/source/ holds the lessons with their solutions,
 # course/release/ the students' copies, course/gradebook.db the assignments. Re-run after changing a lesson.
-assignments: venv
+assignments: $(STAMP)
 	$(VENV_PYTHON) tools/assignments.py --course course --gradebook
 
 bench: venv

@@ -26,6 +26,8 @@
 # match docs/deploy.md's steps:
 #   LABKIT_CLASS_PASSWORD    the students' password (at least 8 characters); required
 #   LABKIT_TEACHER_PASSWORD  the teacher's password (at least 32 characters); required
+#                            (JupyterHub's SharedPasswordAuthenticator's rules: the hub stops at once and says which
+#                            password is too short, see password_problems below)
 #   LABKIT_WEIGHTS_DIR       MobileNetV2's weights (Keras' file names); default /srv/labkit-data/models
 #   LABKIT_SHARED_CACHE      a labkit cache filled once by the install (LABKIT_CACHE_DIR=... when converting), whose
 #                            converted models deploy/singleuser-start links into each student's own cache, so no
@@ -66,6 +68,28 @@ c.ConfigurableHTTPProxy.pid_file = str(STATE / "jupyterhub-proxy.pid")
 c.JupyterHub.cleanup_servers = False  # restarting the hub (an update) leaves the students' servers running
 
 # --- who logs in -----------------------------------------------------------------------------------------------
+PASSWORD_RULES = {"LABKIT_CLASS_PASSWORD": ("class", 8), "LABKIT_TEACHER_PASSWORD": ("teacher's", 32)}
+
+
+def password_problems(environment) -> list[str]:
+    """What is wrong with the passwords in ``environment`` (os.environ): one sentence each, saying what to do.
+
+    A password that is set but shorter than SharedPasswordAuthenticator allows would otherwise stop the hub with a
+    traceback in its log; an unset one is left to JupyterHub (the tests replace the authenticator).
+    """
+    problems = []
+    for variable, (whose, minimum) in PASSWORD_RULES.items():
+        password = environment.get(variable)
+        if password is not None and len(password) < minimum:
+            problems.append(
+                f"labkit-hub: the {whose} password ({variable}) has {len(password)} characters; it needs at least "
+                f"{minimum}. Set a longer one in /etc/labkit-hub.env, then: systemctl restart labkit-hub"
+            )
+    return problems
+
+
+if password_problems(os.environ):
+    sys.exit("\n".join(password_problems(os.environ)))
 c.JupyterHub.authenticator_class = "shared-password"
 c.SharedPasswordAuthenticator.user_password = os.environ.get("LABKIT_CLASS_PASSWORD")
 c.SharedPasswordAuthenticator.admin_password = os.environ.get("LABKIT_TEACHER_PASSWORD")

@@ -40,7 +40,7 @@ from labkit.engines import convert_to_litert
 from labkit.errors import LabkitError
 from labkit.model import Classifier
 from labkit.network import ModelDescription, dense_head_of, forward_model
-from labkit.paths import REPO_ROOT
+from labkit.paths import exports_dir, writable_folder
 from labkit.preprocess import IMAGE_SIZE
 from labkit.recipe import BASE_MODEL
 from labkit.transfer import FineTuneResult
@@ -54,7 +54,6 @@ METADATA_FILE = "labkit.json"
 CALIBRATION_FILE = "calibration.json"
 EXPORT_FORMAT = "labkit-export"
 EXPORT_VERSION = 1
-DEFAULT_EXPORTS_DIR = REPO_ROOT / "exports"  # git ignores it: exported models are the student's, not the course's
 PIXEL_SCALING = "pixels / 127.5 - 1 (RGB, range [-1, 1])"
 
 
@@ -132,8 +131,11 @@ def export_model(source: FineTuneResult | Classifier, folder: str | os.PathLike,
     Args:
         source: what :func:`labkit.transfer.fine_tune` returned (its accuracy goes into labkit.json), or a
             :class:`labkit.Classifier` with a Keras model.
-        folder: where to write, e.g. ``exports/trashnet``.
+        folder: where to write, e.g. ``exports/trashnet`` (a student's go into :func:`labkit.paths.exports_dir`).
         litert: also convert to LiteRT (``model.tflite``, float32; ~10-30 s on a 2-core machine).
+
+    Raises:
+        FolderNotWritable: ``folder`` cannot be created or written; the message says how to choose another.
 
     Example:
         >>> export_model(result, "exports/trashnet")  # doctest: +SKIP
@@ -144,8 +146,7 @@ def export_model(source: FineTuneResult | Classifier, folder: str | os.PathLike,
         training = source.settings
     else:
         classifier, accuracy, checked_on, training = source, None, None, None
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = writable_folder(folder)
     model = classifier.model
     if model.output_shape[-1] != classifier.num_classes:
         raise ExportError(
@@ -229,7 +230,7 @@ def load_exported(folder: str | os.PathLike, engine: str = "keras", warm_up: boo
 
 
 def find_exported_models(folder: str | os.PathLike | None = None) -> list[Path]:
-    """List the export folders in ``folder`` (default: the repository's ``exports/``), sorted by name.
+    """List the export folders in ``folder`` (default: :func:`labkit.paths.exports_dir`), sorted by name.
 
     An export folder is one holding ``labkit.json`` and ``labels.txt``; ``folder`` itself counts if it is one.
     A missing folder gives an empty list (nobody has exported anything yet).
@@ -238,7 +239,7 @@ def find_exported_models(folder: str | os.PathLike | None = None) -> list[Path]:
         >>> [path.name for path in find_exported_models()]  # doctest: +SKIP
         ['trashnet-mini']
     """
-    folder = DEFAULT_EXPORTS_DIR if folder is None else Path(folder)
+    folder = exports_dir() if folder is None else Path(folder)
     if not folder.is_dir():
         return []
     candidates = [folder, *sorted((child for child in folder.iterdir() if child.is_dir()), key=lambda path: path.name)]

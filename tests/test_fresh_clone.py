@@ -170,3 +170,21 @@ def test_binders_start_gets_the_model_ready_from_the_repository_alone(clone, tmp
     assert "could not get the model ready" not in done.stderr
     assert list((tmp_path / "cache" / "weights").glob(f"*/{WEIGHTS_FILE}"))
     assert list((tmp_path / "cache" / "litert").glob("*.tflite"))
+
+
+def test_start_on_a_machine_of_ones_own_uses_the_checkouts_venv(clone, homes, tmp_path):
+    # docs/deploy.md's `./start true` after `make venv`: a fresh Debian or Ubuntu has no `python` command, and its
+    # python3 has none of labkit's dependencies (here a python3 first on PATH that fails, to tell them apart).
+    venv = clone / ".venv"
+    venv.symlink_to(Path(sys.prefix), target_is_directory=True)
+    system_python = tmp_path / "bin" / "python3"
+    system_python.parent.mkdir()
+    system_python.symlink_to(shutil.which("false") or "/bin/false")
+    try:
+        path = os.pathsep.join([str(system_python.parent), "/usr/bin", "/bin"])
+        done = run(clone, homes, ["./start", "echo", "server starts"], PATH=path)
+    finally:
+        venv.unlink()
+    assert done.returncode == 0 and done.stdout.strip().splitlines()[-1] == "server starts", done.stderr
+    assert "could not get the model ready" not in done.stderr, done.stderr
+    assert list((homes["LABKIT_CACHE_DIR"] / "litert").glob("*.tflite"))

@@ -41,7 +41,8 @@ def test_make_lab_serves_the_lessons_on_loopback_behind_a_token(tmp_path):
         f"VENV={venv}",
         "STAMP=",
         f"LAB_PORT={port}",
-        f"LAB_ARGS=--no-browser --LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+        # An address in LAB_ARGS replaces the Makefile's own (Jupyter refuses --ip given twice).
+        f"LAB_ARGS=--no-browser --ServerApp.ip=127.0.0.1 --LabApp.workspaces_dir={tmp_path / 'workspaces'}",
     ]
     log = tmp_path / "lab.log"
     with open(log, "w") as output:

@@ -1,5 +1,5 @@
-"""docs/deploy.md's sizing table is the one tools/sizing.py computes from benchmarks/results/hub.json, and the
-per-student limits in deploy/ cover what benchmarks/hub.py measured."""
+"""docs/deploy.md's sizing table and deploy/config.yaml's memory guarantee are the ones tools/sizing.py computes from
+benchmarks/results/hub.json, and the per-student limits in deploy/ cover what benchmarks/hub.py measured."""
 
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ def test_a_class_needs_the_shared_pages_once_on_one_machine_and_whole_pods_on_ku
             "student_with_heatmaps_rss_mb": 900.0,
             "student_with_heatmaps_uss_mb": 500.0,
         },
+        "max": {"student_with_heatmaps_rss_mb": 930.0},
         "hub_processes_rss_mb": {"hub": 100.0, "proxy": 50.0, "culler": 50.0},
     }
 
@@ -51,10 +52,21 @@ def test_a_class_needs_the_shared_pages_once_on_one_machine_and_whole_pods_on_ku
 
     assert needs["machine_app_gb"] == pytest.approx(0.2 + 0.1 + 30 * 0.2)
     assert needs["machine_heatmaps_gb"] == pytest.approx(0.2 + 0.4 + 30 * 0.5)
-    assert needs["kubernetes_app_gb"] == pytest.approx(0.2 + 30 * 0.3)
+    assert sizing.pod_guarantee_mb(measured) == 960  # the largest student, rounded up to 64 MB
+    assert needs["kubernetes_app_gb"] == pytest.approx(0.2 + 30 * 0.96)  # each pod reserves its guarantee
     assert needs["login_cpu_s"] == 60.0
     assert sizing.machine_gb(6.3) == 8 and sizing.machine_gb(6.5) == 16  # a quarter of headroom
     assert sizing.cores_for(60.0) == 2 and sizing.cores_for(400.0) == 8
+
+
+def test_the_kubernetes_memory_guarantee_is_the_one_computed_from_the_hub_benchmark():
+    config = sizing.CONFIG.read_text()
+
+    assert sizing.updated_config(config, results()) == config, (
+        "deploy/config.yaml's memory guarantee differs from benchmarks/results/hub.json: run tools/sizing.py"
+    )
+    guarantee = yaml.safe_load(config)["singleuser"]["memory"]["guarantee"]
+    assert megabytes(guarantee) == sizing.pod_guarantee_mb(results())
 
 
 def test_the_one_machine_limit_covers_a_student_with_heatmaps(monkeypatch):

@@ -212,6 +212,12 @@ def test_a_short_training_shows_progress_honours_stop_classifies_a_new_photo_and
     widget.export_button.click()
     assert "cannot be a model name" in widget.export_result.value
     widget.export_name.value = "glass-or-metal"
+    widget.exports_dir = tmp_path / "in-the-way"  # a folder it may not write: said, and the widget goes on
+    widget.exports_dir.write_text("a file, not a folder")
+    widget.export_button.click()
+    assert "labkit cannot save into" in widget.export_result.problem_text
+    assert "LABKIT_MODELS_DIR" in widget.export_result.problem_text
+    widget.exports_dir = tmp_path
     widget.export_button.click()
     exported = tmp_path / "glass-or-metal"
     assert (exported / "labels.txt").read_text() == "0 glass\n1 metal\n"

@@ -17,6 +17,7 @@ RESULT_TIMEOUT_MS = 60_000
 # The first "Show where it looked" in a kernel imports TensorFlow and builds the Keras model: ~5 s idle, ~15 s on a
 # busy machine, more when several kernels do it at once.
 GRADCAM_TIMEOUT_MS = 180_000
+TOP_IN_VIEW = "element => { const top = element.getBoundingClientRect().top; return top >= 0 && top < innerHeight; }"
 
 # A file to hand to the page: a path, or (name, bytes) for something made up in the test.
 FileLike = Union[Path, tuple[str, bytes]]
@@ -148,6 +149,14 @@ class DashboardPage:
     def wait_for_cards(self, count: int, timeout_ms: int = RESULT_TIMEOUT_MS) -> None:
         """Wait until at least ``count`` cards (results or problems) are on the page."""
         self.page.wait_for_function(f"document.querySelectorAll('.labkit-card').length >= {count}", timeout=timeout_ms)
+
+    def wait_until_in_view(self, card: Locator, timeout_ms: int = 10_000) -> None:
+        """Wait until the top of ``card`` is inside the window (the app scrolls to a new card smoothly)."""
+        self.page.wait_for_function(
+            TOP_IN_VIEW,
+            arg=card.element_handle(),
+            timeout=timeout_ms,
+        )
 
     def best_labels(self) -> list[str]:
         return self.results.locator(".labkit-best-label").all_inner_texts()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
-from playwright.sync_api import BrowserContext, Locator, Page
+from playwright.sync_api import BrowserContext, Locator, Page, expect
 from serving import REPO_ROOT, free_port, wait_for_server, wait_or_kill
 
 SERVER_START_S = 90  # a cold start on a busy 2-core machine (extensions, the kernel specs); normally ~5 s
@@ -226,6 +227,14 @@ class LabPage:
             polling=250,
         )
 
+    def run_cell(self, text: str) -> None:
+        """Select the code cell whose source contains ``text`` and run it with Shift+Enter, as a student would;
+        return once the kernel is idle again."""
+        cell = self.notebook.locator(".jp-CodeCell").filter(has_text=text).first
+        cell.locator(".jp-InputArea-editor").click()
+        self.page.keyboard.press("Shift+Enter")
+        self.wait_until_idle()
+
     def run_all_and_wait(self, timeout_ms: int = KERNEL_IDLE_MS) -> None:
         """Run every cell and wait until the last one has finished."""
         self.run_all_cells()
@@ -281,3 +290,60 @@ class LabPage:
         locator.scroll_into_view_if_needed()
         locator.screenshot(path=path)
         return path
+
+
+class TrainerPanel:
+    """Lesson 08's trainer widget in a :class:`LabPage`, and what a student does with it (tests/browser/,
+    tests/hub/): name classes and give them photos, set the epochs, train, export."""
+
+    def __init__(self, lesson: LabPage, training_ms: int) -> None:
+        self.lesson = lesson
+        self.training_ms = training_ms  # TensorFlow's import, MobileNetV2's build and the epochs, on a busy machine
+        self.widget = lesson.notebook.locator(".labkit-trainer").last
+        self.widget.wait_for()
+
+    def text_box(self, description: str) -> Locator:
+        """The input of the text or number box labelled ``description`` ("New class", "Model name"...)."""
+        label = self.lesson.page.get_by_text(description, exact=True)
+        return self.widget.locator(".widget-inline-hbox", has=label).locator("input").first
+
+    def button(self, name: str) -> Locator:
+        """The button called ``name`` (its icon joins its accessible name, hence the pattern)."""
+        return self.widget.locator("button").filter(has_text=re.compile(rf"^\s*{re.escape(name)}\s*$"))
+
+    def add_class(self, name: str, photos: list[Path]) -> Locator:
+        """Type a class name, press *Add class*, and pick ``photos`` with its card's *Add photos*; return the card."""
+        cards = self.widget.locator(".labkit-trainer-class")
+        count = cards.count()
+        self.widget.locator(".widget-text", has=self.lesson.page.get_by_text("New class", exact=True)).locator(
+            "input"
+        ).fill(name)
+        self.button("Add class").click()
+        expect(cards).to_have_count(count + 1)  # the new class's card is drawn
+        card = cards.nth(count)
+        expect(card.locator("input").first).to_have_value(name)
+        with self.lesson.page.expect_file_chooser() as chooser:  # this class's own "Add photos" button
+            card.locator(".widget-upload").click()
+        chooser.value.set_files([str(photo) for photo in photos])
+        card.get_by_text(f"{len(photos)} photos", exact=True).wait_for()
+        return card
+
+    def train(self, head_epochs: int, fine_tune_epochs: int, classes: str) -> None:
+        """Set the epochs, press *Train*, and wait for the curves and "trained on ``classes``"."""
+        for description, value in (("New-head epochs", head_epochs), ("Fine-tuning epochs", fine_tune_epochs)):
+            box = self.text_box(description)
+            box.fill(str(value))
+            box.press("Tab")
+        self.button("Train").click()
+        self.widget.locator("img[alt^='Training curves over']").wait_for(timeout=self.training_ms)
+        self.widget.get_by_text(f"trained on {classes}", exact=False).wait_for(timeout=self.training_ms)
+
+    def export(self, name: str) -> str:
+        """Type the model's name, press *Export*, and return the message that says where it went."""
+        box = self.text_box("Model name")
+        box.fill(name)
+        box.press("Tab")
+        self.button("Export").click()
+        message = self.widget.get_by_text("Exported to", exact=False)
+        message.wait_for(timeout=self.training_ms)
+        return message.inner_text()

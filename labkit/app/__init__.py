@@ -8,7 +8,8 @@ package, in the order its modules import each other:
 - :mod:`~labkit.app.pictures`: previews, the bar chart, data URLs;
 - :mod:`~labkit.app.state`: :class:`DashboardApp`, the state with no widget in it, and :class:`Result` (data);
 - :mod:`~labkit.app.views`: functions from the state to the HTML shown;
-- :mod:`~labkit.app.widgets`: the anywidgets (drop zone, gallery, "Show where it looked"), JS/CSS in ``static/``;
+- :mod:`~labkit.app.widgets`: the anywidgets (drop zone, gallery, "Show where it looked", the page's landmarks),
+  JS/CSS in ``static/``;
 - :mod:`~labkit.app.page`: :func:`build_dashboard`, the page wired to the state.
 
 The same state drives the page from Python, without a browser::
@@ -17,7 +18,9 @@ The same state drives the page from Python, without a browser::
     >>> app.classify_file("data/samples/954_banana.jpg").prediction.label  # doctest: +SKIP
     'banana'
 
-``voila.json``'s settings and why: ``websocket_max_message_size`` 100 MiB (FileUpload sends a whole selection as
+``voila.json``'s settings and why: ``template`` "labkit" (``template/``: Voilà's lab template without its links to
+a public CDN, so the page loads everything from the installation, offline too; the Makefile links it where Voilà
+finds templates); ``websocket_max_message_size`` 100 MiB (FileUpload sends a whole selection as
 one message; Tornado's 10 MiB default would drop one large phone photo; each photo is still limited to
 :data:`MAX_UPLOAD_BYTES`); ``disable_check_xsrf`` (a closing tab's request to shut its kernel down has no
 ``_xsrf`` cookie); ``cull_idle_timeout`` 600 s and ``cull_interval`` 60 s (kernels that lost their tab are shut
@@ -42,7 +45,7 @@ from labkit.app.catalogue import (
 from labkit.app.page import build_dashboard, watch_kernel
 from labkit.app.state import GENERIC_ERROR, MAX_UPLOAD_BYTES, DashboardApp, Result, too_large_error, where_it_looked
 from labkit.app.views import card_html, problem_html, result_html, status_html
-from labkit.app.widgets import GRADCAM_ERROR, DropZone, SampleGallery, WhereItLooked
+from labkit.app.widgets import GRADCAM_ERROR, DropZone, SampleGallery, Wayfinding, WhereItLooked
 
 __all__ = [
     "GENERIC_ERROR",
@@ -55,6 +58,7 @@ __all__ = [
     "ModelOption",
     "Result",
     "SampleGallery",
+    "Wayfinding",
     "WhereItLooked",
     "available_models",
     "build_dashboard",

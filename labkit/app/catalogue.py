@@ -1,9 +1,10 @@
 """The app's model catalogue: MobileNetV2 (ImageNet) and every model exported into the models folder.
 
 The "Model" picker lists :func:`available_models`: the built-in model first, then each export found by
-:func:`labkit.export.find_exported_models` in :func:`models_folder` (``exports/`` at the repository root, or
-``$LABKIT_MODELS_DIR``). :func:`find_model` resolves what a teacher names (``$LABKIT_MODEL``: ``imagenet``, an
-export's folder name, or a path to an export folder). Each model loads once per kernel, on first use.
+:func:`labkit.export.find_exported_models` in :func:`models_folders` (the student's ``~/labkit-exports`` or
+``$LABKIT_MODELS_DIR``: :func:`labkit.paths.exports_dir`, where lesson 08 exports). :func:`find_model` resolves
+what a teacher names (``$LABKIT_MODEL``: ``imagenet``, an export's folder name, or a path to an export folder).
+Each model loads once per kernel, on first use.
 
     >>> [option.name for option in available_models()]  # doctest: +SKIP
     ['MobileNetV2', 'trashnet']
@@ -20,7 +21,6 @@ from pathlib import Path
 from labkit.autocalibration import VALIDATION_SET
 from labkit.calibration import Calibration, shipped_calibration
 from labkit.export import (
-    DEFAULT_EXPORTS_DIR,
     LITERT_FILE,
     ExportError,
     describe_export,
@@ -29,13 +29,16 @@ from labkit.export import (
     read_metadata,
 )
 from labkit.model import Classifier, shared_classifier
-from labkit.paths import REPO_ROOT
+from labkit.paths import MODELS_DIR_ENV, REPO_ROOT, exports_dir
 from labkit.weights import find_weights, weights_file_fingerprint
 
 IMAGENET = "imagenet"  # the model picker's key (and $LABKIT_MODEL's value) for the built-in model
 IMAGENET_NAME, IMAGENET_CLASSES = "MobileNetV2", "ImageNet, 1000 classes"
 MODEL_DESCRIPTION = f"{IMAGENET_NAME} ({IMAGENET_CLASSES})"
-MODELS_DIR_ENV, MODEL_ENV = "LABKIT_MODELS_DIR", "LABKIT_MODEL"
+MODEL_ENV = "LABKIT_MODEL"
+# Where exports went before they went to the student's home: still listed for a clone's `make app`, as it costs one
+# folder listing and a student's earlier models keep working; never written to.
+OLD_EXPORTS_DIR = REPO_ROOT / "exports"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,21 +173,31 @@ def classes_text(names: Sequence[str], shown: int = 5) -> str:
     return f"{len(names)} classes: {', '.join(names[:shown])}…"
 
 
-def models_folder() -> Path:
-    """Where the app looks for exported models: ``$LABKIT_MODELS_DIR``, else ``exports/`` at the repository root."""
-    folder = os.environ.get(MODELS_DIR_ENV)
-    return Path(folder).expanduser() if folder else DEFAULT_EXPORTS_DIR
+def models_folders() -> list[Path]:
+    """Where the app looks for exported models: :func:`labkit.paths.exports_dir` (``$LABKIT_MODELS_DIR``, else
+    ``~/labkit-exports``), then, unless ``$LABKIT_MODELS_DIR`` is set, the repository's ``exports/`` of older labkits.
+
+    Example:
+        >>> [folder.name for folder in models_folders()]  # doctest: +SKIP
+        ['labkit-exports', 'exports']
+    """
+    folders = [exports_dir()]
+    if not os.environ.get(MODELS_DIR_ENV) and OLD_EXPORTS_DIR.resolve() != folders[0].resolve():
+        folders.append(OLD_EXPORTS_DIR)
+    return folders
 
 
 def available_models(folder: str | os.PathLike | None = None) -> list[ModelOption]:
-    """The picker's models: MobileNetV2 (ImageNet) first, then every export in ``folder`` (default
-    :func:`models_folder`), sorted by name.
+    """The picker's models: MobileNetV2 (ImageNet) first, then every export in ``folder`` (default: those in
+    :func:`models_folders`), sorted by name within each folder.
 
     Example:
         >>> [option.name for option in available_models()]  # doctest: +SKIP
         ['MobileNetV2', 'trashnet']
     """
-    return [imagenet_model(), *map(exported_model, find_exported_models(models_folder() if folder is None else folder))]
+    folders = models_folders() if folder is None else [Path(folder)]
+    exports = [export for each in folders for export in find_exported_models(each)]
+    return [imagenet_model(), *map(exported_model, exports)]
 
 
 def find_model(models: Sequence[ModelOption], wanted: str | os.PathLike) -> ModelOption:
@@ -200,7 +213,7 @@ def find_model(models: Sequence[ModelOption], wanted: str | os.PathLike) -> Mode
         if wanted in (option.key, option.name):
             return option
     # Voilà runs the kernel in notebooks/, so a path relative to the repository (as in `make app`) is tried too.
-    candidates = [Path(wanted).expanduser(), models_folder() / wanted, REPO_ROOT / wanted]
+    candidates = [Path(wanted).expanduser(), *(folder / wanted for folder in models_folders()), REPO_ROOT / wanted]
     path = next((candidate for candidate in candidates if candidate.exists()), candidates[0])
     key = str(path.resolve())
     return next((option for option in models if option.key == key), None) or exported_model(path)

@@ -30,7 +30,7 @@ from labkit.app.views import (
     results_title_html,
     status_html,
 )
-from labkit.app.widgets import DropZone, SampleGallery, WhereItLooked, in_background, sample_photos
+from labkit.app.widgets import DropZone, SampleGallery, Wayfinding, WhereItLooked, in_background, sample_photos
 from labkit.images import ACCEPTED_FILES
 from labkit.paths import SAMPLES_DIR
 from labkit.samples import credits_html
@@ -108,7 +108,7 @@ class Page:
         self.clear.on_click(lambda _button: app.clear())
         self.picker.observe(self.on_pick, names="value")
         app.observe(self.show_model, names=["model", "models"])
-        app.observe(self.show_status, names=["status", "status_message", "busy"])
+        app.observe(self.show_status, names=["status", "status_message", "busy", "results"])
         app.observe(self.show_results, names="results")
         self.show_model()
         self.show_status()
@@ -133,12 +133,10 @@ class Page:
             ),
             "labkit-results-section",
         )
-        return _styled(
-            widgets.VBox(
-                [widgets.HTML(header_html()), model_bar, self.status, intake, self.gallery, self.photo_credits, results]
-            ),
-            "labkit-app",
-        )
+        # The results come right under the ways in, before the gallery: an answer appears where the user is looking,
+        # not below 18 sample photos (Wayfinding scrolls to it when it arrives out of sight all the same).
+        parts = [widgets.HTML(header_html()), model_bar, self.status, intake, results, self.gallery, self.photo_credits]
+        return _styled(widgets.VBox([*parts, Wayfinding()]), "labkit-app")
 
     # --- what the user does -> the state ---------------------------------------------------------------------------
 
@@ -182,7 +180,7 @@ class Page:
         self.model_note.value = model_note_html(self.app.current_model)
 
     def show_status(self, _change: dict | None = None) -> None:
-        self.status.value = status_html(self.app.status, self.app.status_message, self.app.busy)
+        self.status.value = status_html(self.app.status, self.app.status_message, self.app.busy, len(self.app.results))
 
     def show_results(self, _change: dict | None = None) -> None:
         results = self.app.results

@@ -104,12 +104,14 @@ def caveats_html(prediction: Prediction) -> str:
     )
 
 
-def status_html(status: str, message: str, busy: int) -> str:
-    """The status line: the model loading (and photos waiting for it), ready (and photos being classified), or why
-    it failed.
+def status_html(status: str, message: str, busy: int, results: int = 0) -> str:
+    """The status line: the model loading (and photos waiting for it), ready (and photos being classified, and how
+    many results the page shows below), or why it failed. It is a live region: a screen reader reads each change.
 
     Example:
         >>> "2 photos waiting" in status_html("loading", "Loading MobileNetV2…", busy=2)
+        True
+        >>> "1 result below" in status_html("ready", "Ready: MobileNetV2", busy=0, results=1)
         True
     """
     photos = counted(busy, "photo")
@@ -127,9 +129,10 @@ def status_html(status: str, message: str, busy: int) -> str:
             f'aria-hidden="true"></span> {html.escape(message)} the first start takes a few seconds.{waiting}</p>'
         )
     working = f" · classifying {photos}…" if busy else ""
+    shown = f" · {counted(results, 'result')} below" if results else ""
     return (
         f'<p class="labkit-status" data-state="ready" role="status"><span aria-hidden="true">●</span> '
-        f"{html.escape(message)}{working}</p>"
+        f"{html.escape(message)}{working}{shown}</p>"
     )
 
 
@@ -150,15 +153,16 @@ def results_title_html(count: int) -> str:
 
 
 def header_html() -> str:
-    """The page's title and what it does."""
+    """The page's title and what it does: the top of the page's main landmark (a ``<header>`` there would be a
+    banner landmark nested in main, which screen readers' landmark lists get wrong)."""
     return """
-<header class="labkit-header">
+<div class="labkit-header">
   <p class="labkit-brand">labkit</p>
   <h1 class="labkit-title">What's in this photo?</h1>
   <p class="labkit-lede">Give the model a photo and it answers with its three best guesses, how sure it is, and,
     if you ask, where in the photo it looked.</p>
   <p class="labkit-model">Photos are classified in memory and never saved.</p>
-</header>"""
+</div>"""
 
 
 def intake_html(max_bytes: int = MAX_UPLOAD_BYTES) -> str:

@@ -2,7 +2,8 @@
 
 - :class:`DropZone` takes photos dropped on the page, pasted, or snapped with the webcam;
 - :class:`SampleGallery` offers the sample photos as buttons;
-- :class:`WhereItLooked` is a card's "Show where it looked" button and its Grad-CAM overlay.
+- :class:`WhereItLooked` is a card's "Show where it looked" button and its Grad-CAM overlay;
+- :class:`Wayfinding` names the page's landmarks and brings each new result card into view.
 
 Each sends what the user did to Python as a message (or a synced trait); :mod:`labkit.app.page` connects them to
 the app's state.
@@ -57,6 +58,14 @@ class SampleGallery(anywidget.AnyWidget):
 
     _esm = STATIC_DIR / "gallery.js"
     samples = traitlets.List(traitlets.Dict()).tag(sync=True)  # {"file", "label", "thumbnail" (data URL)}
+
+
+class Wayfinding(anywidget.AnyWidget):
+    """Nothing to see: it gives the page's parts their landmarks (the app is ``main``; the model bar, the photo
+    intake, the gallery and the results are named regions) and scrolls each new result card into view when it
+    arrives out of sight (the answer to a photo clicked low in the gallery, or to an upload on a small screen)."""
+
+    _esm = STATIC_DIR / "wayfinding.js"
 
 
 def sample_photos(folder: Path = SAMPLES_DIR) -> list[dict]:

@@ -23,7 +23,8 @@ What a student does, and what labkit does for each step:
 4. **Try a photo**: upload a photo the model never saw; it gets its top-3 with calibrated percentages (the
    fine-tuned model's temperature, fitted on the validation photos).
 5. **Export**: :func:`labkit.export.export_model` writes ``model.keras``, Teachable Machine's ``labels.txt`` and a
-   LiteRT ``model.tflite`` into ``exports/NAME``, where the app's Model menu finds it.
+   LiteRT ``model.tflite`` into ``~/labkit-exports/NAME`` (:func:`labkit.paths.exports_dir`), where the app's Model
+   menu finds it.
 
 Bad input never loses work: fewer than two classes, too few photos in a class (the message says how many more),
 an unreadable photo or an invalid class name each get a message saying what to do, and everything else stays.
@@ -41,7 +42,6 @@ import ipywidgets as widgets
 
 from labkit.class_names import TrainingDataError
 from labkit.errors import LabkitError
-from labkit.export import DEFAULT_EXPORTS_DIR
 from labkit.images import ACCEPTED_FILES
 from labkit.lessons.trainer_card import ClassCard
 from labkit.lessons.trainer_photos import Added, Photo, PhotoLike, TrainerInputError, open_photo
@@ -77,11 +77,11 @@ class Trainer(TryIt):
         *,
         head_epochs: int = HEAD_EPOCHS,
         fine_tune_epochs: int = FINE_TUNE_EPOCHS,
-        exports_dir: str | os.PathLike = DEFAULT_EXPORTS_DIR,
+        exports_dir: str | os.PathLike | None = None,
         training_options: dict[str, Any] | None = None,
     ) -> None:
         self.session = session or TrainerSession()
-        self.exports_dir = Path(exports_dir)
+        self.exports_dir = Path(exports_dir) if exports_dir is not None else None  # None: the student's
         self.training_options = dict(training_options or {})
 
         self.messages = ResultArea()
@@ -144,7 +144,7 @@ class Trainer(TryIt):
         self.export_result = ResultArea()
         self.export_name = widgets.Text(value="my-classes", description="Model name", continuous_update=False)
         self.export_button = widgets.Button(
-            description="Export", icon="download", tooltip="Save .keras, labels.txt and LiteRT into exports/NAME"
+            description="Export", icon="download", tooltip="Save .keras, labels.txt and LiteRT into labkit-exports/NAME"
         )
         self.export_button.on_click(self.export_result.guard(self._export_pressed))
 
@@ -290,11 +290,11 @@ class Trainer(TryIt):
         return prediction
 
     def export(self, name: str) -> Path | None:
-        """Export the trained model to ``exports/NAME`` (the *Export* button) and say where it went."""
+        """Export the trained model to ``labkit-exports/NAME`` (the *Export* button) and say where it went."""
         self.export_result.show(text_html("Exporting (the LiteRT conversion takes a little while)…"))
         try:
             folder = self.session.export(name, self.exports_dir)
-        except TrainerInputError as error:
+        except LabkitError as error:  # no model yet, a bad name, or a folder it may not write
             self.export_result.problem(str(error))
             return None
         files = ", ".join(sorted(path.name for path in folder.iterdir()))

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit.class_names import MIN_CLASSES, class_name_problem
-from labkit.export import DEFAULT_EXPORTS_DIR, export_model
+from labkit.export import export_model
 from labkit.images import ImageError
 from labkit.lessons.trainer_photos import (
     EXAMPLE_PHOTOS,
@@ -31,6 +31,7 @@ from labkit.lessons.trainer_photos import (
     open_photo,
     read_photo,
 )
+from labkit.paths import exports_dir
 from labkit.predict import Prediction
 from labkit.recipe import FINE_TUNE_EPOCHS, HEAD_EPOCHS, EpochReport
 from labkit.training_data import MIN_IMAGES_PER_CLASS, training_set_from_photos
@@ -296,8 +297,9 @@ class TrainerSession:
             if str(file) in self._trained_on
         ]
 
-    def export(self, name: str, folder: str | os.PathLike = DEFAULT_EXPORTS_DIR, *, litert: bool = True) -> Path:
-        """Export the trained model to ``folder/name`` (.keras, labels.txt, LiteRT), where the app finds it."""
+    def export(self, name: str, folder: str | os.PathLike | None = None, *, litert: bool = True) -> Path:
+        """Export the trained model to ``folder/name`` (.keras, labels.txt, LiteRT); by default ``folder`` is the
+        student's :func:`labkit.paths.exports_dir`, where the app finds it."""
         if self.result is None:
             raise TrainerInputError("Train a model first: there is nothing to export yet.")
         if not name.strip() or class_name_problem(name) is not None:
@@ -305,7 +307,7 @@ class TrainerSession:
                 f"'{name}' cannot be a model name: it {class_name_problem(name) or 'is empty'}. "
                 "The model is saved in a folder of that name; try e.g. 'trash-sorter'."
             )
-        return export_model(self.result, Path(folder) / name, litert=litert)
+        return export_model(self.result, Path(folder or exports_dir()) / name, litert=litert)
 
 
 def _by_unique_name(photos: Sequence[Photo]) -> dict[str, Photo]:

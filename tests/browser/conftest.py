@@ -12,6 +12,7 @@ only for the tests that ask for it (``exported_model_server``).
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from serving import (
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 VIEWPORT = {"width": 1280, "height": 1000}
+ANOTHER_HOST = re.compile(r"^(?!https?://(127\.0\.0\.1|localhost)[:/])[a-z]+://")  # not data: or blob: (never routed)
 
 
 @pytest.fixture(scope="session")
@@ -93,9 +95,24 @@ def context(browser, request):
 
 
 @pytest.fixture
-def dashboard(context, voila_url) -> DashboardPage:
-    """A tab on the app, its model loaded (the status line says "Ready")."""
-    return DashboardPage.open(context, voila_url)
+def outside_requests() -> list[str]:
+    """The URLs the app's tab asked of any host but this machine: each one was refused, as in an offline classroom
+    (the ``dashboard`` fixture blocks them)."""
+    return []
+
+
+@pytest.fixture
+def dashboard(context, voila_url, outside_requests) -> DashboardPage:
+    """A tab on the app, offline, its model loaded (the status line says "Ready"). The app must need nothing from the
+    internet: the test errs if its page asked another host for anything (a font, a stylesheet, a script)."""
+
+    def refuse(route) -> None:
+        outside_requests.append(route.request.url)
+        route.abort("internetdisconnected")
+
+    context.route(ANOTHER_HOST, refuse)
+    yield DashboardPage.open(context, voila_url)
+    assert not outside_requests, f"The app asked the internet for {outside_requests}; serve them from the installation."
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

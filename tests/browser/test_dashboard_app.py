@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from accessibility import axe_violations, blocking, describe
 from dashboard_page import DashboardPage
 from PIL import Image
 from serving import FAKE_CAMERA, TRAINING_CLASSES, TRAINING_PHOTOS, launch_chromium
@@ -51,6 +52,39 @@ def test_an_uploaded_photo_shows_its_label_with_a_chart_and_alt_text(dashboard, 
     assert expected_label(ZEBRA) in chart_alt and "%" in chart_alt
     # strip_sources (voila.json): the page shows the app, never the notebook's code.
     assert "build_dashboard" not in dashboard.page.content()
+
+
+def test_after_one_upload_the_app_needs_no_internet_draws_its_icons_and_passes_axe(dashboard, outside_requests, photo):
+    dashboard.upload(photo(ZEBRA))
+    dashboard.wait_for_cards(1)
+
+    assert outside_requests == []  # every stylesheet, script and font came from the app's server
+    icon = dashboard.page.locator(".labkit-upload .fa-upload")  # FileUpload's icon, drawn with Font Awesome's font
+    assert icon.evaluate("icon => getComputedStyle(icon).fontFamily").strip('"').startswith("Font Awesome")
+    assert icon.bounding_box()["width"] > 0
+    assert dashboard.page.evaluate(
+        "[...document.fonts].some(font => font.family.includes('Font Awesome') && font.status === 'loaded')"
+    )
+    # Landmarks: the app is the page's main part, and its parts are named regions a screen reader can jump to.
+    assert dashboard.page.get_by_role("main").count() == 1
+    for region in ("Model", "Add photos", "Results", "No photo at hand? Try one of these:"):
+        assert dashboard.page.get_by_role("region", name=region, exact=True).count() == 1, region
+    violations = axe_violations(dashboard.page)
+    assert not blocking(violations), describe(violations)
+    assert not [violation for violation in violations if violation["id"] == "region"], describe(violations)
+
+
+def test_the_answer_comes_into_view_after_an_upload_and_after_a_gallery_click(dashboard, photo):
+    dashboard.upload(photo(ZEBRA), photo(PENGUIN), photo(MUG))
+    dashboard.wait_for_cards(3)
+    dashboard.wait_until_in_view(dashboard.cards.first)
+    assert "3 results below" in dashboard.page.locator(".labkit-status").inner_text()
+
+    # The gallery's last photo is at the bottom of the page, far below the results: its answer arrives out of sight.
+    dashboard.click_sample(sample_caption(read_samples()[-1]))
+    dashboard.wait_for_cards(4)
+    dashboard.wait_until_in_view(dashboard.cards.first)
+    assert "4 results below" in dashboard.page.locator(".labkit-status").inner_text()
 
 
 def test_several_files_at_once_give_a_card_each(dashboard, photo, expected_label):
@@ -193,19 +227,22 @@ def test_without_a_usable_camera_the_webcam_button_says_what_to_do(playwright, v
         chromium.close()
 
 
-def test_the_keyboard_reaches_every_control_and_enter_classifies_a_sample(dashboard):
+def test_the_keyboard_reaches_every_control_in_order_and_enter_classifies_a_sample(dashboard):
     pizza = read_samples()[[row["file"] for row in read_samples()].index(GALLERY_PHOTO)]
     gallery_button = f"Classify the sample photo of a {sample_caption(pizza)}"
+    gallery = [f"Classify the sample photo of a {sample_caption(row)}" for row in read_samples()]
     focused = []
-    for _ in range(12):
+    for _ in range(len(gallery) + 6):
         dashboard.page.keyboard.press("Tab")
         focused.append(
             dashboard.page.evaluate(
                 "document.activeElement.getAttribute('aria-label') || document.activeElement.innerText"
             )
         )
-    assert "Choose photos to classify" in focused
-    assert "Take a photo" in focused
+    # Top to bottom: the model, the two ways in, then every gallery photo by its name (Clear waits for a result).
+    assert focused[0].startswith("MobileNetV2")
+    assert focused[1:3] == ["Choose photos to classify", "Take a photo"]
+    assert focused[3 : 3 + len(gallery)] == gallery
     assert gallery_button in focused
 
     while dashboard.page.evaluate("document.activeElement.getAttribute('aria-label')") != gallery_button:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from accessibility import axe_violations, blocking, describe
 from playwright.sync_api import expect
 
 from labkit.lessons.tryit import find_sample
@@ -48,6 +49,9 @@ def test_lesson_03_a_photo_uploaded_through_the_file_chooser_gets_its_answer(lab
     expect(widget.get_by_role("img", name=f"Your photo, {tabby.name}")).to_be_visible(timeout=RESULT_TIMEOUT_MS)
     expect(widget.locator(".labkit-try-guesses")).to_contain_text("tabby")
     assert widget.locator(".labkit-try-best").inner_text() != first or "tabby" in first
+    # The widget after an upload, audited with axe-core: nothing serious or critical (JupyterLab's own page aside).
+    violations = axe_violations(lesson.page, ".labkit-try-your-photo")
+    assert not blocking(violations), describe(violations)
 
 
 def test_lesson_05_the_temperature_slider_moved_by_keyboard_redraws_the_reliability_diagram(lab):

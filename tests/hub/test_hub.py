@@ -1,13 +1,20 @@
 """The class deployment, for real: JupyterHub with configurable-http-proxy and the repository's one-machine config
 (deploy/jupyterhub_config.py, with the test-only overrides hubserver.py lists), on loopback, driven by Debian's
-chromium. Three students log in at the same moment, each lands on the app through the hub and classifies a photo;
-an idle student's server is stopped by jupyterhub-idle-culler; logging in again gets a fresh server that works.
+chromium. Each student is a Unix user of their own, as on the real hub (their servers run as them; the repository
+is root's and read-only for them). Three students log in at the same moment, each lands on the app through the hub
+and classifies a photo. One leaves: jupyterhub-idle-culler stops that idle server. Meanwhile another opens lesson 08
+in JupyterLab, trains its trainer briefly on two classes of photos and exports the model, which goes to their home;
+in the app they pick that model in the Model menu and it answers. Logging in again after the culling gets a fresh
+server that works.
 
-Needs configurable-http-proxy in .hub/ (`make hub-deps`, part of `make test`). A few minutes on 2 busy cores.
+Needs root (useradd; CI and this sandbox are root) and configurable-http-proxy in .hub/ (`make hub-deps`, part of
+`make test`). Several minutes: lesson 08 imports TensorFlow, trains and converts its export in the student's kernel.
 """
 
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
 import sys
 import tempfile
@@ -15,6 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
+from lab_page import LabPage, TrainerPanel
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.append(str(REPO_ROOT / "benchmarks"))  # appended: the benchmarks' names never hide an installed module
@@ -24,10 +32,17 @@ from concurrent_sessions import expected_labels, photo_paths  # noqa: E402
 from dashboard_page import DashboardPage  # noqa: E402
 from serving import warm_model_cache  # noqa: E402
 
+from labkit.export import describe_export  # noqa: E402
+from labkit.lessons.trainer_photos import EXAMPLE_PHOTOS  # noqa: E402
+
 pytestmark = [pytest.mark.hub, pytest.mark.slow, pytest.mark.browser]
 
 STUDENTS = ("ada", "grace", "alan")
-CULL_TIMEOUT_S = 45  # idle seconds before the culler stops a server (the real config: an hour)
+TRAINER = "grace"  # the student who trains and exports a model in lesson 08
+LESSON_08 = "notebooks/08_teach_it_your_own_classes.ipynb"
+CLASSES, PHOTOS_PER_CLASS, MODEL = ("glass", "metal"), 6, "hub-sorter"
+TRAINING_MS = 600_000  # TensorFlow's import, MobileNetV2's build, 3 short epochs and the LiteRT export
+CULL_TIMEOUT_S = 60  # idle seconds before the culler stops a server (the real config: an hour)
 SPAWN_AND_READY_S = 300  # three servers and their app kernels starting together on 2 shared cores
 CULLED_WITHIN_S = CULL_TIMEOUT_S + 120  # timeout, the culler's round, activity reports, stopping the server
 APP_PATH = "voila/render/notebooks/dashboard.ipynb"
@@ -38,7 +53,11 @@ ARTIFACTS = REPO_ROOT / "test-artifacts"  # the hub's log stays here after the t
 def hub():
     warm_model_cache()  # the LiteRT conversion once, here, not in three students' kernels at once
     state = Path(tempfile.mkdtemp(prefix="labkit-hub-test-"))  # the hub's state and the students' homes
-    running = hubserver.start_hub(state, cull_timeout_s=CULL_TIMEOUT_S, log=ARTIFACTS / "jupyterhub.log")
+    if os.geteuid() != 0:
+        pytest.fail("the hub test makes a Unix user per student (useradd): run it as root, as CI does")
+    running = hubserver.start_hub(
+        state, cull_timeout_s=CULL_TIMEOUT_S, log=ARTIFACTS / "jupyterhub.log", students=STUDENTS
+    )
     yield running
     hubserver.stop_hub(running)
     shutil.rmtree(state, ignore_errors=True)
@@ -74,6 +93,7 @@ def test_students_log_in_together_use_the_app_and_an_idle_server_is_culled_then_
     servers = hub.server_processes()
     assert sorted(servers) == sorted(STUDENTS), "each student should have a single-user server of their own"
     assert len({process.pid for process in servers.values()}) == len(STUDENTS)
+    assert {name: process.username() for name, process in servers.items()} == {name: name for name in STUDENTS}
 
     # Each classifies a photo and sees its label, with the class's converted model linked into their own cache
     # by deploy/singleuser-start (a kernel that converted it would have written a file of its own there).
@@ -88,10 +108,28 @@ def test_students_log_in_together_use_the_app_and_an_idle_server_is_culled_then_
     lab.get_by_text("dashboard.ipynb").first.wait_for(timeout=120_000)
     lab.close()
 
-    # The first student leaves; with nothing happening in their server, the culler stops it.
+    # The first student leaves; with nothing happening in their server, the culler will stop it.
     first = STUDENTS[0]
     culled_process, started = servers[first], hub.server(first)["started"]
     contexts.pop(first).close()
+
+    # Meanwhile another trains lesson 08's trainer in JupyterLab and exports the model: it goes to their home (the
+    # repository is not theirs to write), and the app's Model menu lists it there; it answers a photo.
+    folder = train_and_export_in_lesson_08(contexts[TRAINER], hub)
+    assert folder == hub.state / "home" / TRAINER / "labkit-exports" / MODEL
+    assert folder.stat().st_uid == pwd.getpwnam(TRAINER).pw_uid and (folder / "model.tflite").is_file()
+    app = pages[TRAINER]
+    app.reload()
+    hubserver.wait_until_ready(app, SPAWN_AND_READY_S)
+    dashboard = DashboardPage(app)
+    dashboard.choose_model(describe_export(folder), ready_text=f"Ready: {MODEL} ({', '.join(CLASSES)})")
+    unseen = sorted((EXAMPLE_PHOTOS / "glass").glob("*.jpg"))[PHOTOS_PER_CLASS]  # not one it was trained on
+    dashboard.upload(unseen)
+    dashboard.wait_for_cards(1)
+    card = dashboard.results.first
+    assert card.locator(".labkit-answered-by").inner_text() == MODEL
+    assert card.locator(".labkit-best-label").inner_text() in CLASSES
+
     assert wait_until(lambda: hub.server(first) is None, CULLED_WITHIN_S), (
         f"{first}'s idle server was not culled within {CULLED_WITHIN_S} s; see {hub.log}"
     )
@@ -107,3 +145,24 @@ def test_students_log_in_together_use_the_app_and_an_idle_server_is_culled_then_
 
     for context in [again, *contexts.values()]:
         context.close()
+
+
+def train_and_export_in_lesson_08(context, hub) -> Path:
+    """As the trainer student: open lesson 08 in JupyterLab through the hub, run its configuration cell and the
+    empty trainer's, add two classes of a few photos, train briefly and export; return the export's folder."""
+    page = context.new_page()
+    page.goto(f"{hub.url}user/{TRAINER}/lab/tree/{LESSON_08}", wait_until="commit")
+    lesson = LabPage(page)
+    page.get_by_text("| Idle").first.wait_for(timeout=SPAWN_AND_READY_S * 1000)  # the status bar: kernel connected
+    lesson.wait_until_idle()
+    lesson.run_cell("# Configuration")
+    lesson.run_cell("yours = trainer()")
+    trainer = TrainerPanel(lesson, TRAINING_MS)
+    for material in CLASSES:
+        trainer.add_class(material, sorted((EXAMPLE_PHOTOS / material).glob("*.jpg"))[:PHOTOS_PER_CLASS])
+    trainer.train(head_epochs=3, fine_tune_epochs=0, classes=", ".join(CLASSES))
+    message = trainer.export(MODEL)
+    assert f"Exported to labkit-exports/{MODEL}" in message, message
+    assert lesson.errors() == []
+    page.close()
+    return hub.state / "home" / TRAINER / "labkit-exports" / MODEL

@@ -2,10 +2,12 @@
 
 function render({ model, el }) {
   el.classList.add("labkit-gallery");
+  el.setAttribute("role", "region"); // a landmark, named by its heading
   const heading = document.createElement("p");
   heading.className = "labkit-gallery-title";
   heading.id = `labkit-gallery-${Math.random().toString(36).slice(2)}`;
   heading.textContent = "No photo at hand? Try one of these:";
+  el.setAttribute("aria-labelledby", heading.id);
   const list = document.createElement("ul");
   list.className = "labkit-gallery-list";
   list.setAttribute("aria-labelledby", heading.id);
