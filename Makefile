@@ -100,7 +100,7 @@ test: venv chromium hub-deps axe lint
 # `voila` searches Voila.config_file_paths, which defaults to [os.getcwd(), *jupyter_config_path()] with the
 # current directory first and winning (voila/app.py, _config_file_paths_default). So run it from the repo root.
 # Command-line options still beat the file, e.g. VOILA_ARGS="--Voila.ip=0.0.0.0" to serve a classroom.
-# voila.json pre-heats a pool of 10 kernels at start (docs/classroom.md says why): convert the model for LiteRT first (once, ~30 s; afterwards ~1 s),
+# voila.json pre-heats a pool of 10 kernels at start (docs/classroom.md says why): convert the model for LiteRT first (once; README's "first start ever" row),
 # so the pool's kernels load it rather than each converting it with TensorFlow at the same time. If it fails
 # (no weights), the app still starts and says what is missing.
 app: $(STAMP)

@@ -51,8 +51,8 @@ EXCHANGE = os.environ.get("LABKIT_NBGRADER_EXCHANGE", "/srv/nbgrader/exchange")
 
 # Per student, from the figures in benchmarks/results/hub.json (benchmarks/hub.py; docs/deploy.md's sizing table):
 # a server with the app's kernel, after classifying and showing heatmaps (no TensorFlow), and a lesson's kernel,
-# which peaks at 1.4 GB (lessons 06-07, docs/classroom.md); tests/test_sizing.py checks the limit covers the
-# measured server. The limit is a ceiling, not a reservation: memory is only used when a student needs it,
+# whose peak docs/deploy.md gives per lesson (benchmarks/results/lessons.json); tests/test_sizing.py checks the
+# limit covers the measured server. The limit is a ceiling, not a reservation: memory is only used when a student needs it,
 # and a student who hits it loses their kernel (JupyterLab says so), not the machine.
 MEMORY_LIMIT = "3G"
 CPU_LIMIT = 1.0  # one core at most per student: a lesson's cell cannot starve the class

@@ -1,4 +1,5 @@
-"""README's "What we measured" table is generated from benchmarks/results/*.json, and the two must agree."""
+"""README's "What we measured" table, docs/classroom.md's table and the figures in docs/course.md's and
+docs/deploy.md's prose are generated from benchmarks/results/*.json, and documents and results must agree."""
 
 from __future__ import annotations
 
@@ -34,6 +35,31 @@ def test_the_tables_of_figures_are_the_ones_generated_from_the_results(document)
     assert figures.with_table(text, table) == text, (
         f"{document}'s figures differ from benchmarks/results/*.json: run tools/readme_figures.py"
     )
+
+
+@pytest.mark.parametrize("block", figures.BLOCKS, ids=lambda block: f"{block.document.name}:{block.name}")
+def test_the_figures_in_the_docs_prose_are_the_ones_generated_from_the_results(block):
+    text = block.document.read_text(encoding="utf-8")
+
+    assert block.start in text and block.end in text, f"{block.document.name} lost its {block.name} markers"
+    assert figures.with_block(text, block, figures.load_results()) == text, (
+        f"{block.document.name}'s {block.name} figures differ from benchmarks/results/*.json: "
+        "run tools/readme_figures.py"
+    )
+
+
+def test_the_check_finds_a_retyped_figure(tmp_path, monkeypatch):
+    block = next(block for block in figures.BLOCKS if block.name == "voila-needs")
+    copy = tmp_path / block.document.name
+    generated = figures.with_block(block.document.read_text(encoding="utf-8"), block, figures.load_results())
+    copy.write_text(generated.replace(block.end, f"0.13 GB per student\n{block.end}"), encoding="utf-8")
+    monkeypatch.setattr(figures, "BLOCKS", (block._replace(document=copy),))
+    monkeypatch.setattr(figures, "DOCUMENTS", {})
+    monkeypatch.setattr(figures, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(sys, "argv", ["tools/readme_figures.py", "--check"])
+
+    assert figures.main() == 1
+    assert "0.13 GB per student" in copy.read_text(encoding="utf-8")  # --check reports, never rewrites
 
 
 # benchmarks/hub.py writes its own format, which tools/sizing.py reads (tests/test_sizing.py checks it).

@@ -1,9 +1,11 @@
 """Generate the tables of measured figures from the benchmarks' latest results (benchmarks/results/*.json).
 
-Two documents quote figures: README.md ("What we measured") and docs/classroom.md ("What one student costs").
-Each row below reads one or more result files (written by ``benchmarks/_results.py``) and formats their figures; a
-row whose benchmark has no result yet is left out. A table goes between two marker comments in its document, so the
-prose around it stays hand-written and the figures are never retyped.
+Two documents have a table of figures: README.md ("What we measured") and docs/classroom.md ("What one student
+costs"). Each row below reads one or more result files (written by ``benchmarks/_results.py``) and formats their
+figures; a row whose benchmark has no result yet is left out. A table goes between two marker comments in its
+document, so the prose around it stays hand-written and the figures are never retyped. The figures quoted in prose
+(docs/course.md's lesson times, docs/deploy.md's lesson kernels and Voilà arithmetic) are blocks with markers of
+their own, rendered by ``_prose_figures.py``; this script writes and checks both.
 
     .venv/bin/python tools/readme_figures.py            # rewrite the tables
     .venv/bin/python tools/readme_figures.py --check    # exit 1 if a document and the results disagree (the tests do)
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from _generated import between_markers
+from _prose_figures import BLOCKS, Block, measured_when
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,6 +90,19 @@ def _memory(memory: dict) -> str:
         f"{default['rss_mb']:.0f} MB; {default['heatmap_rss_mb']:.0f} MB after its first heatmap, "
         f"{default['first_heatmap_ms']:.0f} ms ({imported}){with_tf}"
     )
+
+
+def _first_start(memory: dict) -> str:
+    converting = next(case for name, case in memory["cases"].items() if "empty cache" in name)
+    return (
+        f"{converting['seconds_to_first_answer']:.0f} s from import to the first answer, "
+        f"{converting['peak_mb']:.0f} MB at its peak (TensorFlow converts the model once; later starts load it)"
+    )
+
+
+def _voila_kernel(sessions: dict) -> str:
+    tab = sessions["one_at_a_time"] or sessions["at_once"]
+    return f"{tab['rss_mb']:.0f} MB resident, {tab['uss_mb']:.0f} MB of its own (the rest shared with other kernels)"
 
 
 def _browser(browser: dict) -> str:
@@ -161,7 +177,24 @@ ROWS = (
     ),
     Row("the same with Keras' `model.predict`", ("latency",), _model_predict, "`benchmarks/latency.py`"),
     Row("LiteRT int8", ("engines",), _int8, "`benchmarks/engines.py`"),
-    Row("app kernel memory after its first prediction", ("memory",), _memory, "`benchmarks/memory.py`"),
+    Row(
+        "memory of a Python process that classifies one photo as the app does (no Jupyter, no widgets)",
+        ("memory",),
+        _memory,
+        "`benchmarks/memory.py`",
+    ),
+    Row(
+        "a Voilà app kernel (one browser tab) after its first prediction",
+        ("concurrent_sessions",),
+        _voila_kernel,
+        "`benchmarks/concurrent_sessions.py`",
+    ),
+    Row(
+        "the first start ever (empty cache: converting the model for LiteRT)",
+        ("memory",),
+        _first_start,
+        "`benchmarks/memory.py`",
+    ),
     Row('page opened → "Ready"; upload → result card', ("browser",), _browser, "`benchmarks/browser.py`"),
     Row(
         '"not sure" on real photos vs generated non-photos (noise, text, charts, textures, colours), held out',
@@ -323,12 +356,6 @@ def load_results(folder: Path = RESULTS_DIR) -> dict[str, dict]:
     return {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.json"))}
 
 
-def _run(result: dict) -> str:
-    load = (result["machine"].get("load_average_start") or [None])[0]
-    cores = result["machine"].get("cores")
-    return f"{result['date'][:10]}, load {load:.1f} on {cores} cores" if load is not None else result["date"][:10]
-
-
 def render_table(
     results: dict[str, dict],
     rows: tuple[Row, ...] = ROWS,
@@ -343,7 +370,7 @@ def render_table(
         except KeyError:
             left_out.append(row.what)
             continue
-        lines.append(f"| {row.what} | {cell} | {row.script} | {_run(results[row.benchmarks[0]])} |")
+        lines.append(f"| {row.what} | {cell} | {row.script} | {measured_when(results[row.benchmarks[0]])} |")
     return "\n".join(lines), left_out
 
 
@@ -355,30 +382,50 @@ def with_table(readme: str, table: str) -> str:
         raise SystemExit(str(error)) from None
 
 
+def with_block(document: str, block: Block, results: dict[str, dict]) -> str:
+    """``document`` with ``block``'s markers around its Markdown rendered from ``results`` (or a note: no result)."""
+    try:
+        markdown = block.render(results)
+    except KeyError as missing:
+        markdown = f"*(No result yet for these figures ({missing}): run the benchmarks, then tools/readme_figures.py.)*"
+    try:
+        return between_markers(document, block.start, block.end, markdown)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
+
+
+def generated(results: dict[str, dict]) -> tuple[dict[Path, str], list[str]]:
+    """Every document with generated figures as it should read, and the table rows left out (no result yet)."""
+    wanted, left_out = {}, []
+    for document, (rows, first_column) in DOCUMENTS.items():
+        table, missing = render_table(results, rows, first_column)
+        wanted[document] = with_table(document.read_text(encoding="utf-8"), table)
+        left_out += [f"{document.relative_to(REPO_ROOT)}: {what}" for what in missing]
+    for block in BLOCKS:
+        current = wanted.get(block.document) or block.document.read_text(encoding="utf-8")
+        wanted[block.document] = with_block(current, block, results)
+    return wanted, left_out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="only check; exit 1 if README.md is out of date")
+    parser.add_argument("--check", action="store_true", help="only check; exit 1 if a document is out of date")
     args = parser.parse_args()
-    results = load_results()
+    wanted, left_out = generated(load_results())
     stale = 0
-    for document, (rows, first_column) in DOCUMENTS.items():
-        table, left_out = render_table(results, rows, first_column)
+    for document, text in wanted.items():
         current = document.read_text(encoding="utf-8")
-        wanted = with_table(current, table)
         name = str(document.relative_to(REPO_ROOT))
-        if args.check:
-            if wanted != current:
-                sys.stdout.writelines(
-                    difflib.unified_diff(
-                        current.splitlines(True), wanted.splitlines(True), name, f"{name} (from benchmarks/results)"
-                    )
-                )
-                print(f"{name}'s figures differ from benchmarks/results: run tools/readme_figures.py", file=sys.stderr)
-                stale += 1
-            continue
-        document.write_text(wanted, encoding="utf-8")
-        for what in left_out:
-            print(f"{name}: left out (no result yet): {what}", file=sys.stderr)
+        if not args.check:
+            document.write_text(text, encoding="utf-8")
+        elif text != current:
+            sys.stdout.writelines(
+                difflib.unified_diff(current.splitlines(True), text.splitlines(True), name, f"{name} (generated)")
+            )
+            print(f"{name}'s figures differ from benchmarks/results: run tools/readme_figures.py", file=sys.stderr)
+            stale += 1
+    for what in [] if args.check else left_out:
+        print(f"left out (no result yet): {what}", file=sys.stderr)
     return 1 if stale else 0
 
 
