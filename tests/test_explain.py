@@ -219,7 +219,7 @@ def test_an_exported_model_draws_its_heatmaps_from_its_litert_model_as_keras_wou
         for class_index in (0, 2)
     ]  # zebra, king penguin
     from_engine = [gradcam(loaded, photo, class_index) for photo, class_index in cases]
-    assert loaded._model is None  # the LiteRT model and head.npz gave them: no Keras model was loaded
+    assert loaded._loaded.model is None  # the LiteRT model and head.npz gave them: no Keras model was loaded
     assert left_share(from_engine[0]) > 0.6  # "zebra" on the zebra's side
 
     for heatmap, (photo, class_index) in zip(from_engine, cases, strict=True):

@@ -350,6 +350,7 @@ def test_a_higher_temperature_keeps_the_label_and_lowers_the_confidence(untraine
     soft = softer.classify(image)
 
     assert softer.temperature == 3.0 and untrained.temperature == 1.0 and untrained.calibration is None
+    assert softer.model is untrained.model, "the copy shares the loaded network: nothing is loaded again"
     assert soft.label == sharp.label
     assert soft.probability < sharp.probability
     assert untrained.classify(image).probability == sharp.probability, "the copy's calibration is its own"
