@@ -35,11 +35,10 @@ from pathlib import Path
 import _harness  # noqa: F401  (tools/ on sys.path: the browser harness)
 import psutil
 from _results import machine_load, write_result
-from concurrent_sessions import open_sessions, wait_until_idle, wait_until_ready
+from classroom import open_sessions, start_server, wait_until_idle, wait_until_ready
 from course_data import open_photo
 from dashboard_page import DashboardPage
 from serving import launch_chromium, start_voila, stop, warm_model_cache
-from soak import start_server
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("LABKIT_WEIGHTS_DIR", str(REPO_ROOT.parent / "shared" / "models"))

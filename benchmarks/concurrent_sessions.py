@@ -34,238 +34,41 @@ standard library's concurrent package from every benchmark in benchmarks/.)
 from __future__ import annotations
 
 import argparse
-import csv
 import json
+import os
 import statistics
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import _harness  # noqa: F401  (tools/ on sys.path: the browser harness)
 import psutil
 from _results import machine_load, write_result
-from playwright.sync_api import Error as PlaywrightError
-from soak import (
+from classroom import (
     LOG_DIR,
-    REPO_ROOT,
+    TIMEOUT_SECONDS,
     Memory,
-    kernel_process,
+    Session,
+    close_all,
+    expected_labels,
     kernel_processes,
-    launch_chromium,
+    launch_students,
+    photo_paths,
+    serve,
     start_server,
-    stop,
-    warm_model_cache,
+    wait_until_idle,
 )
+from serving import REPO_ROOT, stop, warm_model_cache
+
+os.environ.setdefault("LABKIT_WEIGHTS_DIR", str(REPO_ROOT.parent / "shared" / "models"))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 # --- configurable parameters -----------------------------------------------------------------------------------
 SESSIONS = 10
 ONE_AT_A_TIME = 3
 TARGET_SLOWEST_READY_S = 20.0  # the whole class "Ready" within this, on 2 cores shared with their browsers
-POLL_SECONDS = 0.5  # how often the tabs are asked whether they are ready (each tab records the moment itself)
-TIMEOUT_SECONDS = 180  # for every tab to be ready, and again for every card
 CLOSE_WAIT_SECONDS = 5
 CLASS_SIZES = (30, 200)
-SAMPLES = REPO_ROOT / "data" / "samples"  # openly licensed, in the repository, so a clone can re-run this
-# Photos the model gets right with a wide margin, one per student.
-PHOTOS = (
-    "space_shuttle.jpg",
-    "cab.jpg",
-    "loggerhead.jpg",
-    "espresso.jpg",
-    "pizza.jpg",
-    "penguin.jpg",
-    "cheeseburger.jpg",
-    "burrito.jpg",
-    "ballpoint.jpg",
-    "grace_hopper.jpg",
-)
-# Runs in every page the students' browsers load: the moment (ms since the epoch) the status line first says the
-# model is ready, or the app's "could not start" message first shows, so that polling ten browsers from here does
-# not decide the figures.
-RECORD_MOMENTS = """
-(() => {
-  const check = () => {
-    if (!window.labkitReadyAt && document.querySelector('.labkit-status[data-state="ready"]')) {
-      window.labkitReadyAt = Date.now();
-    }
-    const problem = document.querySelector('.labkit-kernel-problem');
-    if (!window.labkitProblemAt && problem && !problem.hidden) { window.labkitProblemAt = Date.now(); }
-  };
-  setInterval(check, 50);
-})();
-"""
-
-
-@dataclass
-class Session:
-    """One student: a browser profile (in a browser process of its own, or shared), its tab, and what was measured."""
-
-    number: int
-    context: object
-    dashboard: object
-    photo: Path
-    opened: float = 0.0  # time.time() when the tab was sent to the app
-    browser_process: psutil.Process | None = None
-    ready_s: float | None = None
-    problem_s: float | None = None  # when labkit's "could not start" message showed instead
-    browser_cpu_s: float | None = None
-    upload_started: float | None = None
-    card_s: float | None = None
-    label: str | None = None
-    kernel: psutil.Process | None = None
-    memory: Memory | None = None
-    start_cpu_s: float | None = None
-
-
-def photo_paths(count: int) -> list[Path]:
-    """``count`` photos of ``data/samples`` the model gets right, one per student (repeated past ten)."""
-    return [SAMPLES / PHOTOS[number % len(PHOTOS)] for number in range(count)]
-
-
-def expected_labels() -> dict[str, str]:
-    """The right label of each photo in ``data/samples``, as the app writes it ("space shuttle")."""
-    from labkit.weights import readable_label
-
-    with open(SAMPLES / "labels.csv", newline="", encoding="utf-8") as handle:
-        return {row["file"]: readable_label(row["label"]) for row in csv.DictReader(handle) if row["label"]}
-
-
-def open_sessions(browsers: Sequence, url: str, photos: list[Path]) -> list[Session]:
-    """One fresh profile and blank tab per photo (``browsers[i]`` for the i-th), then every tab sent to the app
-    within a few milliseconds, without waiting for any of them."""
-    from dashboard_page import DashboardPage
-
-    sessions = []
-    for number, (browser, photo) in enumerate(zip(browsers, photos, strict=False), start=1):
-        context = browser.new_context(viewport={"width": 1280, "height": 1000})
-        context.add_init_script(RECORD_MOMENTS)
-        sessions.append(Session(number, context, DashboardPage(context.new_page()), photo))
-    for session in sessions:
-        session.opened = time.time()
-        # Navigate from inside the page: Playwright's goto would wait for the server's first byte, one tab at a time.
-        session.dashboard.page.evaluate("url => setTimeout(() => { window.location.href = url; }, 0)", url)
-    return sessions
-
-
-def moments(session: Session) -> tuple[float | None, float | None]:
-    """(ready, problem) as recorded in the tab, in ms since the epoch; (None, None) while it is between pages."""
-    try:
-        ready, problem = session.dashboard.page.evaluate(
-            "() => [window.labkitReadyAt || null, window.labkitProblemAt || null]"
-        )
-    except PlaywrightError:
-        return None, None
-    return ready, problem
-
-
-def wait_until_ready(sessions: list[Session], timeout: float = TIMEOUT_SECONDS) -> None:
-    """Poll every tab until it is ready or ``timeout`` passes; record the seconds each took to be ready, and to show
-    labkit's "could not start" message if it did (such a tab may still come good: the message then goes away)."""
-    deadline = time.time() + timeout
-    waiting = list(sessions)
-    while waiting and time.time() < deadline:
-        for session in list(waiting):
-            ready, problem = moments(session)
-            if problem and session.problem_s is None:
-                session.problem_s = problem / 1000 - session.opened
-            if ready:
-                session.ready_s = ready / 1000 - session.opened
-                waiting.remove(session)
-        time.sleep(POLL_SECONDS)
-
-
-def has_card(session: Session) -> bool:
-    return session.dashboard.cards.count() > 0
-
-
-def wait_for_cards(sessions: list[Session]) -> None:
-    """Poll every tab until it shows a card; record the seconds since its upload."""
-    deadline = time.perf_counter() + TIMEOUT_SECONDS
-    waiting = list(sessions)
-    while waiting:
-        for session in list(waiting):
-            if has_card(session):
-                session.card_s = time.perf_counter() - session.upload_started
-                waiting.remove(session)
-        if time.perf_counter() > deadline:
-            raise TimeoutError(f"{len(waiting)} of {len(sessions)} tabs without a card within {TIMEOUT_SECONDS} s")
-        time.sleep(POLL_SECONDS / 5)
-
-
-def serve(
-    browsers: Sequence,
-    url: str,
-    server: psutil.Process,
-    photos: list[Path],
-    browser_processes: Sequence[psutil.Process | None] = (),
-) -> list[Session]:
-    """Send a tab per photo to the app at once, wait until each is ready, then upload in every ready tab at once and
-    wait for their cards. ``browser_processes``: each tab's chromium, to read the CPU it used to open the page."""
-    cpu_before = [tree_cpu(process) if process else None for process in browser_processes]
-    sessions = open_sessions(browsers, url, photos)
-    wait_until_ready(sessions)
-    for session, process, before in zip(sessions, browser_processes, cpu_before, strict=False):
-        if process is not None:
-            session.browser_process, session.browser_cpu_s = process, tree_cpu(process) - before
-    ready = [session for session in sessions if session.ready_s is not None]
-    for session in ready:
-        session.kernel = kernel_process(server, session.dashboard.page)
-        session.start_cpu_s = sum(session.kernel.cpu_times()[:2])
-    for session in ready:
-        session.upload_started = time.perf_counter()
-        session.dashboard.upload(session.photo)
-    wait_for_cards(ready)
-    for session in ready:
-        labels = session.dashboard.best_labels()
-        session.label = labels[0] if labels else None
-        session.memory = Memory.of(session.kernel)
-    return sessions
-
-
-def tree_cpu(process: psutil.Process) -> float:
-    """CPU seconds (user + system) used so far by a process and its children (a browser and its renderers)."""
-    total = 0.0
-    for member in [process, *process.children(recursive=True)]:
-        try:
-            total += sum(member.cpu_times()[:2])
-        except psutil.NoSuchProcess:
-            continue
-    return total
-
-
-def chromium_processes() -> set[int]:
-    """The pids of the chromium browser processes running now (their main process, not renderers)."""
-    found = set()
-    for process in psutil.process_iter(["pid", "cmdline"]):
-        command = process.info["cmdline"] or []
-        if command and command[0].endswith("chromium") and not any(arg.startswith("--type=") for arg in command):
-            found.add(process.info["pid"])
-    return found
-
-
-def launch_students(playwright, count: int) -> tuple[list, list[psutil.Process]]:
-    """One chromium process per student; return the browsers and their main processes, in the same order."""
-    browsers, processes = [], []
-    for _ in range(count):
-        before = chromium_processes()
-        browsers.append(launch_chromium(playwright, camera_args=()))
-        new = chromium_processes() - before
-        processes.append(psutil.Process(new.pop()) if len(new) == 1 else None)
-    return browsers, processes
-
-
-def wait_until_idle(server: psutil.Process, timeout: float = 90.0) -> None:
-    """Wait until the server and its kernels use less than a tenth of a core, two readings in a row: a pre-heated
-    pool is then full, as it is when a class arrives."""
-    quiet, deadline = 0, time.monotonic() + timeout
-    while quiet < 2 and time.monotonic() < deadline:
-        processes = [server, *server.children(recursive=True)]
-        before = sum(sum(process.cpu_times()[:2]) for process in processes)
-        time.sleep(1.0)
-        after = sum(sum(process.cpu_times()[:2]) for process in processes if process.is_running())
-        quiet = quiet + 1 if after - before < 0.1 else 0
 
 
 def wait_for_full_pool(server: psutil.Process, pool: dict, timeout: float = TIMEOUT_SECONDS) -> None:
@@ -276,12 +79,6 @@ def wait_for_full_pool(server: psutil.Process, pool: dict, timeout: float = TIME
     while len(kernel_processes(server)) < wanted and time.monotonic() < deadline:
         time.sleep(1.0)
     wait_until_idle(server)
-
-
-def close_all(sessions: list[Session]) -> None:
-    for session in sessions:
-        session.dashboard.close()
-        session.context.close()
 
 
 def _seconds(value: float | None, width: int, digits: int = 1) -> str:

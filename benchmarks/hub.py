@@ -40,10 +40,9 @@ from pathlib import Path
 import _harness  # noqa: F401  (tools/ on sys.path: the browser harness)
 import hubserver
 import psutil
-from concurrent_sessions import expected_labels, photo_paths
+from classroom import Memory, expected_labels, photo_paths
 from dashboard_page import DashboardPage
 from serving import READY_TEXT, launch_chromium, warm_model_cache
-from soak import Memory
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("LABKIT_WEIGHTS_DIR", str(REPO_ROOT.parent / "shared" / "models"))

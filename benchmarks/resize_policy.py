@@ -37,12 +37,8 @@ def main() -> None:
     results = {}
     for policy in POLICIES:
         # One Keras model, two preprocessing policies.
-        classifier = Classifier(
-            engine="keras",
-            policy=policy,
-            model=reference.model,
-            class_names=reference.class_names,
-            wnids=reference.wnids,
+        classifier = Classifier.from_keras(
+            reference.model, reference.class_names, wnids=reference.wnids, engine="keras", policy=policy
         )
         result = results[policy] = evaluate(classifier, validation_dir(), top=3, progress=False)
         print(

@@ -5,8 +5,8 @@ The numbers (temperature, ECE, OOD scores and thresholds) are computed by :mod:`
 :mod:`labkit.ood` from logits; this module runs the classifier to get those logits.
 
 Example:
-    >>> calibration = fit_calibration(Classifier(), "my_labelled_photos")  # doctest: +SKIP
-    >>> calibration.apply_to(classifier)  # doctest: +SKIP
+    >>> calibration = fit_calibration(classifier, "my_labelled_photos")  # doctest: +SKIP
+    >>> calibrated = classifier.with_calibration(calibration)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def fit_calibration(
     Example:
         >>> calibration = fit_calibration(classifier, "my_labelled_photos")  # doctest: +SKIP
         >>> calibration.save("my_calibration.json")  # doctest: +SKIP
-        >>> calibration.apply_to(classifier)  # doctest: +SKIP
+        >>> calibrated = classifier.with_calibration(calibration)  # doctest: +SKIP
     """
     items = read_labelled_folder(folder, classifier.class_names, classifier.wnids)
     logits, features = outputs_for_images(classifier, [item.path for item in items])
@@ -151,16 +151,17 @@ def fit_calibration(
 def calibrate_on_validation(
     classifier: Classifier, images: np.ndarray, labels: np.ndarray, seed: int = 0
 ) -> Calibration:
-    """Fit ``classifier``'s calibration and "not sure" threshold on its own preprocessed validation photos; apply them.
+    """Fit ``classifier``'s calibration and "not sure" threshold on its own preprocessed validation photos.
 
     The calibration is a temperature and the top-1 correction (:class:`labkit.calibrators.ConfidenceCalibrator`): a
     fine-tuned model gets its own, since the ImageNet one says nothing about its classes. With fewer than 20
     validation photos the held-out check in ``measured`` is skipped. The threshold keeps 95 % of the validation
     photos "sure" and is checked against generated images that are none of the classes (noise, text pages, charts:
-    :func:`labkit.nonphotos.generate_ood_images`).
+    :func:`labkit.nonphotos.generate_ood_images`). ``classifier`` is unchanged: ``classifier.with_calibration``
+    gives the calibrated one.
 
     Example:
-        >>> calibration = calibrate_on_validation(result.classifier, images, labels)  # doctest: +SKIP
+        >>> calibration = calibrate_on_validation(classifier, images, labels)  # doctest: +SKIP
         >>> calibration.temperature  # doctest: +SKIP
         1.3
     """
@@ -169,12 +170,10 @@ def calibrate_on_validation(
         f"the {len(labels)} validation photos of the fine-tuned model, against {len(ood_logits)} generated "
         f"out-of-distribution images (seed {seed})"
     )
-    calibration = fit_calibration_from_logits(
+    return fit_calibration_from_logits(
         classifier.logits(images),
         labels,
         ood_logits,
         fitted_on=described,
         weights_fingerprint=classifier.weights_fingerprint,
     )
-    calibration.apply_to(classifier)
-    return calibration

@@ -21,7 +21,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 import numpy as np
 
@@ -41,16 +41,6 @@ from labkit.reliability import (
 CALIBRATION_FILE = PACKAGE_DIR / "data" / "calibration.json"
 
 
-class Calibrated(Protocol):
-    """What :meth:`Calibration.apply_to` sets: a temperature and a calibration (a :class:`labkit.Classifier`)."""
-
-    temperature: float
-    calibration: Calibration | None
-
-
-CalibratedModel = TypeVar("CalibratedModel", bound=Calibrated)
-
-
 @dataclass(frozen=True)
 class Calibration:
     """A fitted calibration and out-of-distribution rule for one model; save it as JSON, load it back.
@@ -62,6 +52,7 @@ class Calibration:
     ``low_confidence_below``. With ``ood_method="ash_s"`` the score reads the clipped pooled features and the last
     layer ``head = (weights, bias)`` instead of the logits, keeping ``ood_ash_keep`` of the features
     (:func:`labkit.ood.ash_s_energy`); a :class:`labkit.Classifier` passes them.
+    A classifier answers with it when built with it, or as a copy: ``classifier.with_calibration(calibration)``.
 
     Example:
         >>> calibration = shipped_calibration()
@@ -148,16 +139,6 @@ class Calibration:
         """Return whether the image (or each image of a batch) may not be one of the classes the model knows."""
         scores = self.ood_score(logits, features, head)
         return bool(scores > self.ood_threshold) if np.ndim(logits) == 1 else scores > self.ood_threshold
-
-    def apply_to(self, classifier: CalibratedModel) -> CalibratedModel:
-        """Make ``classifier`` use this temperature and flag; return it.
-
-        Example:
-            >>> Calibration.load("my_calibration.json").apply_to(classifier)  # doctest: +SKIP
-        """
-        classifier.temperature = self.temperature
-        classifier.calibration = self
-        return classifier
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -89,7 +89,7 @@ def make_classifier(args: argparse.Namespace) -> Classifier:
         if getattr(args, "model", None):
             classifier = load_exported(args.model, engine=args.engine)
         else:
-            classifier = Classifier(getattr(args, "weights", IMAGENET), engine=args.engine)
+            classifier = Classifier.imagenet(getattr(args, "weights", IMAGENET), engine=args.engine)
     if not classifier.calibrated:
         print(f"labkit: {UNCALIBRATED_MESSAGE}", file=sys.stderr, flush=True)
     return classifier

@@ -203,6 +203,9 @@ def load_exported(folder: str | os.PathLike, engine: str = "keras", warm_up: boo
     gradient path of an older export's heatmaps), so it starts, classifies and explains without TensorFlow. The
     export's calibration (temperature and "not sure" threshold) comes along when it has one.
 
+    A function of this module rather than a ``Classifier.from_export`` class method: the export folder's format is
+    this module's, and :mod:`labkit.model` sits below it in the layers (it never imports :mod:`labkit.export`).
+
     Example:
         >>> classifier = load_exported("exports/trashnet", engine="litert")  # doctest: +SKIP
         >>> classifier.class_names  # doctest: +SKIP
@@ -224,9 +227,7 @@ def load_exported(folder: str | os.PathLike, engine: str = "keras", warm_up: boo
         head_file=folder / HEAD_FILE,
     )
     calibration = Calibration.load(folder / CALIBRATION_FILE) if (folder / CALIBRATION_FILE).is_file() else None
-    return Classifier(
-        description=description, engine=engine, warm_up=warm_up, class_names=class_names, calibration=calibration
-    )
+    return Classifier(description, class_names, engine=engine, calibration=calibration, warm_up=warm_up)
 
 
 def find_exported_models(folder: str | os.PathLike | None = None) -> list[Path]:

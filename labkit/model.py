@@ -6,14 +6,20 @@
 - the calibration (:mod:`labkit.calibration`): the temperature and the "not sure" rule, fitted for its weights
   (:mod:`labkit.autocalibration`: never another model's; without one its percentages are uncalibrated).
 
+``Classifier()`` is MobileNetV2 on ImageNet (:meth:`Classifier.imagenet`); :meth:`Classifier.from_keras` wraps a Keras
+model, :func:`labkit.export.load_exported` an export folder. A classifier does not change once built:
+:meth:`Classifier.with_calibration` gives a calibrated copy.
+
 TensorFlow is imported only when a Keras model is built or run, so ``import labkit`` stays light.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -41,27 +47,54 @@ from labkit.preprocess import DEFAULT_POLICY, IMAGE_SIZE, ResizePolicy, to_model
 from labkit.weights import load_class_index, readable_label
 
 
+@dataclass
+class _Loaded:
+    """What a classifier loads on first use, shared with its calibrated copies (:meth:`Classifier.with_calibration`)."""
+
+    model: Any = None  # the Keras model
+    head: tuple[np.ndarray, np.ndarray] | None = None
+    fingerprint: str | None = None
+    dense_head: DenseHead | None = None
+
+
+def _features_missing(calibration: Calibration) -> str:
+    return (
+        f"This calibration's 'not sure' score ({calibration.ood_method!r}) reads the "
+        "pooled features, which this model does not return. What to do: export the model "
+        "again (labkit.export.export_model), or fit a calibration for it "
+        "(labkit.calibrate.fit_calibration)."
+    )
+
+
 class Classifier:
     """An image classifier that loads its model once and answers in milliseconds.
 
+    Every classifier is a network (:class:`labkit.network.ModelDescription`), its class names, an engine and a
+    calibration; the constructor takes exactly these. The usual networks have a name of their own:
+
+    - :meth:`imagenet`: MobileNetV2 with ImageNet weights and its 1000 classes, calibrated for those weights;
+    - :meth:`from_keras`: a Keras model in memory (e.g. fine-tuned) and its class names;
+    - an export folder: :func:`labkit.export.load_exported` (the export format is :mod:`labkit.export`'s).
+
+    ``Classifier()`` with no arguments is ``Classifier.imagenet()``: what the lessons and the README type, so it stays
+    the one students learn (``Classifier(engine="keras")`` too).
+
+    A classifier never changes once built: :meth:`with_calibration` returns a calibrated copy sharing the loaded
+    network and engine.
+
     Args:
-        weights: ``"imagenet"`` (default: labkit's own, ``$LABKIT_WEIGHTS_DIR`` or built on first use from the
-            committed source, :mod:`labkit.weights`), ``"keras-download"`` (Keras' original weights), a path to
-            MobileNetV2 ``.h5`` weights, or ``None`` for an untrained model (fast tests).
+        description: where the network comes from; ``None``: ``ModelDescription()``, labkit's ImageNet weights.
+        class_names: readable names, one per output; ``None``: ImageNet's 1000 classes (with their wnids), only for
+            a network built from ``description.weights`` (not a Keras model or file).
+        wnids: optional ids for ``class_names`` (default: the names).
         engine: ``"keras"`` (a compiled ``tf.function``) or an engine from :mod:`labkit.engines` (LiteRT). Default:
-            :data:`labkit.engines.DEFAULT_ENGINE` for weights from a file, ``"keras"`` for a model in memory
-            (``model=`` or ``weights=None``), see :func:`labkit.engines.default_engine`.
-        policy: the resize policy, see :mod:`labkit.preprocess`.
+            :data:`labkit.engines.DEFAULT_ENGINE` for weights from a file, ``"keras"`` for a model in memory or
+            random weights, see :func:`labkit.engines.default_engine`.
+        calibration: the temperature and "not sure" rule. ``None`` with ImageNet's classes: the one fitted for these
+            weights (:func:`labkit.autocalibration.calibration_for`: the shipped one for labkit's weights, else fitted
+            on imagenet-val-650 when it can be had, else none); ``None`` for another network: none until one is
+            fitted (:func:`labkit.calibrate.fit_calibration`). Without one, :attr:`calibrated` is false.
         warm_up: run one forward pass now so the first real image is fast.
-        model: a Keras model that outputs logits, instead of building MobileNetV2 (fine-tuned models).
-        class_names: readable class names for ``model``'s outputs; ``wnids`` optional ids (default: the names).
-        description: where the network comes from (:class:`labkit.network.ModelDescription`), instead of
-            ``weights`` and ``model``: a saved ``.keras`` file and a ready ``.tflite`` (what
-            :func:`labkit.export.load_exported` passes). Its ``num_classes`` must match ``class_names``.
-        calibration: the temperature and "not sure" rule. Default for ImageNet weights: the one fitted for them
-            (:func:`labkit.autocalibration.calibration_for`: the shipped one for labkit's weights, else fitted on
-            imagenet-val-650 when it can be had, else none: :attr:`calibrated` is false); none for other models
-            until one is fitted (:func:`labkit.calibrate.fit_calibration`).
 
     Example:
         >>> classifier = Classifier()
@@ -71,33 +104,35 @@ class Classifier:
 
     def __init__(
         self,
-        weights: str | os.PathLike | None = "imagenet",
-        *,
-        engine: str | None = None,
-        policy: ResizePolicy = DEFAULT_POLICY,
-        warm_up: bool = True,
-        model: Any = None,
-        class_names: Sequence[str] | None = None,
-        wnids: Sequence[str] | None = None,
         description: ModelDescription | None = None,
+        class_names: Sequence[str] | None = None,
+        *,
+        wnids: Sequence[str] | None = None,
+        engine: str | None = None,
         calibration: Calibration | None = None,
+        warm_up: bool = True,
     ) -> None:
-        classes_from_index = class_names is None
+        description = ModelDescription() if description is None else description
+        if not isinstance(description, ModelDescription):
+            raise TypeError(
+                f"Classifier's first argument is a ModelDescription, not {description!r}. What to do: for "
+                "MobileNetV2 weights from a file use Classifier.imagenet(weights=PATH), for a Keras model "
+                "Classifier.from_keras(model, class_names)."
+            )
+        imagenet = class_names is None
         if class_names is None:
-            if model is not None or description is not None:
-                raise ValueError("A custom model needs its class_names (one per output).")
+            if description.keras_model is not None or description.keras_file is not None:
+                raise ValueError(
+                    "A custom model needs its class_names (one per output): Classifier.from_keras(model, class_names)."
+                )
             classes = load_class_index()
             class_names = [readable_label(label) for _, label in classes]
             wnids = [wnid for wnid, _ in classes]
         self.class_names = list(class_names)
         self.wnids = list(wnids) if wnids is not None else list(self.class_names)
-        if description is None:
-            description = ModelDescription(
-                weights=weights, num_classes=len(self.class_names), policy=policy, keras_model=model
-            )
-        elif description.num_classes != len(self.class_names):
+        if description.num_classes != self.num_classes:
             raise ValueError(
-                f"The model has {description.num_classes} outputs but {len(self.class_names)} "
+                f"The model has {description.num_classes} outputs but {self.num_classes} "
                 "class_names were given: give one name per output."
             )
         self.description = description
@@ -106,39 +141,107 @@ class Classifier:
         self.engine = check_engine(
             default_engine(description.weights, description.keras_model) if engine is None else engine
         )
-        self.temperature = 1.0
-        self.calibration: Calibration | None = None
-        self._model = model
-        self._head: tuple[np.ndarray, np.ndarray] | None = None
-        self._fingerprint: str | None = None
-        self._dense_head: DenseHead | None = None
+        self._loaded = _Loaded(model=description.keras_model)
         # "keras" compiles the Keras model (building it now); the LiteRT engines never read it.
         self._forward: ForwardFunction = (
             compile_forward(self.model) if self.engine == "keras" else make_forward(self.engine, description)
         )
-        imagenet = model is None and description.keras_file is None and classes_from_index
         if calibration is None and imagenet:  # ImageNet weights from a file: the calibration fitted for them
             calibration = calibration_for(self.weights_fingerprint, self.forward, lambda: self.head, self.policy)
-        if calibration is not None:
-            calibration.apply_to(self)
+        self._calibration = calibration
         if warm_up:
             _, features = self.forward(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 3), np.float32))
             # read the last layer now (not on the first student's photo), and check the model gives what it needs
-            calibration = self.calibration
             if calibration is not None and calibration.needs_features and (features is None or self.head is None):
-                raise ValueError(
-                    f"This calibration's 'not sure' score ({calibration.ood_method!r}) reads the "
-                    "pooled features, which this model does not return. What to do: export the model "
-                    "again (labkit.export.export_model), or fit a calibration for it "
-                    "(labkit.calibrate.fit_calibration)."
-                )
+                raise ValueError(_features_missing(calibration))
+
+    @classmethod
+    def imagenet(
+        cls,
+        weights: str | os.PathLike | None = "imagenet",
+        *,
+        engine: str | None = None,
+        policy: ResizePolicy = DEFAULT_POLICY,
+        warm_up: bool = True,
+    ) -> Classifier:
+        """MobileNetV2 over ImageNet's 1000 classes, with the calibration fitted for its weights (if it can have one).
+
+        Args:
+            weights: ``"imagenet"`` (default: labkit's own, ``$LABKIT_WEIGHTS_DIR`` or built on first use from the
+                committed source, :mod:`labkit.weights`), ``"keras-download"`` (Keras' original weights), a path to
+                MobileNetV2 ``.h5`` weights, or ``None`` for an untrained model (fast tests; never calibrated).
+            engine, warm_up: as for :class:`Classifier`.
+            policy: the resize policy, see :mod:`labkit.preprocess`.
+
+        Example:
+            >>> Classifier.imagenet("my_weights.h5", engine="keras").num_classes  # doctest: +SKIP
+            1000
+        """
+        return cls(ModelDescription(weights=weights, policy=policy), engine=engine, warm_up=warm_up)
+
+    @classmethod
+    def from_keras(
+        cls,
+        model: Any,
+        class_names: Sequence[str],
+        *,
+        wnids: Sequence[str] | None = None,
+        engine: str | None = None,
+        policy: ResizePolicy = DEFAULT_POLICY,
+        calibration: Calibration | None = None,
+        warm_up: bool = True,
+    ) -> Classifier:
+        """A Keras model in memory (image in [-1, 1] -> logits, e.g. fine-tuned) over ``class_names``.
+
+        It is uncalibrated unless given a ``calibration`` (fit one: :func:`labkit.calibrate.fit_calibration`).
+
+        Args:
+            model: the Keras model; its outputs must number ``len(class_names)``.
+            class_names: one readable name per output; ``wnids`` optional ids (default: the names).
+            engine: default ``"keras"``; a LiteRT engine converts the model (cached by its weights).
+            policy: the resize policy its photos get, see :mod:`labkit.preprocess`.
+
+        Example:
+            >>> Classifier.from_keras(model, ["glass", "metal", "paper", "plastic"]).num_classes  # doctest: +SKIP
+            4
+        """
+        description = ModelDescription(
+            weights=None, num_classes=int(model.output_shape[-1]), policy=policy, keras_model=model
+        )
+        return cls(description, class_names, wnids=wnids, engine=engine, calibration=calibration, warm_up=warm_up)
+
+    def with_calibration(self, calibration: Calibration | None) -> Classifier:
+        """Return a copy answering with ``calibration`` (``None``: uncalibrated); this classifier is unchanged.
+
+        Cheap: the copy shares the loaded network and the engine's compiled forward pass, nothing is loaded again.
+
+        Example:
+            >>> mine = classifier.with_calibration(fit_calibration(classifier, "my_photos"))  # doctest: +SKIP
+            >>> classifier.calibration is mine.calibration  # doctest: +SKIP
+            False
+        """
+        if calibration is not None and calibration.needs_features and self.head is None:
+            raise ValueError(_features_missing(calibration))
+        calibrated = copy.copy(self)
+        calibrated._calibration = calibration
+        return calibrated
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The temperature and "not sure" rule this classifier answers with; ``None`` when it has none."""
+        return self._calibration
+
+    @property
+    def temperature(self) -> float:
+        """The calibration's temperature (1 without one: the network's own percentages)."""
+        return 1.0 if self._calibration is None else self._calibration.temperature
 
     @property
     def model(self) -> Any:
         """The Keras model (outputs logits); built or loaded on first use for engines that don't need it."""
-        if self._model is None:
-            self._model = load_keras_model(self.description)
-        return self._model
+        if self._loaded.model is None:
+            self._loaded.model = load_keras_model(self.description)
+        return self._loaded.model
 
     @property
     def num_classes(self) -> int:
@@ -148,9 +251,9 @@ class Classifier:
     def weights_fingerprint(self) -> str | None:
         """Which weights this classifier answers with (:func:`labkit.network.weights_fingerprint`); ``None`` for
         random weights and saved ``.keras`` models. A calibration records it and fits only these weights."""
-        if self._fingerprint is None:
-            self._fingerprint = weights_fingerprint(self.description)
-        return self._fingerprint
+        if self._loaded.fingerprint is None:
+            self._loaded.fingerprint = weights_fingerprint(self.description)
+        return self._loaded.fingerprint
 
     @property
     def calibrated(self) -> bool:
@@ -164,9 +267,9 @@ class Classifier:
 
         Read once, from the weights file when there is one (no TensorFlow), else from the Keras model.
         """
-        if self._head is None:
-            self._head = head_weights(self.description, self._model)
-        return self._head
+        if self._loaded.head is None:
+            self._loaded.head = head_weights(self.description, self._loaded.model)
+        return self._loaded.head
 
     @property
     def dense_head(self) -> DenseHead | None:
@@ -176,16 +279,15 @@ class Classifier:
         network labkit builds with the ReAct clip); else from the Keras model if it is in memory. ``None`` also for
         a saved model whose head file is missing (an older export): its heatmaps take the gradient path.
         """
-        if self._dense_head is None:
-            description = self.description
-            model = self._model if self._model is not None else description.keras_model
+        loaded, description = self._loaded, self.description
+        if loaded.dense_head is None:
             if description.head_file is not None and Path(description.head_file).is_file():
-                self._dense_head = DenseHead.load(description.head_file)
-            elif model is not None:
-                self._dense_head = dense_head_of(model)
+                loaded.dense_head = DenseHead.load(description.head_file)
+            elif loaded.model is not None:
+                loaded.dense_head = dense_head_of(loaded.model)
             elif description.keras_file is None and self.head is not None:
-                self._dense_head = DenseHead(*self.head, clip=REACT_CLIP)  # build_mobilenet_v2's graph
-        return self._dense_head
+                loaded.dense_head = DenseHead(*self.head, clip=REACT_CLIP)  # build_mobilenet_v2's graph
+        return loaded.dense_head
 
     def feature_maps(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """Return ``(logits, last feature maps (N, 7, 7, 1280))`` from the engine that classifies, or ``None``.
@@ -317,4 +419,4 @@ def shared_classifier(engine: str = DEFAULT_ENGINE) -> Classifier:
         >>> shared_classifier() is shared_classifier()
         True
     """
-    return Classifier(engine=engine)
+    return Classifier.imagenet(engine=engine)

@@ -327,4 +327,4 @@ def classifier_from_base(
     """Wrap base + trained head as a :class:`labkit.Classifier` (Keras engine) over ``class_names``."""
     base.trainable = False
     model = build_classifier_model(base, head)
-    return Classifier(weights=None, engine="keras", policy=policy, model=model, class_names=list(class_names))
+    return Classifier.from_keras(model, class_names, engine="keras", policy=policy)

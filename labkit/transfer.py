@@ -260,7 +260,7 @@ def fine_tune(
     if len(val_labels):
         val_accuracy = float(np.mean(classifier.logits(val_images).argmax(axis=1) == val_labels))
         if calibrate:
-            calibrate_on_validation(classifier, val_images, val_labels, seed)
+            classifier = classifier.with_calibration(calibrate_on_validation(classifier, val_images, val_labels, seed))
 
     validation_set = (
         []

@@ -109,9 +109,7 @@ def test_classify_with_a_4_class_export_says_not_sure_in_that_models_terms(tmp_p
     # A model taught 4 classes whose calibration flags every photo "not sure" (any threshold below every score).
     model = keras.Sequential([keras.Input((224, 224, 3)), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(4)])
     flags_all = Calibration(temperature=1.0, ood_method="energy", ood_threshold=-1e9, fitted_on="flags every photo")
-    sorter = Classifier(
-        model=model, class_names=["glass", "metal", "paper", "plastic"], calibration=flags_all, warm_up=False
-    )
+    sorter = Classifier.from_keras(model, ["glass", "metal", "paper", "plastic"], calibration=flags_all, warm_up=False)
     folder = export_model(sorter, tmp_path / "sorter", litert=False)
 
     shown = run_labkit("classify", "--engine", "keras", "--model", str(folder), "data/samples/cab.jpg")

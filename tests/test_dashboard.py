@@ -75,7 +75,7 @@ def tiny_export(tmp_path_factory):
     inputs = keras.Input((224, 224, 3))
     features = keras.layers.Conv2D(4, 3, strides=8, activation="relu", name="features")(inputs)
     logits = keras.layers.Dense(2, name="logits")(keras.layers.GlobalAveragePooling2D()(features))
-    classifier = Classifier(weights=None, model=keras.Model(inputs, logits), class_names=TINY_CLASSES)
+    classifier = Classifier.from_keras(keras.Model(inputs, logits), class_names=TINY_CLASSES)
     models = tmp_path_factory.mktemp("models")
     export_model(classifier, models / "tiny", litert=False)
     return models / "tiny"

@@ -235,11 +235,11 @@ def test_a_custom_model_is_converted_once_per_set_of_weights(cache, capfd):
     first = small_model(seed=1)
     batch = np.random.default_rng(0).uniform(-1, 1, (4, 224, 224, 3)).astype(np.float32)
 
-    converted = Classifier(model=first, class_names=names, engine="litert")
+    converted = Classifier.from_keras(first, class_names=names, engine="litert")
     assert "converting the model to LiteRT float32" in capfd.readouterr().err
-    again = Classifier(model=first, class_names=names, engine="litert")
+    again = Classifier.from_keras(first, class_names=names, engine="litert")
     assert "converting" not in capfd.readouterr().err
-    Classifier(model=small_model(seed=2), class_names=names, engine="litert")
+    Classifier.from_keras(small_model(seed=2), class_names=names, engine="litert")
     assert "converting" in capfd.readouterr().err, "new weights must not reuse the old conversion"
 
     assert np.allclose(converted.logits(batch), first(batch).numpy(), atol=1e-4)
@@ -249,12 +249,12 @@ def test_a_custom_model_is_converted_once_per_set_of_weights(cache, capfd):
 def test_a_broken_cached_file_is_converted_again(cache, capfd):
     names = ["glass", "metal", "paper"]
     model = small_model(seed=3)
-    classifier = Classifier(model=model, class_names=names, engine="litert")
+    classifier = Classifier.from_keras(model, class_names=names, engine="litert")
     path = litert_model("litert", classifier.description)
     path.write_bytes(b"half a flatbuffer")
     capfd.readouterr()
 
-    rebuilt = Classifier(model=model, class_names=names, engine="litert")
+    rebuilt = Classifier.from_keras(model, class_names=names, engine="litert")
 
     assert "converting" in capfd.readouterr().err
     assert rebuilt.classify(Image.new("RGB", (64, 64), "gray")).label in names

@@ -123,7 +123,7 @@ def test_grad_cam_never_changes_the_classifiers_model_or_answers(classifier, sam
 def test_the_crop_policy_leaves_the_border_the_model_never_saw_at_zero(samples_dir):
     from labkit import Classifier
 
-    cropping = Classifier(policy="crop", engine="keras", warm_up=False)
+    cropping = Classifier.imagenet(policy="crop", engine="keras", warm_up=False)
     photo = load_image(samples_dir / "817_sports_car.jpg")  # landscape: the crop drops a strip left and right
 
     heatmap = gradcam(cropping, photo)
@@ -152,7 +152,7 @@ def test_a_fine_tuned_style_model_with_the_imagenet_head_gives_the_same_heatmap(
     clipped = keras.layers.ReLU(max_value=REACT_CLIP)(features)
     nested = keras.Model(inputs, head(keras.layers.Dropout(0.2)(clipped)))
     head.set_weights(classifier.model.get_layer("predictions").get_weights())
-    fine_tuned = Classifier(model=nested, class_names=classifier.class_names, warm_up=False)
+    fine_tuned = Classifier.from_keras(nested, class_names=classifier.class_names, warm_up=False)
 
     for class_index in (ZEBRA, SPORTS_CAR):
         np.testing.assert_allclose(
@@ -202,7 +202,7 @@ def exported_four_classes(tmp_path_factory, classifier):
     model = build_classifier_model(build_base(), head)
     kernel, bias = classifier.model.get_layer("predictions").get_weights()
     head.set_weights([kernel[:, list(classes.values())], bias[list(classes.values())]])
-    fine_tuned = Classifier(model=model, class_names=list(classes), warm_up=False)
+    fine_tuned = Classifier.from_keras(model, class_names=list(classes), warm_up=False)
     return export_model(fine_tuned, tmp_path_factory.mktemp("exports") / "four")
 
 
@@ -219,7 +219,7 @@ def test_an_exported_model_draws_its_heatmaps_from_its_litert_model_as_keras_wou
         for class_index in (0, 2)
     ]  # zebra, king penguin
     from_engine = [gradcam(loaded, photo, class_index) for photo, class_index in cases]
-    assert loaded._model is None  # the LiteRT model and head.npz gave them: no Keras model was loaded
+    assert loaded._loaded.model is None  # the LiteRT model and head.npz gave them: no Keras model was loaded
     assert left_share(from_engine[0]) > 0.6  # "zebra" on the zebra's side
 
     for heatmap, (photo, class_index) in zip(from_engine, cases, strict=True):
@@ -320,7 +320,7 @@ def test_a_nested_base_model_is_opened_up_at_its_last_feature_map(nested, name):
 def test_a_nested_model_gets_a_heatmap_of_the_photos_size(nested, name):
     from labkit import Classifier
 
-    custom = Classifier(model=nested[name], class_names=["glass", "metal", "paper", "plastic"], warm_up=False)
+    custom = Classifier.from_keras(nested[name], class_names=["glass", "metal", "paper", "plastic"], warm_up=False)
     photo = Image.fromarray(np.random.default_rng(1).integers(0, 256, size=(150, 200, 3), dtype=np.uint8))
 
     heatmaps = [gradcam(custom, photo, class_index) for class_index in range(4)]
@@ -335,7 +335,7 @@ def test_a_nested_model_gets_a_heatmap_of_the_photos_size(nested, name):
 def test_a_nested_pooled_then_dense_model_gets_the_gradients_heatmap_from_its_weights(nested, name):
     from labkit import Classifier
 
-    custom = Classifier(model=nested[name], class_names=["glass", "metal", "paper", "plastic"], warm_up=False)
+    custom = Classifier.from_keras(nested[name], class_names=["glass", "metal", "paper", "plastic"], warm_up=False)
     photo = Image.fromarray(np.random.default_rng(2).integers(0, 256, size=(150, 200, 3), dtype=np.uint8))
 
     assert custom.dense_head is not None and custom.dense_head.clip is None  # dropout skipped, no ReAct clip
@@ -348,7 +348,7 @@ def test_a_nested_pooled_then_dense_model_gets_the_gradients_heatmap_from_its_we
 def test_a_model_of_another_shape_gets_its_heatmap_from_the_gradient(nested):
     from labkit import Classifier
 
-    custom = Classifier(model=nested["functional, pooling in the base"], class_names=list("abcd"), warm_up=False)
+    custom = Classifier.from_keras(nested["functional, pooling in the base"], class_names=list("abcd"), warm_up=False)
 
     assert custom.dense_head is None and custom.feature_maps(np.zeros((1, 224, 224, 3), np.float32)) is None
     heatmap = gradcam(custom, Image.new("RGB", (64, 48), "orange"), class_index=1)
@@ -369,13 +369,13 @@ def test_a_model_without_a_feature_map_says_grad_cam_needs_a_convolutional_model
     flat = keras.Sequential([keras.Input((224, 224, 3)), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)])
 
     with pytest.raises(ExplainError, match="convolutional model"):
-        gradcam(Classifier(model=flat, class_names=["a", "b"], warm_up=False), Image.new("RGB", (32, 32)))
+        gradcam(Classifier.from_keras(flat, class_names=["a", "b"], warm_up=False), Image.new("RGB", (32, 32)))
 
 
 def test_a_class_index_out_of_range_says_which_classes_exist(nested):
     from labkit import Classifier
 
-    custom = Classifier(model=nested["sequential"], class_names=list("abcd"), warm_up=False)
+    custom = Classifier.from_keras(nested["sequential"], class_names=list("abcd"), warm_up=False)
 
     with pytest.raises(ExplainError, match=r"classes 0\.\.3"):
         gradcam(custom, Image.new("RGB", (32, 32)), class_index=4)

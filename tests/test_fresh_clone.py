@@ -105,7 +105,7 @@ def test_the_command_line_builds_the_weights_and_answers_every_photo_of_data_sam
     answers = {answer["file"]: answer for answer in json.loads(done.stdout)}
     assert sorted(answers) == photos
 
-    ci = Classifier(Path(os.environ["LABKIT_WEIGHTS_DIR"]) / WEIGHTS_FILE)  # CI's weights, in this process
+    ci = Classifier.imagenet(Path(os.environ["LABKIT_WEIGHTS_DIR"]) / WEIGHTS_FILE)  # CI's weights, in this process
     for photo, answer in answers.items():
         assert answer["calibrated"] is True
         expected = ci.classify(clone / photo, top=1000)

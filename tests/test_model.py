@@ -261,7 +261,7 @@ def test_the_forward_pass_is_traced_once_whatever_the_batch_size(samples_dir, sa
     inputs = keras.Input((224, 224, 3))
     counted = keras.Model(inputs, reference.model(keras.layers.Lambda(count_trace)(inputs)))
     built = len(traces)  # Keras runs the layer once while building the model
-    watched = Classifier(model=counted, engine="keras", class_names=reference.class_names, wnids=reference.wnids)
+    watched = Classifier.from_keras(counted, engine="keras", class_names=reference.class_names, wnids=reference.wnids)
     assert len(traces) == built + 1, "the warm-up should trace the forward pass exactly once"
 
     paths = [samples_dir / row["file"] for row in sample_labels]
@@ -283,7 +283,7 @@ def test_shared_classifier_is_loaded_once_per_process(classifier):
 
 @pytest.fixture(scope="module")
 def untrained() -> Classifier:
-    return Classifier(weights=None)
+    return Classifier.imagenet(None)
 
 
 @pytest.mark.parametrize("batch_size", [1, 2, 5])
@@ -332,8 +332,25 @@ def test_predict_with_a_single_image_says_to_use_classify(untrained):
 def test_a_custom_model_needs_class_names():
     import keras
 
+    from labkit.network import ModelDescription
+
+    custom = ModelDescription(weights=None, keras_model=keras.Sequential([keras.Input((224, 224, 3))]))
     with pytest.raises(ValueError, match="class_names"):
-        Classifier(model=keras.Sequential([keras.Input((224, 224, 3))]))
+        Classifier(custom)
+
+
+def test_a_keras_model_with_more_outputs_than_class_names_says_to_give_one_name_per_output():
+    import keras
+
+    model = keras.Sequential([keras.Input((224, 224, 3)), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)])
+
+    with pytest.raises(ValueError, match="3 outputs but 2 class_names"):
+        Classifier.from_keras(model, ["cat", "dog"], warm_up=False)
+
+
+def test_weights_passed_as_the_first_argument_say_to_use_classifier_imagenet():
+    with pytest.raises(TypeError, match=r"Classifier.imagenet\(weights=PATH\)"):
+        Classifier("my_weights.h5")  # type: ignore[arg-type]
 
 
 def test_a_custom_model_predicts_its_own_classes():
@@ -344,21 +361,23 @@ def test_a_custom_model_predicts_its_own_classes():
         [keras.Input((224, 224, 3)), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(len(names))]
     )
 
-    prediction = Classifier(model=model, class_names=names).classify(Image.new("RGB", (64, 64), "gray"), top=4)
+    prediction = Classifier.from_keras(model, class_names=names).classify(Image.new("RGB", (64, 64), "gray"), top=4)
 
     assert sorted(score.label for score in prediction.top) == names
     assert all(score.wnid == score.label for score in prediction.top), "wnids default to the class names"
 
 
 def test_a_higher_temperature_keeps_the_label_and_lowers_the_confidence(untrained):
+    from labkit.calibration import Calibration
+
     image = Image.new("RGB", (128, 128), "orange")
     sharp = untrained.classify(image)
 
-    untrained.temperature = 3.0
-    try:
-        soft = untrained.classify(image)
-    finally:
-        untrained.temperature = 1.0
+    softer = untrained.with_calibration(Calibration(temperature=3.0, ood_method="energy", ood_threshold=math.inf))
+    soft = softer.classify(image)
 
+    assert softer.temperature == 3.0 and untrained.temperature == 1.0 and untrained.calibration is None
+    assert softer.model is untrained.model, "the copy shares the loaded network: nothing is loaded again"
     assert soft.label == sharp.label
     assert soft.probability < sharp.probability
+    assert untrained.classify(image).probability == sharp.probability, "the copy's calibration is its own"

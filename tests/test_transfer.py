@@ -411,7 +411,7 @@ def test_the_keras_export_loads_back_with_the_same_predictions(exported, tiny_re
 
 def test_the_litert_export_loads_back_with_the_same_predictions(exported, tiny_result, validation_batch):
     loaded = load_exported(exported, engine="litert")
-    assert loaded.engine == "litert" and loaded._model is None  # runs model.tflite, Keras model not loaded
+    assert loaded.engine == "litert" and loaded._loaded.model is None  # runs model.tflite, Keras model not loaded
     expected = tiny_result.classifier.logits(validation_batch)
     np.testing.assert_allclose(loaded.logits(validation_batch), expected, atol=1e-3)
     photo = tiny_result.validation_set[0].path

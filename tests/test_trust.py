@@ -407,7 +407,7 @@ def test_the_react_clip_is_re_derived_from_the_shared_photos(classifier, samples
 def test_measuring_a_react_clip_on_an_empty_folder_says_what_to_give(tmp_path):
     from labkit import Classifier
 
-    untrained = Classifier(weights=None, warm_up=False)
+    untrained = Classifier.imagenet(None, warm_up=False)
 
     with pytest.raises(CalibrationError, match="folder of typical photos"):
         measure_react_clip(untrained, tmp_path)
@@ -436,7 +436,7 @@ def test_a_custom_model_has_no_shipped_calibration_so_never_says_not_sure():
     from labkit import Classifier
 
     model = keras.Sequential([keras.Input((224, 224, 3)), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)])
-    custom = Classifier(model=model, class_names=["cat", "dog"])
+    custom = Classifier.from_keras(model, class_names=["cat", "dog"])
 
     prediction = custom.classify(Image.new("RGB", (64, 64), "white"))
 
@@ -445,16 +445,21 @@ def test_a_custom_model_has_no_shipped_calibration_so_never_says_not_sure():
 
 
 @pytest.mark.slow
-def test_fit_calibration_on_a_labelled_folder_can_be_saved_loaded_and_applied(samples_dir, tmp_path):
-    from labkit import Classifier
-
-    own = Classifier()  # not the shared one: apply_to changes it
-    fitted = fit_calibration(own, samples_dir, ood_images=generate_ood_images(12, seed=2))
+def test_fit_calibration_on_a_labelled_folder_can_be_saved_loaded_and_applied(classifier, samples_dir, tmp_path):
+    photo = samples_dir / "207_golden_retriever.jpg"
+    shipped, shipped_answer = classifier.calibration, classifier.classify(photo)
+    fitted = fit_calibration(classifier, samples_dir, ood_images=generate_ood_images(12, seed=2))
     loaded = Calibration.load(fitted.save(tmp_path / "mine.json"))
-    loaded.apply_to(own)
+    own = classifier.with_calibration(loaded)
 
     assert loaded == fitted
     assert own.calibration is loaded and own.temperature == fitted.temperature
+    answer = own.classify(photo)
+    assert answer.probability == pytest.approx(loaded.probabilities(shipped_answer.logits).max())
+    assert answer.probability != pytest.approx(shipped_answer.probability), "the copy answers with its own calibration"
+    # the classifier it was given (the app's shared one) still answers with its own calibration
+    assert classifier.calibration is shipped
+    assert classifier.classify(photo).top == shipped_answer.top
     assert fitted.measured["photos"] == 60 and fitted.measured["out_of_distribution_images"] == 12
     assert "60 labelled photos" in fitted.fitted_on
     # Both halves of the fit are real measurements: photos are ~90 % right and calibration improved in-sample.
@@ -467,7 +472,7 @@ def test_fit_calibration_on_a_folder_without_labels_says_what_to_add(tmp_path):
     from labkit.folders import LabelError
 
     Image.new("RGB", (32, 32)).save(tmp_path / "photo.jpg")
-    untrained = Classifier(weights=None, warm_up=False)
+    untrained = Classifier.imagenet(None, warm_up=False)
 
     with pytest.raises(LabelError, match="labels.csv"):
         fit_calibration(untrained, tmp_path)

@@ -281,7 +281,7 @@ def test_the_built_weights_answer_like_cis_on_the_650_validation_photos(built, r
     photos += sorted((REPO_ROOT / "data" / "samples").glob("*.jpg"))
     answers = []
     for folder in (built, real_models_dir):
-        classifier = Classifier(folder / WEIGHTS_FILE, engine="keras")
+        classifier = Classifier.imagenet(folder / WEIGHTS_FILE, engine="keras")
         assert classifier.calibration is not None and classifier.calibration.temperature == 0.7001  # the shipped one
         answers.append(classifier.probabilities_from_logits(outputs_for_images(classifier, photos)[0]))
     ours, theirs = answers
@@ -322,7 +322,7 @@ def test_weights_without_a_calibration_calibrate_themselves_on_the_validation_ph
     from labkit.calibration import shipped_calibration
 
     monkeypatch.setenv("LABKIT_CACHE_DIR", str(tmp_path / "cache"))
-    classifier = Classifier(scaled_weights / WEIGHTS_FILE)
+    classifier = Classifier.imagenet(scaled_weights / WEIGHTS_FILE)
 
     calibration = classifier.calibration
     assert calibration is not None and calibration is not shipped_calibration()
@@ -332,7 +332,7 @@ def test_weights_without_a_calibration_calibrate_themselves_on_the_validation_ph
     assert "no calibration yet" in capfd.readouterr().err
     assert classifier.classify(REPO_ROOT / "data" / "samples" / "beagle.jpg").calibrated
 
-    again = Classifier(scaled_weights / WEIGHTS_FILE)  # cached by fingerprint: not fitted again
+    again = Classifier.imagenet(scaled_weights / WEIGHTS_FILE)  # cached by fingerprint: not fitted again
     assert again.calibration == calibration
     assert "no calibration yet" not in capfd.readouterr().err
 
@@ -354,7 +354,7 @@ def test_weights_without_a_calibration_and_no_validation_photos_say_uncalibrated
     from labkit.model import Classifier
     from labkit.predict import UNCALIBRATED_MESSAGE
 
-    classifier = Classifier(scaled_weights / WEIGHTS_FILE)
+    classifier = Classifier.imagenet(scaled_weights / WEIGHTS_FILE)
     assert classifier.calibration is None and not classifier.calibrated
 
     # the app's card

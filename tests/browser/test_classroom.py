@@ -1,25 +1,23 @@
 """A class on the web app: each student's kernel stays small, does not grow with uploads, more students arriving
 together than the pre-heated pool holds are all served, a page whose kernel is lost says so and recovers on reload,
 and a closed tab gives its kernel back. CI-sized versions of benchmarks/soak.py and benchmarks/concurrent_sessions.py,
-with the same helpers; the full runs and their figures (how long the students wait) are in docs/classroom.md.
+with the same helpers (tools/classroom.py); the full runs and their figures (how long the students wait) are in
+docs/classroom.md.
 """
 
 from __future__ import annotations
 
 import json
 import signal
-import sys
 import time
 from pathlib import Path
 
+import classroom
 import psutil
 import pytest
 from dashboard_page import DashboardPage
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-sys.path.append(str(REPO_ROOT / "benchmarks"))  # appended: the benchmarks' names never hide an installed module
-import concurrent_sessions  # noqa: E402
-import soak  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -41,22 +39,24 @@ MESSAGE_TIMEOUT_MS = 240_000  # the page gives its kernel a minute or so before 
 @pytest.fixture(scope="module")
 def server(voila_url) -> psutil.Process:
     """The Voilà process behind the session's server (found by its port)."""
-    return soak.server_process(voila_url)
+    return classroom.server_process(voila_url)
 
 
 def test_a_students_kernel_holds_the_model_without_tensorflow_in_under_250_mb(dashboard, server):
-    kernel = soak.kernel_process(server, dashboard.page)
+    kernel = classroom.kernel_process(server, dashboard.page)
 
-    assert soak.Memory.of(kernel).rss < KERNEL_RSS_LIMIT_MB
+    assert classroom.Memory.of(kernel).rss < KERNEL_RSS_LIMIT_MB
     mapped = {Path(region.path).name for region in kernel.memory_maps()}
     assert not any("tensorflow" in name for name in mapped), "TensorFlow was imported in the app's kernel"
 
 
 def test_twenty_uploads_in_one_tab_grow_its_kernel_by_less_than_10_mb(dashboard, server):
-    kernel = soak.kernel_process(server, dashboard.page)
-    warm_up = soak.soak(dashboard, kernel, WARM_UP_UPLOADS, measure_every=WARM_UP_UPLOADS, report=lambda line: None)
+    kernel = classroom.kernel_process(server, dashboard.page)
+    warm_up = classroom.soak(
+        dashboard, kernel, WARM_UP_UPLOADS, measure_every=WARM_UP_UPLOADS, report=lambda line: None
+    )
 
-    outcome = soak.soak(
+    outcome = classroom.soak(
         dashboard,
         kernel,
         SOAK_UPLOADS,
@@ -71,23 +71,23 @@ def test_twenty_uploads_in_one_tab_grow_its_kernel_by_less_than_10_mb(dashboard,
 
 
 def test_four_students_arriving_together_each_get_a_kernel_and_the_right_card(browser, voila_url, server):
-    labels = concurrent_sessions.expected_labels()
-    photos = concurrent_sessions.photo_paths(STUDENTS_AT_ONCE)
+    labels = classroom.expected_labels()
+    photos = classroom.photo_paths(STUDENTS_AT_ONCE)
 
-    sessions = concurrent_sessions.serve([browser] * STUDENTS_AT_ONCE, voila_url, server, photos)
+    sessions = classroom.serve([browser] * STUDENTS_AT_ONCE, voila_url, server, photos)
     try:
         assert [session.label for session in sessions] == [labels[photo.name] for photo in photos]
         assert len({session.kernel.pid for session in sessions}) == STUDENTS_AT_ONCE
         assert all(session.memory.rss < KERNEL_RSS_LIMIT_MB for session in sessions)
     finally:
-        concurrent_sessions.close_all(sessions)
+        classroom.close_all(sessions)
 
 
 def test_closing_a_tab_shuts_its_kernel_down(browser, voila_url, server):
     # Without this a class leaks a whole kernel per reload or closed tab until the idle culler runs (10 min).
     context = browser.new_context()  # not the `context` fixture, which closes its pages itself
     dashboard = DashboardPage.open(context, voila_url)
-    kernel = soak.kernel_process(server, dashboard.page)
+    kernel = classroom.kernel_process(server, dashboard.page)
 
     dashboard.close()
     context.close()
@@ -99,30 +99,30 @@ def test_closing_a_tab_shuts_its_kernel_down(browser, voila_url, server):
 
 
 def test_the_classroom_config_serves_a_pre_heated_kernel_and_refills_the_pool(browser, tmp_path):
-    process, url = soak.start_server(CLASSROOM_CONFIG, tmp_path / "voila.log")
+    process, url = classroom.start_server(CLASSROOM_CONFIG, tmp_path / "voila.log")
     try:
         server = psutil.Process(process.pid)
         pool_size = json.loads(CLASSROOM_CONFIG.read_text())["VoilaConfiguration"]["default_pool_size"]
-        assert wait_until(lambda: len(soak.kernel_processes(server)) == pool_size, 60)
-        concurrent_sessions.wait_until_idle(server)  # the pool's kernels have run the notebook
-        heated = set(soak.kernel_processes(server))
+        assert wait_until(lambda: len(classroom.kernel_processes(server)) == pool_size, 60)
+        classroom.wait_until_idle(server)  # the pool's kernels have run the notebook
+        heated = set(classroom.kernel_processes(server))
 
         context = browser.new_context()
         dashboard = DashboardPage.open(context, url)
-        assert soak.kernel_id(dashboard.page) in heated
-        photo = soak.sample_photos()[0]
+        assert classroom.kernel_id(dashboard.page) in heated
+        photo = classroom.sample_photos()[0]
         dashboard.upload(photo)
         dashboard.wait_for_cards(1)
         assert dashboard.results.count() == 1
 
-        kernel = soak.kernel_process(server, dashboard.page)
+        kernel = classroom.kernel_process(server, dashboard.page)
         dashboard.close()
         context.close()
         assert wait_for_exit(kernel, CLOSED_TAB_SECONDS)
         refill_s = json.loads(CLASSROOM_CONFIG.read_text())["VoilaKernelManager"]["fill_delay"] + 60
-        assert wait_until(lambda: len(soak.kernel_processes(server)) == pool_size, refill_s)  # refilled, no more
+        assert wait_until(lambda: len(classroom.kernel_processes(server)) == pool_size, refill_s)  # refilled, no more
     finally:
-        soak.stop(process)
+        classroom.stop(process)
 
 
 def test_more_students_than_the_pool_arriving_at_once_all_reach_ready_with_a_kernel_each(playwright, tmp_path):
@@ -133,20 +133,20 @@ def test_more_students_than_the_pool_arriving_at_once_all_reach_ready_with_a_ker
     settings = json.loads(DEFAULT_CONFIG.read_text())
     assert settings["VoilaConfiguration"]["preheat_kernel"]
     assert settings["VoilaKernelManager"]["fill_delay"] == 0, "a student beyond the pool would wait for the timer"
-    process, url = soak.start_server(
+    process, url = classroom.start_server(
         None, tmp_path / "voila.log", extra_args=(f"--VoilaConfiguration.default_pool_size={POOL}",)
     )
-    browsers, browser_processes = concurrent_sessions.launch_students(playwright, ARRIVING_TOGETHER)
+    browsers, browser_processes = classroom.launch_students(playwright, ARRIVING_TOGETHER)
     try:
         server = psutil.Process(process.pid)
-        assert wait_until(lambda: len(soak.kernel_processes(server)) == POOL, 90)
-        concurrent_sessions.wait_until_idle(server)
-        heated = {kernel.pid for kernel in soak.kernel_processes(server).values()}
+        assert wait_until(lambda: len(classroom.kernel_processes(server)) == POOL, 90)
+        classroom.wait_until_idle(server)
+        heated = {kernel.pid for kernel in classroom.kernel_processes(server).values()}
 
-        photos = concurrent_sessions.photo_paths(ARRIVING_TOGETHER)
-        sessions = concurrent_sessions.serve(browsers, url, server, photos, browser_processes)
+        photos = classroom.photo_paths(ARRIVING_TOGETHER)
+        sessions = classroom.serve(browsers, url, server, photos, browser_processes)
         try:
-            labels = concurrent_sessions.expected_labels()
+            labels = classroom.expected_labels()
             assert [session.ready_s is not None for session in sessions] == [True] * ARRIVING_TOGETHER
             assert [session.label for session in sessions] == [labels[photo.name] for photo in photos]
             kernels = {session.kernel.pid for session in sessions}
@@ -159,30 +159,30 @@ def test_more_students_than_the_pool_arriving_at_once_all_reach_ready_with_a_ker
 
             # The students beyond the pool were handed replacements that started for them at once; the pool's own
             # replacements waited until the class had arrived (labkit.app.pool), so they started after all of them.
-            assert wait_until(lambda: len(soak.kernel_processes(server)) == ARRIVING_TOGETHER + POOL, 180)
-            refills = [kernel for kernel in soak.kernel_processes(server).values() if kernel.pid not in kernels]
+            assert wait_until(lambda: len(classroom.kernel_processes(server)) == ARRIVING_TOGETHER + POOL, 180)
+            refills = [kernel for kernel in classroom.kernel_processes(server).values() if kernel.pid not in kernels]
             latest_student = max(session.kernel.create_time() for session in sessions)
             assert all(refill.create_time() > latest_student for refill in refills)
         finally:
-            concurrent_sessions.close_all(sessions)
+            classroom.close_all(sessions)
     finally:
         for browser in browsers:
             browser.close()
-        soak.stop(process)
+        classroom.stop(process)
 
 
 def test_a_page_whose_kernel_does_not_answer_says_so_and_a_reload_gets_a_working_app(browser, tmp_path):
     # A pre-heated kernel that hangs before its student arrives (stopped here; on a real server, starved or swapped
     # out): instead of a page that spins for ever, labkit's message, and reloading hands out the pool's next kernel.
-    process, url = soak.start_server(
+    process, url = classroom.start_server(
         None, tmp_path / "voila.log", extra_args=("--VoilaConfiguration.default_pool_size=1",)
     )
     hung = None
     try:
         server = psutil.Process(process.pid)
-        assert wait_until(lambda: len(soak.kernel_processes(server)) == 1, 90)
-        concurrent_sessions.wait_until_idle(server)
-        hung = next(iter(soak.kernel_processes(server).values()))
+        assert wait_until(lambda: len(classroom.kernel_processes(server)) == 1, 90)
+        classroom.wait_until_idle(server)
+        hung = next(iter(classroom.kernel_processes(server).values()))
         hung.send_signal(signal.SIGSTOP)
 
         context = browser.new_context()
@@ -190,13 +190,13 @@ def test_a_page_whose_kernel_does_not_answer_says_so_and_a_reload_gets_a_working
         problem = dashboard.page.locator(".labkit-kernel-problem")
         problem.wait_for(state="visible", timeout=MESSAGE_TIMEOUT_MS)
         assert "could not start" in problem.inner_text() and "Reload the page" in problem.inner_text()
-        assert soak.kernel_id(dashboard.page) in soak.kernel_processes(server)  # it was given the hung kernel
+        assert classroom.kernel_id(dashboard.page) in classroom.kernel_processes(server)  # it was given the hung kernel
 
         problem.get_by_role("link", name="Reload the page").click()
         dashboard.wait_until_ready()
         assert not problem.is_visible()
-        assert soak.kernel_process(server, dashboard.page).pid != hung.pid
-        dashboard.upload(concurrent_sessions.photo_paths(1)[0])
+        assert classroom.kernel_process(server, dashboard.page).pid != hung.pid
+        dashboard.upload(classroom.photo_paths(1)[0])
         dashboard.wait_for_cards(1)
         assert dashboard.results.count() == 1
         dashboard.close()
@@ -204,7 +204,7 @@ def test_a_page_whose_kernel_does_not_answer_says_so_and_a_reload_gets_a_working
     finally:
         if hung is not None and hung.is_running():
             hung.send_signal(signal.SIGCONT)
-        soak.stop(process)
+        classroom.stop(process)
 
 
 def wait_for_exit(process: psutil.Process, seconds: float) -> bool:

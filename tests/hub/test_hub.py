@@ -16,24 +16,21 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+import hubserver
 import pytest
+from classroom import expected_labels, photo_paths
+from dashboard_page import DashboardPage
 from lab_page import LabPage, TrainerPanel
+from serving import warm_model_cache
+
+from labkit.export import describe_export
+from labkit.lessons.trainer_photos import EXAMPLE_PHOTOS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-sys.path.append(str(REPO_ROOT / "benchmarks"))  # appended: the benchmarks' names never hide an installed module
-
-import hubserver  # noqa: E402
-from concurrent_sessions import expected_labels, photo_paths  # noqa: E402
-from dashboard_page import DashboardPage  # noqa: E402
-from serving import warm_model_cache  # noqa: E402
-
-from labkit.export import describe_export  # noqa: E402
-from labkit.lessons.trainer_photos import EXAMPLE_PHOTOS  # noqa: E402
 
 pytestmark = [pytest.mark.hub, pytest.mark.slow, pytest.mark.browser]
 
