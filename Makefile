@@ -78,12 +78,13 @@ app: venv
 
 # The lessons in JupyterLab, on this machine only (loopback) and behind Jupyter's token, which it prints with the
 # link to open. It opens practice/: your own copies of the lessons, with the exercises to do (nbgrader's students'
-# copies, tools/assignments.py), made on first use and never overwritten (delete one to start it again). The
+# copies, tools/assignments.py), made on first use and never overwritten (delete one to start it again). Its root is
+# the repository, as on Binder: the same URLs (/lab/tree/practice/01_...), data/ one click away. The
 # teacher's copies, with the solutions, are notebooks/. Widgets work out of the box: ipywidgets 8 ships JupyterLab's
 # extension. As root (a container, Binder's build), JupyterLab refuses to start without --allow-root. LAB_ARGS adds
 # options, e.g. LAB_ARGS="--no-browser".
 lab: venv practice
-	$(VENV)/bin/jupyter lab practice --ip=127.0.0.1 --port=$(LAB_PORT) \
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/practice --ip=127.0.0.1 --port=$(LAB_PORT) \
 		$$( [ "$$(id -u)" -eq 0 ] && echo --allow-root ) $(LAB_ARGS)
 
 # The students' copies are made again only when a lesson (or nbgrader_config.py) changed since the last time.

@@ -312,7 +312,11 @@ def plot_ood_scores(
 
 
 def plot_confusion_matrix(
-    counts: np.ndarray, classes: Sequence[str], ax: Axes | None = None, title: str | None = None
+    counts: np.ndarray,
+    classes: Sequence[str],
+    ax: Axes | None = None,
+    title: str | None = None,
+    true_classes: Sequence[str] | None = None,
 ) -> Figure:
     """Draw a confusion matrix: rows are the true class, columns what the model said.
 
@@ -322,7 +326,9 @@ def plot_confusion_matrix(
     Args:
         counts: (classes, classes) or (classes, classes + 1) counts, e.g.
             ``EvaluationResult.confusion_matrix(names).counts``.
-        classes: the rows' class names, in order.
+        classes: the columns' class names, in order (and the rows', unless ``true_classes`` is given).
+        true_classes: the rows' names when some columns have no row (a class with no photo: an empty row teaches
+            nothing, so a caller may leave it out).
 
     Example:
         >>> matrix = result.confusion_matrix(["beer bottle", "wine bottle", "pop bottle"])  # doctest: +SKIP
@@ -330,6 +336,7 @@ def plot_confusion_matrix(
     """
     counts = np.asarray(counts)
     columns = [*classes, OTHER_CLASSES][: counts.shape[1]]
+    classes = list(classes if true_classes is None else true_classes)
     size = 1.5 + 0.7 * len(columns)
     figure, ax = _new_axes(ax, figsize=(size, size - 0.5))
     highest = max(1, int(counts.max()))
