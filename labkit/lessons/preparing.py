@@ -66,8 +66,8 @@ class Preparation:
             return ""
         good, slip = right[self.policy, RIGHT_SCALING], right[self.policy, WRONG_SCALING]
         return (
-            f"On {self.measured_on} labelled photos ({self.policy}): {format_percent(good)} right with {RIGHT_SCALING}, "
-            f"{format_percent(slip)} with {WRONG_SCALING}. "
+            f"On {self.measured_on} labelled photos ({self.policy}): {format_percent(good)} right with "
+            f"{RIGHT_SCALING}, {format_percent(slip)} with {WRONG_SCALING}. "
             "One photo can go either way; many photos tell what the slip costs."
         )
 
