@@ -96,7 +96,14 @@ def test_a_text_file_uploaded_as_a_photo_gets_a_message_and_the_next_photo_works
     upload.value = fake_upload("my cat.jpg", tabby.read_bytes())
     height, width = np.asarray(load_image(tabby)).shape[:2]
     assert widget.summary.startswith(f"my cat.jpg, pixel at row {height // 2}, column {width // 2}")
-    assert upload.value == ()  # the bytes are not kept in the widget once read
+    assert [bytes(file["content"]) for file in upload.value] == [b""]  # the bytes are not kept once read
+    assert upload.value[0]["name"] == "my cat.jpg"  # the button counts the photo in use: "(1)"
+    assert widget.samples.label == "your photo: my cat.jpg"  # and the list names it
+
+    widget.samples.value = "cab.jpg"  # back to a sample: the button's count goes back to 0
+    assert upload.value == () and widget.summary.startswith("cab.jpg")
+    widget.samples.value = widget.samples.options[-1][1]  # and back to the upload, without uploading again
+    assert widget.summary.startswith("my cat.jpg")
 
 
 # --- 02 preparing a photo -------------------------------------------------------------------------------------------
