@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from lab_page import LabPage
+from lab_page import ARTIFACTS, LabPage
 from playwright.sync_api import expect
 
 from labkit.lessons.trainer_photos import EXAMPLE_PHOTOS
@@ -62,6 +62,10 @@ def test_two_classes_of_uploaded_photos_train_and_a_new_photo_is_classified(lab)
     trainer.locator("button").filter(has_text=re.compile(r"^\s*Train\s*$")).click()  # (its icon joins its name)
     trainer.locator("img[alt^='Training curves over']").wait_for(timeout=TRAINING_MS)  # drawn after each epoch
     trainer.get_by_text("trained on glass, metal", exact=False).wait_for(timeout=TRAINING_MS)
+    # 6 photos a class: the trainer says it is too few to learn from and to measure on, in an alert box.
+    warning = trainer.locator(".labkit-trainer-messages [role=alert]")
+    expect(warning).to_contain_text("too few to learn from")
+    expect(warning).to_contain_text("95% interval")
 
     new_photo = sorted((EXAMPLE_PHOTOS / "metal").glob("*.jpg"))[PHOTOS_PER_CLASS]
     lesson.upload(new_photo, button="Try a photo")
@@ -70,4 +74,9 @@ def test_two_classes_of_uploaded_photos_train_and_a_new_photo_is_classified(lab)
     text = answer.inner_text()
     assert text.startswith(f"{new_photo.name}: ") and text.split(": ")[1].split()[0] in ("glass", "metal"), text
     assert trainer.locator(f"img[alt='Your photo, {new_photo.name}']").count() == 1
+    expect(trainer.locator(".labkit-trainer-try")).to_contain_text("Treat its answers as guesses")
+    label = trainer.locator(".widget-text", has=lesson.page.get_by_text("Model name", exact=True)).locator("label")
+    assert label.evaluate("element => element.scrollWidth <= element.clientWidth"), "the label is cut: Model na…"
+    lesson.screenshot(trainer.locator(".labkit-trainer-try"), ARTIFACTS / "trainer-6-photos-a-class-answer.png")
+    lesson.screenshot(trainer.locator(".labkit-trainer-messages"), ARTIFACTS / "trainer-6-photos-a-class-warning.png")
     assert lesson.errors() == []
