@@ -142,7 +142,8 @@ class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
     ) -> importlib.machinery.ModuleSpec | None:
         if fullname != "tensorflow":
             return None
-        sys.meta_path.remove(self)  # once: the next finders give the real spec
+        # Python's own path finder, not the next finder on sys.meta_path: no recursion. The hook stays for a later
+        # import when this lookup was only a check (importlib.util.find_spec); once imported, it is never asked again.
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is not None and isinstance(spec.loader, importlib.abc.Loader):
             spec.loader = _QuietLoader(spec.loader)
