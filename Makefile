@@ -109,14 +109,16 @@ app: $(STAMP)
 
 # The lessons in JupyterLab, on this machine only (loopback) and behind Jupyter's token, which it prints with the
 # link to open. It opens practice/: your own copies of the lessons, with the exercises to do (nbgrader's students'
-# copies, tools/assignments.py), made on first use and never overwritten (delete one to start it again). The
+# copies, tools/assignments.py), made on first use and never overwritten (delete one to start it again). Its root is
+# the repository, as on Binder: the same URLs (/lab/tree/practice/01_...), data/ one click away. The
 # teacher's copies, with the solutions, are notebooks/. Widgets work out of the box: ipywidgets 8 ships JupyterLab's
 # extension. As root (a container, Binder's build), JupyterLab refuses to start without --allow-root. LAB_ARGS adds
 # options, e.g. LAB_ARGS="--no-browser"; an address or port it gives replaces LAB_IP's or LAB_PORT's (Jupyter refuses
 # an option given twice), e.g. LAB_ARGS="--ServerApp.ip=0.0.0.0" or LAB_IP=0.0.0.0.
 lab: $(STAMP) practice
-	$(VENV)/bin/jupyter lab practice $(call unless_in_lab_args,ip,--ip=$(LAB_IP)) \
-		$(call unless_in_lab_args,port,--port=$(LAB_PORT)) $$( [ "$$(id -u)" -eq 0 ] && echo --allow-root ) $(LAB_ARGS)
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/practice \
+		$(call unless_in_lab_args,ip,--ip=$(LAB_IP)) $(call unless_in_lab_args,port,--port=$(LAB_PORT)) \
+		$$( [ "$$(id -u)" -eq 0 ] && echo --allow-root ) $(LAB_ARGS)
 
 # $(call unless_in_lab_args,NAME,OPTION): OPTION, unless LAB_ARGS sets ServerApp's NAME itself (--NAME or
 # --ServerApp.NAME, with = or a space).

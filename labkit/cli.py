@@ -17,11 +17,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from labkit.class_names import TrainingDataError
@@ -32,6 +31,7 @@ from labkit.export import ExportError, export_model, load_exported
 from labkit.folders import LabelError, read_labelled_folder
 from labkit.images import ImageError
 from labkit.model import Classifier
+from labkit.native_logs import native_log_lines_filtered
 from labkit.paths import REPO_ROOT
 from labkit.predict import UNCALIBRATED_MESSAGE, Prediction, doubt, format_percent
 from labkit.recipe import FINE_TUNE_EPOCHS, HEAD_EPOCHS
@@ -83,9 +83,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 def make_classifier(args: argparse.Namespace) -> Classifier:
     """Build the classifier the model options ask for, keeping native libraries' log lines off the terminal."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # Keras prints download progress on stdout; keep stdout for answers (--json must stay parseable).
-    with native_stderr_silenced(), contextlib.redirect_stdout(sys.stderr):
+    with native_log_lines_filtered(), contextlib.redirect_stdout(sys.stderr):
         if getattr(args, "model", None):
             classifier = load_exported(args.model, engine=args.engine)
         else:
@@ -93,27 +92,6 @@ def make_classifier(args: argparse.Namespace) -> Classifier:
     if not classifier.calibrated:
         print(f"labkit: {UNCALIBRATED_MESSAGE}", file=sys.stderr, flush=True)
     return classifier
-
-
-@contextlib.contextmanager
-def native_stderr_silenced() -> Iterator[None]:
-    """Drop what native code writes to file descriptor 2 while the block runs; Python's ``sys.stderr`` still shows.
-
-    TensorFlow and LiteRT log several lines from C++ while they load ("oneDNN custom operations are on", "Created
-    TensorFlow Lite XNNPACK delegate"), before any log level applies; labkit's own notices and warnings go through
-    ``sys.stderr``, which is pointed at the real terminal meanwhile.
-    """
-    sys.stderr.flush()
-    python_stderr, saved = sys.stderr, os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull, os.fdopen(os.dup(saved), "w", buffering=1) as terminal:
-            os.dup2(devnull.fileno(), 2)
-            sys.stderr = terminal
-            yield
-    finally:
-        sys.stderr = python_stderr
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def add_classify_command(commands: argparse._SubParsersAction) -> None:
@@ -306,9 +284,8 @@ def run_train(args: argparse.Namespace) -> int:
         for name, value in (("fine_tune_epochs", args.epochs), ("head_epochs", args.head_epochs))
         if value is not None
     }
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # Progress and warnings go to stderr (sys.stderr still shows); Keras' own prints must not mix into the summary.
-    with native_stderr_silenced(), contextlib.redirect_stdout(sys.stderr):
+    with native_log_lines_filtered(), contextlib.redirect_stdout(sys.stderr):
         try:
             result = fine_tune(args.folder, validation=args.val, validation_split=args.val_split, **options)
         except TrainingDataError as error:

@@ -49,6 +49,7 @@ import numpy as np
 
 from labkit.errors import LabkitError
 from labkit.images import iter_image_files, load_image
+from labkit.native_logs import native_log_lines_filtered
 from labkit.network import POOLED_FEATURES, REACT_CLIP, ModelDescription, forward_model, load_keras_model
 from labkit.paths import SAMPLES_DIR, cache_dir
 from labkit.preprocess import DEFAULT_POLICY, ResizePolicy, to_batch
@@ -159,13 +160,13 @@ class LiteRTForward:
     def __init__(self, model: Path | bytes, num_threads: int | None = None) -> None:
         interpreter_class = _litert_interpreter_class()
         num_threads = default_threads() if num_threads is None else num_threads
-        if isinstance(model, (bytes, bytearray)):
-            self.path = None
-            self.interpreter = interpreter_class(model_content=bytes(model), num_threads=num_threads)
-        else:
-            self.path = Path(model)
-            self.interpreter = interpreter_class(model_path=str(self.path), num_threads=num_threads)
-        self.interpreter.allocate_tensors()
+        self.path = None if isinstance(model, (bytes, bytearray)) else Path(model)
+        with native_log_lines_filtered():  # LiteRT's "Created TensorFlow Lite XNNPACK delegate" is not for students
+            if self.path is None:
+                self.interpreter = interpreter_class(model_content=bytes(model), num_threads=num_threads)
+            else:
+                self.interpreter = interpreter_class(model_path=str(self.path), num_threads=num_threads)
+            self.interpreter.allocate_tensors()
         self._input = self.interpreter.get_input_details()[0]
         self._output, self._features, self._feature_map = self._told_apart(self.interpreter.get_output_details())
         self.input_shape = tuple(int(size) for size in self._input["shape"][1:])
@@ -379,7 +380,7 @@ def convert_to_litert(model: Any, *, int8: bool = False, calibration: np.ndarray
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ([image[None]] for image in np.asarray(calibration, np.float32))
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    with _quiet(tf.get_logger()):
+    with _quiet(tf.get_logger()), native_log_lines_filtered():  # the converter's C++ prints "fully_quantize: 0..."
         return bytes(converter.convert())
 
 

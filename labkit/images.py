@@ -40,6 +40,7 @@ import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
 from labkit.errors import LabkitError
+from labkit.paths import find_path, where_paths_start
 from labkit.sniffing import SNIFF_BYTES, Sniffed, sniff_format
 from labkit.words import capitalized
 
@@ -200,14 +201,11 @@ def iter_image_files(folder: str | os.PathLike) -> list[Path]:
         >>> [path.name for path in iter_image_files("data/samples")][:1]  # doctest: +SKIP
         ['001_goldfish.jpg']
     """
-    folder = Path(folder)
+    folder = find_path(folder)
     if not folder.is_dir():
         if folder.exists():
             raise ImageError(f"'{folder}' is a file, not a folder. Pass the folder that holds the images.")
-        raise ImageNotFoundError(
-            f"No folder at '{folder}'. Check the spelling; relative paths start from the current folder, {Path.cwd()}.",
-            folder,
-        )
+        raise ImageNotFoundError(f"No folder at '{folder}'. Check the spelling; {where_paths_start()}.", folder)
     images = [
         path
         for path in folder.iterdir()
@@ -298,15 +296,16 @@ def _read_bytes(source: FileSource, subject: str, max_bytes: int | None) -> byte
     return data
 
 
-def _read_path(path: str | bytes, subject: str, max_bytes: int | None) -> bytes:
-    location = os.fsdecode(path)
+def _read_path(given: str | bytes, subject: str, max_bytes: int | None) -> bytes:
+    location = os.fsdecode(given)
+    path = find_path(location)
     try:
         info = os.stat(path)
     except FileNotFoundError as exc:
         hint = (
             " labkit does not download images: save the picture first, then give its path."
             if location.startswith(("http:", "https:"))
-            else f" Check the spelling and the folder; relative paths start from the current folder, {Path.cwd()}."
+            else f" Check the spelling and the folder; {where_paths_start()}."
         )
         raise ImageNotFoundError(f"No image at '{location}': the file does not exist.{hint}", location) from exc
     if stat.S_ISDIR(info.st_mode):

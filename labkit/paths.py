@@ -3,6 +3,14 @@
 Everything the lessons and the app read is in the repository (``data/samples``: CC0 photos; ``data/trashnet-mini``:
 MIT photos) or is a named dataset that :mod:`labkit.datasets` fetches and checks (ImageNet validation photos).
 What a student makes (exported models) goes to their own folder, :func:`exports_dir`, never into the repository.
+
+**One root for students.** A lesson's kernel starts in the lesson's folder (``practice/`` under ``make lab`` and on
+Binder, ``notebooks/`` for the teacher's copies, wherever a student saved a new notebook), while the README, the
+lessons and labkit's messages name paths from the repository (``data/samples/beagle.jpg``). So labkit reads a
+relative path that does not exist from the current folder from the repository's root, then from ``data/``
+(:func:`find_path`): ``data/samples/beagle.jpg`` and ``trashnet-mini/glass`` work from any folder, and a path that
+does exist from the current folder (``../data/...``, a student's own ``photos/``) means what it always meant.
+Messages about a missing path say so (:func:`where_paths_start`).
 """
 
 from __future__ import annotations
@@ -17,6 +25,37 @@ REPO_ROOT = PACKAGE_DIR.parent
 DATA_DIR = REPO_ROOT / "data"
 SAMPLES_DIR = DATA_DIR / "samples"  # 18 open photos with their labels.csv and CREDITS.md
 TRASHNET_MINI_DIR = DATA_DIR / "trashnet-mini"  # 240 TrashNet photos (MIT), one folder per material
+
+
+def find_path(path: str | os.PathLike) -> Path:
+    """Return ``path`` as the file or folder it names: from the current folder, else the repository's, else ``data/``.
+
+    An absolute path, or one that exists from the current folder, is returned as given (``~`` expanded); a relative
+    one found nowhere too, so the caller's "not found" message names what the student typed.
+
+    Example:
+        >>> find_path("data/samples/beagle.jpg") == SAMPLES_DIR / "beagle.jpg" or Path("data").exists()
+        True
+        >>> find_path("trashnet-mini/glass").name
+        'glass'
+    """
+    given = Path(os.fsdecode(path)).expanduser()
+    if given.is_absolute() or given.exists():
+        return given
+    return next((root / given for root in (REPO_ROOT, DATA_DIR) if (root / given).exists()), given)
+
+
+def where_paths_start() -> str:
+    """Where a relative path is looked for, for "not found" messages (see :func:`find_path`).
+
+    Example:
+        >>> where_paths_start().startswith("relative paths start from the current folder")
+        True
+    """
+    return (
+        f"relative paths start from the current folder ({Path.cwd()}), then from labkit's folder ({REPO_ROOT}) and "
+        f"its data folder: e.g. 'data/samples/beagle.jpg' or '{TRASHNET_MINI_DIR.name}/glass' work from anywhere"
+    )
 
 
 def cache_dir() -> Path:

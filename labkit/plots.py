@@ -62,7 +62,7 @@ def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Ax
     return figure, figure.add_subplot()
 
 
-def plot_top_k(prediction: Prediction, ax: Axes | None = None, title: str | None = None) -> Figure:
+def plot_top_k(prediction: Prediction, ax: Axes | None = None, title: str | None = None, backed: bool = True) -> Figure:
     """Draw a prediction's top-k classes as horizontal bars, best on top, each labelled with its percentage.
 
     Bars are green (>= 60 %), amber (30-60 %) or grey (below 30 %); the x axis always spans 0-100 % so charts of
@@ -72,6 +72,8 @@ def plot_top_k(prediction: Prediction, ax: Axes | None = None, title: str | None
         prediction: what :meth:`labkit.Classifier.classify` returned.
         ax: draw into these axes (e.g. one panel of a grid) instead of a new figure.
         title: text above the chart; none by default.
+        backed: ``False`` when the model cannot back a confident answer (taught on a handful of photos): no bar is
+            green, a high percentage is amber at most.
 
     Example:
         >>> figure = plot_top_k(Classifier().classify("data/samples/pizza.jpg"))  # doctest: +SKIP
@@ -82,7 +84,10 @@ def plot_top_k(prediction: Prediction, ax: Axes | None = None, title: str | None
     figure, ax = _new_axes(ax, figsize=(6.0, 0.6 * len(scores) + 0.9))
     percents = [100 * score.probability for score in scores]
     rows = np.arange(len(scores))
-    ax.barh(rows, percents, height=0.65, color=[confidence_colour(score.probability) for score in scores])
+    colours = [confidence_colour(score.probability) for score in scores]
+    if not backed:
+        colours = [UNSURE_COLOUR if colour == CONFIDENT_COLOUR else colour for colour in colours]
+    ax.barh(rows, percents, height=0.65, color=colours)
     ax.set_yticks(rows, [textwrap.fill(score.label, LABEL_WIDTH) for score in scores], fontsize=11)
     ax.invert_yaxis()  # best guess on top, the order people read in
     for row, percent, score in zip(rows, percents, scores, strict=True):
@@ -312,7 +317,11 @@ def plot_ood_scores(
 
 
 def plot_confusion_matrix(
-    counts: np.ndarray, classes: Sequence[str], ax: Axes | None = None, title: str | None = None
+    counts: np.ndarray,
+    classes: Sequence[str],
+    ax: Axes | None = None,
+    title: str | None = None,
+    true_classes: Sequence[str] | None = None,
 ) -> Figure:
     """Draw a confusion matrix: rows are the true class, columns what the model said.
 
@@ -322,7 +331,9 @@ def plot_confusion_matrix(
     Args:
         counts: (classes, classes) or (classes, classes + 1) counts, e.g.
             ``EvaluationResult.confusion_matrix(names).counts``.
-        classes: the rows' class names, in order.
+        classes: the columns' class names, in order (and the rows', unless ``true_classes`` is given).
+        true_classes: the rows' names when some columns have no row (a class with no photo: an empty row teaches
+            nothing, so a caller may leave it out).
 
     Example:
         >>> matrix = result.confusion_matrix(["beer bottle", "wine bottle", "pop bottle"])  # doctest: +SKIP
@@ -330,6 +341,7 @@ def plot_confusion_matrix(
     """
     counts = np.asarray(counts)
     columns = [*classes, OTHER_CLASSES][: counts.shape[1]]
+    classes = list(classes if true_classes is None else true_classes)
     size = 1.5 + 0.7 * len(columns)
     figure, ax = _new_axes(ax, figsize=(size, size - 0.5))
     highest = max(1, int(counts.max()))

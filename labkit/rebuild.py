@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from labkit.images import iter_image_files, load_image
+from labkit.native_logs import native_log_lines_filtered
 from labkit.paths import SAMPLES_DIR
 from labkit.preprocess import DEFAULT_POLICY, to_batch
 from labkit.weights import (
@@ -142,7 +143,8 @@ def read_int8_model(source: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_path=str(source))
+    with native_log_lines_filtered():
+        interpreter = Interpreter(model_path=str(source))
     kernels: list[np.ndarray] = []
     biases: list[np.ndarray] = []
     for detail in interpreter.get_tensor_details():

@@ -96,7 +96,14 @@ def test_a_text_file_uploaded_as_a_photo_gets_a_message_and_the_next_photo_works
     upload.value = fake_upload("my cat.jpg", tabby.read_bytes())
     height, width = np.asarray(load_image(tabby)).shape[:2]
     assert widget.summary.startswith(f"my cat.jpg, pixel at row {height // 2}, column {width // 2}")
-    assert upload.value == ()  # the bytes are not kept in the widget once read
+    assert [bytes(file["content"]) for file in upload.value] == [b""]  # the bytes are not kept once read
+    assert upload.value[0]["name"] == "my cat.jpg"  # the button counts the photo in use: "(1)"
+    assert widget.samples.label == "your photo: my cat.jpg"  # and the list names it
+
+    widget.samples.value = "cab.jpg"  # back to a sample: the button's count goes back to 0
+    assert upload.value == () and widget.summary.startswith("cab.jpg")
+    widget.samples.value = widget.samples.options[-1][1]  # and back to the upload, without uploading again
+    assert widget.summary.startswith("my cat.jpg")
 
 
 # --- 02 preparing a photo -------------------------------------------------------------------------------------------
@@ -112,6 +119,22 @@ def test_scaling_to_0_1_washes_the_photo_out_and_changes_the_answer(classifier):
     assert widget.state.prediction.probability != pytest.approx(right.probability, abs=1e-3)
     assert any("washed out" in alt for alt in alt_texts(widget))
     assert widget.state.model_input().max() <= 1.0 and widget.state.model_input().min() >= 0.0
+
+
+def test_it_opens_on_a_photo_the_slip_hurts_beside_the_lesson_s_measurement_on_many_photos(classifier):
+    measured = {("squash", "[-1, 1]"): 511 / 650, ("squash", "[0, 1]"): 463 / 650}
+    widget = try_preparing(classifier, accuracy=measured, measured_on=650)
+
+    def right_class(prediction) -> float:  # the probability of the photo's own class, pizza
+        return next((score.probability for score in prediction.top if score.label == "pizza"), 0.0)
+
+    right = widget.state.prediction
+    assert widget.summary.startswith("pizza.jpg, squash, [-1, 1]: pizza")
+    assert "On 650 labelled photos (squash): 79% right with [-1, 1], 71% with [0, 1]." in widget.result.value
+    widget.scaling.value = "[0, 1]"
+    assert right_class(right) - right_class(widget.state.prediction) > 0.5  # measured 91% -> 19%: far from rounding
+    assert widget.state.prediction.label != "pizza"
+    assert "On 650 labelled photos" in widget.result.value
 
 
 def test_the_crop_policy_is_what_the_model_gets(classifier):
@@ -288,6 +311,22 @@ def test_choosing_classes_draws_their_confusion_matrix_and_one_class_asks_for_an
 
     widget.classes.value = (names[0],)
     assert "Choose at least two classes" in widget.summary
+
+
+def test_a_class_with_no_photo_gets_no_empty_row_and_the_list_shows_every_chosen_class():
+    names = [f"class {letter}" for letter in "abcdefgh"]
+    labels = np.arange(60) % 4  # photos of the first four classes only
+    logits = np.zeros((60, 8))
+    logits[np.arange(60), labels] = 2.0
+    logits[::6, 7] = 3.0  # a few answered "class h", which no photo is
+    records = score_logits(logits, labels, [f"photo{number}.jpg" for number in range(60)], names, k=3)
+    result = EvaluationResult(records=records, k=3, elapsed_s=1.0, logits=logits, labels=labels, class_names=names)
+    widget = try_accuracy(result, classes=["class a", "class b", "class h"])
+
+    assert "No photo shows class h: a column only, no row." in widget.classes_result.value
+    shown = alt_texts(widget)[-1]
+    assert shown.startswith("Confusion matrix of 3 classes") and "No photo shows class h" in shown
+    assert widget.classes.rows >= len(widget.classes.value) and widget.classes.layout.height.endswith("em")
 
 
 # --- 07 how fast is it ----------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """`make lab` opens JupyterLab on practice/, the student's own copies of the lessons (exercises to do, no
-solutions), on loopback and behind a token (the students' one command).
+solutions), on loopback and behind a token (the students' one command), rooted at the repository with the same URLs
+as the README's Binder link.
 
 The test runs the Makefile's own `lab` target with this interpreter's environment (VENV points at it, and an empty
 STAMP skips the installation step, which `make app` shares and other tests cover), on a free port.
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -59,16 +61,25 @@ def test_make_lab_serves_the_lessons_on_loopback_behind_a_token(tmp_path):
         deadline = time.monotonic() + 180
         while url is None and time.monotonic() < deadline and process.poll() is None:
             time.sleep(1)
-            found = re.search(rf"http://127\.0\.0\.1:{port}/lab\?token=(\w+)", log.read_text())
+            found = re.search(rf"http://127\.0\.0\.1:{port}/lab/tree/practice\?token=(\w+)", log.read_text())
             url = found and found.group(0)
         assert url, f"no JupyterLab link on 127.0.0.1:{port}:\n{log.read_text()[-3000:]}"
         token = url.rsplit("=", 1)[1]
 
         with urllib.request.urlopen(url, timeout=30) as page:
             assert page.status == 200 and b"JupyterLab" in page.read()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/?token={token}", timeout=30) as opened:
+            opens = urllib.parse.urlsplit(opened.url).path
+        binder = re.search(r"urlpath=(lab/tree/[\w/]+)", (REPO_ROOT / "README.md").read_text()).group(1)
+        assert opens == f"/{binder}"  # the same page as the Binder link: /lab/tree/practice
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents?token={token}", timeout=30) as listing:
+            root = {entry["name"] for entry in json.load(listing)["content"]}
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/api/contents/practice?token={token}", timeout=30
+        ) as listing:
             names = {entry["name"] for entry in json.load(listing)["content"]}
-        assert {"01_images_are_arrays.ipynb", "08_teach_it_your_own_classes.ipynb"} <= names  # rooted at practice/
+        assert {"data", "practice", "notebooks"} <= root  # rooted at the repository, as on Binder
+        assert {"01_images_are_arrays.ipynb", "08_teach_it_your_own_classes.ipynb"} <= names
         copy = json.loads((REPO_ROOT / "practice" / "02_preprocessing.ipynb").read_text())
         sources = ["".join(cell["source"]) for cell in copy["cells"]]
         assert "q1.check()" in sources and not any("BEGIN SOLUTION" in text for text in sources)

@@ -325,3 +325,13 @@ def test_pixel_histogram_explains_what_it_wants_for_a_model_input(shuttle):
         plot_pixel_histogram(np.asarray(shuttle, dtype=np.float32) / 255)
     with pytest.raises(ValueError, match="load_image"):
         plot_pixel_histogram(to_model_input(shuttle))
+
+
+def test_a_guess_the_model_cannot_back_is_never_green():
+    """The trainer's model taught on a handful of photos: its 94 % is drawn amber, like a hesitation, not green."""
+    prediction = prediction_with([0.94, 0.04, 0.02])
+    backed = [bar.get_facecolor() for bar in plot_top_k(prediction).axes[0].patches]
+    unbacked = [bar.get_facecolor() for bar in plot_top_k(prediction, backed=False).axes[0].patches]
+    assert backed[0] == to_rgba(CONFIDENT_COLOUR)
+    assert unbacked[0] == to_rgba(UNSURE_COLOUR) and to_rgba(CONFIDENT_COLOUR) not in unbacked
+    assert unbacked[1:] == backed[1:]

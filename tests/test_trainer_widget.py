@@ -198,6 +198,11 @@ def test_a_short_training_shows_progress_honours_stop_classifies_a_new_photo_and
     assert widget.progress.bar_style == "warning" and "Stopped early" in widget.messages.value
     assert "<img" in widget.curves.value and 'alt="Training curves over' in widget.curves.value
     assert not widget.train_button.disabled and widget.stop_button.disabled
+    # 6 photos a class: too few to learn from, and a validation accuracy on 2-4 photos says little. The trainer
+    # says both, with how many would help and lesson 06's interval.
+    told = widget.messages.value
+    assert "too few to learn from" in told and "Give each class 20 or more" in told
+    assert "95% interval" in told and "Treat its answers as guesses" in told and 'role="alert"' in told
 
     new_photo = photos_of("metal", 1, skip=PHOTOS_PER_CLASS)[0]
     widget.try_upload.value = upload_value(as_files([new_photo]))
@@ -205,6 +210,8 @@ def test_a_short_training_shows_progress_honours_stop_classifies_a_new_photo_and
     assert widget.try_upload.value == ()
     assert new_photo.name in shown and ("glass" in shown or "metal" in shown)
     assert 'alt="Bar chart of the top 2 guesses' in shown and f'alt="Your photo, {new_photo.name}"' in shown
+    assert "This model knows only glass, metal" in shown or "Not sure" in shown or "Low confidence" in shown
+    assert "Treat its answers as guesses" in shown  # and its chart has no green bar (plot_top_k(backed=False))
     prediction = widget.session.classify(new_photo.read_bytes())
     assert abs(sum(score.probability for score in prediction.top) - 1) < 1e-6  # two classes: the whole distribution
 
@@ -223,3 +230,6 @@ def test_a_short_training_shows_progress_honours_stop_classifies_a_new_photo_and
     assert (exported / "labels.txt").read_text() == "0 glass\n1 metal\n"
     assert (exported / "model.keras").is_file() and (exported / "model.tflite").is_file()
     assert "glass-or-metal" in widget.export_result.value
+    widget.export("sorter")  # what a lesson's cell does: the name box shows the name the message gives
+    assert widget.export_name.value == "sorter" and "sorter" in widget.export_result.value
+    assert widget.export_name.style.description_width == "initial"  # "Model name", never cut to "Model na…"

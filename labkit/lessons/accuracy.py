@@ -30,6 +30,7 @@ from labkit.plots import plot_confusion_matrix
 
 SEED = 0  # the order photos are drawn in: fixed, so the lesson's saved output stays the same
 STEP = 5  # the slider's step, in photos
+CLASS_LIST_ROWS = 10  # the class list shows this many names at once, more when more are chosen
 LISTED_CLASSES = 4  # the default confusion matrix: the classes of the most frequent mix-ups, up to this many
 
 
@@ -145,7 +146,15 @@ class TryAccuracy(TryIt):
             style=SLIDER_STYLE,
             layout=widgets.Layout(width="420px"),
         )
-        self.classes = widgets.SelectMultiple(options=names, value=self.state.classes, rows=8, description="Classes")
+        # Tall enough for every chosen class and a few more: a list that shows one row hides the rest of the choice.
+        shown_rows = max(CLASS_LIST_ROWS, len(self.state.classes) + 2)
+        self.classes = widgets.SelectMultiple(
+            options=names,
+            value=self.state.classes,
+            rows=shown_rows,
+            description="Classes",
+            layout=widgets.Layout(height=f"{1.6 * shown_rows + 0.6:.1f}em", min_height="8em", width="auto"),
+        )
         self.accuracy_result, self.classes_result = ResultArea(), ResultArea()
         super().__init__(
             [side_by_side([self.photos, self.accuracy_result], [self.classes, self.classes_result])],
@@ -176,13 +185,19 @@ class TryAccuracy(TryIt):
             self.classes_result.show(text_html(state.classes_text()))
             return
         matrix = self.evaluation.confusion_matrix(list(state.classes))
+        photographed = matrix.counts.sum(axis=1) > 0  # a class only ever predicted has no row to show
+        rows = [name for name, kept in zip(matrix.classes, photographed, strict=True) if kept]
         alt = (
             f"Confusion matrix of {len(state.classes)} classes: rows are the true class, columns what the model "
             f"said, the last column any other class. {int(np.trace(matrix.counts[:, :-1]))} of "
             f"{int(matrix.counts.sum())} of these photos are on the diagonal (right)."
         )
-        figure = plot_confusion_matrix(matrix.counts, matrix.classes, title="the first guess")
-        self.classes_result.show(text_html(state.classes_text()) + figure_html(figure, alt))
+        figure = plot_confusion_matrix(
+            matrix.counts[photographed], matrix.classes, title="the first guess", true_classes=rows
+        )
+        missing = [name for name, kept in zip(matrix.classes, photographed, strict=True) if not kept]
+        note = f" No photo shows {', '.join(missing)}: a column only, no row." if missing else ""
+        self.classes_result.show(text_html(state.classes_text() + note) + figure_html(figure, alt + note))
 
 
 def try_accuracy(

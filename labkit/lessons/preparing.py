@@ -8,11 +8,12 @@ Example:
     >>> widget = try_preparing()                       # doctest: +SKIP
     >>> widget.scaling.value = "[0, 1]"                # what the "Scale to" buttons do
     >>> widget.summary                                 # doctest: +SKIP
-    'cab.jpg, squash, [0, 1]: cab 41%, ...'
+    'pizza.jpg, squash, [0, 1]: trifle 67%, pizza 19%, ...'
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import ipywidgets as widgets
@@ -29,6 +30,12 @@ from labkit.preprocess import DEFAULT_POLICY, ResizePolicy, resize_for_model, sc
 # What each scaling does to 0..255 pixels: the right one, and the slip lesson 02 measures.
 SCALINGS = {"[-1, 1]": scale_pixels, "[0, 1]": lambda pixels: np.asarray(pixels, np.float32) / 255}
 RIGHT_SCALING = "[-1, 1]"
+WRONG_SCALING = "[0, 1]"
+# The photo the widget opens on: one where the slip visibly hurts, as it does on the lesson's 650 photos. Picked by
+# measuring every sample with the real model (squash): pizza 91 % right with [-1, 1]; with [0, 1] "trifle" 67 % and
+# pizza 19 %. Margins of tens of points, not a rounding's worth. (On some samples the slip happens to *raise* the
+# right class, e.g. the beagle 50 % -> 80 %: one photo can teach the opposite, hence the 650-photo line.)
+DEFAULT_PHOTO = "pizza.jpg"
 
 
 @dataclass
@@ -45,9 +52,24 @@ class Preparation:
         """The (224, 224, 3) float32 numbers the model gets."""
         return model_input(self.photo, self.policy, self.scaling)
 
+    accuracy: Mapping[tuple[str, str], float] | None = None  # (policy, scaling): share right on many photos
+    measured_on: int = 0
+
     def describe(self) -> str:
         guesses = ", ".join(f"{score.label} {format_percent(score.probability)}" for score in self.prediction.top)
         return f"{self.name}, {self.policy}, {self.scaling}: {guesses}."
+
+    def many_photos_text(self) -> str:
+        """The accuracy on the lesson's labelled photos with both scalings, for the chosen policy ("" if unknown)."""
+        right = self.accuracy or {}
+        if (self.policy, RIGHT_SCALING) not in right or (self.policy, WRONG_SCALING) not in right:
+            return ""
+        good, slip = right[self.policy, RIGHT_SCALING], right[self.policy, WRONG_SCALING]
+        return (
+            f"On {self.measured_on} labelled photos ({self.policy}): {format_percent(good)} right with "
+            f"{RIGHT_SCALING}, {format_percent(slip)} with {WRONG_SCALING}. "
+            "One photo can go either way; many photos tell what the slip costs."
+        )
 
 
 def model_input(photo: Image.Image, policy: ResizePolicy, scaling: str) -> np.ndarray:
@@ -94,7 +116,13 @@ class TryPreparing(TryIt):
 
     BUTTONS = {**SLIDER_STYLE, "button_width": "80px"}
 
-    def __init__(self, classifier: Classifier | None = None, photo: str | None = None) -> None:
+    def __init__(
+        self,
+        classifier: Classifier | None = None,
+        photo: str | None = None,
+        accuracy: Mapping[tuple[str, str], float] | None = None,
+        measured_on: int = 0,
+    ) -> None:
         self.classifier = classifier or shared_classifier()
         result = ResultArea()
         self.policy = widgets.ToggleButtons(
@@ -111,11 +139,15 @@ class TryPreparing(TryIt):
             style=self.BUTTONS,
             tooltips=["x / 127.5 - 1: what MobileNetV2 learned on", "x / 255: the slip"],
         )
-        self.picker = PhotoPicker(self.new_photo, result.guard, default=photo)
+        self.picker = PhotoPicker(self.new_photo, result.guard, default=photo or DEFAULT_PHOTO)
         self.samples, self.upload = self.picker.dropdown, self.picker.upload
         first = model_input(self.picker.photo, DEFAULT_POLICY, RIGHT_SCALING)
         self.state = Preparation(
-            self.picker.name, self.picker.photo, self.classifier.predict_batch(first[np.newaxis])[0]
+            self.picker.name,
+            self.picker.photo,
+            self.classifier.predict_batch(first[np.newaxis])[0],
+            accuracy=accuracy,
+            measured_on=measured_on,
         )
         super().__init__(
             [self.picker, widgets.HBox([self.policy, self.scaling]), result],
@@ -134,8 +166,11 @@ class TryPreparing(TryIt):
         state.scaling = self.scaling.value
         numbers = state.model_input()
         state.prediction = self.classifier.predict_batch(numbers[np.newaxis])[0]
+        many = state.many_photos_text()
         self.result.show(
-            text_html(state.describe()) + figure_html(preparation_figure(state, numbers), preparation_alt_text(state))
+            text_html(state.describe())
+            + (f'<div class="labkit-try-many">{text_html(many)}</div>' if many else "")
+            + figure_html(preparation_figure(state, numbers), preparation_alt_text(state))
         )
 
     def new_photo(self, name: str, image: Image.Image) -> None:
@@ -144,11 +179,22 @@ class TryPreparing(TryIt):
         self.show()
 
 
-def try_preparing(classifier: Classifier | None = None, photo: str | None = None) -> TryPreparing:
+def try_preparing(
+    classifier: Classifier | None = None,
+    photo: str | None = None,
+    accuracy: Mapping[tuple[str, str], float] | None = None,
+    measured_on: int = 0,
+) -> TryPreparing:
     """Build lesson 02's widget: resize policy and scaling buttons; what the model sees and its top-3, live.
 
     Args:
         classifier: the lesson's classifier (default: this kernel's shared one).
-        photo: the sample shown first (its class or file name); default the first sample.
+        photo: the sample shown first (its class or file name); default :data:`DEFAULT_PHOTO`.
+        accuracy: the lesson's measurement, the share right per ``(policy, scaling)``, shown beside the one photo
+            so that a lucky photo cannot teach the opposite; ``measured_on``: on how many photos.
+
+    Example:
+        >>> try_preparing(classifier, accuracy={("squash", "[-1, 1]"): 0.79, ("squash", "[0, 1]"): 0.71},
+        ...               measured_on=650)  # doctest: +SKIP
     """
-    return TryPreparing(classifier, photo)
+    return TryPreparing(classifier, photo, accuracy, measured_on)

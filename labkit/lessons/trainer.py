@@ -52,6 +52,7 @@ from labkit.lessons.trainer_views import (
     epoch_html,
     lines_html,
     prediction_html,
+    thin_evidence,
     warning_html,
 )
 from labkit.lessons.tryit import ResultArea, TryIt, text_html, uploaded_files
@@ -62,6 +63,7 @@ from labkit.words import counted
 
 # --- Configurable parameters --------------------------------------------------------------------------------------
 MAX_EPOCHS = 100  # the epochs controls' upper bound
+DEFAULT_EXPORT_NAME = "my-classes"  # the name box's value until a model is exported under another name
 
 
 class Trainer(TryIt):
@@ -142,7 +144,12 @@ class Trainer(TryIt):
         self.try_upload.observe(self.try_result.guard(self._try_uploaded), "value")
 
         self.export_result = ResultArea()
-        self.export_name = widgets.Text(value="my-classes", description="Model name", continuous_update=False)
+        self.export_name = widgets.Text(
+            value=DEFAULT_EXPORT_NAME,
+            description="Model name",
+            continuous_update=False,
+            style={"description_width": "initial"},  # the whole label, never "Model na…"
+        )
         self.export_button = widgets.Button(
             description="Export", icon="download", tooltip="Save .keras, labels.txt and LiteRT into labkit-exports/NAME"
         )
@@ -286,11 +293,18 @@ class Trainer(TryIt):
         except LabkitError as error:
             self.try_result.problem(str(error))
             return None
-        self.try_result.show(prediction_html(name, image, prediction))
+        result = self.session.result
+        assert result is not None  # classify() refused an untrained session
+        self.try_result.show(prediction_html(name, image, prediction, result.class_names, thin_evidence(result)))
         return prediction
 
     def export(self, name: str) -> Path | None:
-        """Export the trained model to ``labkit-exports/NAME`` (the *Export* button) and say where it went."""
+        """Export the trained model to the student's exports folder (:func:`labkit.paths.exports_dir`, NAME inside it)
+        (the *Export* button) and say where it went.
+
+        The name box then shows ``name``, so the box and the message agree when a notebook exports by code.
+        """
+        self.export_name.value = name
         self.export_result.show(text_html("Exporting (the LiteRT conversion takes a little while)…"))
         try:
             folder = self.session.export(name, self.exports_dir)
@@ -351,7 +365,9 @@ class Trainer(TryIt):
         stopped = "Stopped early, " if session.stopped else ""
         self.progress_text.value = html.escape(f"{stopped}done: {checked_text(result)}")
         self._draw_curves()
-        self.say(f"{stopped}trained on {', '.join(result.class_names)}: {checked_text(result)}. Now try a new photo.")
+        done = f"{stopped}trained on {', '.join(result.class_names)}: {checked_text(result)}. Now try a new photo."
+        caveat = thin_evidence(result)
+        self.say(f"{done}\n{caveat}" if caveat else done, "warning" if caveat else "info")
 
     def _rebuild_cards(self) -> None:
         cards = {card.class_name: card for card in self.cards.children}

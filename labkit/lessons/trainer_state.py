@@ -21,7 +21,6 @@ from labkit.class_names import MIN_CLASSES, class_name_problem
 from labkit.export import export_model
 from labkit.images import ImageError
 from labkit.lessons.trainer_photos import (
-    EXAMPLE_PHOTOS,
     Added,
     Photo,
     PhotoLike,
@@ -31,7 +30,7 @@ from labkit.lessons.trainer_photos import (
     open_photo,
     read_photo,
 )
-from labkit.paths import exports_dir
+from labkit.paths import exports_dir, find_path, where_paths_start
 from labkit.predict import Prediction
 from labkit.recipe import FINE_TUNE_EPOCHS, HEAD_EPOCHS, EpochReport
 from labkit.training_data import MIN_IMAGES_PER_CLASS, training_set_from_photos
@@ -117,11 +116,10 @@ class TrainerSession:
 
     def add_folder(self, class_name: str, folder: str | os.PathLike) -> Added:
         """Add every image file of ``folder`` (e.g. ``data/trashnet-mini/glass``) to a class, read into memory."""
-        folder = Path(folder).expanduser()
+        folder = find_path(folder)
         if not folder.is_dir():
             raise TrainerInputError(
-                f"No folder at '{folder}'. Type the path of a folder of photos (relative to "
-                f"{Path.cwd()}), e.g. '{EXAMPLE_PHOTOS.name}/glass'."
+                f"No folder at '{folder}'. Type the path of a folder of photos; {where_paths_start()}."
             )
         files = [path for path in sorted(folder.iterdir()) if path.is_file() and not path.name.startswith(".")]
         if not files:
@@ -130,7 +128,7 @@ class TrainerSession:
 
     def add_classes_from(self, folder: str | os.PathLike) -> list[Added]:
         """Add one class per subfolder of ``folder`` (named after it), with its photos: ``data/trashnet-mini``."""
-        folder = Path(folder)
+        folder = find_path(folder)
         subfolders = sorted(child for child in folder.iterdir() if child.is_dir() and not child.name.startswith("."))
         reports = []
         for subfolder in subfolders:

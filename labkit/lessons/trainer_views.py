@@ -14,10 +14,11 @@ from collections.abc import Sequence
 
 from PIL import Image
 
+from labkit.evaluate import wilson_interval
 from labkit.lessons.trainer_photos import Photo
 from labkit.lessons.tryit import figure_html, image_html, photo_html, text_html
 from labkit.plots import plot_top_k, plot_training_curves, top_k_alt_text
-from labkit.predict import Prediction, doubt, format_percent
+from labkit.predict import Prediction, doubt, format_percent, note_sentences
 from labkit.recipe import EpochReport
 from labkit.transfer import FineTuneResult
 from labkit.words import counted
@@ -25,6 +26,12 @@ from labkit.words import counted
 # --- Configurable parameters --------------------------------------------------------------------------------------
 THUMBNAILS_SHOWN = 10  # per class; the count says how many more there are
 TRY_PREVIEW_PIXELS = 224  # the tried photo, as the model sees it
+# How much is enough, in round numbers a student can aim at. A new head on MobileNetV2's features needs a few dozen
+# photos a class (Teachable Machine's advice; trashnet-mini's 60 a class reach ~85 %). A validation accuracy
+# measured on fewer than ~40 photos has a 95 % interval wider than +-15 points (Wilson's, lesson 06): 2 right out of
+# 3 is "anywhere from 21 % to 94 %".
+ENOUGH_TO_LEARN = 20  # photos per class
+ENOUGH_TO_MEASURE = 40  # validation photos
 
 
 def lines_html(text: str) -> str:
@@ -74,21 +81,80 @@ def curves_html(history: dict[str, list[float]]) -> str:
 
 
 def checked_text(result: FineTuneResult) -> str:
-    """How the trained model did on the validation photos, in words."""
+    """How the trained model did on the validation photos, in words, with the 95 % interval of that accuracy.
+
+    Example:
+        >>> checked_text(result)  # doctest: +SKIP
+        '67% right on 3 validation photos it never trained on (95% interval: 21% to 94%)'
+    """
     if result.val_accuracy is None:
         return "no validation photos to check it on"
-    return f"{result.val_accuracy:.0%} right on {result.validation_count} validation photos it never trained on"
+    low, high = validation_interval(result)
+    return (
+        f"{result.val_accuracy:.0%} right on {result.validation_count} validation photos it never trained on "
+        f"(95% interval: {low:.0%} to {high:.0%})"
+    )
 
 
-def prediction_html(name: str, image: Image.Image, prediction: Prediction) -> str:
-    """The tried photo beside its top guesses (text) and their bar chart, with alt text for both pictures."""
-    chart = plot_top_k(prediction)
+def validation_interval(result: FineTuneResult) -> tuple[float, float]:
+    """The 95 % interval of the validation accuracy (:func:`labkit.evaluate.wilson_interval`, lesson 06's)."""
+    n = result.validation_count
+    return wilson_interval(round((result.val_accuracy or 0.0) * n), n)
+
+
+def thin_evidence(result: FineTuneResult) -> str:
+    """Why the trained model's accuracy and answers cannot be trusted yet, in words; ``""`` when there is enough.
+
+    Too few photos a class to learn from (fewer than :data:`ENOUGH_TO_LEARN`), or too few validation photos to
+    measure on (fewer than :data:`ENOUGH_TO_MEASURE`): each part says how many would help.
+    """
+    counts = result.settings.get("images_per_class", {})
+    fewest = min(counts.values(), default=0)
+    parts = []
+    if fewest < ENOUGH_TO_LEARN:
+        classes = ", ".join(f"{name} {count}" for name, count in counts.items())
+        parts.append(
+            f"Only {counted(fewest, 'photo')} in the smallest class ({classes}): too few to learn from. "
+            f"Give each class {ENOUGH_TO_LEARN} or more."
+        )
+    if result.val_accuracy is None:
+        parts.append("No photo was kept aside to check the model on: its accuracy is unknown.")
+    elif result.validation_count < ENOUGH_TO_MEASURE:
+        low, high = validation_interval(result)
+        parts.append(
+            f"Its {result.val_accuracy:.0%} was measured on only {counted(result.validation_count, 'photo')}: the "
+            f"true accuracy could be anywhere from {low:.0%} to {high:.0%} (95% interval, lesson 06). "
+            f"{ENOUGH_TO_MEASURE} or more validation photos (a fifth of each class is kept aside) narrow it."
+        )
+    return " ".join(parts + ["Treat its answers as guesses."]) if parts else ""
+
+
+def closed_set_note(class_names: Sequence[str]) -> str:
+    """What a model taught a few classes does with anything else (it has no "none of these" answer)."""
+    return (
+        f"This model knows only {', '.join(class_names)}: a photo of anything else still gets one of them, "
+        "sometimes with a high percentage."
+    )
+
+
+def prediction_html(
+    name: str, image: Image.Image, prediction: Prediction, class_names: Sequence[str] = (), caveat: str = ""
+) -> str:
+    """The tried photo beside its top guesses (text) and their bar chart, with alt text for both pictures.
+
+    Its notes: the doubt note when there is one (else, given ``class_names``, :func:`closed_set_note`), labkit's
+    other notes (:func:`labkit.predict.note_sentences`), and ``caveat`` (:func:`thin_evidence`), which also keeps
+    the chart from showing any guess in green.
+    """
+    chart = plot_top_k(prediction, backed=not caveat)
     chart.set_size_inches(4.4, 0.45 * len(prediction.top) + 0.9)
     guesses = "".join(
         f"<li><b>{html.escape(score.label)}</b> {format_percent(score.probability)}</li>" for score in prediction.top
     )
     words = doubt(prediction)
-    doubt_html = f"<p>⚠ {html.escape(words.sentence())}</p>" if words else ""
+    notes = [words.sentence() if words else closed_set_note(class_names) if class_names else ""]
+    notes += [*note_sentences(prediction), caveat]
+    doubt_html = "".join(f"<p class='labkit-trainer-note'>⚠ {html.escape(note)}</p>" for note in notes if note)
     return (
         f"<div style='display:flex;gap:12px;align-items:flex-start' aria-label='Result for "
         f"{html.escape(name, quote=True)}'><div style='max-width:{TRY_PREVIEW_PIXELS}px'>"

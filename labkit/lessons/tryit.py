@@ -20,7 +20,8 @@ Example:
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from labkit.samples import read_samples, sample_caption
 SLIDER_STYLE = {"description_width": "initial"}  # the whole description, never cut to "Temperat…"
 FIGURE_DPI = 80  # sharp enough in a notebook, small enough to redraw within a second and keep the notebook light
 PHOTO_JPEG_QUALITY = 85
+UPLOADED = "(uploaded)"  # the photo list's value for the student's upload (no sample file has this name)
 
 
 def image_html(data: bytes, mime: str, alt: str, css_class: str = "labkit-try-picture") -> str:
@@ -225,7 +227,10 @@ class PhotoPicker(widgets.HBox):
     is called with each new photo. A file that is not a usable image raises :class:`~labkit.images.ImageError`
     from the callback, for the widget's :meth:`ResultArea.guard` to show.
 
-    ``photo`` and ``name`` are the photo in use, starting with the chosen sample.
+    ``photo`` and ``name`` are the photo in use, starting with the chosen sample. The controls always say which
+    photo that is: an upload gets its own entry in the list ("your photo: cat.jpg"), selected, and the upload
+    button counts it, "(1)"; its bytes are dropped from the widget once read (only the name and size stay).
+    Choosing a sample again puts the button back to "(0)"; the upload's entry stays, to go back to it.
     """
 
     def __init__(
@@ -238,7 +243,7 @@ class PhotoPicker(widgets.HBox):
         self.samples = samples()
         chosen = find_sample(default) if default else self.samples[0]
         self.dropdown = widgets.Dropdown(
-            options=[(s.caption, s.path.name) for s in self.samples],
+            options=self._sample_options(),
             value=chosen.path.name,
             description="Sample photo",
             style=SLIDER_STYLE,
@@ -254,20 +259,50 @@ class PhotoPicker(widgets.HBox):
         self.on_photo = on_photo
         self.name = chosen.path.name
         self.photo = load_image(chosen.path)
+        self.uploaded: tuple[str, Image.Image] | None = None
+        self._setting_controls = False  # the picker moving its own controls is not a student's choice
         self.dropdown.observe(guard(self._sample_chosen), "value")
         self.upload.observe(guard(self._uploaded), "value")
 
+    def _sample_options(self) -> list[tuple[str, str]]:
+        return [(s.caption, s.path.name) for s in self.samples]
+
     def _sample_chosen(self) -> None:
+        if self._setting_controls:
+            return
+        if self.dropdown.value == UPLOADED and self.uploaded is not None:
+            self._use(*self.uploaded)
+            return
         sample = next(s for s in self.samples if s.path.name == self.dropdown.value)
+        with self._moving_controls():
+            self.upload.value = ()  # the button's count says no upload is in use
         self._use(sample.path.name, load_image(sample.path))
 
     def _uploaded(self) -> None:
+        if self._setting_controls:
+            return
         files = uploaded_files(self.upload)
-        if not files:  # the reset below, or an empty choice
+        if not files:  # an empty choice
             return
         name, data = files[0]
-        self.upload.value = ()  # forget the bytes; the same file may be chosen again
-        self._use(name, load_image(data, name=name))
+        chosen = {**self.upload.value[0], "content": memoryview(b"")}  # its name and size, not its bytes
+        with self._moving_controls():
+            self.upload.value = ()  # forget the bytes now; a file that is no photo leaves the controls as they were
+        photo = load_image(data, name=name)
+        self.uploaded = (name, photo)
+        with self._moving_controls():  # the button says "(1)" and the list names the photo in use
+            self.upload.value = (chosen,)
+            self.dropdown.options = [*self._sample_options(), (f"your photo: {name}", UPLOADED)]
+            self.dropdown.value = UPLOADED
+        self._use(name, photo)
+
+    @contextmanager
+    def _moving_controls(self) -> Iterator[None]:
+        self._setting_controls = True
+        try:
+            yield
+        finally:
+            self._setting_controls = False
 
     def _use(self, name: str, photo: Image.Image) -> None:
         self.name, self.photo = name, photo

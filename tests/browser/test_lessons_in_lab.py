@@ -49,6 +49,9 @@ def test_lesson_03_a_photo_uploaded_through_the_file_chooser_gets_its_answer(lab
     expect(widget.get_by_role("img", name=f"Your photo, {tabby.name}")).to_be_visible(timeout=RESULT_TIMEOUT_MS)
     expect(widget.locator(".labkit-try-guesses")).to_contain_text("tabby")
     assert widget.locator(".labkit-try-best").inner_text() != first or "tabby" in first
+    # The controls say which photo is shown: the list names the upload, the button counts it.
+    expect(widget.locator("select").first).to_have_value(f"your photo: {tabby.name}")  # (ipywidgets: the label)
+    expect(widget.locator(".widget-upload")).to_contain_text("(1)")
     # The widget after an upload, audited with axe-core: nothing serious or critical (JupyterLab's own page aside).
     violations = axe_violations(lesson.page, ".labkit-try-your-photo")
     assert not blocking(violations), describe(violations)
@@ -67,6 +70,43 @@ def test_lesson_05_the_temperature_slider_moved_by_keyboard_redraws_the_reliabil
     expect(diagram).not_to_have_attribute("alt", before, timeout=RESULT_TIMEOUT_MS)
     after = diagram.get_attribute("alt")
     assert float(after.split("temperature ")[1].split(":")[0]) > float(before.split("temperature ")[1].split(":")[0])
+
+
+CLASS_LIST_NOTEBOOK = """
+import numpy as np
+from labkit.evaluate import EvaluationResult, score_logits
+from labkit.lessons.accuracy import try_accuracy
+names = [f"class {letter}" for letter in "abcdefghijkl"]
+labels = np.arange(120) % 12
+logits = np.eye(12)[labels] * 3.0
+records = score_logits(logits, labels, [f"photo{n}.jpg" for n in range(120)], names, k=3)
+result = EvaluationResult(records=records, k=3, elapsed_s=1.0, logits=logits, labels=labels, class_names=names)
+try_accuracy(result, classes=names[:8])
+"""
+
+
+def test_lesson_06_s_class_list_shows_all_eight_chosen_classes(lab, repo_root):
+    """Lesson 06's widget on a made-up evaluation of 12 classes (no model: a few seconds), 8 of them chosen."""
+    import nbformat
+
+    path = repo_root / "test-artifacts" / "class_list.ipynb"
+    path.parent.mkdir(exist_ok=True)
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(CLASS_LIST_NOTEBOOK)],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    )
+    nbformat.write(notebook, path)
+    page = lab("test-artifacts/class_list.ipynb")
+    page.run_all_and_wait()
+    assert page.errors() == []
+    box = page.notebook.locator(".labkit-try-accuracy select").first
+    box.wait_for()
+    shown = box.evaluate(
+        """select => { const frame = select.getBoundingClientRect();
+            return [...select.selectedOptions].filter(option => { const row = option.getBoundingClientRect();
+                return row.height > 0 && row.top >= frame.top - 1 && row.bottom <= frame.bottom + 1; }).length; }"""
+    )
+    assert shown == 8, f"{shown} of the 8 chosen classes are in view"
 
 
 WIDGETS_NOTEBOOK = """
