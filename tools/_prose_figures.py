@@ -102,7 +102,7 @@ def lesson_kernels(results: dict[str, dict]) -> str:
     return (
         f"Each lesson's kernel at its peak, run top to bottom (`benchmarks/lessons.py`, "
         f"{measured_when(results['lessons'])}): {each}{_unmeasured(results)}. "
-        f"The largest, lesson {number}, with a student's server and "
+        f"The largest{' measured' if _unmeasured(results) else ''}, lesson {number}, with a student's server and "
         f"app kernel ({_gb(student_mb)}, `benchmarks/hub.py`): {_gb(largest['peak_rss_mb'] + student_mb)}."
     )
 
@@ -115,7 +115,8 @@ def binder_student(results: dict[str, dict]) -> str:
     first_start = next(case for name, case in converting.items() if "empty cache" in name)
     return (
         f"- **Memory per student**: the student's Jupyter server plus the app's kernel, {_gb(hub['student_rss_mb'])} "
-        f"(`benchmarks/hub.py`), nothing shared between containers; a lesson's kernel adds up to "
+        f"(`benchmarks/hub.py`), nothing shared between containers; a lesson's kernel adds "
+        f"{'at least' if _unmeasured(results) else 'up to'} "
         f"{_gb(largest['peak_rss_mb'])} (lesson {number}{_unmeasured(results)}; "
         "each lesson's figure is in the JupyterHub section above). "
         "mybinder.org gives a session 1–2 GB: enough for the app, tight for a student who keeps several lessons' "
