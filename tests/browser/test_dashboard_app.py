@@ -67,7 +67,7 @@ def test_after_one_upload_the_app_needs_no_internet_draws_its_icons_and_passes_a
     )
     # Landmarks: the app is the page's main part, and its parts are named regions a screen reader can jump to.
     assert dashboard.page.get_by_role("main").count() == 1
-    for region in ("Model", "Add photos", "Results", "No photo at hand? Try one of these:"):
+    for region in ("Which model answers", "Add photos", "Results", "No photo at hand? Try one of these:"):
         assert dashboard.page.get_by_role("region", name=region, exact=True).count() == 1, region
     violations = axe_violations(dashboard.page)
     assert not blocking(violations), describe(violations)

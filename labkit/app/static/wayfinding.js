@@ -6,7 +6,7 @@ const APP = ".labkit-app";
 const CARD = ".labkit-card.labkit-arriving"; // labkit.app.page.ARRIVING: the newest card
 // The page's parts (CSS classes set by labkit.app.page) and the names a screen reader announces for them.
 const REGIONS = [
-  [".labkit-model-bar", "Model"],
+  [".labkit-model-bar", "Which model answers"], // not "Model": that names the menu inside it
   [".labkit-intake", "Add photos"],
   [".labkit-results-section", "Results"],
 ];
