@@ -29,6 +29,7 @@ COURSE = REPO_ROOT / "docs" / "course.md"
 DEPLOY = REPO_ROOT / "docs" / "deploy.md"
 LESSON_NUMBERS = sorted(path.name[:2] for path in (REPO_ROOT / "notebooks").glob("0[0-9]_*.ipynb"))
 VOILA_CLASSES = (30, 200)
+BINDER_SESSION_GB = 2.0  # the most mybinder.org gives a session (1-2 GB, its documentation)
 STUDENTS_PER_VOILA = 100  # ZeroMQ's 1023 sockets per process (docs/classroom.md): two Voilà processes for 200
 
 
@@ -94,6 +95,28 @@ def _largest_lesson(results: dict[str, dict]) -> tuple[str, dict]:
     return max(_lessons(results).items(), key=lambda item: item[1]["peak_rss_mb"])
 
 
+def _beyond_binder(results: dict[str, dict]) -> list[str]:
+    """The lessons whose kernel, beside a student's server and app kernel, needs more than a Binder session has."""
+    student_mb = results["hub"]["median"]["student_rss_mb"]
+    return [
+        number
+        for number, lesson in _lessons(results).items()
+        if (student_mb + lesson["peak_rss_mb"]) / 1000 > BINDER_SESSION_GB
+    ]
+
+
+def _binder_verdict(results: dict[str, dict]) -> str:
+    """Which lessons a Binder session holds: all of them, or all but those beyond its memory."""
+    beyond = _beyond_binder(results)
+    if not beyond:
+        return "works for the app and every lesson if students launch a few minutes before the lesson"
+    lessons = f"lesson {beyond[0]} needs" if len(beyond) == 1 else f"lessons {', '.join(beyond)} need"
+    return (
+        "works for the app and the other lessons if students launch a few minutes before the lesson; "
+        f"{lessons} more memory than a session has: run {'it' if len(beyond) == 1 else 'them'} on a hub"
+    )
+
+
 def lesson_kernels(results: dict[str, dict]) -> str:
     """docs/deploy.md (JupyterHub): each lesson kernel's peak, and the largest with a student's server and app."""
     each = ", ".join(f"{number} {_gb(lesson['peak_rss_mb'])}" for number, lesson in _lessons(results).items())
@@ -119,8 +142,9 @@ def binder_student(results: dict[str, dict]) -> str:
         f"{'at least' if _unmeasured(results) else 'up to'} "
         f"{_gb(largest['peak_rss_mb'])} (lesson {number}{_unmeasured(results)}; "
         "each lesson's figure is in the JupyterHub section above). "
-        "mybinder.org gives a session 1–2 GB: enough for the app, tight for a student who keeps several lessons' "
-        "kernels running (shut a lesson's kernel down before the next: *Kernel → Shut Down Kernel*).\n"
+        f"mybinder.org gives a session 1–{BINDER_SESSION_GB:.0f} GB: {_binder_verdict(results)}; and tight for a "
+        "student who keeps several lessons' kernels running (shut a lesson's kernel down before the next: "
+        "*Kernel → Shut Down Kernel*).\n"
         f"- **Start-up**: the container (tens of seconds when the image is cached on the node, several minutes "
         f"after a new commit, which needs a rebuild), then the Jupyter server and the app's kernel "
         f"({hub['start_cpu_s']:.1f} CPU-seconds, `benchmarks/hub.py`) and, unless the image has it, converting the "
@@ -166,7 +190,7 @@ def class_without_hub(results: dict[str, dict]) -> str:
             f"| **One machine** (Voilà) | {small['machine_gb']} GB RAM, {small['cores']} cores | "
             f"{large['machine_gb']} GB RAM, {large['cores']} cores, {large['servers']} Voilà processes of "
             f"{STUDENTS_PER_VOILA} students |",
-            f"| **Binder** (mybinder.org) | works if students launch a few minutes before the lesson; {student_gb:.2f} "
+            f"| **Binder** (mybinder.org) | {_binder_verdict(results)}; {student_gb:.2f} "
             f"GB per student ({student_gb + largest['peak_rss_mb'] / 1000:.1f} GB with lesson {number} running), "
             "against a session's 1–2 GB | not on the free service: run your own BinderHub, "
             "sized as Kubernetes in the table above |",

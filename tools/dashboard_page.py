@@ -12,6 +12,8 @@ from typing import Union
 from playwright.sync_api import BrowserContext, Locator, Page
 from serving import READY_TEXT
 
+from labkit.app.widgets import gallery_button_name
+
 READY_TIMEOUT_MS = 120_000  # a cold kernel on a busy 2-core machine; normally a few seconds
 RESULT_TIMEOUT_MS = 60_000
 # The first "Show where it looked" in a kernel imports TensorFlow and builds the Keras model: ~5 s idle, ~15 s on a
@@ -120,7 +122,7 @@ class DashboardPage:
         self.page.locator(".labkit-status", has_text=ready_text).wait_for(timeout=READY_TIMEOUT_MS)
 
     def click_sample(self, label: str) -> None:
-        self.page.get_by_role("button", name=f"Classify the sample photo of a {label}").click()
+        self.page.get_by_role("button", name=gallery_button_name(label)).click()
 
     def take_webcam_photo(self) -> None:
         """Open the webcam dialog, wait for the camera's picture, and take the photo."""

@@ -71,6 +71,7 @@ class Hub:
     spawned: set[int] = field(default_factory=set)  # pids of single-user servers seen, to stop leftovers
     exchange: Path | None = None  # nbgrader's exchange folder, when the hub was started with one
     students: tuple[str, ...] = ()  # the Unix users made for the test (create_students), removed with the hub
+    shared: dict[str, str] | None = None  # with students: the class's shared files (share_model_files)
 
     def api(self, path: str, method: str = "GET") -> dict | list | None:
         """Call the hub's REST API (``path`` after /hub/api/) with the test's token; return the decoded JSON."""
@@ -211,7 +212,8 @@ def start_hub(
         stderr=subprocess.STDOUT,
         env={**os.environ, **environment, "PYTHONUNBUFFERED": "1"},
     )
-    hub = Hub(process, f"http://127.0.0.1:{port}/", state, token, log, exchange=exchange, students=tuple(students))
+    url = f"http://127.0.0.1:{port}/"
+    hub = Hub(process, url, state, token, log, exchange=exchange, students=tuple(students), shared=shared)
     wait_for_answer(
         process,
         lambda: hub.api(""),
@@ -410,7 +412,8 @@ def home(hub: Hub, name: str) -> Path:
 
 def nbgrader_as_teacher(hub: Hub, *arguments: str) -> str:
     """Run an nbgrader command as the teacher would in a terminal of their JupyterLab: in their home, with the
-    settings the hub gives their server (deploy/nbgrader/teacher/ first on the config path); return its output."""
+    settings the hub gives their server (deploy/nbgrader/teacher/ first on the config path), as their own Unix user
+    when the hub made one (``students`` of :func:`start_hub`); return its output."""
     config_path = os.pathsep.join(
         [str(REPO_ROOT / "deploy" / "nbgrader" / TEACHER), str(REPO_ROOT / ".jupyter"), str(REPO_ROOT)]
     )
@@ -422,6 +425,12 @@ def nbgrader_as_teacher(hub: Hub, *arguments: str) -> str:
         "LABKIT_NBGRADER_EXCHANGE": str(hub.exchange),
         "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"],
     }
+    as_teacher = {"user": TEACHER, "group": TEACHER} if TEACHER in hub.students else {}
+    if as_teacher and hub.shared:  # the settings the hub gives the teacher's server, their own cache in their home
+        environment.pop("LABKIT_CACHE_DIR", None)
+        environment.pop("XDG_CACHE_HOME", None)
+        environment["LABKIT_WEIGHTS_DIR"] = hub.shared["weights"]
+        environment["LABKIT_SHARED_CACHE"] = hub.shared["cache"]
     done = subprocess.run(
         [sys.executable, "-m", "nbgrader", *arguments],
         cwd=home(hub, TEACHER),
@@ -429,6 +438,7 @@ def nbgrader_as_teacher(hub: Hub, *arguments: str) -> str:
         capture_output=True,
         text=True,
         timeout=1800,
+        **as_teacher,
     )
     if done.returncode != 0:
         raise RuntimeError(f"nbgrader {' '.join(arguments)}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")

@@ -57,7 +57,7 @@ class SampleGallery(anywidget.AnyWidget):
     """A row of sample photos as buttons; a click sends ``{"kind": "sample", "file": ...}`` to Python."""
 
     _esm = STATIC_DIR / "gallery.js"
-    samples = traitlets.List(traitlets.Dict()).tag(sync=True)  # {"file", "label", "thumbnail" (data URL)}
+    samples = traitlets.List(traitlets.Dict()).tag(sync=True)  # {"file", "label", "button", "thumbnail" (data URL)}
 
 
 class Wayfinding(anywidget.AnyWidget):
@@ -68,8 +68,20 @@ class Wayfinding(anywidget.AnyWidget):
     _esm = STATIC_DIR / "wayfinding.js"
 
 
+def gallery_button_name(caption: str) -> str:
+    """What a screen reader says for a gallery photo's button (its accessible name): no article, since the caption
+    may be a class ("espresso", "airliner") or a description ("a page of text").
+
+    Example:
+        >>> gallery_button_name("espresso")
+        'Classify the sample photo: espresso'
+    """
+    return f"Classify the sample photo: {caption}"
+
+
 def sample_photos(folder: Path = SAMPLES_DIR) -> list[dict]:
-    """List the gallery's samples (:func:`labkit.samples.read_samples`): file name, caption and a thumbnail data URL.
+    """List the gallery's samples (:func:`labkit.samples.read_samples`): file name, caption, the button's accessible
+    name (:func:`gallery_button_name`) and a thumbnail data URL.
 
     Example:
         >>> sample_photos()[0]["label"]  # doctest: +SKIP
@@ -79,6 +91,7 @@ def sample_photos(folder: Path = SAMPLES_DIR) -> list[dict]:
         {
             "file": row["file"],
             "label": sample_caption(row),
+            "button": gallery_button_name(sample_caption(row)),
             "thumbnail": data_url(preview_jpeg(load_image(folder / row["file"]), THUMBNAIL_PIXELS), "image/jpeg"),
         }
         for row in read_samples(folder)

@@ -207,6 +207,34 @@ def test_a_page_whose_kernel_does_not_answer_says_so_and_a_reload_gets_a_working
         classroom.stop(process)
 
 
+def test_while_a_kernel_starts_the_waiting_page_keeps_still_and_counts_the_seconds(browser, tmp_path):
+    # Without a pre-heated kernel the student waits on Voilà's "Running…" page while their kernel starts. Its logo
+    # does not spin (an endless animation costs a browser without a GPU CPU all along, taken from the kernels when a
+    # class's browsers share the server's cores); a line says how long they have waited, and the app then comes.
+    process, url = classroom.start_server(
+        None, tmp_path / "voila.log", extra_args=("--VoilaConfiguration.preheat_kernel=False",)
+    )
+    try:
+        context = browser.new_context()
+        dashboard = DashboardPage.open(context, url, wait=False)
+        page = dashboard.page
+        page.locator("#loading").wait_for(state="visible", timeout=60_000)
+        animations = page.evaluate(
+            """() => [...document.querySelectorAll('#loading .spinner, .voila-skeleton-post *')]
+                .map(element => getComputedStyle(element).animationName)"""
+        )
+        assert animations and set(animations) == {"none"}, animations
+        waited = page.locator("#labkit-waited")
+        waited.wait_for(state="visible", timeout=30_000)
+        assert waited.inner_text().startswith("Starting labkit for you:") and waited.inner_text().endswith(" s")
+        dashboard.wait_until_ready()
+        assert not page.locator("#loading").is_visible()
+        dashboard.close()
+        context.close()
+    finally:
+        classroom.stop(process)
+
+
 def wait_for_exit(process: psutil.Process, seconds: float) -> bool:
     return wait_until(lambda: not process.is_running() or process.status() == psutil.STATUS_ZOMBIE, seconds)
 

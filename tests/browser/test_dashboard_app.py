@@ -11,6 +11,7 @@ from dashboard_page import DashboardPage
 from PIL import Image
 from serving import FAKE_CAMERA, TRAINING_CLASSES, TRAINING_PHOTOS, launch_chromium
 
+from labkit.app.widgets import gallery_button_name
 from labkit.export import describe_export
 from labkit.samples import read_samples, sample_caption
 from labkit.weights import readable_label
@@ -229,8 +230,8 @@ def test_without_a_usable_camera_the_webcam_button_says_what_to_do(playwright, v
 
 def test_the_keyboard_reaches_every_control_in_order_and_enter_classifies_a_sample(dashboard):
     pizza = read_samples()[[row["file"] for row in read_samples()].index(GALLERY_PHOTO)]
-    gallery_button = f"Classify the sample photo of a {sample_caption(pizza)}"
-    gallery = [f"Classify the sample photo of a {sample_caption(row)}" for row in read_samples()]
+    gallery_button = gallery_button_name(sample_caption(pizza))
+    gallery = [gallery_button_name(sample_caption(row)) for row in read_samples()]
     focused = []
     for _ in range(len(gallery) + 6):
         dashboard.page.keyboard.press("Tab")

@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "browser"))
-
-from serving import launch_chromium  # noqa: E402
+from serving import launch_chromium
 
 
 @pytest.fixture(scope="module")

@@ -8,27 +8,26 @@ from the list; the teacher collects, autogrades, and returns feedback; the score
 first student fetches the feedback and reads it in the browser.
 
 The teacher's steps are the commands docs/teaching.md gives for a terminal in the teacher's JupyterLab, run with
-the teacher's settings (the formgrader's buttons run the same). Here every server runs as the hub's own Unix user
-(hubserver.py): the students are told apart by their hub names, as deploy/nbgrader/student/ makes nbgrader do.
-Autograding runs lesson 02 twice: several minutes on 2 busy cores.
+the teacher's settings (the formgrader's buttons run the same). As on the hub of deploy/, the teacher and each
+student are Unix users of their own (hubserver.py makes them; the test needs root, as CI runs): the students'
+submissions, the teacher's collecting and the feedback cross the shared exchange folder between different users,
+which is where file permissions go wrong. Autograding runs lesson 02 twice: several minutes on 2 busy cores.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
+import hubserver
 import pytest
+from hubserver import TEACHER, UI_MS, assignment_row, home, nbgrader_as_teacher, open_assignment_list
+from serving import warm_model_cache
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(Path(__file__).parent))
-
-import hubserver  # noqa: E402
-from hubserver import TEACHER, UI_MS, assignment_row, home, nbgrader_as_teacher, open_assignment_list  # noqa: E402
-from serving import warm_model_cache  # noqa: E402
 
 pytestmark = [pytest.mark.hub, pytest.mark.slow, pytest.mark.browser]
 
@@ -45,7 +44,11 @@ MY_SCALING = "    return pixels / 127.5 - 1"
 def hub():
     warm_model_cache()
     state = Path(tempfile.mkdtemp(prefix="labkit-nbgrader-hub-"))
-    running = hubserver.start_hub(state, log=ARTIFACTS / "jupyterhub-nbgrader.log", nbgrader=True)
+    if os.geteuid() != 0:
+        pytest.fail("the nbgrader hub test makes a Unix user for the teacher and each student: run it as root")
+    running = hubserver.start_hub(
+        state, log=ARTIFACTS / "jupyterhub-nbgrader.log", nbgrader=True, students=(TEACHER, SOLVER, IDLER)
+    )
     yield running
     hubserver.stop_hub(running)
     shutil.rmtree(state, ignore_errors=True)
@@ -58,7 +61,9 @@ def solve_exercise_1(path: Path) -> None:
     source = "".join(cell["source"])
     assert SOLUTION_STUB in source
     cell["source"] = source.replace(SOLUTION_STUB, MY_SCALING.strip()).splitlines(True)
+    owner = path.stat()
     path.write_text(json.dumps(notebook, indent=1))
+    os.chown(path, owner.st_uid, owner.st_gid)  # still the student's file, as their editor leaves it
 
 
 def test_the_teacher_releases_lesson_02_students_fetch_and_submit_and_get_graded_feedback(hub, browser):

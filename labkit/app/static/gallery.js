@@ -18,7 +18,7 @@ function render({ model, el }) {
       button.type = "button";
       button.className = "labkit-sample";
       button.dataset.file = sample.file;
-      button.setAttribute("aria-label", `Classify the sample photo of a ${sample.label}`);
+      button.setAttribute("aria-label", sample.button);
       const image = document.createElement("img");
       image.src = sample.thumbnail;
       image.alt = `Sample photo: ${sample.label}`;
