@@ -115,7 +115,12 @@ app: $(STAMP)
 # extension. As root (a container, Binder's build), JupyterLab refuses to start without --allow-root. LAB_ARGS adds
 # options, e.g. LAB_ARGS="--no-browser"; an address or port it gives replaces LAB_IP's or LAB_PORT's (Jupyter refuses
 # an option given twice), e.g. LAB_ARGS="--ServerApp.ip=0.0.0.0" or LAB_IP=0.0.0.0.
+# Before JupyterLab starts, the model is made ready here, in the terminal: the first time, labkit builds the weights
+# and converts the model for LiteRT (float32, and int8 for lesson 07), about a minute, with a line saying so. In a
+# lesson, those lines would land on stderr, which JupyterLab shows in red ("an error", to a student). Later runs
+# find them cached and go on at once; if it fails, the lessons say what is missing.
 lab: $(STAMP) practice
+	-$(VENV_PYTHON) -c "from labkit.model import shared_classifier as ready; ready(); ready('litert-int8')"
 	$(VENV)/bin/jupyter lab --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/practice \
 		$(call unless_in_lab_args,ip,--ip=$(LAB_IP)) $(call unless_in_lab_args,port,--port=$(LAB_PORT)) \
 		$$( [ "$$(id -u)" -eq 0 ] && echo --allow-root ) $(LAB_ARGS)

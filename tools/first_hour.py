@@ -14,12 +14,14 @@ boxes (outputs on stderr) and tracebacks, times the run, and saves the lesson's 
 
     .venv/bin/python tools/first_hour.py            # the walk, from this checkout (use a fresh clone)
     .venv/bin/python tools/first_hour.py 01 03      # some lessons only
+    .venv/bin/python tools/first_hour.py app        # the app only
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
@@ -38,6 +40,7 @@ LESSON_MS = 1_800_000  # lesson 08 trains a model; the first lesson also builds 
 STAMP = ".venv/.installed-run"  # the Makefile's: `make -o` keeps Make from reinstalling into a shared .venv
 CI_ONLY = ("TF_CPP_MIN_LOG_LEVEL", "CI", "LABKIT_WEIGHTS_DIR", "LABKIT_CACHE_DIR", "LABKIT_MODELS_DIR")
 APP_PHOTO = "pizza"  # a gallery photo the teacher clicks
+ARRIVAL_MS = 1000  # a new result card fades in (0.25 s): the screenshot waits until it has
 
 
 def student_environment(cache: Path) -> dict[str, str]:
@@ -72,7 +75,15 @@ def start_lab(state: Path, environment: dict[str, str]) -> JupyterLabServer:
     log = REPO_ROOT / "test-artifacts" / "first-hour-lab.log"
     process = make("lab", log, environment, f"LAB_PORT={port}", f"LAB_ARGS={arguments}")
     server = JupyterLabServer(f"http://127.0.0.1:{port}/", token, process, log)
-    wait_for_server(process, lambda: server.api("api/status"), "make lab", seconds=600, poll_s=0.5, log=log)
+    wait_for_server(
+        process,
+        lambda: server.api("api/status"),
+        "make lab",
+        seconds=600,
+        poll_s=0.5,
+        log=log,
+        stop_server=lambda: stop(process),
+    )
     return server
 
 
@@ -89,11 +100,13 @@ def walk_lessons(context, server: JupyterLabServer, numbers: list[str]) -> list[
         red = page.notebook.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
         widget = page.notebook.locator(".labkit-try-it").first
         shot = page.screenshot(widget, OUT / f"walk-{lesson.name[:2]}.png") if widget.count() else None
-        lines.append(
+        report = [
             f"{lesson.name}: ran in {seconds:.0f} s; red boxes {red.count()}, tracebacks {len(page.errors())}; "
-            f"widget {shot.relative_to(REPO_ROOT) if shot else 'none'}"
-        )
-        print(lines[-1], flush=True)
+            f"widget {shot.relative_to(REPO_ROOT) if shot else 'none'}",
+            *(f"  in red: {' '.join(text.split())[:300]}" for text in red.all_inner_texts()),
+        ]
+        print("\n".join(report), flush=True)
+        lines.extend(report)
         page.page.close()
         server.shut_down_kernels()
     return lines
@@ -121,13 +134,21 @@ def walk_app(context, environment: dict[str, str]) -> str:
         ready_s = time.monotonic() - start
         dashboard.click_sample(APP_PHOTO)
         dashboard.wait_for_cards(1)
+        page.wait_for_timeout(ARRIVAL_MS)
         page.screenshot(path=str(OUT / "walk-app.png"), full_page=False)
-        card = dashboard.results.first.inner_text().splitlines()
-        line = f"make app: '{READY_TEXT}' {ready_s:.0f} s after the command; {APP_PHOTO} -> {' / '.join(card[:3])}"
+        card = [line.strip() for line in dashboard.results.first.inner_text().splitlines() if line.strip()]
+        line = f"make app: '{READY_TEXT}' {ready_s:.0f} s after the command; {APP_PHOTO} -> {' / '.join(card[:4])}"
         print(line, flush=True)
         return line
     finally:
-        os.killpg(process.pid, 15)
+        stop(process)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop a ``make`` and the server it started (its whole process group), as Ctrl-C in its terminal would."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGINT)
+        os.killpg(process.pid, signal.SIGINT)  # Jupyter asks to confirm the first one
         wait_or_kill(process, 30)
 
 
@@ -140,12 +161,14 @@ def main(numbers: list[str]) -> None:
             with sync_playwright() as playwright:
                 browser = launch_chromium(playwright, ())
                 context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
-                walk_lessons(context, server, numbers)
-                walk_app(context, environment)
+                lessons = [number for number in numbers if number != "app"]
+                if lessons or not numbers:
+                    walk_lessons(context, server, lessons)
+                if "app" in numbers or not numbers:
+                    walk_app(context, environment)
                 browser.close()
         finally:
-            os.killpg(server.process.pid, 15)
-            wait_or_kill(server.process, 30)
+            stop(server.process)
 
 
 if __name__ == "__main__":
