@@ -31,7 +31,7 @@ from pathlib import Path
 from dashboard_page import DashboardPage
 from lab_page import JupyterLabServer, LabPage, write_test_settings
 from playwright.sync_api import sync_playwright
-from serving import READY_TEXT, free_port, launch_chromium, wait_for_server, wait_or_kill
+from serving import READY_TEXT, free_port, launch_chromium, wait_for_server
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 OUT = REPO_ROOT / "docs" / "try-it"
@@ -145,11 +145,17 @@ def walk_app(context, environment: dict[str, str]) -> str:
 
 
 def stop(process: subprocess.Popen) -> None:
-    """Stop a ``make`` and the server it started (its whole process group), as Ctrl-C in its terminal would."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGINT)
-        os.killpg(process.pid, signal.SIGINT)  # Jupyter asks to confirm the first one
-        wait_or_kill(process, 30)
+    """Stop a ``make`` and the server it started: its whole process group (the server outlives a stopped make)."""
+    for sent in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sent)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            continue
+        time.sleep(2)  # the server, a child of make, shuts its kernels down after make itself has gone
 
 
 def main(numbers: list[str]) -> None:
