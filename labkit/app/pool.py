@@ -11,13 +11,9 @@ both ways hurt a class that arrives together:
   takes the CPU from the students: 4 students who all got pre-heated kernels waited twice as long for "Ready".
 
 :class:`CalmPoolKernelManager` starts a replacement as soon as a student is waiting for it (it was handed out
-before it started), and otherwise once the class has arrived: every page handed a kernel has connected to it (its
-browser has loaded the page's code, the heaviest part of a page's start) and nothing was handed out or connected
-for :data:`SETTLE_SECONDS`; never later than :data:`LONGEST_WAIT_SECONDS`. Those refills then start one at a time
-(the next once the previous one has run the notebook), so they take one core while students use the app. A fixed
-quiet time was not enough: when a class's browsers share the server's cores, their pages load for longer than any
-such time, and all the refills started in the middle of it (benchmarks/README.md, "A class arriving at once").
-``voila.json`` names it, with ``fill_delay`` 0 so that Voilà's own timer never runs::
+before it started), and otherwise once nobody has been handed a kernel for :data:`QUIET_SECONDS`, about what a
+class's pages take to load; never later than :data:`LONGEST_WAIT_SECONDS`. ``voila.json`` names it, with
+``fill_delay`` 0 so that Voilà's own timer never runs::
 
     "VoilaConfiguration": {"multi_kernel_manager_class": "labkit.app.pool.CalmPoolKernelManager"}
 """
@@ -31,8 +27,8 @@ from typing import Any
 
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 
-SETTLE_SECONDS = 10.0  # after the last page connected (and the last kernel handed out): its widgets render
-LONGEST_WAIT_SECONDS = 60.0  # a replacement starts by then even if students keep trickling in, or left unconnected
+QUIET_SECONDS = 15.0  # no kernel handed out for this long: the class has arrived and its pages have loaded
+LONGEST_WAIT_SECONDS = 60.0  # a replacement starts by then even if students keep trickling in
 CHECK_EVERY_SECONDS = 0.1
 PREHEAT_ENV = "VOILA_PREHEAT"  # Voilà sets it to "True" in the environment of the kernels it starts for its pool
 
@@ -52,11 +48,7 @@ class CalmPoolKernelManager(AsyncMappingKernelManager):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._last_handed_out = -math.inf  # time.monotonic() of the latest kernel start asked for after the first fill
-        self._last_connected = -math.inf  # time.monotonic() of the latest page's first connection to its kernel
-        self._unconnected: list[float] = []  # when each kernel handed out and not yet connected to was asked for
-        self._connected_once: set[str] = set()
         self._pool_starts = 0
-        self._refills: list[asyncio.Task] = []  # the pool's tasks whose refill has started, nobody waiting for them
 
     async def start_kernel(self, *args: Any, **kwargs: Any) -> str:  # type: ignore[override]  # async, as its base
         """Start a kernel; a replacement for the pool only once a student waits for it or the arrivals have calmed
@@ -68,12 +60,9 @@ class CalmPoolKernelManager(AsyncMappingKernelManager):
             return str(await super().start_kernel(*args, **kwargs))
         asked = time.monotonic()
         self._last_handed_out = asked  # each kernel handed out (or started without the pool) asks for one
-        self._unconnected.append(asked)
         if for_the_pool and task is not None:
-            while self._waiting_in_pool(task) and not (self._calm(asked) and self._no_refill_running()):
+            while self._waiting_in_pool(task) and not self._calm(asked):
                 await asyncio.sleep(CHECK_EVERY_SECONDS)
-            if self._waiting_in_pool(task):
-                self._refills.append(task)
         return str(await super().start_kernel(*args, **kwargs))
 
     def _pool_size(self) -> int:
@@ -86,46 +75,11 @@ class CalmPoolKernelManager(AsyncMappingKernelManager):
         pools: dict[str, list[asyncio.Task]] = getattr(self, "_pools", {})  # Voilà's, by notebook
         return any(entry is task for pool in pools.values() for entry in pool)
 
-    def notify_connect(self, kernel_id: str) -> None:
-        """Count a page's connection to its kernel (Jupyter calls this for each websocket); the first one per kernel
-        means that student's browser has loaded the page's code."""
-        super().notify_connect(kernel_id)
-        if kernel_id not in self._connected_once:
-            self._connected_once.add(kernel_id)
-            self._last_connected = time.monotonic()
-            if self._unconnected:
-                self._unconnected.pop(0)
-
-    def _no_refill_running(self) -> bool:
-        """Whether every refill started in the background has finished (its kernel has run the notebook)."""
-        self._refills = [task for task in self._refills if not _refill_done(task)]
-        return not self._refills
-
     def _calm(self, asked: float) -> bool:
-        """Whether a replacement asked for at ``asked`` may start: the class's pages have loaded, or it waited long."""
         now = time.monotonic()
-        if now - asked >= LONGEST_WAIT_SECONDS:
-            return True
-        # a page closed before it connected stops holding the refills back after LONGEST_WAIT_SECONDS
-        self._unconnected = [moment for moment in self._unconnected if now - moment < LONGEST_WAIT_SECONDS]
-        return not self._unconnected and now - max(self._last_handed_out, self._last_connected) >= SETTLE_SECONDS
+        return now - self._last_handed_out >= QUIET_SECONDS or now - asked >= LONGEST_WAIT_SECONDS
 
 
 def _for_the_pool(start_arguments: dict[str, Any]) -> bool:
     """Whether a kernel start comes from Voilà filling its pool (rather than a visitor it starts a kernel for)."""
     return str(start_arguments.get("env", {}).get(PREHEAT_ENV)) == "True"
-
-
-def _refill_done(task: asyncio.Task) -> bool:
-    """Whether a pool task has started its kernel *and* run the notebook in it.
-
-    Voilà's pool task returns once the kernel has started, with the notebook's run as a further task in its result
-    (``{"task": …, "renderer": …, "kernel_id": …}``, Voilà 0.5); a task that failed counts as done.
-    """
-    if not task.done():
-        return False
-    if task.cancelled() or task.exception() is not None:
-        return True
-    result = task.result()
-    render = result.get("task") if isinstance(result, dict) else None
-    return not isinstance(render, asyncio.Future) or render.done()
