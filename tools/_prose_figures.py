@@ -192,7 +192,7 @@ def class_without_hub(results: dict[str, dict]) -> str:
             f"{STUDENTS_PER_VOILA} students |",
             f"| **Binder** (mybinder.org) | {_binder_verdict(results)}; {student_gb:.2f} "
             f"GB per student ({student_gb + largest['peak_rss_mb'] / 1000:.1f} GB with lesson {number} running), "
-            "against a session's 1–2 GB | not on the free service: run your own BinderHub, "
+            f"against a session's 1–{BINDER_SESSION_GB:.0f} GB | not on the free service: run your own BinderHub, "
             "sized as Kubernetes in the table above |",
         ]
     )

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from dashboard_page import DashboardPage
@@ -40,6 +41,7 @@ LESSON_MS = 1_800_000  # lesson 08 trains a model; the first lesson also builds 
 STAMP = ".venv/.installed-run"  # the Makefile's: `make -o` keeps Make from reinstalling into a shared .venv
 CI_ONLY = ("TF_CPP_MIN_LOG_LEVEL", "CI", "LABKIT_WEIGHTS_DIR", "LABKIT_CACHE_DIR", "LABKIT_MODELS_DIR")
 APP_PHOTO = "pizza"  # a gallery photo the teacher clicks
+STOP_GRACE_S = 2  # after make has stopped: time for the server it started to shut its kernels down
 ARRIVAL_MS = 1000  # a new result card fades in (0.25 s): the screenshot waits until it has
 
 
@@ -87,9 +89,8 @@ def start_lab(state: Path, environment: dict[str, str]) -> JupyterLabServer:
     return server
 
 
-def walk_lessons(context, server: JupyterLabServer, numbers: list[str]) -> list[str]:
-    """Run each practice lesson in JupyterLab; return one line per lesson."""
-    lines = []
+def walk_lessons(context, server: JupyterLabServer, numbers: list[str]) -> None:
+    """Run each practice lesson in JupyterLab; print a line per lesson, and the text of each red box."""
     for lesson in sorted((REPO_ROOT / "practice").glob("0*.ipynb")):
         if numbers and lesson.name[:2] not in numbers:
             continue
@@ -100,35 +101,37 @@ def walk_lessons(context, server: JupyterLabServer, numbers: list[str]) -> list[
         red = page.notebook.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
         widget = page.notebook.locator(".labkit-try-it").first
         shot = page.screenshot(widget, OUT / f"walk-{lesson.name[:2]}.png") if widget.count() else None
-        report = [
+        print(
             f"{lesson.name}: ran in {seconds:.0f} s; red boxes {red.count()}, tracebacks {len(page.errors())}; "
             f"widget {shot.relative_to(REPO_ROOT) if shot else 'none'}",
-            *(f"  in red: {' '.join(text.split())[:300]}" for text in red.all_inner_texts()),
-        ]
-        print("\n".join(report), flush=True)
-        lines.extend(report)
+            flush=True,
+        )
+        for text in red.all_inner_texts():
+            print(f"  in red: {' '.join(text.split())[:300]}", flush=True)
         page.page.close()
         server.shut_down_kernels()
-    return lines
 
 
-def walk_app(context, environment: dict[str, str]) -> str:
-    """``make app`` as a teacher, a sample photo picked in the gallery; return one line."""
+def walk_app(context, environment: dict[str, str]) -> None:
+    """``make app`` as a teacher, a sample photo picked in the gallery; print one line."""
     port = free_port()
+    url = f"http://127.0.0.1:{port}/"
     log = REPO_ROOT / "test-artifacts" / "first-hour-app.log"
     process = make("app", log, environment, f"PORT={port}", "VOILA_ARGS=--no-browser --Voila.ip=127.0.0.1")
     try:
         start = time.monotonic()
+        # `make app` first makes the model ready, then starts Voilà
+        wait_for_server(
+            process,
+            lambda: urllib.request.urlopen(url, timeout=30).close(),
+            "make app",
+            seconds=600,
+            poll_s=1,
+            log=log,
+            stop_server=lambda: None,  # stopped below
+        )
         page = context.new_page()
-        deadline = time.monotonic() + 600
-        while True:
-            try:
-                page.goto(f"http://127.0.0.1:{port}/", wait_until="commit")
-                break
-            except Exception:  # noqa: BLE001  (not listening yet: `make app` first loads the model)
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(1)
+        page.goto(url, wait_until="commit")
         dashboard = DashboardPage(page)
         dashboard.wait_until_ready()
         ready_s = time.monotonic() - start
@@ -139,23 +142,23 @@ def walk_app(context, environment: dict[str, str]) -> str:
         card = [line.strip() for line in dashboard.results.first.inner_text().splitlines() if line.strip()]
         line = f"make app: '{READY_TEXT}' {ready_s:.0f} s after the command; {APP_PHOTO} -> {' / '.join(card[:4])}"
         print(line, flush=True)
-        return line
     finally:
         stop(process)
 
 
 def stop(process: subprocess.Popen) -> None:
-    """Stop a ``make`` and the server it started: its whole process group (the server outlives a stopped make)."""
-    for sent in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sent)
-        except ProcessLookupError:
-            return
+    """Stop a ``make`` and the server it started: SIGTERM to the whole process group, then, once make has gone and
+    a grace period after it, SIGKILL to whatever is left of the group (the server and its kernels outlive make)."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            continue
-        time.sleep(2)  # the server, a child of make, shuts its kernels down after make itself has gone
+            pass
+        time.sleep(STOP_GRACE_S)
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # the group is gone already
 
 
 def main(numbers: list[str]) -> None:
