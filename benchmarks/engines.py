@@ -381,6 +381,12 @@ def per_photo_figures(end_to_end: dict, stages: list[str]) -> dict:
         f"{work['median'] / median[BARE]:.2f}x (median), {work['best']:.2f} ms = "
         f"{work['best'] / best[BARE]:.2f}x (best)"
     )
+    # The floor: a photo must be decoded and resized whatever labkit does around it (libjpeg-turbo and Pillow).
+    floor = (best["decode"] + best["resize"]) / best[BARE]
+    print(
+        f"  the floor: decoding and resizing the photo alone take {floor:.2f}x the bare forward pass (best runs); "
+        f"the {TARGET_OVERHEAD:g}x target leaves {TARGET_OVERHEAD - 1:.2f}x for all of labkit's work"
+    )
     ratio, best_ratio = median[DEFAULT_ENGINE] / median[BARE], best[DEFAULT_ENGINE] / best[BARE]
     phone, best_phone = median[PHONE] / median[BARE], best[PHONE] / best[BARE]
     for what, value, best_value in (
@@ -398,6 +404,7 @@ def per_photo_figures(end_to_end: dict, stages: list[str]) -> dict:
         "stages_best_over_best_bare_forward": {name: round(best[name] / best[BARE], 3) for name in stages},
         "labkit_work_over_bare_forward": round(work["median"] / median[BARE], 3),
         "labkit_work_best_over_best_bare_forward": round(work["best"] / best[BARE], 3),
+        "floor_decode_resize_best_over_best_bare_forward": round(floor, 3),
         "best_bare_forward_ms": round(best[BARE], 3),
         "best_end_to_end_ms": round(best[DEFAULT_ENGINE], 3),
         "best_end_to_end_over_best_bare_forward": round(best_ratio, 3),

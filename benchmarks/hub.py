@@ -40,7 +40,7 @@ from pathlib import Path
 import _harness  # noqa: F401  (tools/ on sys.path: the browser harness)
 import hubserver
 import psutil
-from classroom import Memory, expected_labels, photo_paths
+from classroom import Memory, expected_labels, photo_paths, tree_cpu
 from dashboard_page import DashboardPage
 from serving import READY_TEXT, launch_chromium, warm_model_cache
 
@@ -61,11 +61,6 @@ def tree_memory(process: psutil.Process) -> dict[str, float]:
     """RSS, USS and PSS in MB of a student's server and its kernels, summed."""
     readings = [Memory.of(member) for member in [process, *process.children(recursive=True)]]
     return {kind: round(sum(getattr(reading, kind) for reading in readings), 1) for kind in ("rss", "uss", "pss")}
-
-
-def tree_cpu(process: psutil.Process) -> float:
-    """CPU seconds (user + system) used so far by a server and its kernels."""
-    return sum(sum(member.cpu_times()[:2]) for member in [process, *process.children(recursive=True)])
 
 
 def loaded_tensorflow(process: psutil.Process) -> bool:

@@ -5,6 +5,7 @@ time and measure one (benchmarks/soak.py, concurrent_sessions.py, browser.py, hu
 
 - the server: :func:`start_server` (Voilà with a given config), :func:`server_process`, :func:`wait_until_idle`;
 - a tab's kernel and its memory: :func:`kernel_id`, :func:`kernel_processes`, :func:`kernel_process`, :class:`Memory`;
+- the CPU processes used: :func:`cpu_seconds`, :func:`tree_cpu` (a process and its children);
 - one student soaking a tab with uploads: :func:`upload_files`, :func:`soak`;
 - a class arriving: :class:`Session`, :func:`launch_students`, :func:`open_sessions`, :func:`wait_until_ready`,
   :func:`serve` (every tab ready, then an upload in each at once), :func:`close_all`, and the photos they upload
@@ -22,7 +23,7 @@ import shutil
 import statistics
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -248,7 +249,8 @@ class Session:
     browser_process: psutil.Process | None = None
     ready_s: float | None = None
     problem_s: float | None = None  # when labkit's "could not start" message showed instead
-    browser_cpu_s: float | None = None
+    browser_cpu_at_open: float | None = None  # its browser's CPU seconds so far, when the tab was sent to the app
+    browser_cpu_s: float | None = None  # what its browser used from then until the tab was ready
     upload_started: float | None = None
     card_s: float | None = None
     label: str | None = None
@@ -268,14 +270,23 @@ def expected_labels() -> dict[str, str]:
         return {row["file"]: readable_label(row["label"]) for row in csv.DictReader(handle) if row["label"]}
 
 
-def open_sessions(browsers: Sequence, url: str, photos: list[Path]) -> list[Session]:
+def open_sessions(
+    browsers: Sequence, url: str, photos: list[Path], browser_processes: Sequence[psutil.Process | None] = ()
+) -> list[Session]:
     """One fresh profile and blank tab per photo (``browsers[i]`` for the i-th), then every tab sent to the app
-    within a few milliseconds, without waiting for any of them."""
+    within a few milliseconds, without waiting for any of them.
+
+    ``browser_processes``: each tab's chromium, whose CPU so far is noted once the blank tabs exist, just before
+    they are sent to the app (``Session.browser_cpu_at_open``): opening a tab is not opening the page.
+    """
     sessions = []
     for number, (browser, photo) in enumerate(zip(browsers, photos, strict=False), start=1):
         context = browser.new_context(viewport={"width": 1280, "height": 1000})
         context.add_init_script(RECORD_MOMENTS)
         sessions.append(Session(number, context, DashboardPage(context.new_page()), photo))
+    for session, process in zip(sessions, browser_processes, strict=False):
+        if process is not None:
+            session.browser_process, session.browser_cpu_at_open = process, tree_cpu(process)
     for session in sessions:
         session.opened = time.time()
         # Navigate from inside the page: Playwright's goto would wait for the server's first byte, one tab at a time.
@@ -334,15 +345,18 @@ def serve(
     server: psutil.Process,
     photos: list[Path],
     browser_processes: Sequence[psutil.Process | None] = (),
+    when_ready: Callable[[], object] | None = None,
 ) -> list[Session]:
     """Send a tab per photo to the app at once, wait until each is ready, then upload in every ready tab at once and
-    wait for their cards. ``browser_processes``: each tab's chromium, to read the CPU it used to open the page."""
-    cpu_before = [tree_cpu(process) if process else None for process in browser_processes]
-    sessions = open_sessions(browsers, url, photos)
+    wait for their cards. ``browser_processes``: each tab's chromium, to read the CPU it used to open the page;
+    ``when_ready``: called once every tab is ready (or the time-out has passed), before the uploads."""
+    sessions = open_sessions(browsers, url, photos, browser_processes)
     wait_until_ready(sessions)
-    for session, process, before in zip(sessions, browser_processes, cpu_before, strict=False):
-        if process is not None:
-            session.browser_process, session.browser_cpu_s = process, tree_cpu(process) - before
+    if when_ready is not None:
+        when_ready()
+    for session in sessions:
+        if session.browser_process is not None and session.browser_cpu_at_open is not None:
+            session.browser_cpu_s = tree_cpu(session.browser_process) - session.browser_cpu_at_open
     ready = [session for session in sessions if session.ready_s is not None]
     for session in ready:
         session.kernel = kernel_process(server, session.dashboard.page)
@@ -358,15 +372,21 @@ def serve(
     return sessions
 
 
-def tree_cpu(process: psutil.Process) -> float:
-    """CPU seconds (user + system) used so far by a process and its children (a browser and its renderers)."""
+def cpu_seconds(processes: Sequence[psutil.Process]) -> float:
+    """CPU seconds (user + system) used so far by ``processes``, those that have exited counting as none."""
     total = 0.0
-    for member in [process, *process.children(recursive=True)]:
+    for process in processes:
         try:
-            total += sum(member.cpu_times()[:2])
+            total += sum(process.cpu_times()[:2])
         except psutil.NoSuchProcess:
             continue
     return total
+
+
+def tree_cpu(process: psutil.Process) -> float:
+    """CPU seconds used so far by a process and its children (a browser and its renderers; a student's server and
+    its kernels)."""
+    return cpu_seconds([process, *process.children(recursive=True)])
 
 
 def chromium_processes() -> set[int]:
