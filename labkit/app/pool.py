@@ -93,10 +93,14 @@ class CalmPoolKernelManager(AsyncMappingKernelManager):
         pools: dict[str, dict[str, Any]] = getattr(self, "kernel_pools_config", {})
         return int(pools.get("default", {}).get("pool_size", 0))
 
+    def _pool_tasks(self) -> list[asyncio.Task]:
+        """The tasks in Voilà's pools (one per kernel being prepared or waiting, over all notebooks)."""
+        pools: dict[str, list[asyncio.Task]] = getattr(self, "_pools", {})  # Voilà's, by notebook
+        return [entry for pool in pools.values() for entry in pool]
+
     def _waiting_in_pool(self, task: asyncio.Task) -> bool:
         """Whether ``task`` (a kernel being prepared for the pool) is still in the pool: nobody was handed it."""
-        pools: dict[str, list[asyncio.Task]] = getattr(self, "_pools", {})  # Voilà's, by notebook
-        return any(entry is task for pool in pools.values() for entry in pool)
+        return any(entry is task for entry in self._pool_tasks())
 
     def notify_connect(self, kernel_id: str) -> None:
         """Note a page's connection to its kernel (Jupyter calls this for each websocket): the first one means that
@@ -112,11 +116,9 @@ class CalmPoolKernelManager(AsyncMappingKernelManager):
         return any(kernel not in self._connected_once and kernel not in pooled for kernel in self.list_kernel_ids())
 
     def _pooled_kernel_ids(self) -> set[str]:
-        """The kernels waiting in Voilà's pool: its finished tasks' results (``{"kernel_id": …}``, Voilà 0.5)."""
-        pools: dict[str, list[asyncio.Task]] = getattr(self, "_pools", {})
-        finished = [task for pool in pools.values() for task in pool if task.done() and not task.cancelled()]
-        results = [task.result() for task in finished if task.exception() is None]
-        return {str(result["kernel_id"]) for result in results if isinstance(result, dict) and "kernel_id" in result}
+        """The kernels waiting in Voilà's pool: the ids its started tasks return."""
+        results = [_started(task) for task in self._pool_tasks()]
+        return {str(result["kernel_id"]) for result in results if result is not None and "kernel_id" in result}
 
     def _calm(self, asked: float) -> bool:
         """Whether a replacement asked for at ``asked`` may start: the class has arrived and its pages have loaded,
@@ -136,16 +138,22 @@ def _for_the_pool(start_arguments: dict[str, Any]) -> bool:
     return str(start_arguments.get("env", {}).get(PREHEAT_ENV)) == "True"
 
 
-def _refill_done(task: asyncio.Task) -> bool:
-    """Whether a pool task has started its kernel *and* run the notebook in it (a task that failed counts as done).
+def _started(task: asyncio.Task) -> dict[str, Any] | None:
+    """What a pool task returned once its kernel started, or ``None`` while it runs, or if it failed.
 
-    Voilà's pool task returns once the kernel has started, with the notebook's run as a further task in its result
-    (``{"task": …, "renderer": …, "kernel_id": …}``, Voilà 0.5).
+    Voilà's pool task returns ``{"task": …, "renderer": …, "kernel_id": …}`` (Voilà 0.5): the kernel's id, and the
+    notebook's run as a further task.
     """
+    if not task.done() or task.cancelled() or task.exception() is not None:
+        return None
+    result = task.result()
+    return result if isinstance(result, dict) else None
+
+
+def _refill_done(task: asyncio.Task) -> bool:
+    """Whether a pool task has started its kernel *and* run the notebook in it (a task that failed counts as done)."""
     if not task.done():
         return False
-    if task.cancelled() or task.exception() is not None:
-        return True
-    result = task.result()
-    run = result.get("task") if isinstance(result, dict) else None
+    result = _started(task)
+    run = None if result is None else result.get("task")
     return not isinstance(run, asyncio.Future) or run.done()
